@@ -1,0 +1,370 @@
+package codec
+
+import "strconv"
+
+// Forward describes what the proxy adds when it forwards a client's upgrade
+// request to a backend.
+type Forward struct {
+	ClientIP    []byte // textual client address (already unmapped from v4-in-v6), e.g. "192.0.2.1" or "2001:db8::1"
+	TrustedPeer bool   // the TCP peer is a trusted proxy: append ClientIP to an existing X-Forwarded-For instead of replacing it
+	Proto       string // "http" or "https" → X-Forwarded-Proto (replaces any client value); "" sends none
+	RequestID   []byte // X-Request-Id value to send (the client's, or one the engine made); nil sends none
+	Target      []byte // request target to send, in origin form (nil = r.Target)
+}
+
+// AppendForwardedRequest appends to dst the request head to send upstream
+// for the client's handshake r (RFC 9110 §7.6.1, RFC 6455 §4.1):
+//
+//   - "GET <target> HTTP/1.1\r\n", target being f.Target or else r.Target;
+//   - the client's headers in order, except hop-by-hop ones (Connection,
+//     Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization,
+//     TE, Trailer, Transfer-Encoding, Upgrade, and every header named in the
+//     client's Connection tokens) and the client's X-Forwarded-For,
+//     X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id, which are
+//     rewritten below; Host and all Sec-WebSocket-* headers are kept as sent,
+//     even if Connection names them;
+//   - "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+//   - "X-Forwarded-For: ": with f.TrustedPeer, the client's X-Forwarded-For
+//     lists joined by ", ", then ", " and f.ClientIP; otherwise just
+//     f.ClientIP (the line is left out if it would be empty);
+//   - "X-Forwarded-Proto: <f.Proto>", "X-Forwarded-Host: <r.Host>" and
+//     "X-Request-Id: <f.RequestID>", each left out when empty;
+//   - the final "\r\n".
+//
+// r must have passed ParseRequest; the fields of f are written as given, so
+// they must be valid in a header (no CR or LF). It allocates only by growing
+// dst.
+func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
+	target := f.Target
+	if target == nil {
+		target = r.Target
+	}
+	dst = append(dst, "GET "...)
+	dst = append(dst, target...)
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	for i := range r.Headers {
+		name := r.Headers[i].Name
+		if !EqualFold(name, "host") && !hasPrefixFold(name, "sec-websocket-") &&
+			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name)) {
+			continue
+		}
+		dst = appendHeader(dst, name, r.Headers[i].Value)
+	}
+	dst = append(dst, "Upgrade: websocket\r\nConnection: Upgrade\r\n"...)
+
+	mark := len(dst)
+	dst = append(dst, "X-Forwarded-For: "...)
+	start := len(dst)
+	if f.TrustedPeer {
+		for i := range r.Headers {
+			if v := r.Headers[i].Value; len(v) > 0 && EqualFold(r.Headers[i].Name, "x-forwarded-for") {
+				if len(dst) > start {
+					dst = append(dst, ", "...)
+				}
+				dst = append(dst, v...)
+			}
+		}
+	}
+	if len(f.ClientIP) > 0 {
+		if len(dst) > start {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, f.ClientIP...)
+	}
+	if len(dst) == start {
+		dst = dst[:mark]
+	} else {
+		dst = append(dst, "\r\n"...)
+	}
+	if f.Proto != "" {
+		dst = append(dst, "X-Forwarded-Proto: "...)
+		dst = append(dst, f.Proto...)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(r.Host) > 0 {
+		dst = appendNamedHeader(dst, "X-Forwarded-Host", r.Host)
+	}
+	if len(f.RequestID) > 0 {
+		dst = appendNamedHeader(dst, "X-Request-Id", f.RequestID)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// AppendSwitchingResponse appends to dst the backend's 101 head resp for the
+// client: the status line and headers as the backend sent them (with CRLF line
+// ends), "X-Request-Id: <requestID>\r\n" if the backend sent no X-Request-Id
+// and requestID is not empty, and the final "\r\n". Nothing else changes: the
+// backend's Sec-WebSocket-Accept is valid for the client because the key was
+// the client's (RFC 6455 §4.2.2). It allocates only by growing dst.
+func AppendSwitchingResponse(dst []byte, resp *Response, requestID []byte) []byte {
+	dst = append(dst, resp.Proto...)
+	dst = append(dst, ' ')
+	dst = appendStatus(dst, resp.Status)
+	dst = append(dst, ' ')
+	dst = append(dst, resp.Reason...)
+	dst = append(dst, "\r\n"...)
+	for i := range resp.Headers {
+		dst = appendHeader(dst, resp.Headers[i].Name, resp.Headers[i].Value)
+	}
+	if len(requestID) > 0 && Get(resp.Headers, "x-request-id") == nil {
+		dst = appendNamedHeader(dst, "X-Request-Id", requestID)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// AppendRelayedResponse appends to dst a non-101 backend answer for the
+// client, who is then disconnected: "HTTP/1.1 <status> <reason>\r\n" (the
+// standard reason if the backend sent none), the backend's headers except
+// hop-by-hop ones (as for AppendForwardedRequest, with the backend's
+// Connection tokens), Content-Length and Transfer-Encoding, then
+// "Content-Length: <len(body)>\r\nConnection: close\r\n\r\n" and body. For
+// 1xx, 204 and 304, which have no body (RFC 9110 §6.4.1, §8.6), body and the
+// Content-Length line are left out. body is the decoded body. It allocates
+// only by growing dst.
+func AppendRelayedResponse(dst []byte, resp *Response, body []byte) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = appendStatus(dst, resp.Status)
+	dst = append(dst, ' ')
+	if len(resp.Reason) > 0 {
+		dst = append(dst, resp.Reason...)
+	} else {
+		dst = append(dst, statusText(resp.Status)...)
+	}
+	dst = append(dst, "\r\n"...)
+	for i := range resp.Headers {
+		name := resp.Headers[i].Name
+		if isHopByHop(name) || EqualFold(name, "content-length") || namedInConnection(resp.Headers, name) {
+			continue
+		}
+		dst = appendHeader(dst, name, resp.Headers[i].Value)
+	}
+	noBody := resp.Status < 200 || resp.Status == 204 || resp.Status == 304
+	if !noBody {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Connection: close\r\n\r\n"...)
+	if !noBody {
+		dst = append(dst, body...)
+	}
+	return dst
+}
+
+// AppendErrorResponse appends to dst a complete proxy-generated answer:
+// "HTTP/1.1 <status> <reason>\r\n" with the standard reason (RFC 9110 §15),
+// extraHeader verbatim (each line ending in "\r\n", or ""),
+// "Content-Type: text/plain; charset=utf-8\r\nContent-Length: N\r\n",
+// "Connection: close\r\n\r\n" and the body "<status> <reason>\n". It is
+// meant for building one answer per status at startup, but it allocates only
+// by growing dst.
+func AppendErrorResponse(dst []byte, status int, extraHeader string) []byte {
+	reason := statusText(status)
+	bodyLen := len(strconv.AppendInt(make([]byte, 0, 20), int64(status), 10)) + 1
+	if reason != "" {
+		bodyLen += 1 + len(reason)
+	}
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, reason...)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, extraHeader...)
+	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(bodyLen), 10)
+	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	if reason != "" {
+		dst = append(dst, ' ')
+		dst = append(dst, reason...)
+	}
+	return append(dst, '\n')
+}
+
+// appendHeader appends "name: value\r\n".
+func appendHeader(dst, name, value []byte) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	dst = append(dst, value...)
+	return append(dst, "\r\n"...)
+}
+
+// appendNamedHeader appends "name: value\r\n".
+func appendNamedHeader(dst []byte, name string, value []byte) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	dst = append(dst, value...)
+	return append(dst, "\r\n"...)
+}
+
+// appendStatus appends a status code of 100–999 as three digits.
+func appendStatus(dst []byte, status int) []byte {
+	if status < 100 || status > 999 {
+		return strconv.AppendInt(dst, int64(status), 10)
+	}
+	return append(dst, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10))
+}
+
+// isHopByHop reports whether name is a hop-by-hop header a proxy must not
+// forward (RFC 9110 §7.6.1), the list net/http/httputil uses.
+func isHopByHop(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return EqualFold(name, "te")
+	case 7:
+		return EqualFold(name, "upgrade") || EqualFold(name, "trailer")
+	case 10:
+		return EqualFold(name, "connection") || EqualFold(name, "keep-alive")
+	case 16:
+		return EqualFold(name, "proxy-connection") // non-standard, sent by old clients
+	case 17:
+		return EqualFold(name, "transfer-encoding")
+	case 18:
+		return EqualFold(name, "proxy-authenticate")
+	case 19:
+		return EqualFold(name, "proxy-authorization")
+	}
+	return false
+}
+
+// isForwardingHeader reports whether name is one of the headers
+// AppendForwardedRequest writes itself.
+func isForwardingHeader(name []byte) bool {
+	switch len(name) {
+	case 12:
+		return EqualFold(name, "x-request-id")
+	case 15:
+		return EqualFold(name, "x-forwarded-for")
+	case 16:
+		return EqualFold(name, "x-forwarded-host")
+	case 17:
+		return EqualFold(name, "x-forwarded-proto")
+	}
+	return false
+}
+
+// namedInConnection reports whether a Connection header in hs lists name
+// (RFC 9110 §7.6.1).
+func namedInConnection(hs []Header, name []byte) bool {
+	for i := range hs {
+		if !EqualFold(hs[i].Name, "connection") {
+			continue
+		}
+		for v := hs[i].Value; len(v) > 0; {
+			var tok []byte
+			tok, v = NextToken(v)
+			if equalFoldBytes(tok, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether b starts with prefix, ASCII
+// case-insensitively.
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && EqualFold(b[:len(prefix)], prefix)
+}
+
+// statusText returns the standard reason phrase for status (RFC 9110 §15 and
+// the IANA registry), or "" if it has none.
+func statusText(status int) string {
+	switch status {
+	case 100:
+		return "Continue"
+	case 101:
+		return "Switching Protocols"
+	case 200:
+		return "OK"
+	case 201:
+		return "Created"
+	case 202:
+		return "Accepted"
+	case 203:
+		return "Non-Authoritative Information"
+	case 204:
+		return "No Content"
+	case 205:
+		return "Reset Content"
+	case 206:
+		return "Partial Content"
+	case 300:
+		return "Multiple Choices"
+	case 301:
+		return "Moved Permanently"
+	case 302:
+		return "Found"
+	case 303:
+		return "See Other"
+	case 304:
+		return "Not Modified"
+	case 307:
+		return "Temporary Redirect"
+	case 308:
+		return "Permanent Redirect"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 402:
+		return "Payment Required"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 406:
+		return "Not Acceptable"
+	case 407:
+		return "Proxy Authentication Required"
+	case 408:
+		return "Request Timeout"
+	case 409:
+		return "Conflict"
+	case 410:
+		return "Gone"
+	case 411:
+		return "Length Required"
+	case 412:
+		return "Precondition Failed"
+	case 413:
+		return "Content Too Large"
+	case 414:
+		return "URI Too Long"
+	case 415:
+		return "Unsupported Media Type"
+	case 416:
+		return "Range Not Satisfiable"
+	case 417:
+		return "Expectation Failed"
+	case 421:
+		return "Misdirected Request"
+	case 422:
+		return "Unprocessable Content"
+	case 426:
+		return "Upgrade Required"
+	case 428:
+		return "Precondition Required"
+	case 429:
+		return "Too Many Requests"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 451:
+		return "Unavailable For Legal Reasons"
+	case 500:
+		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return ""
+}

@@ -1,0 +1,406 @@
+package codec
+
+import (
+	"encoding/binary"
+
+	"github.com/gobwas/ws"
+)
+
+// Frame-header violations (RFC 6455 §5.2–§5.5, RFC 7692 §6.1), returned by
+// Stream.Scan. Each is a preallocated *CloseError carrying the close code the
+// sending peer is told.
+var (
+	// ErrMaskRequired is a client frame without a mask (RFC 6455 §5.1).
+	ErrMaskRequired = &CloseError{Code: ws.StatusProtocolError, msg: "codec: client frame not masked"}
+	// ErrMaskUnexpected is a server frame with a mask (RFC 6455 §5.1).
+	ErrMaskUnexpected = &CloseError{Code: ws.StatusProtocolError, msg: "codec: server frame masked"}
+	// ErrReservedOpcode is an opcode 0x3–0x7 or 0xB–0xF (RFC 6455 §5.2).
+	ErrReservedOpcode = &CloseError{Code: ws.StatusProtocolError, msg: "codec: reserved opcode"}
+	// ErrReservedBits is an RSV bit no negotiated extension allows: RSV1
+	// outside the first frame of a data message or without permessage-deflate
+	// (RFC 7692 §6.1), RSV2 or RSV3 without another extension (RFC 6455 §5.2).
+	ErrReservedBits = &CloseError{Code: ws.StatusProtocolError, msg: "codec: reserved bits set"}
+	// ErrControlTooLong is a control frame with more than 125 bytes of payload
+	// (RFC 6455 §5.5).
+	ErrControlTooLong = &CloseError{Code: ws.StatusProtocolError, msg: "codec: control frame too long"}
+	// ErrControlFragmented is a control frame without FIN (RFC 6455 §5.5).
+	ErrControlFragmented = &CloseError{Code: ws.StatusProtocolError, msg: "codec: control frame fragmented"}
+	// ErrUnexpectedContinuation is a continuation frame outside a fragmented
+	// message (RFC 6455 §5.4).
+	ErrUnexpectedContinuation = &CloseError{Code: ws.StatusProtocolError, msg: "codec: unexpected continuation frame"}
+	// ErrExpectedContinuation is a text or binary frame while a fragmented
+	// message is open (RFC 6455 §5.4).
+	ErrExpectedContinuation = &CloseError{Code: ws.StatusProtocolError, msg: "codec: expected continuation frame"}
+	// ErrBadClosePayload is a Close frame with a 1-byte payload, too short for
+	// a code (RFC 6455 §5.5.1).
+	ErrBadClosePayload = &CloseError{Code: ws.StatusProtocolError, msg: "codec: close payload of 1 byte"}
+	// ErrFrameTooLarge is a payload length above the Stream's limit; it is
+	// reported before any byte of that frame is forwarded.
+	ErrFrameTooLarge = &CloseError{Code: ws.StatusMessageTooBig, msg: "codec: frame too large"}
+	// ErrBadLength is a 64-bit payload length with its most significant bit
+	// set (RFC 6455 §5.2). Non-minimal length encodings are accepted.
+	ErrBadLength = &CloseError{Code: ws.StatusProtocolError, msg: "codec: bad payload length"}
+)
+
+// violation names a Scan failure in one byte, so a failed Stream can return
+// its error again without holding an 8-byte pointer.
+type violation uint8
+
+const (
+	vNone violation = iota
+	vMaskRequired
+	vMaskUnexpected
+	vReservedOpcode
+	vReservedBits
+	vControlTooLong
+	vControlFragmented
+	vUnexpectedContinuation
+	vExpectedContinuation
+	vBadClosePayload
+	vFrameTooLarge
+	vBadLength
+)
+
+func (v violation) err() error {
+	switch v {
+	case vMaskRequired:
+		return ErrMaskRequired
+	case vMaskUnexpected:
+		return ErrMaskUnexpected
+	case vReservedOpcode:
+		return ErrReservedOpcode
+	case vReservedBits:
+		return ErrReservedBits
+	case vControlTooLong:
+		return ErrControlTooLong
+	case vControlFragmented:
+		return ErrControlFragmented
+	case vUnexpectedContinuation:
+		return ErrUnexpectedContinuation
+	case vExpectedContinuation:
+		return ErrExpectedContinuation
+	case vBadClosePayload:
+		return ErrBadClosePayload
+	case vFrameTooLarge:
+		return ErrFrameTooLarge
+	case vBadLength:
+		return ErrBadLength
+	}
+	return nil
+}
+
+// Role says which side sent the bytes a Stream sees.
+type Role uint8
+
+const (
+	// FromClient is the client-to-backend direction: every frame must be
+	// masked (RFC 6455 §5.1).
+	FromClient Role = iota
+	// FromServer is the backend-to-client direction: no frame may be masked
+	// (RFC 6455 §5.1).
+	FromServer
+)
+
+// String returns "client" or "server". It does not allocate.
+func (r Role) String() string {
+	if r == FromServer {
+		return "server"
+	}
+	return "client"
+}
+
+// Stream flags.
+const (
+	fServer    = 1 << iota // frames must not be masked
+	fDeflate               // permessage-deflate: RSV1 on first data frames
+	fOther                 // another extension: any RSV bit anywhere
+	fInMessage             // a fragmented data message is open
+	fClose                 // the current frame is a Close
+	fCloseSeen             // a whole Close frame has been scanned
+)
+
+// partTail is how many bytes of a held-back header do not fit in remain.
+const partTail = ws.MaxHeaderSize - 1 - 8
+
+// Stream follows one direction of a WebSocket connection frame by frame
+// (RFC 6455 §5), so the proxy can relay it verbatim and cut-through: it
+// validates each frame header and skips payload bytes without reading them.
+// The zero value is not usable: call Init. A Stream is 48 bytes and holds no
+// pointers. It is not safe for concurrent use: it belongs to the session's
+// loop.
+type Stream struct {
+	// remain is how many payload bytes of the current frame are still to
+	// come. While npart != 0 the stream is between frames, so remain is free
+	// and holds instead bytes 0–7 of the held-back partial header
+	// (little-endian), and part bytes 8–12: this keeps Stream at 48 bytes.
+	remain uint64
+	max    uint64 // largest payload accepted; MaxUint64 for no limit
+	frames uint64 // headers accepted
+	// held keeps the bytes of a held-back header once it completes, for
+	// Scan to return; a new partial header may be held in the same call.
+	held  [ws.MaxHeaderSize - 1]byte
+	part  [partTail]byte
+	npart uint8 // length of the held-back partial header, 0–13
+	flags uint8
+	fail  violation // first violation; the Stream is dead once set
+}
+
+// Init prepares s for a new connection, forgetting any earlier state.
+// maxFrame is the largest payload length allowed (0 means no limit). deflate
+// says permessage-deflate was negotiated, so RSV1 may be set on the first
+// frame of a data message (RFC 7692 §6.1); other says some other extension
+// was negotiated, so any RSV bit may be set on any frame (RFC 6455 §5.2).
+// It does not allocate.
+func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
+	*s = Stream{max: maxFrame}
+	if maxFrame == 0 {
+		s.max = ^uint64(0)
+	}
+	if role == FromServer {
+		s.flags |= fServer
+	}
+	if deflate {
+		s.flags |= fDeflate
+	}
+	if other {
+		s.flags |= fOther
+	}
+}
+
+// Scan advances over p, the next bytes of this direction, and says which of
+// them the proxy may forward now. The caller forwards held, then p[:n].
+//
+// held is the header that an earlier Scan held back, now complete and valid;
+// usually it is empty. It points into s and is valid until the next call on s.
+//
+// n counts the bytes of p that may be forwarded: whole frame headers that
+// passed validation and payload bytes. n < len(p) when p ends in an
+// incomplete header: those bytes (at most 13) are copied into s and held back
+// for a later Scan, so the caller discards all of p. n < len(p) also when err
+// is not nil: held and p[:n] are then the valid bytes before the offending
+// header, which the caller may forward before failing the session with err's
+// code.
+//
+// err is a *CloseError for the first violation found (RFC 6455 §5.2–§5.5);
+// a header is checked as soon as its first two bytes are present, and its
+// length as soon as the extended length is. Afterwards s only returns the
+// same error again.
+//
+// Scan does not allocate and does not modify p. It costs O(1) per frame
+// header and per call: payload bytes are jumped over, never read.
+func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
+	if s.fail != vNone {
+		return nil, 0, s.fail.err()
+	}
+	i := 0
+	switch {
+	case s.npart != 0:
+		var length uint64
+		var done bool
+		var v violation
+		held, i, length, done, v = s.resume(p)
+		if v != vNone {
+			return nil, 0, s.failWith(v)
+		}
+		if !done {
+			return nil, 0, nil
+		}
+		if left := uint64(len(p) - i); length > left {
+			s.remain = length - left
+			return held, len(p), nil
+		}
+		i += int(length)
+		s.endPayload()
+	case s.remain != 0:
+		if uint64(len(p)) < s.remain {
+			s.remain -= uint64(len(p))
+			return nil, len(p), nil
+		}
+		i = int(s.remain)
+		s.remain = 0
+		s.endPayload()
+	}
+	for i < len(p) {
+		size, length, v := s.parse(p[i:])
+		if v != vNone {
+			return held, i, s.failWith(v)
+		}
+		if size == 0 || len(p)-i < size {
+			s.hold(p[i:])
+			return held, i, nil
+		}
+		s.accept(p[i], length)
+		i += size
+		if left := uint64(len(p) - i); length > left {
+			s.remain = length - left
+			return held, len(p), nil
+		}
+		i += int(length)
+		s.endPayload()
+	}
+	return held, len(p), nil
+}
+
+// AtBoundary reports whether everything forwarded so far ends exactly at a
+// frame boundary: no payload is still due and no header is held back. Only
+// then may the proxy inject a frame of its own (a Close) toward this stream's
+// receiver. It is true after Scan has failed, since the offending header was
+// not forwarded.
+func (s *Stream) AtBoundary() bool { return s.npart == 0 && s.remain == 0 }
+
+// InMessage reports whether a fragmented data message is open: its first
+// frame has been accepted, its final frame not yet (RFC 6455 §5.4).
+func (s *Stream) InMessage() bool { return s.flags&fInMessage != 0 }
+
+// CloseSeen reports whether a whole Close frame, header and payload, has been
+// scanned in this direction (RFC 6455 §5.5.1). Scan does not reject frames
+// that follow a Close: what to do with them is the engine's call.
+func (s *Stream) CloseSeen() bool { return s.flags&fCloseSeen != 0 }
+
+// Frames returns how many frame headers have been accepted, for access logs.
+func (s *Stream) Frames() uint64 { return s.frames }
+
+// parse examines the header at the start of b, which may hold only part of
+// it. size is the header's length in bytes, 0 while b holds fewer than 2;
+// length is the payload length once b holds the extended length. v is the
+// first rule broken by the bytes present. The checks on the first two bytes
+// come before those on the extended length, so a header gives the same
+// answer whether it arrives whole or in pieces.
+func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
+	if len(b) < 2 {
+		return 0, 0, vNone
+	}
+	b0, b1 := b[0], b[1]
+	op := ws.OpCode(b0 & 0x0f)
+	if op.IsReserved() {
+		return 0, 0, vReservedOpcode
+	}
+	masked := b1&0x80 != 0
+	if s.flags&fServer != 0 {
+		if masked {
+			return 0, 0, vMaskUnexpected
+		}
+	} else if !masked {
+		return 0, 0, vMaskRequired
+	}
+	if rsv := b0 & 0x70; rsv != 0 && s.flags&fOther == 0 {
+		// RFC 7692 §6.1: RSV1 marks a compressed message, on its first frame.
+		if rsv != 0x40 || s.flags&fDeflate == 0 || (op != ws.OpText && op != ws.OpBinary) {
+			return 0, 0, vReservedBits
+		}
+	}
+	l7 := b1 & 0x7f
+	switch {
+	case op.IsControl():
+		switch {
+		case b0&0x80 == 0:
+			return 0, 0, vControlFragmented
+		case l7 > ws.MaxControlFramePayloadSize:
+			return 0, 0, vControlTooLong
+		case op == ws.OpClose && l7 == 1:
+			return 0, 0, vBadClosePayload
+		}
+	case op == ws.OpContinuation:
+		if s.flags&fInMessage == 0 {
+			return 0, 0, vUnexpectedContinuation
+		}
+	case s.flags&fInMessage != 0:
+		return 0, 0, vExpectedContinuation
+	}
+	size = 2
+	if masked {
+		size += 4
+	}
+	switch l7 {
+	case 126:
+		size += 2
+		if len(b) < 4 {
+			return size, 0, vNone
+		}
+		length = uint64(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		size += 8
+		if len(b) < 10 {
+			return size, 0, vNone
+		}
+		length = binary.BigEndian.Uint64(b[2:10])
+		if length>>63 != 0 {
+			return 0, 0, vBadLength
+		}
+	default:
+		length = uint64(l7)
+	}
+	if length > s.max {
+		return 0, 0, vFrameTooLarge
+	}
+	return size, length, vNone
+}
+
+// accept records a header that parse found whole and valid; b0 is its first
+// byte.
+func (s *Stream) accept(b0 byte, length uint64) {
+	s.frames++
+	op := ws.OpCode(b0 & 0x0f)
+	s.flags &^= fClose
+	switch {
+	case op == ws.OpClose:
+		s.flags |= fClose
+	case op.IsControl():
+	case b0&0x80 != 0:
+		s.flags &^= fInMessage
+	default:
+		s.flags |= fInMessage
+	}
+}
+
+// endPayload records that the current frame's payload has all been scanned.
+func (s *Stream) endPayload() {
+	if s.flags&fClose != 0 {
+		s.flags |= fCloseSeen
+	}
+}
+
+// resume completes the header held back by an earlier Scan with bytes from
+// the start of p. If the header is still incomplete, all of p is added to it
+// and done is false. If it is complete and valid, it is accepted, used is how
+// many bytes of p it took, length is its payload length, and its held-back
+// bytes are copied to s.held and returned as held.
+func (s *Stream) resume(p []byte) (held []byte, used int, length uint64, done bool, v violation) {
+	var h [ws.MaxHeaderSize]byte
+	binary.LittleEndian.PutUint64(h[:8], s.remain)
+	copy(h[8:], s.part[:])
+	old := int(s.npart)
+	k := copy(h[old:], p)
+	size, length, v := s.parse(h[:old+k])
+	if v != vNone {
+		return nil, 0, 0, false, v
+	}
+	if size == 0 || old+k < size {
+		// size <= len(h), so a header still incomplete took all of p.
+		s.hold(h[:old+k])
+		return nil, len(p), 0, false, vNone
+	}
+	s.npart = 0
+	s.remain = 0
+	s.accept(h[0], length)
+	held = s.held[:copy(s.held[:], h[:old])]
+	return held, size - old, length, true, vNone
+}
+
+// hold keeps b, a partial header of at most 13 bytes, for the next Scan.
+func (s *Stream) hold(b []byte) {
+	var h [ws.MaxHeaderSize]byte
+	copy(h[:], b)
+	s.remain = binary.LittleEndian.Uint64(h[:8])
+	copy(s.part[:], h[8:])
+	s.npart = uint8(len(b))
+}
+
+// failWith marks s dead with v and returns v's error. Nothing is held back
+// any more, so AtBoundary reports true.
+func (s *Stream) failWith(v violation) error {
+	s.fail = v
+	s.npart = 0
+	s.remain = 0
+	return v.err()
+}

@@ -1,0 +1,125 @@
+package codec
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// FuzzStream checks that a stream fed in random pieces is forwarded exactly as
+// when it is fed whole, with the same error and state, and that what is
+// forwarded is a run of headers ws.CheckHeader accepts.
+//
+// cuts gives the piece lengths, one byte each: below 0xf0 the byte itself
+// (0 is an empty read), from 0xf0 a multiple of 4 KiB. cfg bit 0 picks
+// FromServer, bit 1 deflate, bit 2 another extension. maxFrame 0 is no limit.
+func FuzzStream(f *testing.F) {
+	masked := frSplitStream(true, 200)
+	unmasked := frSplitStream(false, 200)
+	f.Add(masked, []byte{1, 2, 3, 13, 0, 200}, uint8(0), uint32(0))
+	f.Add(unmasked, []byte{5, 9, 0xf3, 1}, uint8(1), uint32(0))
+	f.Add(masked, []byte{0xff}, uint8(0), uint32(300))
+	f.Add(frCat(frFrame(frRsv1|frText, true, 3, 0), frFrame(frFin|frCont, true, 3, 0)), []byte{7}, uint8(2), uint32(0))
+	f.Add(frCat(frFrame(frRsv1|frText, true, 3, 0), frFrame(frFin|frRsv1|frCont, true, 3, 0)), []byte{7}, uint8(2), uint32(0))
+	f.Add(frFrame(frFin|frRsv2|frPing, false, 3, 0), []byte{1, 1, 1}, uint8(5), uint32(0))
+	f.Add(frFrame(frFin|frBinary, true, 3, 64), []byte{3, 4, 5}, uint8(0), uint32(0))
+	f.Add(frHeader(frFin|frBinary, false, 1<<63, 0), []byte{2, 2}, uint8(1), uint32(0))
+	f.Add(frHeader(frFin|frBinary, true, 70000, 0), []byte{6}, uint8(0), uint32(65536))
+	f.Add(frCat(frFrame(frFin|frText, true, 2, 0), frFrame(frFin|frText, false, 2, 0)), []byte{3}, uint8(0), uint32(0))
+	f.Add(frCat(frFrame(frText, true, 2, 0), frFrame(frFin|frText, true, 2, 0)), []byte{9}, uint8(0), uint32(0))
+	f.Add(frFrame(frFin|frCont, false, 2, 0), []byte{1}, uint8(1), uint32(0))
+	f.Add(frFrame(frClose, false, 2, 0), []byte{1}, uint8(1), uint32(0))
+	f.Add(frFrame(frFin|frClose, true, 1, 0), []byte{1}, uint8(0), uint32(0))
+	f.Add(frFrame(frFin|frPing, true, 126, 0), []byte{1}, uint8(0), uint32(0))
+	f.Add(frFrame(frFin|0xb, true, 0, 0), []byte{1}, uint8(0), uint32(0))
+	f.Add([]byte{frFin | frText}, []byte{}, uint8(0), uint32(0))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, cfg uint8, maxFrame uint32) {
+		role := FromClient
+		if cfg&1 != 0 {
+			role = FromServer
+		}
+		deflate, other := cfg&2 != 0, cfg&4 != 0
+
+		var whole Stream
+		whole.Init(role, uint64(maxFrame), deflate, other)
+		held, n, wantErr := whole.Scan(data)
+		if len(held) != 0 {
+			t.Fatalf("first Scan returned %d held bytes", len(held))
+		}
+		want := data[:n]
+		if wantErr == nil && len(data)-n >= ws.MaxHeaderSize {
+			t.Fatalf("no error but %d bytes held back", len(data)-n)
+		}
+
+		var pieces [][]byte
+		rest := data
+		for _, c := range cuts {
+			k := int(c)
+			if c >= 0xf0 {
+				k = int(c-0xef) << 12
+			}
+			k = min(k, len(rest))
+			pieces = append(pieces, rest[:k])
+			rest = rest[k:]
+		}
+		pieces = append(pieces, rest)
+		var split Stream
+		split.Init(role, uint64(maxFrame), deflate, other)
+		got, gotErr := frFeed(&split, pieces...)
+		if gotErr != wantErr || !bytes.Equal(got, want) {
+			t.Fatalf("in %d pieces: forwarded %d bytes, err %v; whole: %d bytes, err %v",
+				len(pieces), len(got), gotErr, len(want), wantErr)
+		}
+		if split.Frames() != whole.Frames() || split.CloseSeen() != whole.CloseSeen() ||
+			split.InMessage() != whole.InMessage() || split.AtBoundary() != whole.AtBoundary() {
+			t.Fatalf("state in pieces %d %v %v %v, whole %d %v %v %v",
+				split.Frames(), split.CloseSeen(), split.InMessage(), split.AtBoundary(),
+				whole.Frames(), whole.CloseSeen(), whole.InMessage(), whole.AtBoundary())
+		}
+
+		// Oracle: what is forwarded parses with gobwas/ws as valid headers.
+		state := ws.StateServerSide // receiving a client's frames
+		if role == FromServer {
+			state = ws.StateClientSide
+		}
+		if deflate || other {
+			state = state.Set(ws.StateExtended)
+		}
+		r := bytes.NewReader(want)
+		var frames uint64
+		for r.Len() > 0 {
+			h, err := ws.ReadHeader(r)
+			if err != nil {
+				t.Fatalf("forwarded header %d: ws.ReadHeader: %v", frames, err)
+			}
+			frames++
+			if err := ws.CheckHeader(h, state); err != nil {
+				t.Fatalf("forwarded header %d %+v: ws.CheckHeader: %v", frames, h, err)
+			}
+			if maxFrame != 0 && h.Length > int64(maxFrame) {
+				t.Fatalf("forwarded header %d: length %d > max %d", frames, h.Length, maxFrame)
+			}
+			if h.OpCode == ws.OpClose && h.Length == 1 {
+				t.Fatalf("forwarded close of 1 byte")
+			}
+			if h.Rsv != 0 && !other && (h.Rsv != 4 || !deflate || h.OpCode.IsControl() || h.OpCode == ws.OpContinuation) {
+				t.Fatalf("forwarded header %d: rsv %b", frames, h.Rsv)
+			}
+			if !h.OpCode.IsControl() {
+				if h.Fin {
+					state = state.Clear(ws.StateFragmented)
+				} else {
+					state = state.Set(ws.StateFragmented)
+				}
+			}
+			if _, err := io.CopyN(io.Discard, r, h.Length); err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+		}
+		if frames != whole.Frames() {
+			t.Fatalf("forwarded %d headers, Frames() = %d", frames, whole.Frames())
+		}
+	})
+}
