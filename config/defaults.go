@@ -1,0 +1,58 @@
+package config
+
+import "time"
+
+// Default returns a Config holding every default: the file is decoded onto
+// it. It has no routes and no upstreams, so it does not validate alone.
+// Array elements ([[route]], [[upstream]], backends) get the defaults of
+// DefaultRoute, DefaultUpstream and DefaultBackend for keys the file omits.
+// It allocates a new Config on each call.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Listen:         []string{"127.0.0.1:8080"},
+			Loops:          0,
+			TCPKeepalive:   DurationOf(60 * time.Second),
+			TrustedProxies: []string{},
+			DialWorkers:    16,
+			MaxSessions:    0,
+			ReadBuffer:     64 * KiB,
+		},
+		Limits: Limits{
+			MaxHeaderBytes:   16 * KiB,
+			MaxFrameBytes:    16 * MiB,
+			WriteBufferLimit: 4 * MiB,
+			MaxEarlyBytes:    64 * KiB,
+		},
+		Timeouts: Timeouts{
+			Handshake:         DurationOf(10 * time.Second),
+			Connect:           DurationOf(5 * time.Second),
+			UpstreamHandshake: DurationOf(10 * time.Second),
+			Idle:              DurationOf(0),
+			Close:             DurationOf(5 * time.Second),
+			Drain:             DurationOf(30 * time.Second),
+		},
+		Log: Log{
+			Level:  LevelInfo,
+			Access: true,
+		},
+	}
+}
+
+// DefaultRoute returns the defaults of a [[route]] element: any host, path
+// prefix "/", no upstream.
+func DefaultRoute() Route {
+	return Route{Host: "*", PathPrefix: "/"}
+}
+
+// DefaultUpstream returns the defaults of an [[upstream]] element:
+// round robin, no name, no backends.
+func DefaultUpstream() Upstream {
+	return Upstream{Balance: BalanceRoundRobin}
+}
+
+// DefaultBackend returns the defaults of a backends element: weight 1, no
+// address.
+func DefaultBackend() Backend {
+	return Backend{Weight: 1}
+}

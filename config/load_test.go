@@ -1,0 +1,248 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is the smallest valid file: one route and one upstream.
+const minimal = `
+[[route]]
+upstream = "echo"
+
+[[upstream]]
+name = "echo"
+backends = [{ addr = "127.0.0.1:9001" }]
+`
+
+func mustParse(t *testing.T, doc string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(doc), "throng.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
+
+func TestParseMinimalTakesDefaults(t *testing.T) {
+	got := mustParse(t, minimal)
+	want := Default()
+	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestParseSizeForms(t *testing.T) {
+	tests := []struct {
+		value string
+		want  Size
+	}{
+		{`65536`, 65536},
+		{`0x10000`, 65536},
+		{`1_048_576`, MiB},
+		{`"65536"`, 65536},
+		{`"64KiB"`, 64 * KiB},
+		{`"64 KiB"`, 64 * KiB},
+		{`'64KiB'`, 64 * KiB},
+		{`"2MiB"`, 2 * MiB},
+		{`"1GiB"`, GiB},
+		{`"640KB"`, 640000},
+		{`"1MB"`, 1000000},
+		{`"4096B"`, 4096},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c := mustParse(t, "[limits]\nmax_frame_bytes = "+tt.value+"\n"+minimal)
+			if got := c.Limits.MaxFrameBytes; got != tt.want {
+				t.Fatalf("max_frame_bytes = %s: got %d; want %d", tt.value, got.Bytes(), tt.want.Bytes())
+			}
+		})
+	}
+}
+
+func TestParseDurationForms(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Duration
+	}{
+		{`"10s"`, 10 * time.Second},
+		{`"250ms"`, 250 * time.Millisecond},
+		{`"1m30s"`, 90 * time.Second},
+		{`"0s"`, 0},
+		{`"0"`, 0},
+		{`'2h'`, 2 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c := mustParse(t, "[timeouts]\nidle = "+tt.value+"\n"+minimal)
+			if got := c.Timeouts.Idle.D(); got != tt.want {
+				t.Fatalf("idle = %s: got %v; want %v", tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseErrors checks errors found while decoding: each names the file,
+// the line where known, and the key.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+		is   error
+	}{
+		{"unknown key", "[limits]\nmax_frame_bytes = 200\n\nmax_frame_byte = 100\n" + minimal,
+			[]string{`throng.toml:4: unknown key "limits.max_frame_byte"`}, ErrUnknownKey},
+		{"unknown top-level key", "\n\nlisten = [\":80\"]\n" + minimal,
+			[]string{`throng.toml:3: unknown key "listen"`}, ErrUnknownKey},
+		{"unknown table", "[serv]\nloops = 1\n" + minimal,
+			[]string{`throng.toml:1: unknown key "serv"`}, ErrUnknownKey},
+		{"several unknown keys", "[server]\nlop = 1\n[log]\nlevl = \"x\"\n" + minimal,
+			[]string{`throng.toml:2: unknown key "server.lop"`, `throng.toml:4: unknown key "log.levl"`}, ErrUnknownKey},
+		{"unknown key in array table", minimal + "weight = 2\n",
+			[]string{`throng.toml:8: unknown key "upstream.weight"`}, ErrUnknownKey},
+		{"unknown key in backend", "[[route]]\nupstream = \"e\"\n[[upstream]]\nname = \"e\"\nbackends = [{ addr = \"h:1\", wieght = 2 }]\n",
+			[]string{`throng.toml:5: unknown key`, `wieght`}, ErrUnknownKey},
+		{"bad size string", "[limits]\nmax_frame_bytes = \"16mb\"\n" + minimal,
+			[]string{`throng.toml:2: `, `max_frame_bytes`, `"16mb"`}, ErrInvalid},
+		{"bad duration", "\n[timeouts]\nconnect = \"5 seconds\"\n" + minimal,
+			[]string{`throng.toml:3: `, `connect`, `"5 seconds"`}, ErrInvalid},
+		{"negative duration", "[timeouts]\nconnect = \"-5s\"\n" + minimal,
+			[]string{`throng.toml:2: `, `negative`}, ErrInvalid},
+		{"duration as integer", "[timeouts]\nconnect = 5\n" + minimal,
+			[]string{`throng.toml:2: timeouts.connect: want a duration string such as "5s", not 5`}, ErrInvalid},
+		{"duration as dotted integer", "\ntimeouts.close = 1.5\n" + minimal,
+			[]string{`throng.toml:2: timeouts.close: `}, ErrInvalid},
+		{"duration as boolean", "[server]\ntcp_keepalive = false\n" + minimal,
+			[]string{`throng.toml:2: server.tcp_keepalive: `}, ErrInvalid},
+		{"wrong type", "[server]\nloops = \"four\"\n" + minimal,
+			[]string{`throng.toml:2: `, `loops`}, ErrSyntax},
+		{"syntax", "[server\n" + minimal,
+			[]string{`throng.toml:1: `}, ErrSyntax},
+		{"size overflow", "[limits]\nmax_frame_bytes = \"9999999999GiB\"\n" + minimal,
+			[]string{`throng.toml:2: `, `too large`}, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), "throng.toml")
+			if err == nil {
+				t.Fatalf("Parse = nil error; want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse error %q; want it to contain %q", err, w)
+				}
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("Parse error %q; want errors.Is(err, %v)", err, tt.is)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("Parse error %T; want a *config.Error inside", err)
+			}
+		})
+	}
+}
+
+func TestParseElementDefaults(t *testing.T) {
+	c := mustParse(t, `
+[[route]]
+host = "Example.COM"
+upstream = "a"
+
+[[route]]
+host = ""
+path_prefix = "/chat"
+upstream = "b"
+
+[[upstream]]
+name = "a"
+balance = "weighted_round_robin"
+backends = [{ addr = "10.0.0.1:80", weight = 5 }, { addr = "10.0.0.2:80" }]
+
+[[upstream]]
+name = "b"
+[[upstream.backends]]
+addr = "10.0.0.3:80"
+[[upstream.backends]]
+addr = "10.0.0.4:80"
+weight = 7
+`)
+	wantRoutes := []Route{
+		{Host: "example.com", PathPrefix: "/", Upstream: "a"},
+		{Host: "*", PathPrefix: "/chat", Upstream: "b"},
+	}
+	if !reflect.DeepEqual(c.Routes, wantRoutes) {
+		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
+	}
+	wantUps := []Upstream{
+		{Name: "a", Balance: BalanceWeightedRoundRobin, Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
+		{Name: "b", Balance: BalanceRoundRobin, Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
+	}
+	if !reflect.DeepEqual(c.Upstreams, wantUps) {
+		t.Errorf("upstreams = %+v; want %+v", c.Upstreams, wantUps)
+	}
+}
+
+// TestParseReplacesDefaultLists checks that a list in the file replaces the
+// default list instead of being merged into it.
+func TestParseReplacesDefaultLists(t *testing.T) {
+	c := mustParse(t, "[server]\nlisten = [\"127.0.0.2:9000\", \"[::1]:9000\"]\n"+minimal)
+	want := []string{"127.0.0.2:9000", "[::1]:9000"}
+	if !reflect.DeepEqual(c.Server.Listen, want) {
+		t.Fatalf("listen = %q; want %q", c.Server.Listen, want)
+	}
+}
+
+// TestParseExplicitZeroWeight checks that weight = 0 is rejected rather
+// than taken as "unset".
+func TestParseExplicitZeroWeight(t *testing.T) {
+	_, err := Parse([]byte("[[route]]\nupstream = \"e\"\n[[upstream]]\nname = \"e\"\nbackends = [{ addr = \"h:1\", weight = 0 }]\n"), "throng.toml")
+	if err == nil || !strings.Contains(err.Error(), "throng.toml: upstream[0].backends[0].weight: ") {
+		t.Fatalf("Parse error %v; want upstream[0].backends[0].weight", err)
+	}
+}
+
+func TestParseNegativeSizeInteger(t *testing.T) {
+	_, err := Parse([]byte("[limits]\nmax_early_bytes = -1\n"+minimal), "throng.toml")
+	if err == nil || !strings.Contains(err.Error(), "limits.max_early_bytes: ") {
+		t.Fatalf("Parse error %v; want limits.max_early_bytes", err)
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	c, err := Load("../examples/throng.toml")
+	if err != nil {
+		t.Fatalf("Load(../examples/throng.toml): %v", err)
+	}
+	want := Default()
+	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("example =\n%+v\nwant the defaults plus the echo route\n%+v", c, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.toml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) error %v; want os.ErrNotExist", err)
+	}
+	path := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(path, []byte("[server]\nloops = 999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	for _, w := range []string{path + ": server.loops: ", path + ": route: "} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Load(bad) error %v; want it to contain %q", err, w)
+		}
+	}
+}

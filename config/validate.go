@@ -1,0 +1,310 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks c and returns every problem at once, joined with
+// errors.Join; each is an *Error wrapping ErrInvalid whose message starts
+// with its key path ("upstream[1].backends[0].addr: ..."). It does not
+// modify c. An upstream no route uses is not an error.
+func (c *Config) Validate() error {
+	if errs := c.validate(); len(errs) > 0 {
+		return joinErrors(errs, "")
+	}
+	return nil
+}
+
+func (c *Config) validate() []*Error {
+	v := &validator{}
+	c.validateServer(v)
+	c.validateLimits(v)
+	c.validateTimeouts(v)
+	switch c.Log.Level {
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
+	default:
+		v.add("log.level", "must be debug, info, warn or error, not "+strconv.Quote(c.Log.Level))
+	}
+	c.validateUpstreams(v)
+	c.validateRoutes(v)
+	return v.errs
+}
+
+type validator struct{ errs []*Error }
+
+func (v *validator) add(key, msg string) { v.errs = append(v.errs, invalid(key, msg)) }
+
+func (v *validator) intRange(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(key, "must be in "+strconv.Itoa(lo)+".."+strconv.Itoa(hi)+", not "+strconv.Itoa(n))
+	}
+}
+
+// sizeRange checks lo ≤ s ≤ hi; hi < 0 means no upper bound.
+func (v *validator) sizeRange(key string, s, lo, hi Size) {
+	switch {
+	case hi >= 0 && (s < lo || s > hi):
+		v.add(key, "must be in "+lo.String()+".."+hi.String()+" bytes, not "+strconv.FormatInt(int64(s), 10))
+	case s < lo:
+		v.add(key, "must be at least "+lo.String()+" bytes, not "+strconv.FormatInt(int64(s), 10))
+	}
+}
+
+func (v *validator) positive(key string, d Duration) {
+	if d.D() <= 0 {
+		v.add(key, "must be greater than 0s, not "+d.String())
+	}
+}
+
+func (v *validator) nonNegative(key string, d Duration) {
+	if d.D() < 0 {
+		v.add(key, "must not be negative, not "+d.String())
+	}
+}
+
+func idx(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
+
+func (c *Config) validateServer(v *validator) {
+	s := &c.Server
+	if len(s.Listen) == 0 {
+		v.add("server.listen", "needs at least one address")
+	}
+	seen := make(map[string]int, len(s.Listen))
+	for i, a := range s.Listen {
+		key := idx("server.listen", i)
+		host, port, msg := splitAddr(a, true)
+		if msg != "" {
+			v.add(key, msg)
+			continue
+		}
+		norm := net.JoinHostPort(host, port)
+		if j, dup := seen[norm]; dup {
+			v.add(key, strconv.Quote(a)+" repeats server.listen["+strconv.Itoa(j)+"]")
+			continue
+		}
+		seen[norm] = i
+	}
+	v.intRange("server.loops", s.Loops, 0, 256)
+	switch d := s.TCPKeepalive.D(); {
+	case d < 0:
+		v.add("server.tcp_keepalive", "must not be negative, not "+d.String())
+	case d > 0 && d < time.Second:
+		v.add("server.tcp_keepalive", "must be 0s (off) or at least 1s, not "+d.String())
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err == nil {
+			continue
+		}
+		v.add(idx("server.trusted_proxies", i), strconv.Quote(p)+" is not an IP address or CIDR prefix")
+	}
+	v.intRange("server.dial_workers", s.DialWorkers, 1, 1024)
+	if s.MaxSessions < 0 {
+		v.add("server.max_sessions", "must not be negative, not "+strconv.Itoa(s.MaxSessions))
+	}
+	v.sizeRange("server.read_buffer", s.ReadBuffer, KiB, 16*MiB)
+}
+
+func (c *Config) validateLimits(v *validator) {
+	l := &c.Limits
+	v.sizeRange("limits.max_header_bytes", l.MaxHeaderBytes, KiB, MiB)
+	v.sizeRange("limits.max_frame_bytes", l.MaxFrameBytes, 125, -1)
+	v.sizeRange("limits.write_buffer_limit", l.WriteBufferLimit, 64*KiB, -1)
+	v.sizeRange("limits.max_early_bytes", l.MaxEarlyBytes, 0, -1)
+}
+
+func (c *Config) validateTimeouts(v *validator) {
+	t := &c.Timeouts
+	v.positive("timeouts.handshake", t.Handshake)
+	v.positive("timeouts.connect", t.Connect)
+	v.positive("timeouts.upstream_handshake", t.UpstreamHandshake)
+	v.nonNegative("timeouts.idle", t.Idle)
+	v.positive("timeouts.close", t.Close)
+	v.positive("timeouts.drain", t.Drain)
+}
+
+func (c *Config) validateUpstreams(v *validator) {
+	names := make(map[string]int, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		key := idx("upstream", i)
+		switch {
+		case u.Name == "":
+			v.add(key+".name", "is empty")
+		case !validName(u.Name):
+			v.add(key+".name", strconv.Quote(u.Name)+" has characters outside [A-Za-z0-9_.-]")
+		default:
+			if j, dup := names[u.Name]; dup {
+				v.add(key+".name", strconv.Quote(u.Name)+" repeats upstream["+strconv.Itoa(j)+"].name")
+			} else {
+				names[u.Name] = i
+			}
+		}
+		switch u.Balance {
+		case BalanceRoundRobin, BalanceWeightedRoundRobin:
+		default:
+			v.add(key+".balance", "must be round_robin or weighted_round_robin, not "+strconv.Quote(u.Balance))
+		}
+		if len(u.Backends) == 0 {
+			v.add(key+".backends", "needs at least one backend")
+		}
+		addrs := make(map[string]int, len(u.Backends))
+		for j, b := range u.Backends {
+			bkey := idx(key+".backends", j)
+			host, port, msg := splitAddr(b.Addr, false)
+			if msg != "" {
+				v.add(bkey+".addr", msg)
+			} else {
+				norm := net.JoinHostPort(strings.ToLower(host), port)
+				if k, dup := addrs[norm]; dup {
+					v.add(bkey+".addr", strconv.Quote(b.Addr)+" repeats "+idx(key+".backends", k)+".addr")
+				} else {
+					addrs[norm] = j
+				}
+			}
+			v.intRange(bkey+".weight", b.Weight, 1, 1000)
+		}
+	}
+}
+
+func (c *Config) validateRoutes(v *validator) {
+	if len(c.Routes) == 0 {
+		v.add("route", "needs at least one [[route]]")
+	}
+	names := make(map[string]bool, len(c.Upstreams))
+	for _, u := range c.Upstreams {
+		names[u.Name] = true
+	}
+	type hostPath struct{ host, path string }
+	seen := make(map[hostPath]int, len(c.Routes))
+	for i, r := range c.Routes {
+		key := idx("route", i)
+		host := strings.ToLower(r.Host)
+		if host == "" {
+			host = "*"
+		}
+		if msg := checkRouteHost(host); msg != "" {
+			v.add(key+".host", msg)
+		}
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			v.add(key+".path_prefix", strconv.Quote(r.PathPrefix)+" does not start with \"/\"")
+		}
+		switch {
+		case r.Upstream == "":
+			v.add(key+".upstream", "is empty")
+		case !names[r.Upstream]:
+			v.add(key+".upstream", strconv.Quote(r.Upstream)+" names no [[upstream]]")
+		}
+		hp := hostPath{host, r.PathPrefix}
+		if j, dup := seen[hp]; dup {
+			v.add(key, "host "+strconv.Quote(host)+" and path_prefix "+strconv.Quote(r.PathPrefix)+" repeat route["+strconv.Itoa(j)+"]")
+		} else {
+			seen[hp] = i
+		}
+	}
+}
+
+// splitAddr checks "host:port" with port 1..65535. An empty host is allowed
+// only when listen is set (":port" listens on every address).
+func splitAddr(a string, listen bool) (host, port, msg string) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", "", strconv.Quote(a) + " is not host:port (IPv6 goes in brackets: \"[::1]:8080\")"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || port[0] == '+' || port[0] == '-' {
+		return "", "", strconv.Quote(a) + ": port " + strconv.Quote(port) + " is not a number"
+	}
+	if n < 1 || n > 65535 {
+		extra := ""
+		if n == 0 && listen {
+			extra = " (port 0 would bind a different port per event loop)"
+		}
+		return "", "", strconv.Quote(a) + ": port " + strconv.Itoa(n) + " is out of range 1..65535" + extra
+	}
+	if host == "" {
+		if !listen {
+			return "", "", strconv.Quote(a) + ": host is empty"
+		}
+		return host, port, ""
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, port, ""
+	}
+	if !validHostname(host) {
+		return "", "", strconv.Quote(a) + ": " + strconv.Quote(host) + " is not an IP address or host name"
+	}
+	return host, port, ""
+}
+
+// checkRouteHost checks a lowercase route host pattern and returns what is
+// wrong with it, or "".
+func checkRouteHost(h string) string {
+	switch {
+	case h == "*":
+		return ""
+	case strings.HasPrefix(h, "*."):
+		suffix := h[2:]
+		if !strings.Contains(suffix, ".") || !validHostname(suffix) {
+			return strconv.Quote(h) + ": a wildcard needs a domain with a dot after \"*.\", as in \"*.example.com\""
+		}
+		return ""
+	case strings.HasPrefix(h, "["):
+		if !strings.HasSuffix(h, "]") {
+			return strconv.Quote(h) + " must not have a port"
+		}
+		if a, err := netip.ParseAddr(h[1 : len(h)-1]); err != nil || !a.Is6() || a.Zone() != "" {
+			return strconv.Quote(h) + " is not a bracketed IPv6 address"
+		}
+		return ""
+	case strings.Contains(h, ":"):
+		return strconv.Quote(h) + " must not have a port (IPv6 goes in brackets, without a port)"
+	case strings.Contains(h, "*"):
+		return strconv.Quote(h) + ": \"*\" is allowed only alone or as a leading \"*.\""
+	case !validHostname(h):
+		return strconv.Quote(h) + " is not a host name or IP address"
+	}
+	return ""
+}
+
+// validHostname reports whether h is dot-separated labels of
+// [A-Za-z0-9_-], none empty, at most 253 bytes. IPv4 literals pass.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			label++
+			if label > 63 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return label > 0
+}
+
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}

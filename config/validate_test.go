@@ -1,0 +1,226 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// valid returns Default() plus one route and one upstream: a valid Config.
+func valid() *Config {
+	c := Default()
+	c.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
+	c.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	return c
+}
+
+func TestDefaultValidatesWithRoute(t *testing.T) {
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("Default()+route+upstream: Validate() = %v; want nil", err)
+	}
+	if err := Default().Validate(); err == nil || !strings.Contains(err.Error(), "route: ") {
+		t.Fatalf("Default(): Validate() = %v; want a route error", err)
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *Config)
+	}{
+		{"listen any port", func(c *Config) { c.Server.Listen = []string{":8080"} }},
+		{"listen v6", func(c *Config) { c.Server.Listen = []string{"[::1]:8080", "[::]:8081"} }},
+		{"listen host name", func(c *Config) { c.Server.Listen = []string{"localhost:8080"} }},
+		{"loops bounds", func(c *Config) { c.Server.Loops = 256 }},
+		{"keepalive off", func(c *Config) { c.Server.TCPKeepalive = DurationOf(0) }},
+		{"keepalive 1s", func(c *Config) { c.Server.TCPKeepalive = DurationOf(time.Second) }},
+		{"trusted proxies", func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.1", "10.0.0.0/8", "fd00::/8", "::1"} }},
+		{"dial workers bounds", func(c *Config) { c.Server.DialWorkers = 1024 }},
+		{"read buffer bounds", func(c *Config) { c.Server.ReadBuffer = 16 * MiB }},
+		{"header bounds", func(c *Config) { c.Limits.MaxHeaderBytes = KiB }},
+		{"frame minimum", func(c *Config) { c.Limits.MaxFrameBytes = 125 }},
+		{"write buffer minimum", func(c *Config) { c.Limits.WriteBufferLimit = 64 * KiB }},
+		{"early bytes zero", func(c *Config) { c.Limits.MaxEarlyBytes = 0 }},
+		{"idle zero", func(c *Config) { c.Timeouts.Idle = DurationOf(0) }},
+		{"log level", func(c *Config) { c.Log.Level = LevelDebug }},
+		{"route hosts", func(c *Config) {
+			c.Routes = append(c.Routes,
+				Route{Host: "example.com", PathPrefix: "/", Upstream: "echo"},
+				Route{Host: "*.example.com", PathPrefix: "/", Upstream: "echo"},
+				Route{Host: "*.a.example.com", PathPrefix: "/x", Upstream: "echo"},
+				Route{Host: "192.0.2.1", PathPrefix: "/", Upstream: "echo"},
+				Route{Host: "[2001:db8::1]", PathPrefix: "/", Upstream: "echo"},
+				Route{Host: "Example.COM", PathPrefix: "/chat", Upstream: "echo"},
+				Route{Host: "", PathPrefix: "/chat", Upstream: "echo"})
+		}},
+		{"unused upstream", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "spare-1_v2.0", Balance: BalanceWeightedRoundRobin,
+				Backends: []Backend{{Addr: "backend.internal:443", Weight: 1000}, {Addr: "[::1]:80", Weight: 1}}})
+		}},
+		{"same addr in two upstreams", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, Backends: c.Upstreams[0].Backends})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(c)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate() = %v; want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *Config)
+		want string // key path the error must name
+	}{
+		{"no listen", func(c *Config) { c.Server.Listen = nil }, "server.listen: "},
+		{"listen port 0", func(c *Config) { c.Server.Listen = []string{"127.0.0.1:0"} }, "server.listen[0]: "},
+		{"listen no port", func(c *Config) { c.Server.Listen = []string{"127.0.0.1"} }, "server.listen[0]: "},
+		{"listen bare v6", func(c *Config) { c.Server.Listen = []string{"::1:80"} }, "server.listen[0]: "},
+		{"listen port range", func(c *Config) { c.Server.Listen = []string{":65536"} }, "server.listen[0]: "},
+		{"listen port name", func(c *Config) { c.Server.Listen = []string{":http"} }, "server.listen[0]: "},
+		{"listen signed port", func(c *Config) { c.Server.Listen = []string{":+80"} }, "server.listen[0]: "},
+		{"listen bad host", func(c *Config) { c.Server.Listen = []string{"ex ample:80"} }, "server.listen[0]: "},
+		{"listen duplicate", func(c *Config) { c.Server.Listen = []string{":80", "127.0.0.1:80", ":80"} }, "server.listen[2]: "},
+		{"loops negative", func(c *Config) { c.Server.Loops = -1 }, "server.loops: "},
+		{"loops too many", func(c *Config) { c.Server.Loops = 257 }, "server.loops: "},
+		{"keepalive negative", func(c *Config) { c.Server.TCPKeepalive = DurationOf(-time.Second) }, "server.tcp_keepalive: "},
+		{"keepalive sub-second", func(c *Config) { c.Server.TCPKeepalive = DurationOf(500 * time.Millisecond) }, "server.tcp_keepalive: "},
+		{"trusted proxy", func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/33"} }, "server.trusted_proxies[1]: "},
+		{"trusted proxy name", func(c *Config) { c.Server.TrustedProxies = []string{"proxy.local"} }, "server.trusted_proxies[0]: "},
+		{"dial workers zero", func(c *Config) { c.Server.DialWorkers = 0 }, "server.dial_workers: "},
+		{"dial workers too many", func(c *Config) { c.Server.DialWorkers = 1025 }, "server.dial_workers: "},
+		{"max sessions negative", func(c *Config) { c.Server.MaxSessions = -1 }, "server.max_sessions: "},
+		{"read buffer small", func(c *Config) { c.Server.ReadBuffer = 1023 }, "server.read_buffer: "},
+		{"read buffer large", func(c *Config) { c.Server.ReadBuffer = 16*MiB + 1 }, "server.read_buffer: "},
+		{"header small", func(c *Config) { c.Limits.MaxHeaderBytes = 1023 }, "limits.max_header_bytes: "},
+		{"header large", func(c *Config) { c.Limits.MaxHeaderBytes = MiB + 1 }, "limits.max_header_bytes: "},
+		{"frame small", func(c *Config) { c.Limits.MaxFrameBytes = 124 }, "limits.max_frame_bytes: "},
+		{"write buffer small", func(c *Config) { c.Limits.WriteBufferLimit = 64*KiB - 1 }, "limits.write_buffer_limit: "},
+		{"early bytes negative", func(c *Config) { c.Limits.MaxEarlyBytes = -1 }, "limits.max_early_bytes: "},
+		{"handshake zero", func(c *Config) { c.Timeouts.Handshake = DurationOf(0) }, "timeouts.handshake: "},
+		{"connect zero", func(c *Config) { c.Timeouts.Connect = DurationOf(0) }, "timeouts.connect: "},
+		{"upstream handshake zero", func(c *Config) { c.Timeouts.UpstreamHandshake = DurationOf(0) }, "timeouts.upstream_handshake: "},
+		{"idle negative", func(c *Config) { c.Timeouts.Idle = DurationOf(-1) }, "timeouts.idle: "},
+		{"close zero", func(c *Config) { c.Timeouts.Close = DurationOf(0) }, "timeouts.close: "},
+		{"drain zero", func(c *Config) { c.Timeouts.Drain = DurationOf(0) }, "timeouts.drain: "},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level: "},
+		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level: "},
+		{"no route", func(c *Config) { c.Routes = nil }, "route: "},
+		{"route host port", func(c *Config) { c.Routes[0].Host = "example.com:8080" }, "route[0].host: "},
+		{"route host v6 port", func(c *Config) { c.Routes[0].Host = "[::1]:8080" }, "route[0].host: "},
+		{"route host bare v6", func(c *Config) { c.Routes[0].Host = "::1" }, "route[0].host: "},
+		{"route host v4 in brackets", func(c *Config) { c.Routes[0].Host = "[127.0.0.1]" }, "route[0].host: "},
+		{"route wildcard no dot", func(c *Config) { c.Routes[0].Host = "*.com" }, "route[0].host: "},
+		{"route wildcard empty", func(c *Config) { c.Routes[0].Host = "*." }, "route[0].host: "},
+		{"route wildcard inside", func(c *Config) { c.Routes[0].Host = "a.*.example.com" }, "route[0].host: "},
+		{"route wildcard suffix", func(c *Config) { c.Routes[0].Host = "example.*" }, "route[0].host: "},
+		{"route wildcard no dot after star", func(c *Config) { c.Routes[0].Host = "*example.com" }, "route[0].host: "},
+		{"route host empty label", func(c *Config) { c.Routes[0].Host = "a..b" }, "route[0].host: "},
+		{"route host trailing dot", func(c *Config) { c.Routes[0].Host = "example.com." }, "route[0].host: "},
+		{"route host space", func(c *Config) { c.Routes[0].Host = "exa mple.com" }, "route[0].host: "},
+		{"route path relative", func(c *Config) { c.Routes[0].PathPrefix = "chat" }, "route[0].path_prefix: "},
+		{"route path empty", func(c *Config) { c.Routes[0].PathPrefix = "" }, "route[0].path_prefix: "},
+		{"route upstream empty", func(c *Config) { c.Routes[0].Upstream = "" }, "route[0].upstream: "},
+		{"route upstream unknown", func(c *Config) { c.Routes[0].Upstream = "nope" }, "route[0].upstream: "},
+		{"route duplicate", func(c *Config) {
+			c.Routes = append(c.Routes, Route{Host: "", PathPrefix: "/", Upstream: "echo"})
+		}, "route[1]: "},
+		{"route duplicate case", func(c *Config) {
+			c.Routes = append(c.Routes, Route{Host: "a.example", PathPrefix: "/x", Upstream: "echo"},
+				Route{Host: "A.Example", PathPrefix: "/x", Upstream: "echo"})
+		}, "route[2]: "},
+		{"upstream name empty", func(c *Config) { c.Upstreams[0].Name = "" }, "upstream[0].name: "},
+		{"upstream name chars", func(c *Config) { c.Upstreams[0].Name = "echo/1" }, "upstream[0].name: "},
+		{"upstream name duplicate", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, c.Upstreams[0])
+		}, "upstream[1].name: "},
+		{"upstream balance", func(c *Config) { c.Upstreams[0].Balance = "least_conn" }, "upstream[0].balance: "},
+		{"upstream balance empty", func(c *Config) { c.Upstreams[0].Balance = "" }, "upstream[0].balance: "},
+		{"upstream no backends", func(c *Config) { c.Upstreams[0].Backends = nil }, "upstream[0].backends: "},
+		{"backend addr empty", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "" }, "upstream[0].backends[0].addr: "},
+		{"backend addr no host", func(c *Config) { c.Upstreams[0].Backends[0].Addr = ":9001" }, "upstream[0].backends[0].addr: "},
+		{"backend addr no port", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "127.0.0.1" }, "upstream[0].backends[0].addr: "},
+		{"backend port 0", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "127.0.0.1:0" }, "upstream[0].backends[0].addr: "},
+		{"backend port range", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "127.0.0.1:70000" }, "upstream[0].backends[0].addr: "},
+		{"backend weight zero", func(c *Config) { c.Upstreams[0].Backends[0].Weight = 0 }, "upstream[0].backends[0].weight: "},
+		{"backend weight large", func(c *Config) { c.Upstreams[0].Backends[0].Weight = 1001 }, "upstream[0].backends[0].weight: "},
+		{"backend duplicate", func(c *Config) {
+			c.Upstreams[0].Backends = append(c.Upstreams[0].Backends, Backend{Addr: "h:1", Weight: 1}, Backend{Addr: "127.0.0.1:9001", Weight: 2})
+		}, "upstream[0].backends[2].addr: "},
+		{"backend in second upstream", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin,
+				Backends: []Backend{{Addr: "h:1", Weight: 1}, {Addr: "h:0", Weight: 1}}})
+		}, "upstream[1].backends[1].addr: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatalf("Validate() = nil; want an error naming %q", tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) && !strings.Contains(err.Error(), "\n"+tt.want) {
+				t.Fatalf("Validate() = %q; want a line starting %q", err, tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate() = %v; want errors.Is(err, ErrInvalid)", err)
+			}
+		})
+	}
+}
+
+// TestValidateReportsEveryProblem checks that Validate does not stop at the
+// first problem.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := valid()
+	c.Server.Loops = -1
+	c.Limits.MaxFrameBytes = 1
+	c.Timeouts.Close = DurationOf(0)
+	c.Routes[0].PathPrefix = "x"
+	c.Upstreams[0].Backends = append(c.Upstreams[0].Backends, Backend{Addr: "bad", Weight: 1})
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil; want five errors")
+	}
+	want := []string{"server.loops: ", "limits.max_frame_bytes: ", "timeouts.close: ",
+		"route[0].path_prefix: ", "upstream[0].backends[1].addr: "}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("Validate() gave %d errors; want %d:\n%v", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %q; want it to contain %q", err, w)
+		}
+	}
+	var n int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *Error
+		if errors.As(e, &ce) && ce.Key != "" {
+			n++
+		}
+	}
+	if n != len(want) {
+		t.Errorf("Validate() joined %d *Error with a key; want %d", n, len(want))
+	}
+}
+
+// TestValidateDoesNotModify checks that Validate leaves the Config alone.
+func TestValidateDoesNotModify(t *testing.T) {
+	c := valid()
+	c.Routes[0].Host = "Example.COM"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Routes[0].Host != "Example.COM" {
+		t.Fatalf("Validate changed host to %q", c.Routes[0].Host)
+	}
+}

@@ -1,0 +1,77 @@
+package upstream
+
+import (
+	"testing"
+
+	"github.com/throngproxy/throng/config"
+)
+
+// benchTable has a few routes of each kind, like a small real config.
+func benchTable(tb testing.TB) *Table {
+	return mustTable(tb, testConfig(
+		config.Route{Host: "*", PathPrefix: "/"},
+		config.Route{Host: "*", PathPrefix: "/api"},
+		config.Route{Host: "example.com", PathPrefix: "/"},
+		config.Route{Host: "example.com", PathPrefix: "/chat"},
+		config.Route{Host: "*.example.com", PathPrefix: "/"},
+		config.Route{Host: "*.eu.example.com", PathPrefix: "/ws"},
+		config.Route{Host: "feeds.example.org", PathPrefix: "/market"},
+	))
+}
+
+var (
+	benchHosts   = [][]byte{[]byte("Example.com:443"), []byte("x.eu.example.com"), []byte("other.net"), []byte("[::1]:8080")}
+	benchTargets = [][]byte{[]byte("/chat/room/42?token=abc"), []byte("/ws/v1"), []byte("/api/x"), []byte("/")}
+)
+
+func BenchmarkMatch(b *testing.B) {
+	tb := benchTable(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if tb.Match(benchHosts[i&3], benchTargets[i&3]) == nil {
+			b.Fatal("no route")
+		}
+		i++
+	}
+}
+
+func BenchmarkPickRR(b *testing.B) {
+	bal := mustBalancer(b, config.BalanceRoundRobin, backends(1, 1, 1, 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		if bal.Pick(0) == nil {
+			b.Fatal("no backend")
+		}
+	}
+}
+
+func BenchmarkPickSWRR(b *testing.B) {
+	bal := mustBalancer(b, config.BalanceWeightedRoundRobin, backends(5, 3, 1, 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		if bal.Pick(0) == nil {
+			b.Fatal("no backend")
+		}
+	}
+}
+
+func BenchmarkPickRRParallel(b *testing.B) {
+	bal := mustBalancer(b, config.BalanceRoundRobin, backends(1, 1, 1, 1))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			bal.Pick(0)
+		}
+	})
+}
+
+func BenchmarkPickSWRRParallel(b *testing.B) {
+	bal := mustBalancer(b, config.BalanceWeightedRoundRobin, backends(5, 3, 1, 1))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			bal.Pick(0)
+		}
+	})
+}

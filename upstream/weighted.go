@@ -1,0 +1,39 @@
+package upstream
+
+import "sync"
+
+// WeightedRoundRobin is nginx's smooth weighted round robin
+// (ngx_http_upstream_get_peer, ngx_http_upstream_round_robin.c): on each
+// pick every candidate's current weight grows by its weight, the largest
+// (first on ties) wins and loses the sum of the candidates' weights. For
+// weights 5, 1, 1 it yields a a b a c a a. Excluded backends take no part
+// in a pick. Pick is safe for concurrent use and does not allocate.
+type WeightedRoundRobin struct {
+	mu       sync.Mutex // guards current
+	current  []int      // current weight of backends[i]
+	backends []*Backend
+}
+
+// Pick returns the next backend not in exclude, or nil when every backend
+// is excluded. It does not allocate and is safe for concurrent use.
+func (w *WeightedRoundRobin) Pick(exclude uint64) *Backend {
+	w.mu.Lock()
+	best, total := -1, 0
+	for i, b := range w.backends {
+		if excluded(exclude, b.Index) {
+			continue
+		}
+		w.current[i] += b.Weight
+		total += b.Weight
+		if best < 0 || w.current[i] > w.current[best] {
+			best = i
+		}
+	}
+	if best < 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	w.current[best] -= total
+	w.mu.Unlock()
+	return w.backends[best]
+}
