@@ -174,7 +174,8 @@ func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
 // usually it is empty. It points into s and is valid until the next call on s.
 //
 // n counts the bytes of p that may be forwarded: whole frame headers that
-// passed validation and payload bytes. n < len(p) when p ends in an
+// passed validation and payload bytes, up to and including a Close frame
+// (see CloseSeen). n < len(p) when p ends in an
 // incomplete header: those bytes (at most 13) are copied into s and held back
 // for a later Scan, so the caller discards all of p. n < len(p) also when err
 // is not nil: held and p[:n] are then the valid bytes before the offending
@@ -191,6 +192,9 @@ func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
 func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 	if s.fail != vNone {
 		return nil, 0, s.fail.err()
+	}
+	if s.flags&fCloseSeen != 0 {
+		return nil, 0, nil
 	}
 	i := 0
 	switch {
@@ -210,7 +214,9 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 			return held, len(p), nil
 		}
 		i += int(length)
-		s.endPayload()
+		if s.endPayload() {
+			return held, i, nil
+		}
 	case s.remain != 0:
 		if uint64(len(p)) < s.remain {
 			s.remain -= uint64(len(p))
@@ -218,7 +224,9 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 		}
 		i = int(s.remain)
 		s.remain = 0
-		s.endPayload()
+		if s.endPayload() {
+			return nil, i, nil
+		}
 	}
 	for i < len(p) {
 		size, length, v := s.parse(p[i:])
@@ -236,7 +244,9 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 			return held, len(p), nil
 		}
 		i += int(length)
-		s.endPayload()
+		if s.endPayload() {
+			return held, i, nil
+		}
 	}
 	return held, len(p), nil
 }
@@ -253,8 +263,10 @@ func (s *Stream) AtBoundary() bool { return s.npart == 0 && s.remain == 0 }
 func (s *Stream) InMessage() bool { return s.flags&fInMessage != 0 }
 
 // CloseSeen reports whether a whole Close frame, header and payload, has been
-// scanned in this direction (RFC 6455 §5.5.1). Scan does not reject frames
-// that follow a Close: what to do with them is the engine's call.
+// scanned in this direction (RFC 6455 §5.5.1). A Close ends the stream: an
+// endpoint must not send anything after it, so Scan stops right after the
+// Close (n ends there) and returns n == 0 for every later call. The bytes it
+// did not count are dropped, never forwarded.
 func (s *Stream) CloseSeen() bool { return s.flags&fCloseSeen != 0 }
 
 // Frames returns how many frame headers have been accepted, for access logs.
@@ -353,11 +365,14 @@ func (s *Stream) accept(b0 byte, length uint64) {
 	}
 }
 
-// endPayload records that the current frame's payload has all been scanned.
-func (s *Stream) endPayload() {
+// endPayload records that the current frame's payload has all been scanned
+// and reports whether that frame was a Close, which ends the stream.
+func (s *Stream) endPayload() bool {
 	if s.flags&fClose != 0 {
 		s.flags |= fCloseSeen
+		return true
 	}
+	return false
 }
 
 // resume completes the header held back by an earlier Scan with bytes from

@@ -497,3 +497,25 @@ func TestRoleString(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamStopsAfterClose: nothing after a Close is forwarded, whether it
+// comes in the same read or later, and however the Close itself was split.
+func TestStreamStopsAfterClose(t *testing.T) {
+	closeFrame := frFrame(0x88, true, 2, 7)
+	text := frFrame(0x81, true, 5, 7)
+	stream := frCat(text, closeFrame, text, text)
+	want := frCat(text, closeFrame)
+	for cut := 0; cut <= len(stream); cut++ {
+		s := frNewStream(FromClient, 0, false, false)
+		got, err := frFeed(s, stream[:cut], stream[cut:], text)
+		if err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("cut %d: forwarded %d bytes, want %d (the text and the Close only)", cut, len(got), len(want))
+		}
+		if !s.CloseSeen() || !s.AtBoundary() {
+			t.Fatalf("cut %d: CloseSeen %v AtBoundary %v, want both", cut, s.CloseSeen(), s.AtBoundary())
+		}
+	}
+}
