@@ -1,0 +1,362 @@
+package main
+
+// The integration tests build the real binaries once, then start throng and
+// real backends on loopback, each test on its own 127.0.x.y address so that
+// packages and tests never collide (SO_REUSEPORT would let two listeners
+// share a port silently).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+var (
+	throngBin string
+	benchBin  string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "throng-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	throngBin = filepath.Join(dir, "throng")
+	benchBin = filepath.Join(dir, "throng-bench")
+	for bin, pkg := range map[string]string{throngBin: ".", benchBin: "../throng-bench"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// nextHost hands out a distinct loopback address per call.
+var hostSeq atomic.Uint32
+
+func newHost() string {
+	n := hostSeq.Add(1)
+	return fmt.Sprintf("127.0.%d.%d", 10+n/250, 1+n%250)
+}
+
+// proc is a started child process whose output is captured.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// Output returns what the process has written so far.
+func (p *proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func launch(t testing.TB, prefix []string, bin string, args ...string) *proc {
+	t.Helper()
+	argv := append(append(append([]string(nil), prefix...), bin), args...)
+	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// stop sends SIGTERM and waits for the exit (SIGKILL after 15 s).
+func (p *proc) stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("process %d did not exit on SIGTERM; output:\n%s", p.cmd.Process.Pid, tail(p.Output()))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// waitAccepting waits until addr accepts TCP connections or p exits.
+func waitAccepting(t testing.TB, p *proc, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("process exited before listening on %s: %v\n%s", addr, p.err, tail(p.Output()))
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		waitABit(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not accepting after 10s\n%s", addr, tail(p.Output()))
+}
+
+// waitABit blocks for d; used only between readiness polls.
+func waitABit(d time.Duration) { <-time.After(d) }
+
+// startBackend runs the bundled echo server on addr.
+func startBackend(t testing.TB, addr string, extra ...string) *proc {
+	t.Helper()
+	p := launch(t, nil, benchBin, append([]string{"serve", "-listen", addr, "-loops", "1"}, extra...)...)
+	t.Cleanup(func() { p.stop(t) })
+	waitAccepting(t, p, addr)
+	return p
+}
+
+// throng is a running proxy under test.
+type throng struct {
+	*proc
+	addr string
+	cfg  string
+}
+
+// startThrong runs throng with cfg (a TOML document) whose listen address is addr.
+func startThrong(t testing.TB, addr, cfg string, prefix ...string) *throng {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "throng.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := launch(t, prefix, throngBin, "-config", path)
+	th := &throng{proc: p, addr: addr, cfg: path}
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("throng output:\n%s", tail(p.Output()))
+		}
+	})
+	waitAccepting(t, p, addr)
+	return th
+}
+
+// basicConfig is a proxy on listen in front of backends with short timeouts.
+func basicConfig(listen string, backends []string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server]\nlisten = [%q]\nloops = 2\n\n", listen)
+	fmt.Fprintf(&b, "[timeouts]\nhandshake = \"3s\"\nconnect = \"1s\"\nupstream_handshake = \"2s\"\nclose = \"1s\"\n\n")
+	b.WriteString("[[route]]\nhost = \"*\"\npath_prefix = \"/\"\nupstream = \"main\"\n\n")
+	b.WriteString("[[upstream]]\nname = \"main\"\nbalance = \"round_robin\"\nbackends = [")
+	for i, a := range backends {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{ addr = %q }", a)
+	}
+	b.WriteString("]\n\n")
+	b.WriteString(extra)
+	return b.String()
+}
+
+// setup starts an echo backend and a throng in front of it.
+func setup(t testing.TB, extra string) *throng {
+	t.Helper()
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startBackend(t, backend)
+	return startThrong(t, net.JoinHostPort(host, "18080"), basicConfig(net.JoinHostPort(host, "18080"), []string{backend}, extra))
+}
+
+// dialWS opens a WebSocket through the proxy.
+func dialWS(t testing.TB, addr, path string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, br, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+path)
+	if err != nil {
+		t.Fatalf("dial ws://%s%s: %v", addr, path, err)
+	}
+	if br != nil {
+		// Frames the backend sent right behind its 101: keep them.
+		return &bufConn{Conn: c, r: br}
+	}
+	return c
+}
+
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// rawRequest sends req on a fresh TCP connection and returns the response
+// status and the whole answer, reading until the proxy closes.
+func rawRequest(t testing.TB, addr, req string) (int, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(c)
+	if err != nil && len(all) == 0 {
+		t.Fatalf("read answer: %v", err)
+	}
+	return statusOf(string(all)), string(all)
+}
+
+func statusOf(resp string) int {
+	if !strings.HasPrefix(resp, "HTTP/1.1 ") || len(resp) < 12 {
+		return 0
+	}
+	n, _ := strconv.Atoi(resp[9:12])
+	return n
+}
+
+// upgradeRequest is a valid client handshake for host.
+func upgradeRequest(host, path string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n", path, host)
+	b.WriteString("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+	for _, h := range extra {
+		b.WriteString(h)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// readFrameTimeout reads one whole frame (server role: unmasked) with a deadline.
+func readFrame(t testing.TB, c net.Conn, d time.Duration) ws.Frame {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	defer c.SetReadDeadline(time.Time{})
+	f, err := ws.ReadFrame(c)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+// expectClose reads until a Close frame and returns its code.
+func expectClose(t testing.TB, c net.Conn, d time.Duration) ws.StatusCode {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		_ = c.SetReadDeadline(deadline)
+		f, err := ws.ReadFrame(c)
+		if err != nil {
+			t.Fatalf("waiting for close: %v", err)
+		}
+		if f.Header.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			return code
+		}
+	}
+}
+
+// expectEOF waits for the peer to close the TCP connection.
+func expectEOF(t testing.TB, c net.Conn, d time.Duration) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 4096)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("connection still open after %v", d)
+		}
+		return
+	}
+}
+
+// echo sends a message and checks it comes back byte-exact.
+func echo(t testing.TB, c net.Conn, op ws.OpCode, payload []byte) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if err := wsutil.WriteClientMessage(c, op, payload); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	got, gotOp, err := wsutil.ReadServerData(c)
+	if err != nil {
+		t.Fatalf("read echo of %d bytes: %v", len(payload), err)
+	}
+	if gotOp != op || !bytes.Equal(got, payload) {
+		t.Fatalf("echo of %d bytes op %v: got %d bytes op %v", len(payload), op, len(got), gotOp)
+	}
+}
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }
+
+// readStatus reads an HTTP response head from br and returns its status.
+func readStatus(t testing.TB, br *bufio.Reader) int {
+	t.Helper()
+	line, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read status line: %v", err)
+	}
+	st := statusOf(line)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read head: %v", err)
+		}
+		if l == "\r\n" || l == "\n" {
+			return st
+		}
+	}
+}
+
+// rw reads from a buffered reader and writes to the connection under it.
+type rw struct {
+	io.Reader
+	io.Writer
+}

@@ -1,0 +1,128 @@
+// Command throng is a WebSocket edge proxy.
+//
+//	throng -config throng.toml        run
+//	throng -check-config -config F    validate F and exit 0 or 1
+//	throng -version                   print the version
+//
+// SIGHUP reloads the configuration (new sessions use it; an invalid file is
+// rejected and the old one stays). SIGTERM and SIGINT drain: stop admitting,
+// send Close 1001 to every session, wait up to timeouts.drain, exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("throng", flag.ContinueOnError)
+	cfgPath := fs.String("config", "throng.toml", "configuration file (TOML)")
+	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	takeover := fs.Bool("takeover", false, "share listen addresses still served by another process (binary upgrade)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Println("throng", version)
+		return 0
+	}
+	cfg, err := config.Load(*cfgPath)
+	if *check {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("%s: ok\n", *cfgPath)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	log := newLogger(cfg.Log.Level)
+
+	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover})
+	if err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return 1
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run() }()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-runErr:
+			if err != nil {
+				log.Error("engine stopped", "err", err.Error())
+				return 1
+			}
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(log, e, *cfgPath)
+				continue
+			}
+			return drain(log, e, runErr)
+		}
+	}
+}
+
+func reload(log *slog.Logger, e *engine.Engine, path string) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = e.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("reload rejected, keeping the running configuration", "config", path, "err", err.Error())
+		return
+	}
+	log.Info("configuration reloaded", "config", path)
+}
+
+func drain(log *slog.Logger, e *engine.Engine, runErr <-chan error) int {
+	cfg := e.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Drain.D())
+	defer cancel()
+	log.Info("draining", "sessions", e.Active())
+	e.Drain(ctx)
+	log.Info("drained", "sessions_left", e.Active())
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Timeouts.Close.D()+5e9)
+	defer stopCancel()
+	if err := e.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error("stop", "err", err.Error())
+		return 1
+	}
+	if err := <-runErr; err != nil {
+		log.Error("engine stopped", "err", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

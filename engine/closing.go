@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"log/slog"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Close codes the proxy sends that gobwas/ws names differently or not at all.
+const statusGoingAway = 1001
+
+// beginClosing enters stateClosing once; the close timeout starts then.
+func (s *session) beginClosing() {
+	if s.state == stateOpen {
+		s.setState(stateClosing)
+	}
+}
+
+// pollClosing closes whichever socket is finished, and re-arms itself for
+// the next tick while something is still waited for. It runs after every
+// event of a closing session and on every tick.
+//
+// The client socket is closed by the proxy (it is the server side, RFC 6455
+// §7.1.1) once a Close went to the client and the client's Close came back
+// (or the client broke the protocol), and its output has drained: gnet drops
+// queued output on close. The upstream socket is left for the backend to
+// close, so that TIME_WAIT lands on the backend rather than on the proxy's
+// ephemeral ports, unless the backend broke the protocol or is dropped.
+// At the close deadline whatever is left is closed.
+func (s *session) pollClosing() {
+	if s.state != stateClosing {
+		return
+	}
+	expired := s.sh.wheel.now >= s.closeBy
+	if c := s.client; c != nil && s.flags&flagClientCloseIssued == 0 {
+		done := s.flags&flagClosedToClient != 0 &&
+			(s.c2u.CloseSeen() || s.flags&flagClientFailed != 0 || s.upstream == nil && s.flags&flagUpstreamDrop != 0)
+		switch {
+		case expired, s.flags&flagClientDrop != 0:
+			s.closeClient()
+		case done && c.OutboundBuffered() == 0:
+			s.closeClient()
+		}
+	}
+	if c := s.upstream; c != nil && s.flags&flagUpstreamCloseIssued == 0 {
+		ours := s.flags&(flagUpstreamFailed|flagUpstreamDrop) != 0 ||
+			s.client == nil && s.flags&flagClosedToUpstream != 0 && s.u2c.CloseSeen()
+		switch {
+		case expired:
+			s.closeUpstream()
+		case s.flags&flagUpstreamDrop != 0:
+			s.closeUpstream()
+		case ours && c.OutboundBuffered() == 0:
+			s.closeUpstream()
+		}
+	}
+	if s.client != nil || s.upstream != nil {
+		s.sh.wheel.arm(s, s.sh.wheel.now+1)
+	}
+}
+
+// closeClient asks gnet to close the client socket; OnClose follows.
+func (s *session) closeClient() {
+	if c := s.client; c != nil && s.flags&flagClientCloseIssued == 0 {
+		s.flags |= flagClientCloseIssued
+		_ = c.Close()
+	}
+}
+
+// closeUpstream asks gnet to close the backend socket; OnClose follows.
+func (s *session) closeUpstream() {
+	if c := s.upstream; c != nil && s.flags&flagUpstreamCloseIssued == 0 {
+		s.flags |= flagUpstreamCloseIssued
+		_ = c.Close()
+	}
+}
+
+// abort drops both sockets without a word (slowloris, early-byte overflow).
+func (s *session) abort() {
+	s.closeUpstream()
+	s.closeClient()
+	s.setState(stateClosed)
+	s.maybeFinish()
+}
+
+// reject answers the client with an HTTP error and closes.
+func (s *session) reject(status int) { s.rejectWith(status, "") }
+
+// rejectWith answers with status and extra header lines.
+func (s *session) rejectWith(status int, header string) {
+	s.sh.stats.rejected.Add(1)
+	s.status = uint16(status)
+	s.closeUpstream()
+	s.sendAndLinger(s.sh.e.responses.get(status, header))
+}
+
+// sendAndLinger writes a final HTTP answer to the client, then shuts down its
+// write side and drains its input for a moment before closing: closing with
+// unread input would send a reset that can destroy the answer in flight.
+func (s *session) sendAndLinger(out []byte) {
+	c := s.client
+	if c == nil {
+		s.setState(stateClosed)
+		s.maybeFinish()
+		return
+	}
+	_, _ = c.Write(out)
+	if s.client == nil {
+		return
+	}
+	s.setState(stateRejecting)
+	s.pollRejecting()
+}
+
+// pollRejecting shuts the client's write side once the answer has left
+// gnet's queue, and closes at the linger deadline.
+func (s *session) pollRejecting() {
+	c := s.client
+	if c == nil {
+		return
+	}
+	if s.sh.wheel.now >= s.closeBy {
+		s.closeClient()
+		return
+	}
+	if s.flags&flagClientShut == 0 && c.OutboundBuffered() == 0 {
+		s.flags |= flagClientShut
+		_ = unix.Shutdown(c.Fd(), unix.SHUT_WR)
+	}
+	s.sh.wheel.arm(s, s.sh.wheel.now+1)
+}
+
+// onClientGone runs in OnClose for the client socket.
+func (s *session) onClientGone() {
+	switch s.state {
+	case stateOpen, stateClosing:
+		// A vanished client turns into a Close 1001 toward the backend.
+		s.sendClose(true, statusGoingAway, s.c2u.AtBoundary())
+		s.beginClosing()
+		s.pollClosing()
+	case stateRejecting, stateClosed:
+	default:
+		s.closeUpstream()
+		s.setState(stateClosed)
+	}
+}
+
+// onUpstreamGone runs in OnClose for the backend socket.
+func (s *session) onUpstreamGone() {
+	switch s.state {
+	case stateUpstreamHandshake:
+		// Nothing reached the client yet: try the next backend.
+		s.dialNext()
+	case stateUpstreamBody:
+		s.finishRefusal()
+	case stateOpen, stateClosing:
+		s.sendClose(false, statusGoingAway, s.u2c.AtBoundary())
+		if s.flags&flagClosedToClient != 0 && !s.u2c.CloseSeen() && s.c2u.CloseSeen() {
+			// The client's Close went up but the backend left without
+			// answering: nothing more will come for the client.
+			s.flags |= flagClientFailed
+		}
+		s.beginClosing()
+		s.pollClosing()
+	}
+}
+
+// maybeFinish ends the session once neither socket nor a dial is left.
+func (s *session) maybeFinish() {
+	if s.client != nil || s.upstream != nil || s.flags&(flagDialing|flagFinished) != 0 {
+		return
+	}
+	s.flags |= flagFinished
+	sh := s.sh
+	if s.state != stateClosed {
+		s.setState(stateClosed)
+	}
+	sh.wheel.disarm(s)
+	sh.unlink(s)
+	if s.hs != nil {
+		sh.putHandshake(s.hs)
+		s.hs = nil
+	}
+	sh.stats.closed.Add(1)
+	if s.flags&flagLingering != 0 {
+		sh.e.lingering.Add(-1)
+	} else {
+		sh.e.active.Add(-1)
+	}
+	if s.snap.accessLog {
+		s.logAccess()
+	}
+}
+
+// logAccess writes the session's access-log line.
+func (s *session) logAccess() {
+	attrs := [...]slog.Attr{
+		attrSession(s.id),
+		slog.String("client", s.clientAddr()),
+		slog.String("route", s.routeName()),
+		slog.String("backend", s.backendAddr()),
+		slog.Int("status", int(s.status)),
+		slog.Int("close_code", int(s.closeCode)),
+		slog.Duration("duration", time.Duration(time.Now().UnixNano()-s.start)),
+		slog.Uint64("bytes_in", s.bytesC2U),
+		slog.Uint64("bytes_out", s.bytesU2C),
+		slog.Uint64("frames_in", s.c2u.Frames()),
+		slog.Uint64("frames_out", s.u2c.Frames()),
+	}
+	s.sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "session closed", attrs[:]...)
+}

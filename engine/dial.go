@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// dialJob asks a worker to connect a session to a backend. The worker reads
+// only the job's own fields: the session belongs to its loop.
+type dialJob struct {
+	s    *session
+	loop gnet.EventLoop
+	addr string
+}
+
+// dialer is the bounded pool of goroutines that connect to backends off the
+// loops. gnet's Register would dial without any deadline (GNET-NOTES.md §1),
+// so workers dial with net.Dialer and hand the socket to the session's loop
+// with EventLoop.Enroll.
+type dialer struct {
+	jobs   chan dialJob
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	net    net.Dialer
+}
+
+// dialQueue is how many connect requests may wait for a worker. Past it new
+// handshakes are refused with 503 rather than queued without bound.
+const dialQueue = 4096
+
+func newDialer(workers int, connectTimeout, keepAlive time.Duration, log *slog.Logger) *dialer {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dialer{
+		jobs:   make(chan dialJob, dialQueue),
+		log:    log,
+		ctx:    ctx,
+		cancel: cancel,
+		net: net.Dialer{
+			Timeout: connectTimeout,
+			KeepAliveConfig: net.KeepAliveConfig{
+				Enable:   keepAlive > 0,
+				Idle:     keepAlive,
+				Interval: keepAliveInterval(keepAlive),
+				Count:    keepAliveCount,
+			},
+			Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				err := rc.Control(func(fd uintptr) { serr = setUserTimeout(int(fd), keepAlive) })
+				if err != nil {
+					return err
+				}
+				return serr
+			},
+		},
+	}
+	if keepAlive <= 0 {
+		d.net.KeepAlive = -1
+	}
+	for range workers {
+		d.wg.Add(1)
+		go d.work()
+	}
+	return d
+}
+
+// submit queues a job without blocking; false when the queue is full.
+func (d *dialer) submit(j dialJob) bool {
+	select {
+	case d.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+func (d *dialer) work() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case j := <-d.jobs:
+			d.dial(j)
+		}
+	}
+}
+
+func (d *dialer) dial(j dialJob) {
+	c, err := d.net.DialContext(d.ctx, "tcp", j.addr)
+	if err == nil {
+		var ch <-chan gnet.RegisteredResult
+		// Enroll dups the socket onto the session's loop and closes c; the
+		// loop runs OnOpen (which attaches it to the session) before the
+		// result arrives here.
+		ch, err = j.loop.Enroll(gnet.NewContext(d.ctx, j.s), c)
+		if err == nil {
+			res := <-ch
+			err = res.Err
+		} else {
+			_ = c.Close()
+		}
+		if err == nil {
+			return
+		}
+	}
+	// Report back on the loop; the session's fields are not ours to touch.
+	_ = j.loop.Execute(d.ctx, &dialFailure{s: j.s, err: err})
+}
+
+// dialFailure reports a failed connect to the session's loop.
+type dialFailure struct {
+	s   *session
+	err error
+}
+
+func (f *dialFailure) Run(context.Context) error {
+	f.s.onDialFailed(f.err)
+	return nil
+}
+
+// stop ends the workers and waits for them.
+func (d *dialer) stop() {
+	d.cancel()
+	d.wg.Wait()
+}

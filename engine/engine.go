@@ -1,0 +1,420 @@
+// Package engine is throng's gnet event handler: listeners, per-loop shards,
+// the session state machine, the relay, timers and drain.
+//
+// A session lives on one event loop: its client socket is accepted there and
+// its backend socket is dialled by a worker and enrolled on the same loop, so
+// the relay writes from one socket's OnTraffic straight into the other with
+// no lock, channel or goroutine on the data path.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/throngproxy/throng/config"
+)
+
+// ErrAddressInUse means a listen address already accepts connections from
+// another process. With SO_REUSEPORT a second bind would succeed and
+// silently share the port, so throng checks by connecting first.
+var ErrAddressInUse = errors.New("engine: listen address already in use by another process")
+
+// Options configure an Engine. Config is required.
+type Options struct {
+	// Config is the validated configuration to start with.
+	Config *config.Config
+	// ConfigPath is logged at start.
+	ConfigPath string
+	// Logger receives JSON logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Takeover allows listening on addresses another process (an older
+	// throng during an upgrade) is still serving, sharing them through
+	// SO_REUSEPORT.
+	Takeover bool
+}
+
+// Engine is a running proxy: one gnet engine with one shard per event loop.
+type Engine struct {
+	log      *slog.Logger
+	cfgPath  string
+	takeover bool
+
+	snap      atomic.Pointer[snapshot]
+	responses *responses
+	dialer    *dialer
+
+	// active counts admitted sessions; lingering counts connections being
+	// refused. Both hold descriptors, so both are bounded.
+	active     atomic.Int64
+	lingering  atomic.Int64
+	sessionCap int64
+	loops      int
+	listen     []string
+
+	draining atomic.Bool
+
+	shardMu  sync.Mutex // guards shardMap writes and shards replacement
+	shardMap sync.Map   // gnet.EventLoop → *shard
+	shards   atomic.Pointer[[]*shard]
+
+	gnet    gnet.Engine
+	booted  chan struct{}
+	stopped chan struct{}
+	runErr  error
+
+	tickStop chan struct{}
+	tickDone chan struct{}
+}
+
+// maxLingering bounds connections that are being refused gracefully
+// (answer, shut down, drain). Past it refusals close at once.
+const maxLingering = 32
+
+// fdReserve is kept free for listeners, epoll, logs, the admin listener and
+// the lingering refusals.
+const fdReserve = 64
+
+// New checks the listen addresses, derives the session cap from
+// RLIMIT_NOFILE and prepares an engine. Run starts it.
+func New(o Options) (*Engine, error) {
+	if o.Config == nil {
+		return nil, errors.New("engine: no config")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	snap, err := newSnapshot(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	srv := &o.Config.Server
+	loops := srv.Loops
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	capacity, nofile, err := sessionCap(srv.DialWorkers, srv.MaxSessions)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		log:        log,
+		cfgPath:    o.ConfigPath,
+		takeover:   o.Takeover,
+		responses:  newResponses(),
+		sessionCap: capacity,
+		loops:      loops,
+		listen:     append([]string(nil), srv.Listen...),
+		booted:     make(chan struct{}),
+		stopped:    make(chan struct{}),
+		tickStop:   make(chan struct{}),
+		tickDone:   make(chan struct{}),
+	}
+	e.snap.Store(snap)
+	empty := []*shard{}
+	e.shards.Store(&empty)
+	if !o.Takeover {
+		for _, a := range e.listen {
+			if err := checkFree(a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, "session cap",
+		slog.Int64("max_sessions", capacity), slog.Uint64("nofile", nofile),
+		slog.Int("dial_workers", srv.DialWorkers))
+	return e, nil
+}
+
+// sessionCap derives how many sessions fit in the descriptor limit: gnet
+// stops the whole engine when accept fails with EMFILE (GNET-NOTES.md §9),
+// so the proxy must refuse well before that. Each session holds two
+// descriptors; each dial in flight briefly holds two (Enroll dups).
+func sessionCap(workers, configured int) (int64, uint64, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, 0, fmt.Errorf("engine: getrlimit: %w", err)
+	}
+	n := (int64(rl.Cur) - 2*int64(workers) - fdReserve) / 2
+	if n < 1 {
+		return 0, rl.Cur, fmt.Errorf("engine: RLIMIT_NOFILE %d leaves no room for sessions", rl.Cur)
+	}
+	if configured > 0 && int64(configured) < n {
+		n = int64(configured)
+	}
+	return n, rl.Cur, nil
+}
+
+// checkFree fails when something already accepts connections on addr.
+func checkFree(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("engine: listen %q: %w", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 300*time.Millisecond)
+	if err != nil {
+		return nil
+	}
+	_ = c.Close()
+	return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade)", addr, ErrAddressInUse)
+}
+
+// SessionCap returns the maximum number of concurrent sessions.
+func (e *Engine) SessionCap() int64 { return e.sessionCap }
+
+// Run serves until Stop is called or the engine fails. It blocks.
+func (e *Engine) Run() error {
+	snap := e.snap.Load()
+	srv := &snap.cfg.Server
+	e.dialer = newDialer(srv.DialWorkers, snap.cfg.Timeouts.Connect.D(), srv.TCPKeepalive.D(), e.log)
+	defer e.dialer.stop()
+	go e.ticker()
+	defer func() {
+		close(e.tickStop)
+		<-e.tickDone
+	}()
+
+	addrs := make([]string, len(e.listen))
+	for i, a := range e.listen {
+		addrs[i] = "tcp://" + a
+	}
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "throng starting",
+		slog.Any("listen", e.listen), slog.Int("loops", e.loops),
+		slog.String("config", e.cfgPath), slog.Int64("max_sessions", e.sessionCap))
+	err := gnet.Rotate(&handler{e: e}, addrs,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(e.loops),
+		gnet.WithReusePort(true),
+		gnet.WithReuseAddr(true),
+		gnet.WithReadBufferCap(int(srv.ReadBuffer.Bytes())),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{e.log}),
+	)
+	select {
+	case <-e.booted:
+	default:
+		// Failed before booting: nobody else will report it.
+		close(e.booted)
+	}
+	close(e.stopped)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once the listeners accept connections (or start failed).
+func (e *Engine) Ready() <-chan struct{} { return e.booted }
+
+// Stop closes every connection and the listeners and waits for Run to
+// return. It must not be called from an event loop.
+func (e *Engine) Stop(ctx context.Context) error {
+	<-e.booted
+	select {
+	case <-e.stopped:
+		return nil
+	default:
+	}
+	if err := e.gnet.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("engine: stop: %w", err)
+	}
+	select {
+	case <-e.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Drain stops admitting sessions, sends Close 1001 to every open session and
+// waits until they have all finished or ctx ends.
+func (e *Engine) Drain(ctx context.Context) {
+	e.draining.Store(true)
+	for _, sh := range *e.shards.Load() {
+		_ = sh.loop.Execute(ctx, drainRunnable{sh})
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for e.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Active returns the number of live sessions.
+func (e *Engine) Active() int64 { return e.active.Load() }
+
+// Reload swaps in a new configuration for new sessions; established ones
+// keep the snapshot they started with. Listen addresses and loops cannot
+// change without a restart.
+func (e *Engine) Reload(c *config.Config) error {
+	snap, err := newSnapshot(c)
+	if err != nil {
+		return err
+	}
+	old := e.snap.Load().cfg
+	if strings.Join(c.Server.Listen, ",") != strings.Join(old.Server.Listen, ",") || c.Server.Loops != old.Server.Loops {
+		e.log.LogAttrs(context.Background(), slog.LevelWarn, "listen and loops changes need a restart")
+	}
+	e.snap.Store(snap)
+	return nil
+}
+
+type drainRunnable struct{ sh *shard }
+
+func (d drainRunnable) Run(context.Context) error {
+	for s := d.sh.sessions; s != nil; {
+		next := s.next
+		if s.state == stateOpen {
+			s.goAway(statusGoingAway)
+		}
+		s = next
+	}
+	return nil
+}
+
+// admit reserves a session slot; false past the cap.
+func (e *Engine) admit() bool {
+	if e.active.Add(1) > e.sessionCap {
+		e.active.Add(-1)
+		return false
+	}
+	return true
+}
+
+// shardFor returns the shard of loop, making it on first use: gnet cannot
+// list its loops, so each is learned from its first connection.
+func (e *Engine) shardFor(loop gnet.EventLoop) *shard {
+	if v, ok := e.shardMap.Load(loop); ok {
+		return v.(*shard)
+	}
+	e.shardMu.Lock()
+	defer e.shardMu.Unlock()
+	if v, ok := e.shardMap.Load(loop); ok {
+		return v.(*shard)
+	}
+	old := *e.shards.Load()
+	sh := newShard(e, loop, uint64(time.Now().UnixNano())+uint64(len(old))*0x9E3779B97F4A7C15)
+	e.shardMap.Store(loop, sh)
+	next := append(append([]*shard(nil), old...), sh)
+	e.shards.Store(&next)
+	return sh
+}
+
+// ticker posts one tick per shard per tickInterval. It is the only timer
+// goroutine; the wheels run on their loops.
+func (e *Engine) ticker() {
+	defer close(e.tickDone)
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	ctx := context.Background()
+	for {
+		select {
+		case <-e.tickStop:
+			return
+		case <-t.C:
+			for _, sh := range *e.shards.Load() {
+				_ = sh.loop.Execute(ctx, &sh.tick)
+			}
+		}
+	}
+}
+
+// handler adapts the engine to gnet's callbacks.
+type handler struct {
+	gnet.BuiltinEventEngine
+	e *Engine
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.e.gnet = eng
+	close(h.e.booted)
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s, ok := c.Context().(*session); ok {
+		return nil, s.onUpstreamOpen(c)
+	}
+	return nil, h.e.accept(c)
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	// Everything read is consumed now: bytes left in gnet's ring would cost
+	// the idle session about 1 KB (GNET-NOTES.md §4).
+	p, _ := c.Next(-1)
+	s, _ := c.Context().(*session)
+	if s == nil {
+		return gnet.Close
+	}
+	if c == s.client {
+		s.onClientData(p)
+	} else if c == s.upstream {
+		s.onUpstreamData(p)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s, _ := c.Context().(*session)
+	if s == nil {
+		return gnet.None
+	}
+	switch {
+	case s.client != nil && c == s.client:
+		s.client = nil
+		s.onClientGone()
+	case s.upstream != nil && c == s.upstream:
+		s.upstream = nil
+		s.onUpstreamGone()
+	}
+	s.maybeFinish()
+	return gnet.None
+}
+
+// onClientData dispatches client bytes by state.
+func (s *session) onClientData(p []byte) {
+	switch s.state {
+	case stateRequest:
+		s.onClientRequest(p)
+	case stateConnecting, stateUpstreamHandshake:
+		s.holdEarly(p)
+	case stateOpen, stateClosing:
+		s.relayFromClient(p)
+	}
+}
+
+// onUpstreamData dispatches backend bytes by state.
+func (s *session) onUpstreamData(p []byte) {
+	switch s.state {
+	case stateUpstreamHandshake:
+		s.onUpstreamHandshake(p)
+	case stateUpstreamBody:
+		s.onUpstreamBody(p)
+	case stateOpen, stateClosing:
+		s.relayFromUpstream(p)
+	}
+}
+
+// Config returns the configuration new sessions use.
+func (e *Engine) Config() *config.Config { return e.snap.Load().cfg }

@@ -1,0 +1,384 @@
+package engine
+
+import (
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// accept runs in OnOpen for a client connection.
+func (e *Engine) accept(c gnet.Conn) gnet.Action {
+	sh := e.shardFor(c.EventLoop())
+	sh.stats.accepted.Add(1)
+	snap := e.snap.Load()
+	setKeepAlive(c.Fd(), snap.keepAlive)
+
+	if e.draining.Load() || !e.admit() {
+		sh.stats.overCap.Add(1)
+		// Every rejected connection holds a descriptor while its answer
+		// drains; past a small number, answer and close at once so that a
+		// flood cannot reach RLIMIT_NOFILE (which would stop gnet).
+		if e.lingering.Add(1) > maxLingering {
+			e.lingering.Add(-1)
+			_, _ = c.Write(e.responses.get(503, ""))
+			return gnet.Close
+		}
+		s := sh.newSession(c, snap)
+		s.flags |= flagLingering
+		s.reject(503)
+		return gnet.None
+	}
+	sh.newSession(c, snap)
+	return gnet.None
+}
+
+// newSession makes the session for an accepted client connection.
+func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
+	sh.nextID++
+	s := &session{
+		sh:     sh,
+		snap:   snap,
+		client: c,
+		raddr:  c.RemoteAddr(),
+		id:     sh.nextID,
+		start:  time.Now().UnixNano(),
+		hs:     sh.getHandshake(),
+	}
+	s.lastActive = sh.wheel.now
+	s.hs.by = sh.wheel.now + snap.handshakeTicks
+	c.SetContext(s)
+	sh.link(s)
+	s.setState(stateRequest)
+	return s
+}
+
+// onClientRequest handles client bytes while the request head is incomplete.
+func (s *session) onClientRequest(p []byte) {
+	hs := s.hs
+	n, done := hs.scan.Scan(p)
+	if len(hs.head)+n > int(s.snap.maxHeaderBytes) {
+		s.reject(431)
+		return
+	}
+	hs.head = append(hs.head, p[:n]...)
+	if !done {
+		return
+	}
+	if !s.holdEarly(p[n:]) {
+		return
+	}
+	s.startUpstream()
+}
+
+// holdEarly keeps client bytes that arrived before the backend's 101. They
+// are relayed once the upgrade succeeds and dropped otherwise, never sent
+// upstream as another request.
+func (s *session) holdEarly(p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	if len(s.hs.early)+len(p) > int(s.snap.maxEarlyBytes) {
+		s.sh.stats.protocolErr.Add(1)
+		s.abort()
+		return false
+	}
+	s.hs.early = append(s.hs.early, p...)
+	return true
+}
+
+// startUpstream validates the complete request head, routes it and starts
+// the first connect attempt.
+func (s *session) startUpstream() {
+	sh, hs := s.sh, s.hs
+	req := &sh.req
+	if err := codec.ParseRequest(hs.head, req); err != nil {
+		var he *codec.HandshakeError
+		if errors.As(err, &he) {
+			s.rejectWith(he.Status, he.Header)
+			return
+		}
+		s.reject(400)
+		return
+	}
+	route := s.snap.table.Match(req.Host, req.Target)
+	if route == nil {
+		s.reject(404)
+		return
+	}
+	s.route = route
+
+	// Build the forwarded request once; retries reuse it.
+	f := &sh.fwd
+	*f = codec.Forward{Proto: "http", RequestID: req.RequestID}
+	var idbuf [32]byte
+	if len(f.RequestID) == 0 {
+		v1, v2 := sh.rand.Uint64(), sh.rand.Uint64()
+		var raw [16]byte
+		for i := 0; i < 8; i++ {
+			raw[i], raw[8+i] = byte(v1>>(8*i)), byte(v2>>(8*i))
+		}
+		hex.Encode(idbuf[:], raw[:])
+		f.RequestID = idbuf[:]
+	}
+	var ipbuf [64]byte
+	ip, trusted := s.clientIP()
+	f.ClientIP = ip.AppendTo(ipbuf[:0])
+	f.TrustedPeer = trusted
+	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
+	s.dialNext()
+}
+
+// clientIP is the client's address with any v4-in-v6 mapping removed, and
+// whether it is a trusted proxy.
+func (s *session) clientIP() (netip.Addr, bool) {
+	var ip netip.Addr
+	if s.client != nil {
+		if ta, ok := s.client.RemoteAddr().(*net.TCPAddr); ok {
+			ip, _ = netip.AddrFromSlice(ta.IP)
+		}
+	}
+	ip = ip.Unmap()
+	return ip, s.snap.trusted(ip)
+}
+
+// dialNext picks the next untried backend and hands it to a dial worker.
+func (s *session) dialNext() {
+	hs := s.hs
+	b := s.route.Upstream.Balancer.Pick(hs.tried)
+	if b == nil {
+		if hs.attempts == 0 {
+			s.reject(503)
+		} else {
+			s.reject(502)
+		}
+		return
+	}
+	if b.Index < 64 {
+		hs.tried |= 1 << uint(b.Index)
+	}
+	hs.attempts++
+	s.backend = b
+	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: b.Addr}) {
+		// Every worker is busy and the queue is full: overloaded.
+		s.reject(503)
+		return
+	}
+	s.flags |= flagDialing
+	s.setState(stateConnecting)
+}
+
+// onDialFailed runs on the loop when a worker could not connect.
+func (s *session) onDialFailed(err error) {
+	s.flags &^= flagDialing
+	s.sh.stats.dialFailed.Add(1)
+	if s.sh.e.log.Enabled(bgCtx, levelDebug) {
+		s.sh.e.log.LogAttrs(bgCtx, levelDebug, "backend connect failed",
+			attrSession(s.id), attrBackend(s.backend.Addr), attrErr(err))
+	}
+	if s.state != stateConnecting {
+		s.maybeFinish()
+		return
+	}
+	s.dialNext()
+}
+
+// onUpstreamOpen runs in OnOpen for an enrolled backend socket.
+func (s *session) onUpstreamOpen(c gnet.Conn) gnet.Action {
+	s.flags &^= flagDialing
+	if s.state != stateConnecting || s.client == nil {
+		// The client left or the handshake timed out meanwhile.
+		return gnet.Close
+	}
+	s.upstream = c
+	s.hs.scan.Reset()
+	s.hs.resp = s.hs.resp[:0]
+	s.setState(stateUpstreamHandshake)
+	if _, err := c.Write(s.hs.fwd); err != nil {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// onUpstreamHandshake handles backend bytes while its answer's head is
+// incomplete.
+func (s *session) onUpstreamHandshake(p []byte) {
+	hs := s.hs
+	for {
+		n, done := hs.scan.Scan(p)
+		if len(hs.resp)+n > int(s.snap.maxHeaderBytes) {
+			s.reject(502)
+			return
+		}
+		hs.resp = append(hs.resp, p[:n]...)
+		p = p[n:]
+		if !done {
+			return
+		}
+		resp := &s.sh.resp
+		if err := codec.ParseResponse(hs.resp, resp); err != nil {
+			s.reject(502)
+			return
+		}
+		switch {
+		case resp.Status == 101:
+			s.upgrade(resp, p)
+			return
+		case resp.Status >= 100 && resp.Status < 200:
+			// 1xx interim answers (100, 103) are skipped.
+			hs.scan.Reset()
+			hs.resp = hs.resp[:0]
+			continue
+		}
+		s.startRefusal(resp, p)
+		return
+	}
+}
+
+// upgrade checks the backend's 101, relays it and opens the session. rest
+// are the bytes that followed the 101 in the same read: frames.
+func (s *session) upgrade(resp *codec.Response, rest []byte) {
+	sh, hs := s.sh, s.hs
+	req := &sh.req
+	if err := codec.ParseRequest(hs.head, req); err != nil {
+		s.reject(502) // cannot happen: it parsed before
+		return
+	}
+	neg, err := codec.CheckUpgrade(resp, req)
+	if err != nil {
+		if sh.e.log.Enabled(bgCtx, levelDebug) {
+			sh.e.log.LogAttrs(bgCtx, levelDebug, "bad upgrade answer",
+				attrSession(s.id), attrBackend(s.backend.Addr), attrErr(err))
+		}
+		s.reject(502)
+		return
+	}
+	id := forwardedRequestID(hs.fwd)
+	out := codec.AppendSwitchingResponse(hs.body[:0], resp, id)
+	hs.body = out
+	s.status = 101
+	if _, err := s.client.Write(out); err != nil || s.client == nil {
+		return
+	}
+	maxFrame := uint64(s.snap.maxFrameBytes)
+	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
+	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
+	sh.stats.opened.Add(1)
+	early := hs.early
+	s.hs = nil
+	s.lastActive = sh.wheel.now
+	s.setState(stateOpen)
+	if len(early) > 0 {
+		s.relayFromClient(early)
+	}
+	sh.putHandshake(hs)
+	if len(rest) > 0 && s.state == stateOpen {
+		s.relayFromUpstream(rest)
+	}
+}
+
+// forwardedRequestID finds the X-Request-Id the proxy put in the forwarded
+// request (the last header line before the blank line).
+func forwardedRequestID(fwd []byte) []byte {
+	const key = "X-Request-Id: "
+	end := len(fwd) - 4 // "\r\n\r\n"
+	if end < 0 {
+		return nil
+	}
+	start := end
+	for start > 0 && fwd[start-1] != '\n' {
+		start--
+	}
+	line := fwd[start:end]
+	if len(line) < len(key) || string(line[:len(key)]) != key {
+		return nil
+	}
+	return line[len(key):]
+}
+
+// maxRefusalBody bounds the body of a non-101 answer relayed to the client.
+const maxRefusalBody = 64 << 10
+
+// startRefusal begins relaying a backend's non-101 answer.
+func (s *session) startRefusal(resp *codec.Response, rest []byte) {
+	hs := s.hs
+	kind, length, err := resp.Body()
+	if err != nil {
+		s.reject(502)
+		return
+	}
+	s.status = uint16(resp.Status)
+	hs.bodyKind, hs.bodyLeft = kind, length
+	hs.body = hs.body[:0]
+	if kind == codec.BodyNone {
+		s.finishRefusal()
+		return
+	}
+	s.setState(stateUpstreamBody)
+	s.onUpstreamBody(rest)
+}
+
+// onUpstreamBody collects the refusal body.
+func (s *session) onUpstreamBody(p []byte) {
+	hs := s.hs
+	switch hs.bodyKind {
+	case codec.BodyLength:
+		n := int64(len(p))
+		if n > hs.bodyLeft {
+			n = hs.bodyLeft
+		}
+		hs.body = appendBounded(hs.body, p[:n])
+		hs.bodyLeft -= n
+		if hs.bodyLeft == 0 {
+			s.finishRefusal()
+		}
+	case codec.BodyChunked:
+		var (
+			done bool
+			err  error
+		)
+		before := len(hs.body)
+		hs.body, _, done, err = hs.chunk.Decode(hs.body, p)
+		if len(hs.body) > maxRefusalBody {
+			hs.body = hs.body[:maxRefusalBody]
+			done = true
+		}
+		_ = before
+		if err != nil || done {
+			s.finishRefusal()
+		}
+	case codec.BodyClose:
+		hs.body = appendBounded(hs.body, p)
+		if len(hs.body) >= maxRefusalBody {
+			s.finishRefusal()
+		}
+	}
+}
+
+func appendBounded(dst, p []byte) []byte {
+	if room := maxRefusalBody - len(dst); len(p) > room {
+		p = p[:room]
+	}
+	return append(dst, p...)
+}
+
+// finishRefusal relays the backend's refusal (status, headers, body) to the
+// client and closes both sides.
+func (s *session) finishRefusal() {
+	hs := s.hs
+	resp := &s.sh.resp
+	if err := codec.ParseResponse(hs.resp, resp); err != nil {
+		s.reject(502)
+		return
+	}
+	out := codec.AppendRelayedResponse(hs.fwd[:0], resp, hs.body)
+	hs.fwd = out
+	s.status = uint16(resp.Status)
+	s.closeUpstream()
+	s.sendAndLinger(out)
+}

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"errors"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// relayFromClient forwards client bytes of an open (or closing) session to
+// the backend, frame headers validated, payload cut through.
+func (s *session) relayFromClient(p []byte) {
+	if s.flags&flagClientFailed != 0 || s.c2u.CloseSeen() {
+		return // nothing may follow a Close or a violation
+	}
+	s.lastActive = s.sh.wheel.now
+	held, n, err := s.c2u.Scan(p)
+	if dst := s.upstream; dst != nil && s.flags&flagClosedToUpstream == 0 {
+		s.write(dst, held, p[:n])
+		sent := uint64(len(held) + n)
+		s.bytesC2U += sent
+		s.sh.stats.bytesC2U.Add(sent)
+	}
+	if err != nil {
+		s.protocolError(true, err)
+		return
+	}
+	if s.c2u.CloseSeen() {
+		s.flags |= flagClosedToUpstream
+		s.beginClosing()
+	}
+	if s.upstream != nil && s.upstream.OutboundBuffered() > int(s.snap.writeBufferLimit) {
+		s.slowConsumer(true)
+		return
+	}
+	if s.state == stateClosing {
+		s.pollClosing()
+	}
+}
+
+// relayFromUpstream forwards backend bytes to the client.
+func (s *session) relayFromUpstream(p []byte) {
+	if s.flags&flagUpstreamFailed != 0 || s.u2c.CloseSeen() {
+		return
+	}
+	s.lastActive = s.sh.wheel.now
+	held, n, err := s.u2c.Scan(p)
+	if dst := s.client; dst != nil && s.flags&flagClosedToClient == 0 {
+		s.write(dst, held, p[:n])
+		sent := uint64(len(held) + n)
+		s.bytesU2C += sent
+		s.sh.stats.bytesU2C.Add(sent)
+	}
+	if err != nil {
+		s.protocolError(false, err)
+		return
+	}
+	if s.u2c.CloseSeen() {
+		s.flags |= flagClosedToClient
+		s.beginClosing()
+	}
+	if s.client != nil && s.client.OutboundBuffered() > int(s.snap.writeBufferLimit) {
+		s.slowConsumer(false)
+		return
+	}
+	if s.state == stateClosing {
+		s.pollClosing()
+	}
+}
+
+// write sends held (a frame header completed across reads) and then p, in
+// one system call when both are present.
+func (s *session) write(dst gnet.Conn, held, p []byte) {
+	if len(held) > 0 {
+		iov := &s.sh.iov
+		iov[0], iov[1] = held, p
+		_, _ = dst.Writev(iov[:])
+		iov[0], iov[1] = nil, nil
+		return
+	}
+	if len(p) > 0 {
+		_, _ = dst.Write(p)
+	}
+}
+
+// protocolError fails a session whose client (fromClient) or backend broke
+// RFC 6455: the offender is told the close code, the other side 1001.
+func (s *session) protocolError(fromClient bool, err error) {
+	code := ws.StatusProtocolError
+	var ce *codec.CloseError
+	if errors.As(err, &ce) {
+		code = ce.Code
+	}
+	s.sh.stats.protocolErr.Add(1)
+	if fromClient {
+		s.flags |= flagClientFailed
+		s.sendClose(false, code, s.u2c.AtBoundary())
+		// The client's stream stopped before the offending header, so the
+		// backend's input ends at a frame boundary.
+		s.sendClose(true, statusGoingAway, true)
+	} else {
+		s.flags |= flagUpstreamFailed
+		s.sendClose(true, code, s.c2u.AtBoundary())
+		s.sendClose(false, statusGoingAway, true)
+	}
+	s.beginClosing()
+	s.pollClosing()
+}
+
+// slowConsumer ends a session whose receiver (the backend when toUpstream)
+// did not keep up: its queue passed write_buffer_limit. gnet cannot pause
+// reads, so the alternative would be unbounded memory.
+func (s *session) slowConsumer(toUpstream bool) {
+	s.sh.stats.slowConsumer.Add(1)
+	if toUpstream {
+		s.flags |= flagUpstreamDrop | flagClosedToUpstream
+		s.sendClose(false, codec.StatusTryAgainLater, s.u2c.AtBoundary())
+	} else {
+		s.flags |= flagClientDrop | flagClosedToClient
+		s.sendClose(true, codec.StatusTryAgainLater, s.c2u.AtBoundary())
+	}
+	s.beginClosing()
+	s.pollClosing()
+}
+
+// goAway closes an open session on the proxy's initiative (idle timeout,
+// drain): code toward the client, 1001 toward the backend.
+func (s *session) goAway(code ws.StatusCode) {
+	s.sendClose(false, code, s.u2c.AtBoundary())
+	s.sendClose(true, statusGoingAway, s.c2u.AtBoundary())
+	s.beginClosing()
+	s.pollClosing()
+}
+
+// sendClose injects a Close frame toward the client or the backend, once.
+// A Close may only start at a frame boundary of what the receiver has been
+// sent so far; when the receiver is mid-frame its connection is dropped
+// instead.
+func (s *session) sendClose(toUpstream bool, code ws.StatusCode, atBoundary bool) {
+	if toUpstream {
+		c := s.upstream
+		if c == nil || s.flags&flagClosedToUpstream != 0 {
+			return
+		}
+		s.flags |= flagClosedToUpstream
+		if !atBoundary {
+			s.flags |= flagUpstreamDrop
+			return
+		}
+		_, _ = c.Write(s.sh.closeFrame(true, code))
+		return
+	}
+	c := s.client
+	if c == nil || s.flags&flagClosedToClient != 0 {
+		return
+	}
+	s.flags |= flagClosedToClient
+	s.closeCode = uint16(code)
+	if !atBoundary {
+		s.flags |= flagClientDrop
+		return
+	}
+	_, _ = c.Write(s.sh.closeFrame(false, code))
+}

@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/upstream"
+)
+
+// state is where a session is in its life (DESIGN.md, "Session state
+// machine"). Every change goes through session.setState.
+type state uint8
+
+const (
+	// stateRequest: reading the client's upgrade request head.
+	stateRequest state = iota
+	// stateConnecting: a dial worker is connecting to a backend.
+	stateConnecting
+	// stateUpstreamHandshake: the request went upstream; waiting for the head
+	// of the backend's answer.
+	stateUpstreamHandshake
+	// stateUpstreamBody: the backend refused the upgrade; collecting the
+	// (bounded) body of its answer to relay it.
+	stateUpstreamBody
+	// stateOpen: relaying frames both ways.
+	stateOpen
+	// stateClosing: a Close went one way or the proxy injected one; waiting
+	// for the peers to finish, bounded by the close timeout.
+	stateClosing
+	// stateRejecting: an HTTP error was sent to the client; its write side is
+	// being shut down and its input drained so that it reads the answer.
+	stateRejecting
+	// stateClosed: both sockets are gone or going.
+	stateClosed
+	numStates
+)
+
+var stateNames = [numStates]string{
+	"request", "connecting", "upstream_handshake", "upstream_body",
+	"open", "closing", "rejecting", "closed",
+}
+
+// String returns the state's name as used in logs and metrics.
+func (st state) String() string {
+	if st < numStates {
+		return stateNames[st]
+	}
+	return "invalid"
+}
+
+// session flags.
+const (
+	// flagDialing: a dial job for this session is with a worker; the session
+	// must stay allocated until the worker's result has come back.
+	flagDialing uint16 = 1 << iota
+	// flagClientFailed: the client broke the protocol; its input is ignored.
+	flagClientFailed
+	// flagUpstreamFailed: the backend broke the protocol; its input is ignored.
+	flagUpstreamFailed
+	// flagClosedToClient: a Close frame (relayed or injected) went to the
+	// client; nothing more may be sent to it.
+	flagClosedToClient
+	// flagClosedToUpstream: likewise toward the backend.
+	flagClosedToUpstream
+	// flagClientShut: the client's write side was shut down (rejecting).
+	flagClientShut
+	// flagClientClosing: the client socket is to be closed once its output
+	// has drained.
+	flagClientClosing
+	// flagUpstreamClosing: the upstream socket is to be closed once its
+	// output has drained.
+	flagUpstreamClosing
+	// flagFinished: the session was accounted as finished.
+	flagFinished
+	// flagLingering: an over-cap connection being refused; counted apart
+	// from admitted sessions.
+	flagLingering
+	// flagClientDrop / flagUpstreamDrop: close that socket now, without
+	// waiting for a Close (it is mid-frame or too slow).
+	flagClientDrop
+	flagUpstreamDrop
+	// flagClientCloseIssued / flagUpstreamCloseIssued: Close() was called;
+	// OnClose is on its way.
+	flagClientCloseIssued
+	flagUpstreamCloseIssued
+)
+
+// session is one proxied WebSocket: a client socket, at most one upstream
+// socket, and the state between them. It is touched only on its loop. It is
+// deliberately small and pointer-light: an idle open session is this struct
+// and two gnet conns, nothing else.
+type session struct {
+	sh       *shard
+	snap     *snapshot
+	client   gnet.Conn // nil once closed
+	upstream gnet.Conn // nil until enrolled and once closed
+	raddr    net.Addr  // the client's address, kept for the access log
+
+	prev, next   *session // shard list
+	tprev, tnext *session // timer wheel bucket
+
+	deadline   int64 // wheel tick at which onDeadline runs; 0 = disarmed
+	closeBy    int64 // tick at which closing stops waiting for peers
+	lastActive int64 // wheel tick of the last byte relayed (idle timeout)
+	start      int64 // unix nanoseconds at accept
+
+	id      uint64
+	route   *upstream.Route
+	backend *upstream.Backend
+	hs      *handshake // nil once open
+
+	c2u, u2c codec.Stream // frame state of each direction
+
+	bytesC2U, bytesU2C uint64
+
+	status    uint16 // HTTP status the client got (101 once open)
+	closeCode uint16 // close code the proxy sent, if any
+	flags     uint16
+	state     state
+	armed     bool // in a wheel bucket
+}
+
+// handshake is the part of a session that exists only until it is open: the
+// heads, the early client bytes and the retry bookkeeping. Shards recycle
+// them, so a handshake costs no allocation in steady state.
+type handshake struct {
+	head  []byte // the client's raw request head
+	fwd   []byte // the request as forwarded upstream
+	resp  []byte // the backend's answer head
+	body  []byte // the backend's refusal body
+	early []byte // client bytes that followed its head
+
+	scan     codec.HeadScanner
+	chunk    codec.ChunkedDecoder
+	bodyKind codec.BodyKind
+	bodyLeft int64
+
+	tried    uint64 // bit set of backend indexes already attempted
+	by       int64  // tick by which the client must have its 101
+	attempts uint8
+}
+
+func (hs *handshake) reset() {
+	hs.head, hs.fwd, hs.resp = hs.head[:0], hs.fwd[:0], hs.resp[:0]
+	hs.body, hs.early = hs.body[:0], hs.early[:0]
+	hs.scan.Reset()
+	hs.chunk = codec.ChunkedDecoder{}
+	hs.bodyKind, hs.bodyLeft = 0, 0
+	hs.tried, hs.by, hs.attempts = 0, 0, 0
+}
+
+// maxRecycledHandshake bounds what a recycled handshake may keep, so that one
+// huge head does not pin memory forever.
+const maxRecycledHandshake = 64 << 10
+
+func (sh *shard) getHandshake() *handshake {
+	if n := len(sh.freeHS); n > 0 {
+		hs := sh.freeHS[n-1]
+		sh.freeHS = sh.freeHS[:n-1]
+		return hs
+	}
+	return &handshake{}
+}
+
+func (sh *shard) putHandshake(hs *handshake) {
+	if len(sh.freeHS) >= maxFreeHandshakes ||
+		cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body)+cap(hs.early) > maxRecycledHandshake {
+		return
+	}
+	hs.reset()
+	sh.freeHS = append(sh.freeHS, hs)
+}
+
+// maxFreeHandshakes bounds a shard's handshake free list.
+const maxFreeHandshakes = 256
+
+// setState moves s to st, counts the transition and arms the new state's
+// deadline.
+func (s *session) setState(st state) {
+	s.state = st
+	s.sh.stats.transitions[st].Add(1)
+	w := &s.sh.wheel
+	switch st {
+	case stateRequest, stateConnecting:
+		w.arm(s, s.hs.by)
+	case stateUpstreamHandshake, stateUpstreamBody:
+		at := w.now + s.snap.upstreamHandshakeTicks
+		if at > s.hs.by {
+			at = s.hs.by
+		}
+		w.arm(s, at)
+	case stateOpen:
+		if s.snap.idleTicks > 0 {
+			w.arm(s, s.lastActive+s.snap.idleTicks)
+		} else {
+			w.disarm(s)
+		}
+	case stateClosing, stateRejecting:
+		s.closeBy = w.now + s.snap.closeTicks
+		if st == stateRejecting {
+			s.closeBy = w.now + s.snap.lingerTicks
+		}
+		w.arm(s, w.now+1)
+	case stateClosed:
+		w.disarm(s)
+	}
+}
+
+// onDeadline runs when the session's wheel deadline has come.
+func (s *session) onDeadline() {
+	switch s.state {
+	case stateRequest:
+		// Slowloris or a silent client: nothing useful to answer.
+		s.sh.stats.handshakeTimeout.Add(1)
+		s.abort()
+	case stateConnecting:
+		s.sh.stats.handshakeTimeout.Add(1)
+		s.reject(504)
+	case stateUpstreamHandshake:
+		s.sh.stats.handshakeTimeout.Add(1)
+		s.reject(504)
+	case stateUpstreamBody:
+		// The backend's refusal body did not finish in time: send what came.
+		s.finishRefusal()
+	case stateOpen:
+		now := s.sh.wheel.now
+		if idle := s.snap.idleTicks; idle > 0 {
+			if now-s.lastActive < idle {
+				s.sh.wheel.arm(s, s.lastActive+idle)
+				return
+			}
+			s.sh.stats.idleTimeout.Add(1)
+			s.goAway(statusGoingAway)
+		}
+	case stateClosing, stateRejecting:
+		s.pollClosing()
+	}
+}
+
+func (s *session) clientAddr() string {
+	if s.raddr == nil {
+		return ""
+	}
+	return s.raddr.String()
+}
+
+func (s *session) routeName() string {
+	if s.route == nil {
+		return ""
+	}
+	return s.route.Upstream.Name
+}
+
+func (s *session) backendAddr() string {
+	if s.backend == nil {
+		return ""
+	}
+	return s.backend.Addr
+}

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/cpu"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// shard is everything one event loop owns: its sessions, its timer wheel, its
+// scratch space and its counters. Only the loop's goroutine touches it, except
+// stats, which are atomic so that a scraper can sum them.
+type shard struct {
+	e    *Engine
+	loop gnet.EventLoop
+
+	// head of the intrusive list of live sessions, for drain and metrics.
+	sessions *session
+	wheel    wheel
+
+	// Scratch for parsing heads: used within one callback, never kept.
+	req  codec.Request
+	resp codec.Response
+	fwd  codec.Forward
+	iov  [2][]byte
+	tmp  []byte // small encoder scratch (close frames, request ids)
+	rand *rand.ChaCha8
+
+	// Buffers for handshake-time bytes; a session holds them only until it
+	// is open, so an idle session keeps none.
+	freeHS []*handshake
+
+	tick   tickRunnable
+	nextID uint64
+
+	stats shardStats
+}
+
+// shardStats are the counters of one shard. They are written by the loop and
+// read by scrapers; each sits in its own cache line so that loops do not
+// false-share.
+type shardStats struct {
+	accepted         atomic.Uint64 // client connections accepted
+	opened           atomic.Uint64 // sessions that reached open
+	closed           atomic.Uint64 // sessions finished
+	rejected         atomic.Uint64 // handshakes answered with an HTTP error
+	overCap          atomic.Uint64 // connections refused because of the session cap
+	slowConsumer     atomic.Uint64 // sessions closed at write_buffer_limit
+	protocolErr      atomic.Uint64 // sessions closed for a protocol violation
+	dialFailed       atomic.Uint64 // backend connect attempts that failed
+	bytesC2U         atomic.Uint64
+	bytesU2C         atomic.Uint64
+	handshakeTimeout atomic.Uint64            // handshakes that ran out of time
+	idleTimeout      atomic.Uint64            // open sessions closed for idleness
+	transitions      [numStates]atomic.Uint64 // entries into each state
+	_                cpu.CacheLinePad
+}
+
+// tickRunnable advances a shard's wheel; it is built once per shard so that
+// the ticker posts no new closure per tick.
+type tickRunnable struct{ sh *shard }
+
+func (t *tickRunnable) Run(context.Context) error {
+	t.sh.onTick()
+	return nil
+}
+
+func newShard(e *Engine, loop gnet.EventLoop, seed uint64) *shard {
+	var key [32]byte
+	for i := range key {
+		key[i] = byte(seed >> (8 * (i % 8)))
+		key[i] ^= byte(i * 131)
+	}
+	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256)}
+	sh.tick.sh = sh
+	sh.req.Headers = make([]codec.Header, 0, 32)
+	sh.resp.Headers = make([]codec.Header, 0, 32)
+	return sh
+}
+
+// link adds s to the shard's session list.
+func (sh *shard) link(s *session) {
+	s.next = sh.sessions
+	if s.next != nil {
+		s.next.prev = s
+	}
+	sh.sessions = s
+}
+
+// unlink removes s from the shard's session list.
+func (sh *shard) unlink(s *session) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else if sh.sessions == s {
+		sh.sessions = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+// onTick runs on the loop every tickInterval.
+func (sh *shard) onTick() {
+	sh.wheel.advance(sh.fire)
+}
+
+func (sh *shard) fire(s *session) { s.onDeadline() }
+
+// mask returns a fresh masking key for a frame the proxy sends to a backend
+// (RFC 6455 §5.3: unpredictable; ChaCha8 is a CSPRNG).
+func (sh *shard) mask() (m [4]byte) {
+	v := sh.rand.Uint64()
+	m[0], m[1], m[2], m[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	return m
+}
+
+// closeFrame encodes a Close toward the client (unmasked) or the backend
+// (masked) into the shard's scratch. The slice lives until the next call.
+func (sh *shard) closeFrame(toUpstream bool, code ws.StatusCode) []byte {
+	if toUpstream {
+		sh.tmp = codec.AppendMaskedClose(sh.tmp[:0], code, "", sh.mask())
+	} else {
+		sh.tmp = codec.AppendClose(sh.tmp[:0], code, "")
+	}
+	return sh.tmp
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/upstream"
+)
+
+// snapshot is a configuration prepared for the loops: the routing table and
+// every limit in the units the hot path uses. It is immutable; a reload
+// replaces it whole and each session keeps the one it started with.
+type snapshot struct {
+	cfg   *config.Config
+	table *upstream.Table
+
+	handshakeTicks         int64
+	upstreamHandshakeTicks int64
+	idleTicks              int64
+	closeTicks             int64
+	lingerTicks            int64
+
+	maxHeaderBytes   int64
+	maxFrameBytes    int64
+	writeBufferLimit int64
+	maxEarlyBytes    int64
+
+	keepAlive time.Duration
+	trustedIP []netip.Prefix
+	accessLog bool
+}
+
+// maxLinger bounds how long a refused client's input is drained.
+const maxLinger = 2 * time.Second
+
+func newSnapshot(c *config.Config) (*snapshot, error) {
+	t, err := upstream.NewTable(c)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	to := &c.Timeouts
+	linger := min(to.Close.D(), maxLinger)
+	s := &snapshot{
+		cfg:                    c,
+		table:                  t,
+		handshakeTicks:         ticks(to.Handshake.D()),
+		upstreamHandshakeTicks: ticks(to.UpstreamHandshake.D()),
+		idleTicks:              ticks(to.Idle.D()),
+		closeTicks:             ticks(to.Close.D()),
+		lingerTicks:            ticks(linger),
+		maxHeaderBytes:         c.Limits.MaxHeaderBytes.Bytes(),
+		maxFrameBytes:          c.Limits.MaxFrameBytes.Bytes(),
+		writeBufferLimit:       c.Limits.WriteBufferLimit.Bytes(),
+		maxEarlyBytes:          c.Limits.MaxEarlyBytes.Bytes(),
+		keepAlive:              c.Server.TCPKeepalive.D(),
+		accessLog:              c.Log.Access,
+	}
+	for _, tp := range c.Server.TrustedProxies {
+		p, err := parsePrefix(tp)
+		if err != nil {
+			return nil, fmt.Errorf("engine: trusted_proxies: %w", err)
+		}
+		s.trustedIP = append(s.trustedIP, p)
+	}
+	return s, nil
+}
+
+func parsePrefix(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// trusted reports whether ip is a trusted proxy whose X-Forwarded-For is
+// extended rather than replaced.
+func (s *snapshot) trusted(ip netip.Addr) bool {
+	for _, p := range s.trustedIP {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
