@@ -116,19 +116,17 @@ func (s *session) startUpstream() {
 	// Build the forwarded request once; retries reuse it.
 	f := &sh.fwd
 	*f = codec.Forward{Proto: "http", RequestID: req.RequestID}
-	var idbuf [32]byte
 	if len(f.RequestID) == 0 {
 		v1, v2 := sh.rand.Uint64(), sh.rand.Uint64()
 		var raw [16]byte
 		for i := 0; i < 8; i++ {
 			raw[i], raw[8+i] = byte(v1>>(8*i)), byte(v2>>(8*i))
 		}
-		hex.Encode(idbuf[:], raw[:])
-		f.RequestID = idbuf[:]
+		hex.Encode(sh.idbuf[:], raw[:])
+		f.RequestID = sh.idbuf[:]
 	}
-	var ipbuf [64]byte
 	ip, trusted := s.clientIP()
-	f.ClientIP = ip.AppendTo(ipbuf[:0])
+	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
 	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
 	s.dialNext()

@@ -24,12 +24,14 @@ type shard struct {
 	wheel    wheel
 
 	// Scratch for parsing heads: used within one callback, never kept.
-	req  codec.Request
-	resp codec.Response
-	fwd  codec.Forward
-	iov  [2][]byte
-	tmp  []byte // small encoder scratch (close frames, request ids)
-	rand *rand.ChaCha8
+	req   codec.Request
+	resp  codec.Response
+	fwd   codec.Forward
+	iov   [2][]byte
+	idbuf [32]byte // a request id being made
+	ipbuf [64]byte // a client address being formatted
+	tmp   []byte   // small encoder scratch (close frames, request ids)
+	rand  *rand.ChaCha8
 
 	// Buffers for handshake-time bytes; a session holds them only until it
 	// is open, so an idle session keeps none.

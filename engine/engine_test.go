@@ -1,0 +1,237 @@
+package engine
+
+// In-process tests: the real engine on loopback in front of the real echo
+// backend (bench.Serve), under -race in CI. The binary's own behaviour is
+// tested end to end in cmd/throng.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/config"
+)
+
+var hostN = 0
+
+// testHost gives each test its own loopback address (SO_REUSEPORT would let
+// two listeners share a port silently).
+func testHost() string {
+	hostN++
+	return fmt.Sprintf("127.0.200.%d", hostN)
+}
+
+func startEcho(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- bench.Serve(ctx, bench.ServeConfig{Addr: addr, Loops: 1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))},
+			func() { close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("echo backend: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("echo backend not ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func startEngine(t *testing.T, listen, backend, extra string) *Engine {
+	t.Helper()
+	doc := fmt.Sprintf(`
+[server]
+listen = [%q]
+loops = 2
+[timeouts]
+handshake = "3s"
+close = "1s"
+%s
+[[route]]
+upstream = "main"
+[[upstream]]
+name = "main"
+backends = [{ addr = %q }]
+`, listen, extra, backend)
+	cfg, err := config.Parse([]byte(doc), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run() }()
+	<-e.Ready()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := <-runErr; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return e
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, br, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+"/")
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if br != nil {
+		t.Fatal("unexpected bytes after the 101")
+	}
+	return c
+}
+
+func TestEngineConcurrentEcho(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	e := startEngine(t, addr, backend, "")
+
+	const clients, msgs = 40, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dial(t, addr)
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			r := rand.New(rand.NewPCG(uint64(i), 7))
+			for range msgs {
+				p := make([]byte, r.IntN(70000))
+				for k := range p {
+					p[k] = byte(r.Uint32())
+				}
+				if err := wsutil.WriteClientBinary(c, p); err != nil {
+					errs <- err
+					return
+				}
+				got, err := wsutil.ReadServerBinary(c)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, p) {
+					errs <- fmt.Errorf("client %d: echo of %d bytes differs", i, len(p))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := e.Active(); got > clients {
+		t.Errorf("%d active sessions, at most %d expected", got, clients)
+	}
+}
+
+func TestEngineProtocolErrorIsolated(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	startEngine(t, addr, backend, "")
+
+	good := dial(t, addr)
+	defer good.Close()
+	bad := dial(t, addr)
+	defer bad.Close()
+	// An unmasked client frame breaks RFC 6455 §5.1.
+	if err := ws.WriteFrame(bad, ws.NewTextFrame([]byte("unmasked"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := ws.ReadFrame(bad)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
+	}
+	if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusProtocolError {
+		t.Fatalf("close code %d, want 1002", code)
+	}
+	_ = good.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientText(good, []byte("fine")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wsutil.ReadServerText(good); err != nil || string(got) != "fine" {
+		t.Fatalf("other session: %q %v", got, err)
+	}
+}
+
+func TestEngineDrain(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	e := startEngine(t, addr, backend, "")
+	c := dial(t, addr)
+	defer c.Close()
+	go e.Drain(context.Background())
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := ws.ReadFrame(c)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
+	}
+	if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusGoingAway {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+	// Answer the Close as a client should; the session then ends.
+	_ = ws.WriteFrame(c, ws.MaskFrame(ws.NewCloseFrame(f.Payload)))
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Active() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still active after drain", e.Active())
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
+
+func TestEngineIdleTimeout(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	startEngine(t, addr, backend, `idle = "500ms"`)
+	c := dial(t, addr)
+	defer c.Close()
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := ws.ReadFrame(c)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("idle close after %v, before the 500ms idle timeout", d)
+	}
+}
