@@ -44,8 +44,10 @@ func (s *session) pollClosing() {
 		}
 	}
 	if c := s.upstream; c != nil && s.flags&flagUpstreamCloseIssued == 0 {
-		ours := s.flags&(flagUpstreamFailed|flagUpstreamDrop) != 0 ||
-			s.client == nil && s.flags&flagClosedToUpstream != 0 && s.u2c.CloseSeen()
+		// A backend answers the close handshake by closing TCP itself
+		// (RFC 6455 §7.1.1); the proxy closes first only a backend that
+		// broke the protocol.
+		ours := s.flags&(flagUpstreamFailed|flagUpstreamDrop) != 0
 		switch {
 		case expired:
 			s.closeUpstream()
@@ -199,6 +201,7 @@ func (s *session) logAccess() {
 		attrSession(s.id),
 		slog.String("client", s.clientAddr()),
 		slog.String("route", s.routeName()),
+		slog.String("upstream", s.upstreamName()),
 		slog.String("backend", s.backendAddr()),
 		slog.Int("status", int(s.status)),
 		slog.Int("close_code", int(s.closeCode)),

@@ -194,6 +194,7 @@ func (s *session) onUpstreamOpen(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	s.upstream = c
+	s.flags &^= flagUpstreamCloseIssued
 	s.hs.scan.Reset()
 	s.hs.resp = s.hs.resp[:0]
 	s.setState(stateUpstreamHandshake)

@@ -246,7 +246,15 @@ func (s *session) clientAddr() string {
 	return s.raddr.String()
 }
 
+// routeName names the route as the config does: host and path prefix.
 func (s *session) routeName() string {
+	if s.route == nil {
+		return ""
+	}
+	return s.route.Host + s.route.PathPrefix
+}
+
+func (s *session) upstreamName() string {
 	if s.route == nil {
 		return ""
 	}

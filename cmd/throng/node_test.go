@@ -1,0 +1,129 @@
+package main
+
+// The independent-client suite: Node's `ws` package (testdata/node, pinned in
+// package-lock.json, installed with `npm ci`) as client, and as backend for
+// permessage-deflate, against the real throng. Each script checks its own
+// expectations and exits non-zero with a message; these tests run it with a
+// deadline and show its output on failure.
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeDir holds the scripts, package.json and node_modules.
+const nodeDir = "testdata/node"
+
+// requireNode returns the path of node, or skips the test when node or the
+// ws package is missing. With THRONG_REQUIRE_NODE=1 (make test) a missing
+// dependency fails the test instead.
+func requireNode(t *testing.T) string {
+	t.Helper()
+	missing := func(what string) {
+		t.Helper()
+		if os.Getenv("THRONG_REQUIRE_NODE") == "1" {
+			t.Fatalf("%s (THRONG_REQUIRE_NODE=1; run `make node-deps`)", what)
+		}
+		t.Skipf("%s; run `make node-deps` to enable the Node suite", what)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node not found in PATH")
+	}
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "ws", "package.json")); err != nil {
+		missing(nodeDir + "/node_modules/ws is missing")
+	}
+	return node
+}
+
+// runNode runs `node script args...` in nodeDir and fails the test, showing
+// the script's output, if it exits non-zero or outlives timeout.
+func runNode(t *testing.T, node string, timeout time.Duration, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = nodeDir
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("node %s %s: killed after %v\n%s", script, strings.Join(args, " "), timeout, tail(string(out)))
+	}
+	if err != nil {
+		t.Fatalf("node %s %s: %v\n%s", script, strings.Join(args, " "), err, tail(string(out)))
+	}
+	t.Logf("node %s: %s", script, strings.TrimSpace(string(out)))
+	return string(out)
+}
+
+// startNodeBackend runs `node script addr` in nodeDir until the test ends and
+// waits until it accepts connections on addr.
+func startNodeBackend(t *testing.T, node, script, addr string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(node, script, addr), done: make(chan struct{})}
+	p.cmd.Dir = nodeDir
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start node %s: %v", script, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("node %s output:\n%s", script, tail(p.Output()))
+		}
+	})
+	waitAccepting(t, p, addr)
+	return p
+}
+
+// TestNodeClient: Node's ws client through throng to the echo backend.
+func TestNodeClient(t *testing.T) {
+	node := requireNode(t)
+	th := setup(t, "")
+	runNode(t, node, 90*time.Second, "client.js", "ws://"+th.addr+"/")
+}
+
+// TestNodeDeflate: a Node ws backend that accepts permessage-deflate behind
+// throng; compressed (RSV1) frames pass both ways when it was negotiated,
+// and a client that does not offer it gets plain frames.
+func TestNodeDeflate(t *testing.T) {
+	node := requireNode(t)
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startNodeBackend(t, node, "deflate-backend.js", backend)
+	addr := net.JoinHostPort(host, "18080")
+	startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
+	runNode(t, node, 90*time.Second, "deflate-client.js", "ws://"+addr+"/")
+}
+
+// TestNodeErrors: refusals and protocol errors as a Node client sees them.
+// /dead routes to a port where nothing listens.
+func TestNodeErrors(t *testing.T) {
+	node := requireNode(t)
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startBackend(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	dead := net.JoinHostPort(host, "19009")
+	extra := "[[route]]\nhost = \"*\"\npath_prefix = \"/dead\"\nupstream = \"dead\"\n\n" +
+		"[[upstream]]\nname = \"dead\"\nbackends = [{ addr = \"" + dead + "\" }]\n"
+	startThrong(t, addr, basicConfig(addr, []string{backend}, extra))
+	runNode(t, node, 60*time.Second, "errors.js", addr)
+}
+
+// TestNodeManyClients: 200 concurrent Node clients, 20 echoes each.
+func TestNodeManyClients(t *testing.T) {
+	node := requireNode(t)
+	th := setup(t, "")
+	runNode(t, node, 90*time.Second, "many.js", "ws://"+th.addr+"/", "200", "20")
+}
