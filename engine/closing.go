@@ -32,7 +32,7 @@ func (s *session) pollClosing() {
 	if s.state != stateClosing {
 		return
 	}
-	expired := s.sh.wheel.now >= s.closeBy
+	expired := s.sh.now() >= s.closeBy
 	if c := s.client; c != nil && s.flags&flagClientCloseIssued == 0 {
 		done := s.flags&flagClosedToClient != 0 &&
 			(s.c2u.CloseSeen() || s.flags&flagClientFailed != 0 || s.upstream == nil && s.flags&flagUpstreamDrop != 0)
@@ -58,7 +58,7 @@ func (s *session) pollClosing() {
 		}
 	}
 	if s.client != nil || s.upstream != nil {
-		s.sh.wheel.arm(s, s.sh.wheel.now+1)
+		s.sh.wheel.arm(s, s.sh.now()+1)
 	}
 }
 
@@ -122,7 +122,7 @@ func (s *session) pollRejecting() {
 	if c == nil {
 		return
 	}
-	if s.sh.wheel.now >= s.closeBy {
+	if s.sh.now() >= s.closeBy {
 		s.closeClient()
 		return
 	}
@@ -130,7 +130,7 @@ func (s *session) pollRejecting() {
 		s.flags |= flagClientShut
 		_ = unix.Shutdown(c.Fd(), unix.SHUT_WR)
 	}
-	s.sh.wheel.arm(s, s.sh.wheel.now+1)
+	s.sh.wheel.arm(s, s.sh.now()+1)
 }
 
 // onClientGone runs in OnClose for the client socket.

@@ -73,6 +73,7 @@ type Engine struct {
 	stopped chan struct{}
 	runErr  error
 
+	clock    atomic.Int64 // ticks since start; advanced by ticker
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
@@ -321,8 +322,9 @@ func (e *Engine) shardFor(loop gnet.EventLoop) *shard {
 	return sh
 }
 
-// ticker posts one tick per shard per tickInterval. It is the only timer
-// goroutine; the wheels run on their loops.
+// ticker advances the clock every tickInterval and posts a tick to each
+// shard whose wheel holds a session. It is the only timer goroutine; the
+// wheels run on their loops.
 func (e *Engine) ticker() {
 	defer close(e.tickDone)
 	t := time.NewTicker(tickInterval)
@@ -333,8 +335,11 @@ func (e *Engine) ticker() {
 		case <-e.tickStop:
 			return
 		case <-t.C:
+			e.clock.Add(1)
 			for _, sh := range *e.shards.Load() {
-				_ = sh.loop.Execute(ctx, &sh.tick)
+				if sh.wheel.armed.Load() > 0 {
+					_ = sh.loop.Execute(ctx, &sh.tick)
+				}
 			}
 		}
 	}

@@ -50,8 +50,8 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 		start:  time.Now().UnixNano(),
 		hs:     sh.getHandshake(),
 	}
-	s.lastActive = sh.wheel.now
-	s.hs.by = sh.wheel.now + snap.handshakeTicks
+	s.lastActive = sh.now()
+	s.hs.by = sh.now() + snap.handshakeTicks
 	c.SetContext(s)
 	sh.link(s)
 	s.setState(stateRequest)
@@ -270,7 +270,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 	sh.stats.opened.Add(1)
 	early := hs.early
 	s.hs = nil
-	s.lastActive = sh.wheel.now
+	s.lastActive = sh.now()
 	s.setState(stateOpen)
 	if len(early) > 0 {
 		s.relayFromClient(early)

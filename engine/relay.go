@@ -15,7 +15,7 @@ func (s *session) relayFromClient(p []byte) {
 	if s.flags&flagClientFailed != 0 || s.c2u.CloseSeen() {
 		return // nothing may follow a Close or a violation
 	}
-	s.lastActive = s.sh.wheel.now
+	s.lastActive = s.sh.now()
 	held, n, err := s.c2u.Scan(p)
 	if dst := s.upstream; dst != nil && s.flags&flagClosedToUpstream == 0 {
 		s.write(dst, held, p[:n])
@@ -45,7 +45,7 @@ func (s *session) relayFromUpstream(p []byte) {
 	if s.flags&flagUpstreamFailed != 0 || s.u2c.CloseSeen() {
 		return
 	}
-	s.lastActive = s.sh.wheel.now
+	s.lastActive = s.sh.now()
 	held, n, err := s.u2c.Scan(p)
 	if dst := s.client; dst != nil && s.flags&flagClosedToClient == 0 {
 		s.write(dst, held, p[:n])

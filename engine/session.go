@@ -186,7 +186,7 @@ func (s *session) setState(st state) {
 	case stateRequest, stateConnecting:
 		w.arm(s, s.hs.by)
 	case stateUpstreamHandshake, stateUpstreamBody:
-		at := w.now + s.snap.upstreamHandshakeTicks
+		at := s.sh.now() + s.snap.upstreamHandshakeTicks
 		if at > s.hs.by {
 			at = s.hs.by
 		}
@@ -198,11 +198,11 @@ func (s *session) setState(st state) {
 			w.disarm(s)
 		}
 	case stateClosing, stateRejecting:
-		s.closeBy = w.now + s.snap.closeTicks
+		s.closeBy = s.sh.now() + s.snap.closeTicks
 		if st == stateRejecting {
-			s.closeBy = w.now + s.snap.lingerTicks
+			s.closeBy = s.sh.now() + s.snap.lingerTicks
 		}
-		w.arm(s, w.now+1)
+		w.arm(s, s.sh.now()+1)
 	case stateClosed:
 		w.disarm(s)
 	}
@@ -225,7 +225,7 @@ func (s *session) onDeadline() {
 		// The backend's refusal body did not finish in time: send what came.
 		s.finishRefusal()
 	case stateOpen:
-		now := s.sh.wheel.now
+		now := s.sh.now()
 		if idle := s.snap.idleTicks; idle > 0 {
 			if now-s.lastActive < idle {
 				s.sh.wheel.arm(s, s.lastActive+idle)

@@ -80,6 +80,7 @@ func newShard(e *Engine, loop gnet.EventLoop, seed uint64) *shard {
 	}
 	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256)}
 	sh.tick.sh = sh
+	sh.wheel.clock = &e.clock
 	sh.req.Headers = make([]codec.Header, 0, 32)
 	sh.resp.Headers = make([]codec.Header, 0, 32)
 	return sh
@@ -107,7 +108,12 @@ func (sh *shard) unlink(s *session) {
 	s.prev, s.next = nil, nil
 }
 
-// onTick runs on the loop every tickInterval.
+// now returns the engine's clock in ticks. Deadlines are computed from it
+// rather than from the wheel's last processed tick, which lags while no
+// ticks are posted to an empty wheel.
+func (sh *shard) now() int64 { return sh.wheel.clock.Load() }
+
+// onTick runs on the loop when the ticker posts a tick.
 func (sh *shard) onTick() {
 	sh.wheel.advance(sh.fire)
 }

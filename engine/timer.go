@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // tickInterval is the resolution of every session deadline. Deadlines are
 // coarse on purpose: a tick costs one Execute per loop, and no WebSocket
@@ -15,8 +18,15 @@ const wheelSlots = 1024
 // wheel is a hashed timer wheel owned by one event loop. A session is in at
 // most one bucket, linked through its own tprev/tnext fields, so arming and
 // disarming never allocate and an idle session with no deadline costs nothing.
+//
+// Time is the engine's clock, a tick count advanced by the ticker goroutine.
+// The ticker posts a tick to a loop only while its wheel holds a session:
+// with idle = 0 a loop of idle open sessions is never woken (each wake-up
+// costs the runtime far more than the tick itself).
 type wheel struct {
-	now   int64 // ticks since the shard started
+	clock *atomic.Int64 // the engine's tick count
+	now   int64         // the last tick processed
+	armed atomic.Int64  // sessions in buckets; read by the ticker
 	slots [wheelSlots]*session
 }
 
@@ -28,10 +38,15 @@ func ticks(d time.Duration) int64 {
 
 // arm sets s to fire at tick `at` (absolute), moving it between buckets.
 func (w *wheel) arm(s *session, at int64) {
+	w.disarm(s)
+	if w.armed.Load() == 0 {
+		// Ticks were skipped while the wheel was empty: catch up, with
+		// nothing to fire.
+		w.now = w.clock.Load()
+	}
 	if at <= w.now {
 		at = w.now + 1
 	}
-	w.disarm(s)
 	s.deadline = at
 	i := at % wheelSlots
 	s.tnext = w.slots[i]
@@ -41,6 +56,7 @@ func (w *wheel) arm(s *session, at int64) {
 	s.tprev = nil
 	w.slots[i] = s
 	s.armed = true
+	w.armed.Add(1)
 }
 
 // disarm removes s from its bucket, if it is in one.
@@ -59,14 +75,25 @@ func (w *wheel) disarm(s *session) {
 	s.tprev, s.tnext = nil, nil
 	s.armed = false
 	s.deadline = 0
+	w.armed.Add(-1)
 }
 
-// advance moves the wheel one tick and calls fire for every session whose
-// deadline has come. fire may re-arm or disarm the session it is given but
-// no other session: the rest of the bucket is detached and being walked.
+// advance processes every tick up to the clock and calls fire for each
+// session whose deadline has come. fire may re-arm or disarm the session it
+// is given but no other session: the rest of the bucket is detached and
+// being walked.
 func (w *wheel) advance(fire func(*session)) {
-	w.now++
-	i := w.now % wheelSlots
+	for target := w.clock.Load(); w.now < target; {
+		if w.armed.Load() == 0 {
+			w.now = target
+			return
+		}
+		w.now++
+		w.fireSlot(w.now%wheelSlots, fire)
+	}
+}
+
+func (w *wheel) fireSlot(i int64, fire func(*session)) {
 	due := w.slots[i]
 	w.slots[i] = nil
 	for s := due; s != nil; {
@@ -75,13 +102,12 @@ func (w *wheel) advance(fire func(*session)) {
 			next.tprev = nil
 		}
 		s.tprev, s.tnext = nil, nil
+		s.armed = false
+		w.armed.Add(-1)
 		if s.deadline > w.now {
 			// A later turn: put it back without touching its deadline.
-			at := s.deadline
-			s.armed = false
-			w.arm(s, at)
+			w.arm(s, s.deadline)
 		} else {
-			s.armed = false
 			s.deadline = 0
 			fire(s)
 		}

@@ -1,9 +1,27 @@
 package engine
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// testWheel is a wheel on its own clock; step advances both by one tick.
+type testWheel struct {
+	wheel
+	c atomic.Int64
+}
+
+func newTestWheel() *testWheel {
+	w := &testWheel{}
+	w.clock = &w.c
+	return w
+}
+
+func (w *testWheel) step(fire func(*session)) {
+	w.c.Add(1)
+	w.advance(fire)
+}
 
 func TestTicks(t *testing.T) {
 	tests := []struct {
@@ -22,7 +40,7 @@ func TestTicks(t *testing.T) {
 // TestWheelFiresOnTime arms sessions at deadlines inside one turn, past one
 // turn and several turns out, and checks each fires exactly at its tick.
 func TestWheelFiresOnTime(t *testing.T) {
-	var w wheel
+	w := newTestWheel()
 	at := []int64{1, 2, 5, 5, wheelSlots - 1, wheelSlots, wheelSlots + 5, 3*wheelSlots + 7}
 	ss := make([]*session, len(at))
 	for i, a := range at {
@@ -31,7 +49,7 @@ func TestWheelFiresOnTime(t *testing.T) {
 	}
 	fired := map[*session]int64{}
 	for range 4 * wheelSlots {
-		w.advance(func(s *session) {
+		w.step(func(s *session) {
 			if _, dup := fired[s]; dup {
 				t.Fatalf("session fired twice")
 			}
@@ -51,7 +69,7 @@ func TestWheelFiresOnTime(t *testing.T) {
 // TestWheelRearmAndDisarm: re-arming moves a session, disarming removes it,
 // and a callback may re-arm the session it is given.
 func TestWheelRearmAndDisarm(t *testing.T) {
-	var w wheel
+	w := newTestWheel()
 	a, b, c := &session{}, &session{}, &session{}
 	w.arm(a, 3)
 	w.arm(b, 3)
@@ -60,7 +78,7 @@ func TestWheelRearmAndDisarm(t *testing.T) {
 	w.disarm(b)  // gone
 	var got []int64
 	for range 20 {
-		w.advance(func(s *session) {
+		w.step(func(s *session) {
 			got = append(got, w.now)
 			if s == c && w.now == 3 {
 				w.arm(c, 7) // a callback re-arming its own session
@@ -83,13 +101,33 @@ func TestWheelRearmAndDisarm(t *testing.T) {
 
 // TestWheelPastDeadline: a deadline already passed fires on the next tick.
 func TestWheelPastDeadline(t *testing.T) {
-	var w wheel
+	w := newTestWheel()
+	w.c.Store(50)
 	w.now = 50
 	s := &session{}
 	w.arm(s, 10)
 	fired := false
-	w.advance(func(*session) { fired = true })
+	w.step(func(*session) { fired = true })
 	if !fired {
 		t.Fatal("past deadline did not fire on the next tick")
+	}
+}
+
+// TestWheelSkipsWhileEmpty: while nothing is armed the clock may run ahead
+// without ticks; arming then counts from the clock, not the stale wheel.
+func TestWheelSkipsWhileEmpty(t *testing.T) {
+	w := newTestWheel()
+	w.c.Store(1000) // ticks skipped: nothing was armed
+	s := &session{}
+	w.arm(s, w.c.Load()+5)
+	fired := int64(0)
+	for range 10 {
+		w.step(func(*session) { fired = w.now })
+	}
+	if fired != 1005 {
+		t.Fatalf("fired at %d, want 1005", fired)
+	}
+	if n := w.armed.Load(); n != 0 {
+		t.Fatalf("armed count %d after firing, want 0", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/throngproxy/throng/config"
@@ -30,7 +31,17 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// defaultGCPercent is the GC target used unless GOGC is set. Session
+// set-up (dialling, enrolling) leaves short-lived garbage while open idle
+// sessions keep a small live heap; Go's default of 100 lets the heap, and so
+// the RSS, reach twice the live size. 50 keeps idle RSS per session about
+// 10% lower for a little more GC work during handshake bursts (BENCHMARKS.md).
+const defaultGCPercent = 50
+
 func run(args []string) int {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	fs := flag.NewFlagSet("throng", flag.ContinueOnError)
 	cfgPath := fs.String("config", "throng.toml", "configuration file (TOML)")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
