@@ -181,7 +181,7 @@ func (s *session) maybeFinish() {
 	sh.wheel.disarm(s)
 	sh.unlink(s)
 	if s.hs != nil {
-		sh.putHandshake(s.hs)
+		sh.handshakes.Put(s.hs)
 		s.hs = nil
 	}
 	sh.stats.closed.Add(1)

@@ -155,6 +155,11 @@ func TestEngineConcurrentEcho(t *testing.T) {
 	if got := e.Active(); got > clients {
 		t.Errorf("%d active sessions, at most %d expected", got, clients)
 	}
+	st := e.Stats()
+	// Echoed frames differ only by the client's 4-byte masking key.
+	if st.Opened != clients || st.Accepted != clients || st.BytesIn == 0 || st.BytesIn-st.BytesOut != 4*clients*msgs {
+		t.Errorf("stats %+v: want %d opened and accepted, bytes in = bytes out + 4 per message", st, clients)
+	}
 }
 
 func TestEngineProtocolErrorIsolated(t *testing.T) {

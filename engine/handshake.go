@@ -48,7 +48,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 		raddr:  c.RemoteAddr(),
 		id:     sh.nextID,
 		start:  time.Now().UnixNano(),
-		hs:     sh.getHandshake(),
+		hs:     sh.handshakes.Get(),
 	}
 	s.lastActive = sh.now()
 	s.hs.by = sh.now() + snap.handshakeTicks
@@ -275,7 +275,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 	if len(early) > 0 {
 		s.relayFromClient(early)
 	}
-	sh.putHandshake(hs)
+	sh.handshakes.Put(hs)
 	if len(rest) > 0 && s.state == stateOpen {
 		s.relayFromUpstream(rest)
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net"
+	"net/netip"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -155,26 +156,17 @@ func (hs *handshake) reset() {
 // huge head does not pin memory forever.
 const maxRecycledHandshake = 64 << 10
 
-func (sh *shard) getHandshake() *handshake {
-	if n := len(sh.freeHS); n > 0 {
-		hs := sh.freeHS[n-1]
-		sh.freeHS = sh.freeHS[:n-1]
-		return hs
-	}
-	return &handshake{}
-}
-
-func (sh *shard) putHandshake(hs *handshake) {
-	if len(sh.freeHS) >= maxFreeHandshakes ||
-		cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body)+cap(hs.early) > maxRecycledHandshake {
-		return
-	}
-	hs.reset()
-	sh.freeHS = append(sh.freeHS, hs)
-}
-
 // maxFreeHandshakes bounds a shard's handshake free list.
 const maxFreeHandshakes = 256
+
+// recycleHandshake resets hs for reuse, or refuses one that grew too large.
+func recycleHandshake(hs *handshake) bool {
+	if cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body)+cap(hs.early) > maxRecycledHandshake {
+		return false
+	}
+	hs.reset()
+	return true
+}
 
 // setState moves s to st, counts the transition and arms the new state's
 // deadline.
@@ -239,7 +231,14 @@ func (s *session) onDeadline() {
 	}
 }
 
+// clientAddr is the client's address for logs, v4-in-v6 mapping removed
+// (a dual-stack ":port" listener sees IPv4 clients as ::ffff:a.b.c.d).
 func (s *session) clientAddr() string {
+	if ta, ok := s.raddr.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port)).String()
+		}
+	}
 	if s.raddr == nil {
 		return ""
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/pool"
 )
 
 // shard is everything one event loop owns: its sessions, its timer wheel, its
@@ -35,7 +36,7 @@ type shard struct {
 
 	// Buffers for handshake-time bytes; a session holds them only until it
 	// is open, so an idle session keeps none.
-	freeHS []*handshake
+	handshakes *pool.FreeList[handshake]
 
 	tick   tickRunnable
 	nextID uint64
@@ -79,6 +80,7 @@ func newShard(e *Engine, loop gnet.EventLoop, seed uint64) *shard {
 		key[i] ^= byte(i * 131)
 	}
 	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256)}
+	sh.handshakes = pool.NewFreeList(maxFreeHandshakes, recycleHandshake)
 	sh.tick.sh = sh
 	sh.wheel.clock = &e.clock
 	sh.req.Headers = make([]codec.Header, 0, 32)

@@ -5,7 +5,7 @@
 //	throng -version                   print the version
 //
 // SIGHUP reloads the configuration (new sessions use it; an invalid file is
-// rejected and the old one stays). SIGTERM and SIGINT drain: stop admitting,
+// rejected and the old one stays). SIGUSR1 logs counters and the live heap. SIGTERM and SIGINT drain: stop admitting,
 // send Close 1001 to every session, wait up to timeouts.drain, exit.
 package main
 
@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -78,7 +79,7 @@ func run(args []string) int {
 	go func() { runErr <- e.Run() }()
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	for {
 		select {
@@ -89,8 +90,12 @@ func run(args []string) int {
 			}
 			return 0
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
 				reload(log, e, *cfgPath)
+				continue
+			case syscall.SIGUSR1:
+				logStats(log, e)
 				continue
 			}
 			return drain(log, e, runErr)
@@ -128,6 +133,23 @@ func drain(log *slog.Logger, e *engine.Engine, runErr <-chan error) int {
 		return 1
 	}
 	return 0
+}
+
+// logStats writes one line with the engine's counters and the Go heap after
+// a full GC (SIGUSR1): heap_live_bytes / sessions is the live heap per
+// session that BENCHMARKS.md reports next to RSS.
+func logStats(log *slog.Logger, e *engine.Engine) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	st := e.Stats()
+	log.Info("stats",
+		"sessions", st.Active, "accepted", st.Accepted, "opened", st.Opened, "closed", st.Closed,
+		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
+		"protocol_error", st.ProtocolError, "dial_failed", st.DialFailed,
+		"handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
+		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
+		"heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }
 
 func newLogger(level string) *slog.Logger {

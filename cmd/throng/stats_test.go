@@ -1,0 +1,77 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitOutput waits until the process has written want.
+func waitOutput(t *testing.T, p *proc, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if out := p.Output(); strings.Contains(out, want) {
+			return out
+		}
+		waitABit(20 * time.Millisecond)
+	}
+	t.Fatalf("output never contained %q:\n%s", want, tail(p.Output()))
+	return ""
+}
+
+// TestStatsOnSIGUSR1: SIGUSR1 logs the counters and the live heap.
+func TestStatsOnSIGUSR1(t *testing.T) {
+	th := setup(t, "")
+	c := dialWS(t, th.addr, "/")
+	echo(t, c, 1, []byte("count me"))
+	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
+	out := waitOutput(t, th.proc, `"msg":"stats"`)
+	line := out[strings.Index(out, `"msg":"stats"`):]
+	line = line[:strings.IndexByte(line, '\n')]
+	for _, want := range []string{`"sessions":1`, `"opened":1`, `"bytes_in":14`, `"bytes_out":10`, `"heap_live_bytes":`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("stats line lacks %s:\n%s", want, line)
+		}
+	}
+	c.Close()
+}
+
+// TestDualStackUnmapsClients: on a ":port" listener IPv4 clients arrive as
+// ::ffff:a.b.c.d; logs and X-Forwarded-For show the plain IPv4 address.
+func TestDualStackUnmapsClients(t *testing.T) {
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startBackend(t, backend)
+	const port = "18997" // all addresses: the only test on this port
+	th := startThrong(t, net.JoinHostPort(host, port), basicConfig(":"+port, []string{backend}, ""))
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(host)}}
+	c, err := d.Dial("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, resp := upgradeOn(t, c, host); st != 101 {
+		t.Fatalf("status %d:\n%s", st, resp)
+	}
+	c.Close()
+	out := waitOutput(t, th.proc, `"status":101`)
+	if !strings.Contains(out, `"client":"`+host+`:`) || strings.Contains(out, "::ffff:") {
+		t.Fatalf("access log does not show the unmapped client %s:\n%s", host, tail(out))
+	}
+}
+
+// upgradeOn sends a valid upgrade on c and returns the answer's status.
+func upgradeOn(t *testing.T, c net.Conn, host string) (int, string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(upgradeRequest(host, "/"))); err != nil {
+		t.Fatal(err)
+	}
+	head, err := readHead(c)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return statusOf(head), head
+}

@@ -1,0 +1,42 @@
+package engine
+
+// Stats are the engine's counters summed over its shards. Reading them is
+// safe from any goroutine; the sum is not a snapshot taken at one instant.
+type Stats struct {
+	Active           int64  // sessions admitted and not finished
+	Accepted         uint64 // client connections accepted
+	Opened           uint64 // sessions that reached open (101 relayed)
+	Closed           uint64 // sessions finished
+	Rejected         uint64 // handshakes answered with an HTTP error
+	OverCap          uint64 // connections refused at the session cap or while draining
+	SlowConsumer     uint64 // sessions closed at write_buffer_limit
+	ProtocolError    uint64 // sessions closed for an RFC 6455 violation
+	DialFailed       uint64 // backend connect attempts that failed
+	HandshakeTimeout uint64 // handshakes that ran out of time
+	IdleTimeout      uint64 // open sessions closed for idleness
+	BytesIn          uint64 // client to backend, frames relayed
+	BytesOut         uint64 // backend to client, frames relayed
+	Loops            int    // shards seen (loops that accepted a connection)
+}
+
+// Stats sums the shards' counters.
+func (e *Engine) Stats() Stats {
+	st := Stats{Active: e.active.Load()}
+	for _, sh := range *e.shards.Load() {
+		c := &sh.stats
+		st.Accepted += c.accepted.Load()
+		st.Opened += c.opened.Load()
+		st.Closed += c.closed.Load()
+		st.Rejected += c.rejected.Load()
+		st.OverCap += c.overCap.Load()
+		st.SlowConsumer += c.slowConsumer.Load()
+		st.ProtocolError += c.protocolErr.Load()
+		st.DialFailed += c.dialFailed.Load()
+		st.HandshakeTimeout += c.handshakeTimeout.Load()
+		st.IdleTimeout += c.idleTimeout.Load()
+		st.BytesIn += c.bytesC2U.Load()
+		st.BytesOut += c.bytesU2C.Load()
+		st.Loops++
+	}
+	return st
+}
