@@ -45,7 +45,7 @@ node-deps:
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
-	@for pkg in ./codec ./config; do \
+	@for pkg in $$($(GO) list ./...); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$t"; \
 			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

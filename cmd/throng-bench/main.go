@@ -1,7 +1,9 @@
-// Command throng-bench is throng's bundled bench tool. So far it has one
-// subcommand: serve, a WebSocket echo backend built on gnet.
+// Command throng-bench is throng's bundled bench tool: a WebSocket echo
+// backend (serve) and load generators (idle, echo), all built on gnet.
 //
 //	throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
+//	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-pid PID]... [-json]
+//	throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s [-pid PID]... [-json]
 package main
 
 import (
@@ -11,10 +13,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/throngproxy/throng/bench"
@@ -28,6 +33,12 @@ const usage = `usage: throng-bench <subcommand> [flags]
 subcommands:
   serve    run a WebSocket echo backend on gnet
            throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
+  idle     open N sessions, hold them silent, check they are alive
+           throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s]
+                             [-source 127.0.0.2-127.0.0.20] [-pid PID]... [-json]
+  echo     measure echo throughput and latency
+           throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s
+                             [-pid PID]... [-json]
 
 flags:
   -h, -help    show this help
@@ -55,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return runServe(args[1:], stderr)
+	case "idle":
+		return runIdle(args[1:], stdout, stderr)
+	case "echo":
+		return runEcho(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "throng-bench: unknown subcommand %q\n\n%s", args[0], usage)
 		return 2
@@ -114,4 +129,172 @@ func serveUsageErr(err error) bool {
 		}
 	}
 	return false
+}
+
+// exitInterrupted is the exit status after Ctrl-C or SIGTERM (128 + SIGINT).
+const exitInterrupted = 130
+
+// rateFlag is a connect rate: "2000/s" or "2000"; 0 is unbounded.
+type rateFlag float64
+
+func (r *rateFlag) String() string {
+	if r == nil || *r == 0 {
+		return "0"
+	}
+	return strconv.FormatFloat(float64(*r), 'f', -1, 64) + "/s"
+}
+
+func (r *rateFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
+	if err != nil || v < 0 {
+		return errors.New("want connects per second, e.g. 2000/s")
+	}
+	*r = rateFlag(v)
+	return nil
+}
+
+// pidsFlag collects repeated -pid flags.
+type pidsFlag []int
+
+func (p *pidsFlag) String() string { return fmt.Sprint([]int(*p)) }
+
+func (p *pidsFlag) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return errors.New("want a process id")
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+// loadFlags are the flags idle and echo share.
+type loadFlags struct {
+	url     string
+	rate    rateFlag
+	source  string
+	pids    pidsFlag
+	loops   int
+	jsonOut bool
+}
+
+func (f *loadFlags) register(fs *flag.FlagSet, rate float64) {
+	f.rate = rateFlag(rate)
+	fs.StringVar(&f.url, "url", "", "ws:// `URL` to connect to (required)")
+	fs.Var(&f.rate, "rate", "connects per second, e.g. 2000/s; 0 is unbounded")
+	fs.StringVar(&f.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
+	fs.Var(&f.pids, "pid", "`PID` of a process to sample (RSS, CPU); repeatable")
+	fs.IntVar(&f.loops, "loops", 0, "client event loops (0: one per CPU)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of a table")
+}
+
+// sources resolves -source.
+func (f *loadFlags) sources() ([]netip.Addr, error) {
+	switch f.source {
+	case "":
+		return bench.DefaultSources(f.url), nil
+	case "kernel":
+		return nil, nil
+	}
+	return bench.ParseSources(f.source)
+}
+
+// parseLoad parses a load subcommand's flags; ok is false with the exit
+// status to return.
+func parseLoad(fs *flag.FlagSet, args []string, f *loadFlags, stderr io.Writer) (srcs []netip.Addr, code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0, false
+		}
+		return nil, 2, false
+	}
+	if fs.NArg() > 0 || f.url == "" {
+		fmt.Fprintf(stderr, "%s: -url is required and no arguments are taken\n", fs.Name())
+		fs.Usage()
+		return nil, 2, false
+	}
+	srcs, err := f.sources()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return nil, 2, false
+	}
+	return srcs, 0, true
+}
+
+// report prints rep and returns the exit status for err.
+func report(name string, rep interface{ WriteText(io.Writer) error }, interrupted, jsonOut bool, err error, stdout, stderr io.Writer) int {
+	if rep != nil {
+		var werr error
+		if jsonOut {
+			werr = bench.WriteJSON(stdout, rep)
+		} else {
+			werr = rep.WriteText(stdout)
+		}
+		if werr != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, werr)
+			return 1
+		}
+	}
+	switch {
+	case err != nil && rep == nil:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2 // a configuration error
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	case interrupted:
+		return exitInterrupted
+	}
+	return 0
+}
+
+// runIdle runs `throng-bench idle`.
+func runIdle(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("throng-bench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var lf loadFlags
+	lf.register(fs, 2000)
+	var cfg bench.IdleConfig
+	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
+	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
+	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
+	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
+	srcs, code, ok := parseLoad(fs, args, &lf, stderr)
+	if !ok {
+		return code
+	}
+	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Idle(ctx, cfg)
+	if rep == nil {
+		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
+	}
+	return report(fs.Name(), rep, rep.Interrupted, lf.jsonOut, err, stdout, stderr)
+}
+
+// runEcho runs `throng-bench echo`.
+func runEcho(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("throng-bench echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var lf loadFlags
+	lf.register(fs, 0)
+	var cfg bench.EchoConfig
+	fs.IntVar(&cfg.Sessions, "c", 100, "number of sessions")
+	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
+	fs.IntVar(&cfg.Window, "window", 1, "messages in flight per session")
+	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
+	srcs, code, ok := parseLoad(fs, args, &lf, stderr)
+	if !ok {
+		return code
+	}
+	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Echo(ctx, cfg)
+	if rep == nil {
+		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
+	}
+	return report(fs.Name(), rep, rep.Interrupted, lf.jsonOut, err, stdout, stderr)
 }

@@ -33,3 +33,31 @@ func TestRunDispatch(t *testing.T) {
 		})
 	}
 }
+
+func TestRunLoadFlags(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{"idle help", []string{"idle", "-h"}, 0, "-hold"},
+		{"idle without url", []string{"idle"}, 2, "-url is required"},
+		{"idle bad rate", []string{"idle", "-url", "ws://127.0.0.1:1/", "-rate", "fast"}, 2, "connects per second"},
+		{"idle bad source", []string{"idle", "-url", "ws://127.0.0.1:1/", "-source", "nowhere"}, 2, "source"},
+		{"idle bad pid", []string{"idle", "-url", "ws://127.0.0.1:1/", "-pid", "-3"}, 2, "process id"},
+		{"idle bad url", []string{"idle", "-url", "http://x/"}, 2, "ws://host:port"},
+		{"echo help", []string{"echo", "-h"}, 0, "-window"},
+		{"echo without url", []string{"echo", "-c", "3"}, 2, "-url is required"},
+		{"echo bad size", []string{"echo", "-url", "ws://127.0.0.1:1/", "-size", "4"}, 2, "message size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(tt.args, &stdout, &stderr)
+			if got != tt.wantCode || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("run(%q) = %d, stderr %q; want %d, stderr with %q", tt.args, got, stderr.String(), tt.wantCode, tt.wantStderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,514 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// The load generators (Idle, Echo) share one client, built on a gnet client
+// engine: every session is a gnet conn served by an event loop, with no
+// goroutine of its own. A driver goroutine moves the run through phases; it
+// reaches sessions only through atomics and Conn.Wake (safe off the loop),
+// and reads the loops' counters once the engine has stopped.
+
+// clientPhase is what the run asks of its open sessions.
+type clientPhase uint32
+
+const (
+	clientPhaseConnect clientPhase = iota // handshaking; open sessions wait
+	clientPhaseVerify                     // idle: armed sessions send one message and await its echo
+	clientPhaseWarmup                     // echo: keep Window messages in flight, record nothing
+	clientPhaseMeasure                    // echo: keep Window in flight, record every echo
+	clientPhaseDrain                      // echo: send nothing new; armed sessions report an empty window
+	clientPhaseClose                      // armed sessions send Close and wait for the server's
+)
+
+// String returns the phase's name.
+func (p clientPhase) String() string {
+	switch p {
+	case clientPhaseConnect:
+		return "connect"
+	case clientPhaseVerify:
+		return "verify"
+	case clientPhaseWarmup:
+		return "warmup"
+	case clientPhaseMeasure:
+		return "measure"
+	case clientPhaseDrain:
+		return "drain"
+	case clientPhaseClose:
+		return "close"
+	default:
+		return "unknown"
+	}
+}
+
+// clientState is where a session is in its life.
+type clientState uint32
+
+const (
+	clientStateDialing   clientState = iota // being dialled and enrolled
+	clientStateHandshake                    // request sent, reading the 101
+	clientStateOpen                         // upgraded
+	clientStateFailed                       // failure counted; closing
+	clientStateClosed                       // gone
+)
+
+// String returns the state's name.
+func (s clientState) String() string {
+	switch s {
+	case clientStateDialing:
+		return "dialing"
+	case clientStateHandshake:
+		return "handshake"
+	case clientStateOpen:
+		return "open"
+	case clientStateFailed:
+		return "failed"
+	case clientStateClosed:
+		return "closed"
+	default:
+		return "unknown"
+	}
+}
+
+// clientFail is a kind of session failure, counted per run.
+type clientFail uint8
+
+const (
+	clientFailRefused          clientFail = iota // connect: ECONNREFUSED
+	clientFailNoPort                             // connect: EADDRNOTAVAIL/EADDRINUSE (ephemeral ports)
+	clientFailFDLimit                            // connect: EMFILE/ENFILE
+	clientFailConnectTimeout                     // connect: timed out
+	clientFailDial                               // connect: anything else
+	clientFailEnroll                             // gnet refused the socket
+	clientFailStatus                             // handshake: status other than 101
+	clientFailHandshake                          // handshake: bad head, Upgrade or Accept
+	clientFailHandshakeTimeout                   // handshake: no 101 in time
+	clientFailHandshakeEOF                       // handshake: closed before the 101
+	clientFailProtocol                           // open: the server broke RFC 6455
+	clientFailClosed                             // open: closed by the peer before the run ended
+	clientFailCount
+)
+
+// String returns the failure's report key.
+func (f clientFail) String() string {
+	switch f {
+	case clientFailRefused:
+		return "refused"
+	case clientFailNoPort:
+		return "no_source_port"
+	case clientFailFDLimit:
+		return "fd_limit"
+	case clientFailConnectTimeout:
+		return "connect_timeout"
+	case clientFailDial:
+		return "dial_other"
+	case clientFailEnroll:
+		return "enroll"
+	case clientFailStatus:
+		return "status_not_101"
+	case clientFailHandshake:
+		return "bad_handshake"
+	case clientFailHandshakeTimeout:
+		return "handshake_timeout"
+	case clientFailHandshakeEOF:
+		return "handshake_eof"
+	case clientFailProtocol:
+		return "protocol_error"
+	case clientFailClosed:
+		return "closed_by_peer"
+	default:
+		return "unknown"
+	}
+}
+
+// clientCountdown lets the driver wait until every session it armed has
+// answered. It starts holding the driver's own token: add one per armed
+// session, then release once all are armed.
+type clientCountdown struct {
+	n    atomic.Int64
+	zero chan struct{} // closed when n reaches 0
+}
+
+func newClientCountdown() *clientCountdown {
+	c := &clientCountdown{zero: make(chan struct{})}
+	c.n.Store(1)
+	return c
+}
+
+// add counts one more awaited answer.
+func (c *clientCountdown) add() { c.n.Add(1) }
+
+// done counts one answer (or the driver's release). Safe from any goroutine.
+func (c *clientCountdown) done() {
+	if c.n.Add(-1) == 0 {
+		close(c.zero)
+	}
+}
+
+// clientLoop is the state of one client event loop, shared by its sessions
+// and touched on that loop only; the driver reads it after the engine
+// stopped.
+type clientLoop struct {
+	resp codec.Response          // handshake scratch
+	out  []byte                  // what one OnTraffic sends, written once
+	hist *hdrhistogram.Histogram // echo latency in ns (measure phase), or nil
+
+	sent       uint64 // messages sent, all phases
+	received   uint64 // messages echoed, all phases
+	mismatches uint64 // echoes that differ from what was sent, all phases
+	msgs       uint64 // echoes received in the measure phase
+}
+
+// clientSession is one WebSocket connection of a run. Fields without a
+// comment saying otherwise are touched on its loop only.
+type clientSession struct {
+	run   *clientRun
+	loop  *clientLoop // set by OnOpen
+	conn  gnet.Conn   // set by the dial worker after Enroll; the driver uses it after dialling ended
+	key   clientKey
+	rd    clientReader
+	frame clientFrame
+	scan  codec.HeadScanner
+
+	state       atomic.Uint32 // clientState; the driver reads it
+	verifyArmed atomic.Bool   // set by the driver, cleared (CAS) by whoever answers
+	drainArmed  atomic.Bool
+	closeArmed  atomic.Bool
+	timedOut    atomic.Bool // set by the driver before closing a stuck handshake
+
+	scanned    int    // head bytes scanned so far
+	nextSend   uint64 // sequence number of the next message
+	nextRecv   uint64 // sequence number the next echo should carry
+	inflight   int    // messages sent and not echoed
+	verifySent bool
+	closeSent  bool
+}
+
+// clientSpec is what a run needs to know, derived from the caller's config.
+type clientSpec struct {
+	target   clientTarget
+	sessions int
+	rate     float64 // connects per second; 0: unbounded
+	loops    int
+	size     int           // message payload bytes
+	window   int           // echo: messages in flight per session
+	hist     bool          // keep a latency histogram per loop
+	handTO   time.Duration // handshake timeout after the last connect
+}
+
+// clientRun is one load-generator run: its gnet client, sessions and
+// counters.
+type clientRun struct {
+	gnet.BuiltinEventEngine
+
+	spec     clientSpec
+	cli      *gnet.Client
+	pattern  []byte    // read-only
+	start    time.Time // origin of the payload timestamps
+	phase    atomic.Uint32
+	sessions []*clientSession // filled by the dial workers, each its own index
+
+	settle  *clientCountdown                // handshakes (connect phase)
+	verify  atomic.Pointer[clientCountdown] // stored before sessions are armed
+	drain   atomic.Pointer[clientCountdown]
+	closing atomic.Pointer[clientCountdown]
+
+	fails  [clientFailCount]atomic.Uint64
+	opened atomic.Int64 // handshakes completed
+	alive  atomic.Int64 // verify echoes that matched
+
+	mu    sync.Mutex // guards loops
+	loops map[gnet.EventLoop]*clientLoop
+}
+
+// errClientStopped is returned when the client engine cannot start.
+var errClientStopped = errors.New("bench: client: engine not running")
+
+// newClientRun builds a run and starts its gnet client.
+func newClientRun(spec clientSpec) (*clientRun, error) {
+	r := &clientRun{
+		spec:     spec,
+		pattern:  clientPattern(spec.size),
+		start:    time.Now(),
+		sessions: make([]*clientSession, spec.sessions),
+		settle:   newClientCountdown(),
+		loops:    make(map[gnet.EventLoop]*clientLoop),
+	}
+	cli, err := gnet.NewClient(r,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(spec.loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(clientQuietLogger{}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+	}
+	if err := cli.Start(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+	}
+	r.cli = cli
+	return r, nil
+}
+
+// stopEngine stops the gnet client, closing what is still open. After it
+// returns the loops' counters may be read. Safe to call once.
+func (r *clientRun) stopEngine() {
+	_ = r.cli.Stop()
+}
+
+// nanos returns the nanoseconds since the run started (monotonic).
+func (r *clientRun) nanos() int64 { return int64(time.Since(r.start)) }
+
+// setPhase moves the run to p.
+func (r *clientRun) setPhase(p clientPhase) { r.phase.Store(uint32(p)) }
+
+// fail counts one failure of kind f.
+func (r *clientRun) fail(f clientFail) { r.fails[f].Add(1) }
+
+// loopFor returns the state of event loop el, creating it on first use.
+func (r *clientRun) loopFor(el gnet.EventLoop) *clientLoop {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lp := r.loops[el]
+	if lp == nil {
+		lp = &clientLoop{}
+		if r.spec.hist {
+			lp.hist = newClientHistogram()
+		}
+		r.loops[el] = lp
+	}
+	return lp
+}
+
+// newClientHistogram returns a latency histogram: 1 ns to 60 s, 3 digits.
+func newClientHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute), 3)
+}
+
+// OnOpen runs on the loop when a dialled socket is enrolled: it sends the
+// upgrade request.
+func (r *clientRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s, ok := c.Context().(*clientSession)
+	if !ok || !s.state.CompareAndSwap(uint32(clientStateDialing), uint32(clientStateHandshake)) {
+		return nil, gnet.Close
+	}
+	s.loop = r.loopFor(c.EventLoop())
+	s.loop.out = clientAppendRequest(s.loop.out[:0], r.spec.target.host, r.spec.target.path, &s.key)
+	return s.loop.out, gnet.None // gnet copies what the socket does not take
+}
+
+// OnClose counts how the session ended and answers whatever the driver is
+// waiting for.
+func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s, ok := c.Context().(*clientSession)
+	if !ok {
+		return gnet.None
+	}
+	switch clientState(s.state.Swap(uint32(clientStateClosed))) {
+	case clientStateHandshake:
+		if s.timedOut.Load() {
+			r.fail(clientFailHandshakeTimeout)
+		} else {
+			r.fail(clientFailHandshakeEOF)
+		}
+		r.settle.done()
+	case clientStateOpen:
+		if !s.closeSent {
+			r.fail(clientFailClosed)
+		}
+	}
+	s.answer(&s.verifyArmed, &r.verify)
+	s.answer(&s.drainArmed, &r.drain)
+	s.answer(&s.closeArmed, &r.closing)
+	return gnet.None
+}
+
+// OnTraffic reads the 101, then the echoes, and sends what the phase asks.
+func (r *clientRun) OnTraffic(c gnet.Conn) gnet.Action {
+	s, ok := c.Context().(*clientSession)
+	if !ok {
+		return gnet.Close
+	}
+	switch clientState(s.state.Load()) {
+	case clientStateHandshake:
+		return r.handshake(c, s)
+	case clientStateOpen:
+		return r.traffic(c, s)
+	default:
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
+}
+
+// handshake scans for the end of the 101 head and checks it.
+func (r *clientRun) handshake(c gnet.Conn, s *clientSession) gnet.Action {
+	p, _ := c.Peek(-1)
+	n, done := s.scan.Scan(p[s.scanned:])
+	s.scanned += n
+	if !done {
+		if s.scanned > clientMaxHeadBytes {
+			return s.failHandshake(clientFailHandshake)
+		}
+		return gnet.None
+	}
+	err := clientCheckResponse(p[:s.scanned], &s.key, &s.loop.resp)
+	_, _ = c.Discard(s.scanned)
+	switch {
+	case errors.Is(err, errClientNot101):
+		return s.failHandshake(clientFailStatus)
+	case err != nil:
+		return s.failHandshake(clientFailHandshake)
+	}
+	s.state.Store(uint32(clientStateOpen))
+	r.opened.Add(1)
+	r.settle.done()
+	return r.traffic(c, s)
+}
+
+// failHandshake counts a failed handshake and closes the session.
+func (s *clientSession) failHandshake(f clientFail) gnet.Action {
+	s.state.Store(uint32(clientStateFailed))
+	s.run.fail(f)
+	s.run.settle.done()
+	return gnet.Close
+}
+
+// traffic handles the server's frames, then sends what the phase asks for,
+// all of it in one Write.
+func (r *clientRun) traffic(c gnet.Conn, s *clientSession) gnet.Action {
+	lp := s.loop
+	phase := clientPhase(r.phase.Load())
+	now := r.nanos()
+	lp.out = lp.out[:0]
+	p, _ := c.Peek(-1)
+	i := 0
+	peerClosed := false
+read:
+	for i < len(p) {
+		n, ev, msg, err := s.rd.next(p[i:])
+		i += n
+		if err != nil {
+			_, _ = c.Discard(-1)
+			s.state.Store(uint32(clientStateFailed))
+			r.fail(clientFailProtocol)
+			return gnet.Close
+		}
+		switch ev {
+		case clientEvMore:
+			break read
+		case clientEvMessage:
+			s.received(msg, now, phase)
+		case clientEvPing:
+			// The Ping's payload was skipped: answer with an empty Pong.
+			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, nil)
+		case clientEvClose:
+			peerClosed = true
+			break read
+		}
+	}
+	_, _ = c.Discard(i)
+	if peerClosed {
+		if !s.closeSent {
+			lp.out = clientAppendControl(lp.out, ws.OpClose, s.frame.mask, clientCloseNormal)
+		} else {
+			s.answer(&s.closeArmed, &r.closing)
+		}
+		_, _ = c.Write(lp.out)
+		return gnet.Close
+	}
+	s.act(phase, now)
+	if len(lp.out) > 0 {
+		if _, err := c.Write(lp.out); err != nil {
+			return gnet.None // gnet closed c
+		}
+	}
+	return gnet.None
+}
+
+// received accounts for one echoed message.
+func (s *clientSession) received(msg clientMessage, now int64, phase clientPhase) {
+	lp := s.loop
+	lp.received++
+	ok := msg.ok && msg.seq == s.nextRecv
+	if !ok {
+		lp.mismatches++
+	}
+	s.nextRecv = msg.seq + 1
+	if s.inflight > 0 {
+		s.inflight--
+	}
+	switch phase {
+	case clientPhaseVerify:
+		if s.verifyArmed.CompareAndSwap(true, false) {
+			if ok {
+				s.run.alive.Add(1)
+			}
+			s.run.verify.Load().done()
+		}
+	case clientPhaseMeasure:
+		lp.msgs++
+		if lp.hist != nil {
+			_ = lp.hist.RecordValue(min(max(now-msg.sentNanos, 1), lp.hist.HighestTrackableValue()))
+		}
+	}
+}
+
+// act appends to the loop's output what phase asks of the session.
+func (s *clientSession) act(phase clientPhase, now int64) {
+	switch phase {
+	case clientPhaseVerify:
+		if !s.verifySent && s.verifyArmed.Load() {
+			s.verifySent = true
+			s.send(now)
+		}
+	case clientPhaseWarmup, clientPhaseMeasure:
+		for s.inflight < s.run.spec.window {
+			s.send(now)
+		}
+	case clientPhaseDrain:
+		if s.inflight == 0 {
+			s.answer(&s.drainArmed, &s.run.drain)
+		}
+	case clientPhaseClose:
+		if !s.closeSent && s.closeArmed.Load() {
+			s.closeSent = true
+			s.loop.out = clientAppendControl(s.loop.out, ws.OpClose, s.frame.mask, clientCloseNormal)
+		}
+	}
+}
+
+// send appends the next message to the loop's output.
+func (s *clientSession) send(now int64) {
+	s.loop.out = append(s.loop.out, s.frame.stamp(now, s.nextSend)...)
+	s.nextSend++
+	s.inflight++
+	s.loop.sent++
+}
+
+// answer disarms flag and counts cd down, if flag was armed. Exactly one of
+// the loop and the driver wins the flag.
+func (s *clientSession) answer(flag *atomic.Bool, cd *atomic.Pointer[clientCountdown]) {
+	if flag.CompareAndSwap(true, false) {
+		cd.Load().done()
+	}
+}
+
+// clientQuietLogger drops gnet's messages: the report says what failed.
+type clientQuietLogger struct{}
+
+func (clientQuietLogger) Debugf(string, ...any) {}
+func (clientQuietLogger) Infof(string, ...any)  {}
+func (clientQuietLogger) Warnf(string, ...any)  {}
+func (clientQuietLogger) Errorf(string, ...any) {}
+func (clientQuietLogger) Fatalf(string, ...any) {}

@@ -1,0 +1,304 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// EchoConfig configures Echo. Zero values take the defaults given.
+type EchoConfig struct {
+	// URL is the ws:// URL of an echo service. Required.
+	URL string
+	// Sessions is the number of sessions. Default 100.
+	Sessions int
+	// Size is the payload of every message in bytes, 16 B to 16 MiB (the
+	// first 16 carry the send time and a sequence number). Default 64.
+	Size int
+	// Window is how many messages each session keeps in flight, 1..1024.
+	// Default 1.
+	Window int
+	// Duration is the measured time, after Warmup. Default 10s.
+	Duration time.Duration
+	// Warmup runs the load before measuring, unrecorded. Default 1s.
+	Warmup time.Duration
+	// Rate bounds connects per second. Default 0: unbounded.
+	Rate float64
+	// Sources are the local addresses sessions connect from, in turn.
+	// Default nil: the kernel chooses.
+	Sources []netip.Addr
+	// PIDs are processes whose CPU time over the measured time is reported.
+	PIDs []int
+	// Loops is the number of client event loops. Default 0: one per CPU.
+	Loops int
+	// ConnectTimeout bounds each TCP connect. Default 5s.
+	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds the handshakes still running after the last
+	// connect. Default 10s.
+	HandshakeTimeout time.Duration
+	// DrainTimeout bounds the wait for in-flight echoes after the measured
+	// time. Default 5s.
+	DrainTimeout time.Duration
+}
+
+// Defaults for EchoConfig.
+const (
+	defaultEchoSessions = 100
+	defaultEchoSize     = 64
+	defaultEchoDuration = 10 * time.Second
+	defaultEchoWarmup   = time.Second
+	defaultDrainTimeout = 5 * time.Second
+	maxEchoWindow       = 1024
+)
+
+// withDefaults returns c with zero values replaced by defaults.
+func (c EchoConfig) withDefaults() EchoConfig {
+	if c.Sessions == 0 {
+		c.Sessions = defaultEchoSessions
+	}
+	if c.Size == 0 {
+		c.Size = defaultEchoSize
+	}
+	if c.Window == 0 {
+		c.Window = 1
+	}
+	if c.Duration == 0 {
+		c.Duration = defaultEchoDuration
+	}
+	if c.Warmup == 0 {
+		c.Warmup = defaultEchoWarmup
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = defaultConnectTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = defaultDrainTimeout
+	}
+	if c.Loops == 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	return c
+}
+
+// validate reports every problem with c (after defaults) at once.
+func (c *EchoConfig) validate() error {
+	var errs []error
+	if _, err := parseClientTarget(c.URL); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Sessions < 1 {
+		errs = append(errs, ErrBadSessions)
+	}
+	if c.Size < clientMinSize || c.Size > clientMaxSize {
+		errs = append(errs, ErrBadSize)
+	}
+	if c.Window < 1 || c.Window > maxEchoWindow {
+		errs = append(errs, ErrBadWindow)
+	}
+	if c.Rate < 0 {
+		errs = append(errs, ErrBadRate)
+	}
+	if c.Loops < 1 || c.Loops > maxClientLoops {
+		errs = append(errs, ErrBadLoops)
+	}
+	if c.Duration < 0 || c.Warmup < 0 || c.ConnectTimeout < 0 || c.HandshakeTimeout < 0 || c.DrainTimeout < 0 {
+		errs = append(errs, ErrBadTimeout)
+	}
+	errs = append(errs, validatePIDs(c.PIDs))
+	return errors.Join(errs...)
+}
+
+// Latency is a latency distribution in microseconds.
+type Latency struct {
+	P50  float64 `json:"p50_us"`
+	P90  float64 `json:"p90_us"`
+	P99  float64 `json:"p99_us"`
+	P999 float64 `json:"p99_9_us"`
+	Max  float64 `json:"max_us"`
+	Mean float64 `json:"mean_us"`
+}
+
+// latencyOf reads a nanosecond histogram.
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	return Latency{
+		P50:  us(h.ValueAtQuantile(50)),
+		P90:  us(h.ValueAtQuantile(90)),
+		P99:  us(h.ValueAtQuantile(99)),
+		P999: us(h.ValueAtQuantile(99.9)),
+		Max:  us(h.Max()),
+		Mean: h.Mean() / 1e3,
+	}
+}
+
+// EchoTarget is the CPU one sampled process used over the measured time.
+type EchoTarget struct {
+	PID        int     `json:"pid"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// MsgsPerCPUSecond is measured messages (round trips) per CPU-second of
+	// this process.
+	MsgsPerCPUSecond float64 `json:"msgs_per_cpu_second"`
+	RSSBytes         int64   `json:"rss_bytes"` // at the end of the measured time
+	Err              string  `json:"err,omitempty"`
+}
+
+// EchoReport is the result of Echo.
+type EchoReport struct {
+	Mode     string   `json:"mode"` // "echo"
+	URL      string   `json:"url"`
+	Sessions int      `json:"sessions"`
+	Size     int      `json:"size"`
+	Window   int      `json:"window"`
+	Duration string   `json:"duration"`
+	Warmup   string   `json:"warmup"`
+	Sources  []string `json:"sources"`
+	Loops    int      `json:"loops"`
+	Machine  Machine  `json:"machine"`
+
+	Connected   int               `json:"connected"`
+	Failed      map[string]uint64 `json:"failed"`
+	Seconds     float64           `json:"seconds"`  // measured time
+	Messages    uint64            `json:"messages"` // echoes received while measuring
+	MsgsPerSec  float64           `json:"msgs_per_sec"`
+	BytesPerSec float64           `json:"bytes_per_sec"` // payload bytes echoed per second, one way
+	Latency     Latency           `json:"latency"`
+	Sent        uint64            `json:"sent"`     // all phases
+	Received    uint64            `json:"received"` // all phases
+	Errors      uint64            `json:"errors"`   // echoes that differed from what was sent
+	Interrupted bool              `json:"interrupted"`
+
+	Targets          []EchoTarget `json:"targets"`
+	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the measured time
+}
+
+// Echo opens cfg.Sessions sessions on an echo service at cfg.URL; each keeps
+// cfg.Window messages of cfg.Size bytes in flight, sending the next as soon
+// as an echo returns. After cfg.Warmup it measures for cfg.Duration: echoes
+// per second, and the latency of each (send to echo, from the time stamped
+// in the payload) in an HDR histogram. Every echo is checked byte for byte
+// and in order; differences count as Errors. With cfg.PIDs it reports each
+// process's CPU time over the measured time. The sessions are then closed
+// with a Close handshake. Cancelling ctx cuts the run short and returns a
+// report marked Interrupted. The client runs on gnet event loops.
+func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	target, _ := parseClientTarget(cfg.URL)
+	rep := &EchoReport{
+		Mode: "echo", URL: cfg.URL, Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
+		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
+	}
+	run, err := newClientRun(clientSpec{
+		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
+		size: cfg.Size, window: cfg.Window, hist: true,
+		handTO: cfg.HandshakeTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
+	rep.Connected = int(run.opened.Load())
+
+	var before, after []procResult
+	var self0, self1 ProcSample
+	var t0, t1 time.Time
+	if ctx.Err() == nil && rep.Connected > 0 {
+		run.setPhase(clientPhaseWarmup)
+		run.wakeOpen()
+		sleepClient(ctx, cfg.Warmup)
+		before = sampleAll(cfg.PIDs)
+		self0, _ = ReadProc(0)
+		t0 = time.Now()
+		run.setPhase(clientPhaseMeasure)
+		sleepClient(ctx, cfg.Duration)
+		run.setPhase(clientPhaseDrain)
+		t1 = time.Now()
+		after = sampleAll(cfg.PIDs)
+		self1, _ = ReadProc(0)
+		cd := run.arm(&run.drain, clientDrainFlag)
+		waitClient(context.Background(), cd.zero, cfg.DrainTimeout)
+	}
+	rep.Interrupted = ctx.Err() != nil
+	run.closeAll()
+	rep.Failed = run.failures()
+
+	hist := newClientHistogram()
+	for _, lp := range run.loops {
+		rep.Messages += lp.msgs
+		rep.Sent += lp.sent
+		rep.Received += lp.received
+		rep.Errors += lp.mismatches
+		hist.Merge(lp.hist)
+	}
+	if !t0.IsZero() {
+		rep.Seconds = t1.Sub(t0).Seconds()
+		rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
+	}
+	if rep.Seconds > 0 {
+		rep.MsgsPerSec = float64(rep.Messages) / rep.Seconds
+		rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
+	}
+	if hist.TotalCount() > 0 {
+		rep.Latency = latencyOf(hist)
+	}
+	for i, pid := range cfg.PIDs {
+		t := EchoTarget{PID: pid}
+		if i < len(before) {
+			if err := errors.Join(before[i].err, after[i].err); err != nil {
+				t.Err = err.Error()
+			}
+			t.CPUSeconds = after[i].s.CPUSeconds - before[i].s.CPUSeconds
+			t.RSSBytes = after[i].s.RSSBytes
+			if t.CPUSeconds > 0 {
+				t.MsgsPerCPUSecond = float64(rep.Messages) / t.CPUSeconds
+			}
+		}
+		rep.Targets = append(rep.Targets, t)
+	}
+	if rep.Connected == 0 && !rep.Interrupted {
+		return rep, ErrNoneOpened
+	}
+	return rep, nil
+}
+
+// WriteText writes the report as an aligned human-readable table.
+func (r *EchoReport) WriteText(w io.Writer) error {
+	t := newReportTable(w)
+	t.row("mode", "echo")
+	t.row("url", "%s", r.URL)
+	t.row("sessions", "%d × %d B, window %d (sources %s, %d client loops)", r.Sessions, r.Size, r.Window, clientSourcesString(r.Sources), r.Loops)
+	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)
+	t.machineRows(r.Machine)
+	t.row("connected", "%d", r.Connected)
+	t.failRows(r.Failed)
+	t.row("measured", "%.2fs", r.Seconds)
+	t.row("messages", "%d (%.0f msgs/s, %s/s)", r.Messages, r.MsgsPerSec, mib(int64(r.BytesPerSec)))
+	l := r.Latency
+	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	t.row("errors", "%d (sent %d, received %d)", r.Errors, r.Sent, r.Received)
+	for _, tg := range r.Targets {
+		p := fmt.Sprintf("pid %d ", tg.PID)
+		t.row(p+"cpu", "%.2fs (%.0f msgs per cpu-second)", tg.CPUSeconds, tg.MsgsPerCPUSecond)
+		t.row(p+"rss", "%s", mib(tg.RSSBytes))
+		if tg.Err != "" {
+			t.row(p+"error", "%s", tg.Err)
+		}
+	}
+	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
+	if r.Interrupted {
+		t.row("interrupted", "yes")
+	}
+	return t.flush()
+}

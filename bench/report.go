@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/sys/unix"
+)
+
+// Machine describes where a run happened.
+type Machine struct {
+	GoVersion string `json:"go_version"`
+	Kernel    string `json:"kernel"`
+	CPUModel  string `json:"cpu_model"`
+	CPUs      int    `json:"cpus"`
+}
+
+// ReadMachine returns the Go version, kernel release (uname -r), CPU model
+// (/proc/cpuinfo) and CPU count (runtime.NumCPU: the affinity mask). It
+// allocates; unknown fields are left empty.
+func ReadMachine() Machine {
+	m := Machine{GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		m.CPUModel = parseCPUModel(b)
+	}
+	return m
+}
+
+// parseCPUModel returns the first "model name" of a /proc/cpuinfo file.
+func parseCPUModel(b []byte) string {
+	for line := range bytes.Lines(b) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && string(bytes.TrimSpace(name)) == "model name" {
+			return string(bytes.TrimSpace(value))
+		}
+	}
+	return ""
+}
+
+// WriteJSON writes v as one indented JSON object and a newline.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// reportTable writes "key  value" rows, aligned.
+type reportTable struct {
+	tw  *tabwriter.Writer
+	err error
+}
+
+func newReportTable(w io.Writer) *reportTable {
+	return &reportTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+}
+
+// row writes one row; the value is formatted with fmt.
+func (t *reportTable) row(key, format string, args ...any) {
+	if t.err != nil {
+		return
+	}
+	_, t.err = fmt.Fprintf(t.tw, "%s\t"+format+"\n", append([]any{key}, args...)...)
+}
+
+// flush ends the table and returns the first error.
+func (t *reportTable) flush() error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.tw.Flush()
+}
+
+// machineRows writes the machine rows.
+func (t *reportTable) machineRows(m Machine) {
+	t.row("go", "%s", m.GoVersion)
+	t.row("kernel", "%s", m.Kernel)
+	t.row("cpu", "%s × %d", m.CPUModel, m.CPUs)
+}
+
+// failRows writes the failures by kind, sorted, or "none".
+func (t *reportTable) failRows(fails map[string]uint64) {
+	if len(fails) == 0 {
+		t.row("failed", "0")
+		return
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(fails)) {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%d", k, fails[k])
+	}
+	t.row("failed", "%s", b.String())
+}
+
+// clientSourcesString formats a source list for reports: its size and ends.
+func clientSourcesString(ss []string) string {
+	switch len(ss) {
+	case 0:
+		return "kernel's choice"
+	case 1:
+		return ss[0]
+	default:
+		return fmt.Sprintf("%s-%s (%d)", ss[0], ss[len(ss)-1], len(ss))
+	}
+}
+
+// mib formats bytes as MiB.
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
