@@ -42,6 +42,10 @@ type Options struct {
 	// throng during an upgrade) is still serving, sharing them through
 	// SO_REUSEPORT.
 	Takeover bool
+	// TrimMemory returns the garbage of a burst of session set-ups to the
+	// OS once the burst is over (debug.FreeOSMemory). It affects the whole
+	// process, so only the program that owns it should turn it on.
+	TrimMemory bool
 }
 
 // Engine is a running proxy: one gnet engine with one shard per event loop.
@@ -49,6 +53,7 @@ type Engine struct {
 	log      *slog.Logger
 	cfgPath  string
 	takeover bool
+	trim     bool
 
 	snap      atomic.Pointer[snapshot]
 	responses *responses
@@ -113,6 +118,7 @@ func New(o Options) (*Engine, error) {
 		log:        log,
 		cfgPath:    o.ConfigPath,
 		takeover:   o.Takeover,
+		trim:       o.TrimMemory,
 		responses:  newResponses(),
 		sessionCap: capacity,
 		loops:      loops,
@@ -330,12 +336,16 @@ func (e *Engine) ticker() {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	ctx := context.Background()
+	var trimmer memoryTrimmer
 	for {
 		select {
 		case <-e.tickStop:
 			return
 		case <-t.C:
-			e.clock.Add(1)
+			now := e.clock.Add(1)
+			if e.trim && now%trimEvery == 0 {
+				trimmer.check(e.Stats().Accepted)
+			}
 			for _, sh := range *e.shards.Load() {
 				if sh.wheel.armed.Load() > 0 {
 					_ = sh.loop.Execute(ctx, &sh.tick)

@@ -70,7 +70,7 @@ func run(args []string) int {
 	}
 	log := newLogger(cfg.Log.Level)
 
-	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover})
+	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, TrimMemory: true})
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return 1
