@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -11,11 +12,15 @@ import (
 )
 
 // sinkConn is a gnet.Conn that swallows writes, to measure the relay's own
-// cost. Only the methods the relay calls are implemented.
+// cost. Only the methods the relay calls are implemented. Raw writes go to
+// fd, /dev/null when set.
 type sinkConn struct {
 	gnet.Conn
-	n int
+	n  int
+	fd int
 }
+
+func (c *sinkConn) Fd() int { return c.fd }
 
 func (c *sinkConn) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
 func (c *sinkConn) Writev(bs [][]byte) (int, error) {
@@ -41,7 +46,13 @@ func newBenchSession(tb testing.TB, frameBytes int) (*session, []byte) {
 		tb.Fatal(err)
 	}
 	sh := newShard(&Engine{}, nil, 1)
-	s := &session{sh: sh, snap: snap, client: &sinkConn{}, upstream: &sinkConn{}, state: stateOpen}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { null.Close() })
+	fd := int(null.Fd())
+	s := &session{sh: sh, snap: snap, client: &sinkConn{fd: fd}, upstream: &sinkConn{fd: fd}, state: stateOpen}
 	s.c2u.Init(codec.FromClient, uint64(snap.maxFrameBytes), false, false)
 	s.u2c.Init(codec.FromServer, uint64(snap.maxFrameBytes), false, false)
 
