@@ -6,8 +6,9 @@ import "runtime/debug"
 // end triggers a trim.
 const trimAfter = 1024
 
-// trimEvery is how often, in ticks, the ticker checks for a finished burst.
-const trimEvery = 10
+// trimEvery is how often, in ticks, the ticker checks for a finished burst:
+// a burst has ended when no connection was accepted for that long.
+const trimEvery = 5
 
 // memoryTrimmer returns the heap a burst of session set-ups left behind to
 // the OS once the burst is over. Dialling and enrolling make short-lived
