@@ -14,28 +14,43 @@ import (
 
 // relayFromClient forwards client bytes of an open (or closing) session to
 // the backend, frame headers validated, payload cut through.
-func (s *session) relayFromClient(p []byte) {
-	if s.flags&flagClientFailed != 0 || s.c2u.CloseSeen() {
-		return // nothing may follow a Close or a violation
+func (s *session) relayFromClient(p []byte) { s.relay(p, true) }
+
+// relayFromUpstream forwards backend bytes to the client.
+func (s *session) relayFromUpstream(p []byte) { s.relay(p, false) }
+
+// relay forwards p, read from the client (fromClient) or the backend, to the
+// other side. Nothing follows a violation or a Close in a direction; bytes
+// are scanned but not forwarded once a Close went the other way.
+func (s *session) relay(p []byte, fromClient bool) {
+	src, failed, closedTo := &s.u2c, flagUpstreamFailed, flagClosedToClient
+	count, total := &s.bytesU2C, &s.sh.stats.bytesU2C
+	if fromClient {
+		src, failed, closedTo = &s.c2u, flagClientFailed, flagClosedToUpstream
+		count, total = &s.bytesC2U, &s.sh.stats.bytesC2U
 	}
-	s.lastActive = s.sh.now()
-	held, n, err := s.c2u.Scan(p)
-	if dst := s.upstream; dst != nil && s.flags&flagClosedToUpstream == 0 {
-		s.write(dst, held, p[:n])
-		sent := uint64(len(held) + n)
-		s.bytesC2U += sent
-		s.sh.stats.bytesC2U.Add(sent)
-	}
-	if err != nil {
-		s.protocolError(true, err)
+	if s.flags&failed != 0 || src.CloseSeen() {
 		return
 	}
-	if s.c2u.CloseSeen() {
-		s.flags |= flagClosedToUpstream
+	s.lastActive = s.sh.now()
+	held, n, err := src.Scan(p)
+	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 {
+		s.write(dst, held, p[:n])
+		sent := uint64(len(held) + n)
+		*count += sent
+		total.Add(sent)
+	}
+	if err != nil {
+		s.protocolError(fromClient, err)
+		return
+	}
+	if src.CloseSeen() {
+		s.flags |= closedTo
 		s.beginClosing()
 	}
-	if s.upstream != nil && s.upstream.OutboundBuffered() > int(s.snap.writeBufferLimit) {
-		s.slowConsumer(true)
+	// Read the peer again: a failed write closes it inside Write.
+	if dst := s.peer(fromClient); dst != nil && dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
+		s.slowConsumer(fromClient)
 		return
 	}
 	if s.state == stateClosing {
@@ -43,34 +58,13 @@ func (s *session) relayFromClient(p []byte) {
 	}
 }
 
-// relayFromUpstream forwards backend bytes to the client.
-func (s *session) relayFromUpstream(p []byte) {
-	if s.flags&flagUpstreamFailed != 0 || s.u2c.CloseSeen() {
-		return
+// peer returns the socket that bytes from the client (fromClient) or from
+// the backend go to, nil once it is closed.
+func (s *session) peer(fromClient bool) gnet.Conn {
+	if fromClient {
+		return s.upstream
 	}
-	s.lastActive = s.sh.now()
-	held, n, err := s.u2c.Scan(p)
-	if dst := s.client; dst != nil && s.flags&flagClosedToClient == 0 {
-		s.write(dst, held, p[:n])
-		sent := uint64(len(held) + n)
-		s.bytesU2C += sent
-		s.sh.stats.bytesU2C.Add(sent)
-	}
-	if err != nil {
-		s.protocolError(false, err)
-		return
-	}
-	if s.u2c.CloseSeen() {
-		s.flags |= flagClosedToClient
-		s.beginClosing()
-	}
-	if s.client != nil && s.client.OutboundBuffered() > int(s.snap.writeBufferLimit) {
-		s.slowConsumer(false)
-		return
-	}
-	if s.state == stateClosing {
-		s.pollClosing()
-	}
+	return s.client
 }
 
 // write sends held (a frame header completed across reads) and then p, in
