@@ -30,9 +30,10 @@ func TestEchoAgainstServe(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep, err := Echo(ctx, EchoConfig{
-				URL: "ws://" + addr + "/echo", Sessions: 10, Size: tt.size, Window: tt.window,
-				Duration: 2 * time.Second, Warmup: 200 * time.Millisecond, Sources: srcs, Loops: 2,
-				PIDs: []int{1},
+				LoadConfig: LoadConfig{
+					URL: "ws://" + addr + "/echo", Sessions: 10, Sources: srcs, Loops: 2, PIDs: []int{1},
+				},
+				Size: tt.size, Window: tt.window, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond,
 			})
 			if err != nil {
 				t.Fatalf("Echo = %v", err)
@@ -68,8 +69,10 @@ func TestIdleAgainstServe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
 	defer cancel()
 	rep, err := Idle(ctx, IdleConfig{
-		URL: "ws://" + addr + "/", Sessions: 200, Hold: 300 * time.Millisecond, Rate: 5000,
-		Sources: srcs, Loops: 2, PIDs: []int{1}, Settle: 100 * time.Millisecond,
+		LoadConfig: LoadConfig{
+			URL: "ws://" + addr + "/", Sessions: 200, Rate: 5000, Sources: srcs, Loops: 2, PIDs: []int{1},
+		},
+		Hold: 300 * time.Millisecond, Settle: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("Idle = %v", err)
@@ -122,7 +125,7 @@ func TestIdleFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
 			defer cancel()
-			rep, err := Idle(ctx, IdleConfig{URL: tt.url, Sessions: 5, Hold: time.Millisecond, Loops: 1})
+			rep, err := Idle(ctx, IdleConfig{LoadConfig: LoadConfig{URL: tt.url, Sessions: 5, Loops: 1}, Hold: time.Millisecond})
 			if !errors.Is(err, ErrNoneOpened) {
 				t.Fatalf("Idle = %v, want %v", err, ErrNoneOpened)
 			}
@@ -142,7 +145,7 @@ func TestEchoInterrupted(t *testing.T) {
 	var err error
 	go func() {
 		defer close(done)
-		rep, err = Echo(ctx, EchoConfig{URL: "ws://" + addr + "/", Sessions: 4, Duration: time.Hour, Loops: 1})
+		rep, err = Echo(ctx, EchoConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Duration: time.Hour})
 	}()
 	cancel()
 	select {
@@ -164,13 +167,23 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"idle empty", func() error { _, err := Idle(context.Background(), IdleConfig{}); return err },
 			[]error{ErrBadURL, ErrBadSessions}},
 		{"idle wss", func() error {
-			_, err := Idle(context.Background(), IdleConfig{URL: "wss://x/", Sessions: 1, Rate: -1, PIDs: []int{0}})
+			_, err := Idle(context.Background(), IdleConfig{LoadConfig: LoadConfig{URL: "wss://x/", Sessions: 1, Rate: -1, PIDs: []int{0}}})
 			return err
 		}, []error{ErrBadURL, ErrBadRate, ErrBadPID}},
 		{"echo small", func() error {
-			_, err := Echo(context.Background(), EchoConfig{URL: "ws://x/", Size: 8, Window: 5000, Loops: 999})
+			_, err := Echo(context.Background(), EchoConfig{LoadConfig: LoadConfig{URL: "ws://x/", Loops: 999}, Size: 8, Window: 5000})
 			return err
 		}, []error{ErrBadSize, ErrBadWindow, ErrBadLoops}},
+		{"idle negative timeouts", func() error {
+			_, err := Idle(context.Background(), IdleConfig{
+				LoadConfig: LoadConfig{URL: "ws://x/", Sessions: 1, ConnectTimeout: -1}, Hold: -1,
+			})
+			return err
+		}, []error{ErrBadTimeout}},
+		{"echo negative drain", func() error {
+			_, err := Echo(context.Background(), EchoConfig{LoadConfig: LoadConfig{URL: "ws://x/"}, DrainTimeout: -1})
+			return err
+		}, []error{ErrBadTimeout}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"runtime"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// EchoConfig configures Echo. Zero values take the defaults given.
+// EchoConfig configures Echo. Zero values take the defaults given. The URL
+// must be that of an echo service; Sessions defaults to 100; PIDs are
+// processes whose CPU time over the measured time is reported.
 type EchoConfig struct {
-	// URL is the ws:// URL of an echo service. Required.
-	URL string
-	// Sessions is the number of sessions. Default 100.
-	Sessions int
+	LoadConfig
 	// Size is the payload of every message in bytes, 16 B to 16 MiB (the
 	// first 16 carry the send time and a sequence number). Default 64.
 	Size int
@@ -28,20 +25,6 @@ type EchoConfig struct {
 	Duration time.Duration
 	// Warmup runs the load before measuring, unrecorded. Default 1s.
 	Warmup time.Duration
-	// Rate bounds connects per second. Default 0: unbounded.
-	Rate float64
-	// Sources are the local addresses sessions connect from, in turn.
-	// Default nil: the kernel chooses.
-	Sources []netip.Addr
-	// PIDs are processes whose CPU time over the measured time is reported.
-	PIDs []int
-	// Loops is the number of client event loops. Default 0: one per CPU.
-	Loops int
-	// ConnectTimeout bounds each TCP connect. Default 5s.
-	ConnectTimeout time.Duration
-	// HandshakeTimeout bounds the handshakes still running after the last
-	// connect. Default 10s.
-	HandshakeTimeout time.Duration
 	// DrainTimeout bounds the wait for in-flight echoes after the measured
 	// time. Default 5s.
 	DrainTimeout time.Duration
@@ -59,6 +42,7 @@ const (
 
 // withDefaults returns c with zero values replaced by defaults.
 func (c EchoConfig) withDefaults() EchoConfig {
+	c.LoadConfig = c.LoadConfig.withDefaults()
 	if c.Sessions == 0 {
 		c.Sessions = defaultEchoSessions
 	}
@@ -74,46 +58,21 @@ func (c EchoConfig) withDefaults() EchoConfig {
 	if c.Warmup == 0 {
 		c.Warmup = defaultEchoWarmup
 	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = defaultConnectTimeout
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = defaultHandshakeTimeout
-	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = defaultDrainTimeout
-	}
-	if c.Loops == 0 {
-		c.Loops = runtime.NumCPU()
 	}
 	return c
 }
 
 // validate reports every problem with c (after defaults) at once.
 func (c *EchoConfig) validate() error {
-	var errs []error
-	if _, err := parseClientTarget(c.URL); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Sessions < 1 {
-		errs = append(errs, ErrBadSessions)
-	}
+	errs := []error{c.LoadConfig.validate(c.Duration, c.Warmup, c.DrainTimeout)}
 	if c.Size < clientMinSize || c.Size > clientMaxSize {
 		errs = append(errs, ErrBadSize)
 	}
 	if c.Window < 1 || c.Window > maxEchoWindow {
 		errs = append(errs, ErrBadWindow)
 	}
-	if c.Rate < 0 {
-		errs = append(errs, ErrBadRate)
-	}
-	if c.Loops < 1 || c.Loops > maxClientLoops {
-		errs = append(errs, ErrBadLoops)
-	}
-	if c.Duration < 0 || c.Warmup < 0 || c.ConnectTimeout < 0 || c.HandshakeTimeout < 0 || c.DrainTimeout < 0 {
-		errs = append(errs, ErrBadTimeout)
-	}
-	errs = append(errs, validatePIDs(c.PIDs))
 	return errors.Join(errs...)
 }
 

@@ -6,103 +6,48 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"runtime"
 	"time"
 )
 
-// IdleConfig configures Idle. Zero values take the defaults given.
+// IdleConfig configures Idle. Zero values take the defaults given. Sessions
+// is required; PIDs are sampled before connecting, once connected and
+// settled, and at the end of the hold.
 type IdleConfig struct {
-	// URL is the ws:// URL to open sessions on. Required.
-	URL string
-	// Sessions is the number of sessions to open. Required, at least 1.
-	Sessions int
+	LoadConfig
 	// Hold is how long the sessions stay open and silent. Default 30s.
 	Hold time.Duration
-	// Rate bounds connects per second. Default 0: unbounded.
-	Rate float64
-	// Sources are the local addresses sessions connect from, in turn.
-	// Default nil: the kernel chooses (see DefaultSources).
-	Sources []netip.Addr
-	// PIDs are processes to sample (RSS, CPU) before, after connecting and
-	// at the end of the hold. Default none.
-	PIDs []int
-	// Loops is the number of client event loops. Default 0: one per CPU.
-	Loops int
 	// Settle is the wait after the last handshake before the "connected"
 	// sample. Default 2s; only waited for when PIDs are given.
 	Settle time.Duration
-	// ConnectTimeout bounds each TCP connect. Default 5s.
-	ConnectTimeout time.Duration
-	// HandshakeTimeout bounds the handshakes still running after the last
-	// connect. Default 10s.
-	HandshakeTimeout time.Duration
 	// VerifyTimeout bounds the liveness check after the hold. Default 10s.
 	VerifyTimeout time.Duration
 }
 
-// Defaults for IdleConfig and EchoConfig.
+// Defaults for IdleConfig.
 const (
-	defaultIdleHold         = 30 * time.Second
-	defaultSettle           = 2 * time.Second
-	defaultConnectTimeout   = 5 * time.Second
-	defaultHandshakeTimeout = 10 * time.Second
-	defaultVerifyTimeout    = 10 * time.Second
-	maxClientLoops          = 256
+	defaultIdleHold      = 30 * time.Second
+	defaultSettle        = 2 * time.Second
+	defaultVerifyTimeout = 10 * time.Second
 )
 
 // withDefaults returns c with zero values replaced by defaults.
 func (c IdleConfig) withDefaults() IdleConfig {
+	c.LoadConfig = c.LoadConfig.withDefaults()
 	if c.Hold == 0 {
 		c.Hold = defaultIdleHold
 	}
 	if c.Settle == 0 {
 		c.Settle = defaultSettle
 	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = defaultConnectTimeout
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = defaultHandshakeTimeout
-	}
 	if c.VerifyTimeout == 0 {
 		c.VerifyTimeout = defaultVerifyTimeout
-	}
-	if c.Loops == 0 {
-		c.Loops = runtime.NumCPU()
 	}
 	return c
 }
 
 // validate reports every problem with c (after defaults) at once.
 func (c *IdleConfig) validate() error {
-	var errs []error
-	if _, err := parseClientTarget(c.URL); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Sessions < 1 {
-		errs = append(errs, ErrBadSessions)
-	}
-	if c.Rate < 0 {
-		errs = append(errs, ErrBadRate)
-	}
-	if c.Loops < 1 || c.Loops > maxClientLoops {
-		errs = append(errs, ErrBadLoops)
-	}
-	if c.Hold < 0 || c.Settle < 0 || c.ConnectTimeout < 0 || c.HandshakeTimeout < 0 || c.VerifyTimeout < 0 {
-		errs = append(errs, ErrBadTimeout)
-	}
-	errs = append(errs, validatePIDs(c.PIDs))
-	return errors.Join(errs...)
-}
-
-// validatePIDs checks that every pid is positive.
-func validatePIDs(pids []int) error {
-	for _, p := range pids {
-		if p <= 0 {
-			return fmt.Errorf("%w: %d", ErrBadPID, p)
-		}
-	}
-	return nil
+	return c.LoadConfig.validate(c.Hold, c.Settle, c.VerifyTimeout)
 }
 
 // IdleTarget is what one sampled process used for the idle sessions.

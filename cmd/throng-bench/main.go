@@ -247,54 +247,63 @@ func report(name string, rep interface{ WriteText(io.Writer) error }, interrupte
 	return 0
 }
 
+// newLoadFlagSet returns a load subcommand's flag set with the shared flags
+// registered in lf; rate is the default -rate.
+func newLoadFlagSet(name string, rate float64, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lf := new(loadFlags)
+	lf.register(fs, rate)
+	return fs, lf
+}
+
+// runLoad parses a load subcommand's flags, completes cfg with the shared
+// ones, runs start until it returns or SIGINT or SIGTERM cancels it, and
+// prints its report; it returns the exit status. interrupted reads a report's
+// Interrupted field.
+func runLoad[R any, P interface {
+	*R
+	WriteText(io.Writer) error
+}](fs *flag.FlagSet, lf *loadFlags, cfg *bench.LoadConfig, args []string, stdout, stderr io.Writer,
+	start func(context.Context) (P, error), interrupted func(P) bool) int {
+	srcs, code, ok := parseLoad(fs, args, lf, stderr)
+	if !ok {
+		return code
+	}
+	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := start(ctx)
+	if rep == nil {
+		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
+	}
+	return report(fs.Name(), rep, interrupted(rep), lf.jsonOut, err, stdout, stderr)
+}
+
 // runIdle runs `throng-bench idle`.
 func runIdle(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("throng-bench idle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var lf loadFlags
-	lf.register(fs, 2000)
+	fs, lf := newLoadFlagSet("throng-bench idle", 2000, stderr)
 	var cfg bench.IdleConfig
 	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
 	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
 	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
-	srcs, code, ok := parseLoad(fs, args, &lf, stderr)
-	if !ok {
-		return code
-	}
-	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := bench.Idle(ctx, cfg)
-	if rep == nil {
-		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
-	}
-	return report(fs.Name(), rep, rep.Interrupted, lf.jsonOut, err, stdout, stderr)
+	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
+		func(ctx context.Context) (*bench.IdleReport, error) { return bench.Idle(ctx, cfg) },
+		func(r *bench.IdleReport) bool { return r.Interrupted })
 }
 
 // runEcho runs `throng-bench echo`.
 func runEcho(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("throng-bench echo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var lf loadFlags
-	lf.register(fs, 0)
+	fs, lf := newLoadFlagSet("throng-bench echo", 0, stderr)
 	var cfg bench.EchoConfig
 	fs.IntVar(&cfg.Sessions, "c", 100, "number of sessions")
 	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
 	fs.IntVar(&cfg.Window, "window", 1, "messages in flight per session")
 	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
 	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
-	srcs, code, ok := parseLoad(fs, args, &lf, stderr)
-	if !ok {
-		return code
-	}
-	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := bench.Echo(ctx, cfg)
-	if rep == nil {
-		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
-	}
-	return report(fs.Name(), rep, rep.Interrupted, lf.jsonOut, err, stdout, stderr)
+	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
+		func(ctx context.Context) (*bench.EchoReport, error) { return bench.Echo(ctx, cfg) },
+		func(r *bench.EchoReport) bool { return r.Interrupted })
 }
