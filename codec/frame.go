@@ -252,11 +252,12 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 }
 
 // AtBoundary reports whether everything forwarded so far ends exactly at a
-// frame boundary: no payload is still due and no header is held back. Only
-// then may the proxy inject a frame of its own (a Close) toward this stream's
-// receiver. It is true after Scan has failed, since the offending header was
-// not forwarded.
-func (s *Stream) AtBoundary() bool { return s.npart == 0 && s.remain == 0 }
+// frame boundary: no payload is still due. A header held back does not count,
+// since none of it was forwarded. Only then may the proxy inject a frame of
+// its own (a Close) toward this stream's receiver, and it must forward
+// nothing more of this stream afterwards. It is true after Scan has failed,
+// since the offending header was not forwarded.
+func (s *Stream) AtBoundary() bool { return s.npart != 0 || s.remain == 0 }
 
 // InMessage reports whether a fragmented data message is open: its first
 // frame has been accepted, its final frame not yet (RFC 6455 §5.4).

@@ -102,8 +102,14 @@ func (d *dialer) dial(j dialJob) {
 		// result arrives here.
 		ch, err = j.loop.Enroll(gnet.NewContext(d.ctx, j.s), c)
 		if err == nil {
-			res := <-ch
-			err = res.Err
+			select {
+			case res := <-ch:
+				err = res.Err
+			case <-d.ctx.Done():
+				// The engine stopped: a register task queued behind its
+				// shutdown never runs, so the result would never come.
+				return
+			}
 		} else {
 			_ = c.Close()
 		}

@@ -367,6 +367,14 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// OnShutdown stops the dial workers first: a dial finishing now could only
+// enrol into a loop that will not run it.
+func (h *handler) OnShutdown(gnet.Engine) {
+	if d := h.e.dialer; d != nil {
+		d.cancel()
+	}
+}
+
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s, ok := c.Context().(*session); ok {
 		return nil, s.onUpstreamOpen(c)

@@ -32,13 +32,16 @@ func testHost() string {
 	return fmt.Sprintf("127.0.200.%d", hostN)
 }
 
-func startEcho(t *testing.T, addr string) {
+func startEcho(t *testing.T, addr string) { startEchoDelayed(t, addr, 0) }
+
+// startEchoDelayed runs the echo backend answering each upgrade after delay.
+func startEchoDelayed(t *testing.T, addr string, delay time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- bench.Serve(ctx, bench.ServeConfig{Addr: addr, Loops: 1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))},
+		done <- bench.Serve(ctx, bench.ServeConfig{Addr: addr, Loops: 1, Delay: delay, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))},
 			func() { close(ready) })
 	}()
 	select {
@@ -238,5 +241,89 @@ func TestEngineIdleTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("idle close after %v, before the 500ms idle timeout", d)
+	}
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
+// TestEngineRejectedClientReleased: a refused client that keeps its socket
+// open is closed at the linger deadline and its session slot freed (a
+// client cannot hold slots by sending bad requests and never closing).
+func TestEngineRejectedClientReleased(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	e := startEngine(t, addr, backend, "")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session to be admitted", func() bool { return e.Stats().Accepted == 1 })
+	waitFor(t, "the refused session to finish", func() bool { return e.Active() == 0 })
+	// The proxy closed the socket: reads end, and writes are refused.
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("read after refusal: %v", err)
+	}
+}
+
+// TestEngineDrainReachesLateOpeners: a session still in its upstream
+// handshake when the drain starts gets Close 1001 as soon as it opens, and
+// the drain does not wait for its deadline.
+func TestEngineDrainReachesLateOpeners(t *testing.T) {
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEchoDelayed(t, backend, 500*time.Millisecond)
+	addr := net.JoinHostPort(host, "18080")
+	e := startEngine(t, addr, backend, "")
+	code := make(chan ws.StatusCode, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, br, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+"/")
+		if err != nil {
+			code <- 0
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var r io.Reader = c
+		if br != nil {
+			r = br // the Close may have come in the same read as the 101
+		}
+		f, err := ws.ReadFrame(r)
+		if err != nil || f.Header.OpCode != ws.OpClose {
+			code <- 0
+			return
+		}
+		cc, _ := ws.ParseCloseFrameData(f.Payload)
+		_ = ws.WriteFrame(c, ws.MaskFrame(ws.NewCloseFrame(f.Payload)))
+		code <- cc
+	}()
+	waitFor(t, "the session to be admitted", func() bool { return e.Stats().Accepted == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	start := time.Now()
+	e.Drain(ctx)
+	if d := time.Since(start); d > 3*time.Second || e.Active() != 0 {
+		t.Fatalf("drain took %v and left %d sessions", d, e.Active())
+	}
+	if got := <-code; got != ws.StatusGoingAway {
+		t.Fatalf("client got close code %d, want 1001", got)
 	}
 }

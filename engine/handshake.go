@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/upstream"
 )
 
 // accept runs in OnOpen for a client connection.
@@ -51,7 +52,9 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 		hs:     sh.handshakes.Get(),
 	}
 	s.lastActive = sh.now()
-	s.hs.by = sh.now() + snap.handshakeTicks
+	// Deadlines count from the current tick, which began up to one tick
+	// ago: one more tick keeps them from firing early.
+	s.hs.by = sh.now() + 1 + snap.handshakeTicks
 	c.SetContext(s)
 	sh.link(s)
 	s.setState(stateRequest)
@@ -106,6 +109,10 @@ func (s *session) startUpstream() {
 		s.reject(400)
 		return
 	}
+	if s.sh.e.draining.Load() {
+		s.reject(503)
+		return
+	}
 	route := s.snap.table.Match(req.Host, req.Target)
 	if route == nil {
 		s.reject(404)
@@ -148,7 +155,12 @@ func (s *session) clientIP() (netip.Addr, bool) {
 // dialNext picks the next untried backend and hands it to a dial worker.
 func (s *session) dialNext() {
 	hs := s.hs
-	b := s.route.Upstream.Balancer.Pick(hs.tried)
+	var b *upstream.Backend
+	// Each backend is tried at most once per handshake (indexes past 63
+	// are not in the tried set, hence the count).
+	if int(hs.attempts) < min(len(s.route.Upstream.Backends), maxAttempts) {
+		b = s.route.Upstream.Balancer.Pick(hs.tried)
+	}
 	if b == nil {
 		if hs.attempts == 0 {
 			s.reject(503)
@@ -276,10 +288,19 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 		s.relayFromClient(early)
 	}
 	sh.handshakes.Put(hs)
-	if len(rest) > 0 && s.state == stateOpen {
+	// The early client bytes may have closed the session's client side
+	// already; the backend's bytes still go to the client.
+	if len(rest) > 0 && (s.state == stateOpen || s.state == stateClosing) {
 		s.relayFromUpstream(rest)
 	}
+	if s.state == stateOpen && sh.e.draining.Load() {
+		// Opened after the drain pass walked the shard.
+		s.goAway(statusGoingAway)
+	}
 }
+
+// maxAttempts bounds connect attempts per handshake.
+const maxAttempts = 32
 
 // forwardedRequestID finds the X-Request-Id the proxy put in the forwarded
 // request (the last header line before the blank line).

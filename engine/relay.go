@@ -48,8 +48,10 @@ func (s *session) relay(p []byte, fromClient bool) {
 		s.flags |= closedTo
 		s.beginClosing()
 	}
-	// Read the peer again: a failed write closes it inside Write.
-	if dst := s.peer(fromClient); dst != nil && dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
+	// Read the peer again: a failed write closes it inside Write. Once a
+	// Close went that way the queue is the peer's last words: let it drain.
+	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 &&
+		dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
 		s.slowConsumer(fromClient)
 		return
 	}

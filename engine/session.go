@@ -178,21 +178,21 @@ func (s *session) setState(st state) {
 	case stateRequest, stateConnecting:
 		w.arm(s, s.hs.by)
 	case stateUpstreamHandshake, stateUpstreamBody:
-		at := s.sh.now() + s.snap.upstreamHandshakeTicks
+		at := s.sh.now() + 1 + s.snap.upstreamHandshakeTicks
 		if at > s.hs.by {
 			at = s.hs.by
 		}
 		w.arm(s, at)
 	case stateOpen:
 		if s.snap.idleTicks > 0 {
-			w.arm(s, s.lastActive+s.snap.idleTicks)
+			w.arm(s, s.lastActive+s.snap.idleTicks+1)
 		} else {
 			w.disarm(s)
 		}
 	case stateClosing, stateRejecting:
-		s.closeBy = s.sh.now() + s.snap.closeTicks
+		s.closeBy = s.sh.now() + 1 + s.snap.closeTicks
 		if st == stateRejecting {
-			s.closeBy = s.sh.now() + s.snap.lingerTicks
+			s.closeBy = s.sh.now() + 1 + s.snap.lingerTicks
 		}
 		w.arm(s, s.sh.now()+1)
 	case stateClosed:
@@ -209,6 +209,12 @@ func (s *session) onDeadline() {
 		s.abort()
 	case stateConnecting:
 		s.sh.stats.handshakeTimeout.Add(1)
+		// Stop waiting for the dial: if it completes, OnOpen finds the
+		// session past connecting and closes the socket; if it fails, the
+		// report finds the session finished. Waiting could be forever: a
+		// gnet enrol whose epoll registration fails reports success
+		// without ever calling OnOpen.
+		s.flags &^= flagDialing
 		s.reject(504)
 	case stateUpstreamHandshake:
 		s.sh.stats.handshakeTimeout.Add(1)
@@ -220,14 +226,16 @@ func (s *session) onDeadline() {
 		now := s.sh.now()
 		if idle := s.snap.idleTicks; idle > 0 {
 			if now-s.lastActive < idle {
-				s.sh.wheel.arm(s, s.lastActive+idle)
+				s.sh.wheel.arm(s, s.lastActive+idle+1)
 				return
 			}
 			s.sh.stats.idleTimeout.Add(1)
 			s.goAway(statusGoingAway)
 		}
-	case stateClosing, stateRejecting:
+	case stateClosing:
 		s.pollClosing()
+	case stateRejecting:
+		s.pollRejecting()
 	}
 }
 
