@@ -143,6 +143,7 @@ func (s *session) onClientGone() {
 		s.pollClosing()
 	case stateRejecting, stateClosed:
 	default:
+		s.abandonDial()
 		s.closeUpstream()
 		s.setState(stateClosed)
 	}

@@ -14,9 +14,10 @@ import (
 // dialJob asks a worker to connect a session to a backend. The worker reads
 // only the job's own fields: the session belongs to its loop.
 type dialJob struct {
-	s    *session
-	loop gnet.EventLoop
-	addr string
+	s      *session
+	loop   gnet.EventLoop
+	addr   string
+	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
 }
 
 // dialer is the bounded pool of goroutines that connect to backends off the
@@ -29,44 +30,50 @@ type dialer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	net    net.Dialer
 }
 
 // dialQueue is how many connect requests may wait for a worker. Past it new
 // handshakes are refused with 503 rather than queued without bound.
 const dialQueue = 4096
 
-func newDialer(workers int, connectTimeout, keepAlive time.Duration, log *slog.Logger) *dialer {
+func newDialer(workers int, log *slog.Logger) *dialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dialer{
 		jobs:   make(chan dialJob, dialQueue),
 		log:    log,
 		ctx:    ctx,
 		cancel: cancel,
-		net: net.Dialer{
-			Timeout: connectTimeout,
-			KeepAliveConfig: net.KeepAliveConfig{
-				Enable:   keepAlive > 0,
-				Idle:     keepAlive,
-				Interval: keepAliveInterval(keepAlive),
-				Count:    keepAliveCount,
-			},
-			Control: func(_, _ string, rc syscall.RawConn) error {
-				var serr error
-				err := rc.Control(func(fd uintptr) { serr = setUserTimeout(int(fd), keepAlive) })
-				if err != nil {
-					return err
-				}
-				return serr
-			},
-		},
-	}
-	if keepAlive <= 0 {
-		d.net.KeepAlive = -1
 	}
 	for range workers {
 		d.wg.Add(1)
 		go d.work()
+	}
+	return d
+}
+
+// newNetDialer returns the dialer for backend connections: a connect
+// deadline, and keepalive plus TCP_USER_TIMEOUT so that a backend that
+// vanished does not hold a descriptor forever.
+func newNetDialer(connectTimeout, keepAlive time.Duration) *net.Dialer {
+	d := &net.Dialer{
+		Timeout: connectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{
+			Enable:   keepAlive > 0,
+			Idle:     keepAlive,
+			Interval: keepAliveInterval(keepAlive),
+			Count:    keepAliveCount,
+		},
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = setUserTimeout(int(fd), keepAlive) })
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+	if keepAlive <= 0 {
+		d.KeepAlive = -1
 	}
 	return d
 }
@@ -94,7 +101,12 @@ func (d *dialer) work() {
 }
 
 func (d *dialer) dial(j dialJob) {
-	c, err := d.net.DialContext(d.ctx, "tcp", j.addr)
+	if j.s.dialAbandoned.Load() {
+		// The session gave up waiting (timeout, client gone): nobody
+		// wants this socket, and nobody waits for a report.
+		return
+	}
+	c, err := j.dialer.DialContext(d.ctx, "tcp", j.addr)
 	if err == nil {
 		var ch <-chan gnet.RegisteredResult
 		// Enroll dups the socket onto the session's loop and closes c; the

@@ -190,7 +190,7 @@ func (e *Engine) SessionCap() int64 { return e.sessionCap }
 func (e *Engine) Run() error {
 	snap := e.snap.Load()
 	srv := &snap.cfg.Server
-	e.dialer = newDialer(srv.DialWorkers, snap.cfg.Timeouts.Connect.D(), srv.TCPKeepalive.D(), e.log)
+	e.dialer = newDialer(srv.DialWorkers, e.log)
 	defer e.dialer.stop()
 	go e.ticker()
 	defer func() {

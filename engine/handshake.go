@@ -174,12 +174,14 @@ func (s *session) dialNext() {
 	}
 	hs.attempts++
 	s.backend = b
-	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: b.Addr}) {
+	s.dialAbandoned.Store(false)
+	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: b.Addr, dialer: s.snap.dialer}) {
 		// Every worker is busy and the queue is full: overloaded.
 		s.reject(503)
 		return
 	}
 	s.flags |= flagDialing
+	s.sh.stats.dials.Add(1)
 	s.setState(stateConnecting)
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,5 +174,62 @@ func TestEngineStopUnderHandshakeLoad(t *testing.T) {
 			c.Close()
 		}
 		mu.Unlock()
+	}
+}
+
+// blackhole listens on addr with a backlog it fills itself and never
+// accepts, so that further connects hang (SYNs dropped) until their timeout.
+func blackhole(t *testing.T, host string) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{Port: 19007}
+	copy(sa.Addr[:], net.ParseIP(host).To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(host, "19007")
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
+		c.Close()
+		t.Skip("the kernel still completes connects to a full listener here")
+	}
+	return addr
+}
+
+// TestEngineClientGoneWhileConnecting: a client that leaves while its
+// backend connect hangs frees its session slot at once, not when the
+// connect times out.
+func TestEngineClientGoneWhileConnecting(t *testing.T) {
+	host := testHost()
+	backend := blackhole(t, host)
+	addr := net.JoinHostPort(host, "18080")
+	e := startEngine(t, addr, backend, `connect = "5s"`)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dial to start", func() bool { return e.Stats().Dials == 1 })
+	c.Close()
+	start := time.Now()
+	waitFor(t, "the session to finish", func() bool { return e.Active() == 0 })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("slot freed after %v: the session waited for the 5s connect", d)
 	}
 }

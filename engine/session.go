@@ -3,6 +3,7 @@ package engine
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -112,6 +113,10 @@ type session struct {
 	backend *upstream.Backend
 	hs      *handshake // nil once open
 
+	// dialAbandoned tells the dial worker holding this session's job that
+	// the session no longer waits for it. The only field a worker reads.
+	dialAbandoned atomic.Bool
+
 	c2u, u2c codec.Stream // frame state of each direction
 
 	bytesC2U, bytesU2C uint64
@@ -214,7 +219,7 @@ func (s *session) onDeadline() {
 		// report finds the session finished. Waiting could be forever: a
 		// gnet enrol whose epoll registration fails reports success
 		// without ever calling OnOpen.
-		s.flags &^= flagDialing
+		s.abandonDial()
 		s.reject(504)
 	case stateUpstreamHandshake:
 		s.sh.stats.handshakeTimeout.Add(1)
@@ -273,4 +278,14 @@ func (s *session) backendAddr() string {
 		return ""
 	}
 	return s.backend.Addr
+}
+
+// abandonDial stops waiting for a dial in flight. A worker that has not
+// started it skips it; one that finishes it finds the session past
+// connecting (OnOpen closes the socket) or finished (the report is a no-op).
+func (s *session) abandonDial() {
+	if s.flags&flagDialing != 0 {
+		s.flags &^= flagDialing
+		s.dialAbandoned.Store(true)
+	}
 }

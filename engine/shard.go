@@ -55,6 +55,7 @@ type shardStats struct {
 	overCap          atomic.Uint64 // connections refused because of the session cap
 	slowConsumer     atomic.Uint64 // sessions closed at write_buffer_limit
 	protocolErr      atomic.Uint64 // sessions closed for a protocol violation
+	dials            atomic.Uint64 // backend connect attempts started
 	dialFailed       atomic.Uint64 // backend connect attempts that failed
 	bytesC2U         atomic.Uint64
 	bytesU2C         atomic.Uint64

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type snapshot struct {
 	maxEarlyBytes    int64
 
 	keepAlive time.Duration
+	dialer    *net.Dialer // connect timeout and keepalive of this config
 	trustedIP []netip.Prefix
 	accessLog bool
 }
@@ -57,6 +59,7 @@ func newSnapshot(c *config.Config) (*snapshot, error) {
 		maxEarlyBytes:          c.Limits.MaxEarlyBytes.Bytes(),
 		keepAlive:              c.Server.TCPKeepalive.D(),
 		accessLog:              c.Log.Access,
+		dialer:                 newNetDialer(to.Connect.D(), c.Server.TCPKeepalive.D()),
 	}
 	for _, tp := range c.Server.TrustedProxies {
 		p, err := parsePrefix(tp)

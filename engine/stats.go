@@ -11,6 +11,7 @@ type Stats struct {
 	OverCap          uint64 // connections refused at the session cap or while draining
 	SlowConsumer     uint64 // sessions closed at write_buffer_limit
 	ProtocolError    uint64 // sessions closed for an RFC 6455 violation
+	Dials            uint64 // backend connect attempts started
 	DialFailed       uint64 // backend connect attempts that failed
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
@@ -31,6 +32,7 @@ func (e *Engine) Stats() Stats {
 		st.OverCap += c.overCap.Load()
 		st.SlowConsumer += c.slowConsumer.Load()
 		st.ProtocolError += c.protocolErr.Load()
+		st.Dials += c.dials.Load()
 		st.DialFailed += c.dialFailed.Load()
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
