@@ -186,6 +186,10 @@ func blackhole(t *testing.T, host string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
+	// A previous run's connections may linger in TIME_WAIT on this port.
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	sa := &syscall.SockaddrInet4{Port: 19007}
 	copy(sa.Addr[:], net.ParseIP(host).To4())
 	if err := syscall.Bind(fd, sa); err != nil {

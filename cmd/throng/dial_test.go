@@ -18,6 +18,10 @@ func blackhole(t *testing.T, host string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
+	// A previous run's connections may linger in TIME_WAIT on this port.
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	ip := net.ParseIP(host).To4()
 	sa := &syscall.SockaddrInet4{Port: 19007}
 	copy(sa.Addr[:], ip)
