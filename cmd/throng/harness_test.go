@@ -317,15 +317,20 @@ func expectEOF(t testing.TB, c net.Conn, d time.Duration) {
 	}
 }
 
-// echo sends a message and checks it comes back byte-exact.
+// echo sends a message and checks it comes back byte-exact. It reads while
+// it writes, as a real client does: a client that stops reading while it
+// uploads megabytes is a slow consumer, which the proxy closes at
+// write_buffer_limit.
 func echo(t testing.TB, c net.Conn, op ws.OpCode, payload []byte) {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	defer c.SetDeadline(time.Time{})
-	if err := wsutil.WriteClientMessage(c, op, payload); err != nil {
+	werr := make(chan error, 1)
+	go func() { werr <- wsutil.WriteClientMessage(c, op, payload) }()
+	got, gotOp, err := wsutil.ReadServerData(c)
+	if err := <-werr; err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	got, gotOp, err := wsutil.ReadServerData(c)
 	if err != nil {
 		t.Fatalf("read echo of %d bytes: %v", len(payload), err)
 	}
