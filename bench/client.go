@@ -205,6 +205,7 @@ type clientSpec struct {
 	window   int           // echo: messages in flight per session
 	hist     bool          // keep a latency histogram per loop
 	handTO   time.Duration // handshake timeout after the last connect
+	fan      *clientFanout // fanout: publisher and subscribers (fanout.go); nil otherwise
 }
 
 // clientRun is one load-generator run: its gnet client, sessions and
@@ -438,6 +439,10 @@ read:
 
 // received accounts for one echoed message.
 func (s *clientSession) received(msg clientMessage, now int64, phase clientPhase) {
+	if f := s.run.spec.fan; f != nil {
+		f.received(s, msg, now)
+		return
+	}
 	lp := s.loop
 	lp.received++
 	ok := msg.ok && msg.seq == s.nextRecv
@@ -466,6 +471,10 @@ func (s *clientSession) received(msg clientMessage, now int64, phase clientPhase
 
 // act appends to the loop's output what phase asks of the session.
 func (s *clientSession) act(phase clientPhase, now int64) {
+	if f := s.run.spec.fan; f != nil && phase >= clientPhaseWarmup && phase <= clientPhaseDrain {
+		f.act(s, now)
+		return
+	}
 	switch phase {
 	case clientPhaseVerify:
 		if !s.verifySent && s.verifyArmed.Load() {

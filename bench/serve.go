@@ -28,6 +28,8 @@ var (
 	ErrServeUnknownMode = errors.New("bench: serve: unknown mode")
 	ErrServeAddrInUse   = errors.New("bench: serve: address is already accepting connections")
 	ErrServeStopped     = errors.New("bench: serve: engine stopped unexpectedly")
+
+	ErrServeBadFanoutLimit = errors.New("bench: serve: fanout buffer limit must not be negative")
 )
 
 // ServeConfig configures Serve.
@@ -35,14 +37,19 @@ type ServeConfig struct {
 	// Addr is the TCP host:port to listen on. Required. Not port 0: every
 	// event loop binds it with SO_REUSEPORT.
 	Addr string
-	// Loops is the number of event loops. Default (0): runtime.NumCPU().
+	// Loops is the number of event loops. Default (0): runtime.NumCPU();
+	// fanout mode runs on one loop (0 or 1).
 	Loops int
-	// Mode is what the server does with messages. Default (""): "echo",
-	// the only mode so far.
+	// Mode is what the server does with messages: "echo" (ServeModeEcho)
+	// or "fanout" (ServeModeFanout). Default (""): "echo".
 	Mode string
 	// Delay holds every upgrade response back this long, to mimic a slow
 	// backend. Default: 0.
 	Delay time.Duration
+	// FanoutBufferLimit is, in fanout mode, the most bytes a subscriber may
+	// have waiting in gnet's outbound buffer; past it the subscriber is sent
+	// Close 1013 and closed. Default (0): 4 MiB.
+	FanoutBufferLimit int
 	// Logger receives the start line and gnet's own messages (gnet's Debug
 	// and Info at Debug). Default: nil, discard.
 	Logger *slog.Logger
@@ -60,8 +67,15 @@ func (c *ServeConfig) validate() error {
 	if c.Delay < 0 {
 		errs = append(errs, ErrServeBadDelay)
 	}
-	if _, ok := parseServeMode(c.Mode); !ok {
+	mode, ok := parseServeMode(c.Mode)
+	if !ok {
 		errs = append(errs, fmt.Errorf("%w %q", ErrServeUnknownMode, c.Mode))
+	}
+	if mode == serveModeFanout && c.Loops > 1 {
+		errs = append(errs, ErrServeFanoutLoops)
+	}
+	if c.FanoutBufferLimit < 0 {
+		errs = append(errs, ErrServeBadFanoutLimit)
 	}
 	return errors.Join(errs...)
 }
@@ -70,8 +84,8 @@ func (c *ServeConfig) validate() error {
 type serveMode uint8
 
 const (
-	serveModeEcho serveMode = iota // send every frame back (serve_echo.go)
-	// A "fanout" mode goes here: one stream to every open connection.
+	serveModeEcho   serveMode = iota // send every frame back (serve_echo.go)
+	serveModeFanout                  // relay every message to the path's other connections (serve_fanout.go)
 )
 
 // parseServeMode maps ServeConfig.Mode to a serveMode.
@@ -79,6 +93,8 @@ func parseServeMode(s string) (serveMode, bool) {
 	switch s {
 	case "", ServeModeEcho:
 		return serveModeEcho, true
+	case ServeModeFanout:
+		return serveModeFanout, true
 	}
 	return 0, false
 }
@@ -96,6 +112,12 @@ func Serve(ctx context.Context, cfg ServeConfig, ready func()) error {
 	}
 	if cfg.Loops == 0 {
 		cfg.Loops = runtime.NumCPU()
+		if cfg.Mode == ServeModeFanout {
+			cfg.Loops = 1
+		}
+	}
+	if cfg.FanoutBufferLimit == 0 {
+		cfg.FanoutBufferLimit = defaultFanoutBufferLimit
 	}
 	if cfg.Mode == "" {
 		cfg.Mode = ServeModeEcho
@@ -197,6 +219,8 @@ type serveServer struct {
 	upgrader ws.Upgrader
 	log      *slog.Logger
 
+	fan serveFanout // fanout mode's topics; on the one loop only
+
 	eng     gnet.Engine   // set by OnBoot, before started is closed
 	started chan struct{} // closed by the first OnTick: every loop listens
 	ticked  bool          // touched by OnTick only
@@ -212,6 +236,7 @@ func newServeServer(cfg ServeConfig) *serveServer {
 		delay:     cfg.Delay,
 		upgrader:  newServeUpgrader(),
 		log:       cfg.Logger,
+		fan:       serveFanout{limit: cfg.FanoutBufferLimit, topics: make(map[string]*serveTopic), log: cfg.Logger},
 		started:   make(chan struct{}),
 		lingering: make(map[*serveConn]gnet.Conn),
 	}
@@ -256,6 +281,7 @@ func (srv *serveServer) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	srv.fan.leave(s)
 	if s.queued {
 		srv.mu.Lock()
 		delete(srv.lingering, s)
@@ -287,6 +313,8 @@ func (srv *serveServer) open(c gnet.Conn, s *serveConn) gnet.Action {
 	switch srv.mode {
 	case serveModeEcho:
 		return srv.echo(c, s)
+	case serveModeFanout:
+		return srv.fanout(c, s)
 	default:
 		return gnet.Close
 	}
@@ -321,6 +349,9 @@ func (srv *serveServer) readHead(c gnet.Conn, s *serveConn) gnet.Action {
 		return gnet.None
 	}
 	resp, ok := serveUpgrade(&srv.upgrader, p[:end])
+	if ok && srv.mode == serveModeFanout {
+		srv.fan.join(c, s, p[:end])
+	}
 	_, _ = c.Discard(end)
 	if !ok {
 		return srv.refuse(c, s, resp)

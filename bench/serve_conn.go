@@ -46,6 +46,8 @@ type serveConn struct {
 	state    serveState
 	queued   bool // in serveServer.lingering
 	shut     bool // writes shut down
+
+	fan *serveFanoutConn // fanout mode, once upgraded (serve_fanout.go)
 }
 
 // send writes out in one call: Write for a bare body, Writev otherwise. An

@@ -537,7 +537,7 @@ func TestServeConfigErrors(t *testing.T) {
 	}{
 		{"no addr", ServeConfig{}, []error{ErrServeNoAddr}},
 		{"no port", ServeConfig{Addr: "127.0.0.1"}, []error{ErrServeNoAddr}},
-		{"everything", ServeConfig{Addr: "x", Loops: -1, Delay: -1, Mode: "fanout"},
+		{"everything", ServeConfig{Addr: "x", Loops: -1, Delay: -1, Mode: "broadcast"},
 			[]error{ErrServeNoAddr, ErrServeBadLoops, ErrServeBadDelay, ErrServeUnknownMode}},
 		{"too many loops", ServeConfig{Addr: "127.0.0.1:1", Loops: 257}, []error{ErrServeBadLoops}},
 	}

@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -31,14 +30,19 @@ var version string
 const usage = `usage: throng-bench <subcommand> [flags]
 
 subcommands:
-  serve    run a WebSocket echo backend on gnet
-           throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
+  serve    run a WebSocket echo (or fanout) backend on gnet
+           throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo|fanout] [-delay D]
   idle     open N sessions, hold them silent, check they are alive
            throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s]
                              [-source 127.0.0.2-127.0.0.20] [-pid PID]... [-json]
   echo     measure echo throughput and latency
            throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s
                              [-pid PID]... [-json]
+  fanout   measure delivery of one publisher's messages to N subscribers
+           throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-size 64]
+                               [-pid PID]... [-json]
+  handshake  measure connect + upgrade + close handshakes per second
+           throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-pid PID]... [-json]
 
 flags:
   -h, -help    show this help
@@ -70,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runIdle(args[1:], stdout, stderr)
 	case "echo":
 		return runEcho(args[1:], stdout, stderr)
+	case "fanout":
+		return runFanout(args[1:], stdout, stderr)
+	case "handshake":
+		return runHandshake(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "throng-bench: unknown subcommand %q\n\n%s", args[0], usage)
 		return 2
@@ -82,8 +90,8 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg bench.ServeConfig
 	fs.StringVar(&cfg.Addr, "listen", "", "`host:port` to listen on (required)")
-	fs.IntVar(&cfg.Loops, "loops", runtime.NumCPU(), "number of event loops")
-	fs.StringVar(&cfg.Mode, "mode", bench.ServeModeEcho, "what to do with messages: echo")
+	fs.IntVar(&cfg.Loops, "loops", 0, "number of event loops (0: one per CPU; fanout runs one)")
+	fs.StringVar(&cfg.Mode, "mode", bench.ServeModeEcho, "what to do with messages: echo, or fanout (to the path's other connections)")
 	fs.DurationVar(&cfg.Delay, "delay", 0, "hold every upgrade response back this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

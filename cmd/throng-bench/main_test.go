@@ -20,7 +20,7 @@ func TestRunDispatch(t *testing.T) {
 		{"unknown", []string{"load"}, 2, "", `unknown subcommand "load"`},
 		{"serve without listen", []string{"serve"}, 2, "", "-listen"},
 		{"serve help", []string{"serve", "-h"}, 0, "", "-delay"},
-		{"serve bad mode", []string{"serve", "-listen", "127.0.0.1:1", "-mode", "fanout"}, 2, "", "unknown mode"},
+		{"serve bad mode", []string{"serve", "-listen", "127.0.0.1:1", "-mode", "broadcast"}, 2, "", "unknown mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

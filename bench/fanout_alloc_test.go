@@ -1,0 +1,39 @@
+//go:build !race
+
+package bench
+
+import (
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+func TestFanoutAllocs(t *testing.T) {
+	frame := faninFrames(ws.NewBinaryFrame(servePayload(64)))
+	buf := make([]byte, len(frame))
+	var f serveFanin
+	if got := testing.AllocsPerRun(100, func() {
+		copy(buf, frame)
+		_, _, _, _ = f.next(buf)
+	}); got != 0 {
+		t.Errorf("serveFanin.next: got %v allocs, want 0", got)
+	}
+
+	run := &clientRun{spec: clientSpec{size: 64}, pattern: clientPattern(64)}
+	fan := &clientFanout{rate: 1e6}
+	fan.total.Store(1 << 62)
+	run.spec.fan = fan
+	lp := &clientLoop{hist: newClientHistogram(), out: make([]byte, 0, 1<<20)}
+	pub := &clientSession{run: run, loop: lp, frame: newClientFrame(run.pattern, [4]byte{1, 2, 3, 4})}
+	sub := &clientSession{run: run, loop: lp}
+	fan.pub.Store(pub)
+	now := int64(0)
+	if got := testing.AllocsPerRun(100, func() {
+		now += 1000 // one message due per call
+		lp.out = lp.out[:0]
+		fan.act(pub, now)
+		fan.received(sub, clientMessage{sentNanos: now, seq: sub.nextRecv, ok: true}, now+5000)
+	}); got != 0 {
+		t.Errorf("clientFanout act+received: got %v allocs, want 0", got)
+	}
+}

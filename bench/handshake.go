@@ -1,0 +1,665 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// HandshakeConfig configures Handshake. Zero values take the defaults given.
+// Sessions is the number of workers: connections in flight at any time
+// (default 32). HandshakeTimeout bounds each handshake, from the socket
+// joining its event loop to the 101. PIDs are processes whose CPU time over
+// the measured time is reported.
+type HandshakeConfig struct {
+	LoadConfig
+	// Duration is the measured time, after Warmup. Default 10s.
+	Duration time.Duration
+	// Warmup runs the load before measuring, unrecorded. Default 1s.
+	Warmup time.Duration
+	// CloseTimeout bounds the closing handshake of each connection: from
+	// the client's Close to the server closing TCP. After it the client
+	// closes first (counted as ClientFirst). Default 1s.
+	CloseTimeout time.Duration
+}
+
+// Defaults for HandshakeConfig.
+const (
+	defaultHandshakeWorkers      = 32
+	defaultHandshakeDuration     = 10 * time.Second
+	defaultHandshakeWarmup       = time.Second
+	defaultHandshakeCloseTimeout = time.Second
+	// handshakeTickMax is the coarsest tick of the per-loop timeout check.
+	handshakeTickMax = 50 * time.Millisecond
+)
+
+// withDefaults returns c with zero values replaced by defaults.
+func (c HandshakeConfig) withDefaults() HandshakeConfig {
+	c.LoadConfig = c.LoadConfig.withDefaults()
+	if c.Sessions == 0 {
+		c.Sessions = defaultHandshakeWorkers
+	}
+	if c.Duration == 0 {
+		c.Duration = defaultHandshakeDuration
+	}
+	if c.Warmup == 0 {
+		c.Warmup = defaultHandshakeWarmup
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = defaultHandshakeCloseTimeout
+	}
+	return c
+}
+
+// validate reports every problem with c (after defaults) at once.
+func (c *HandshakeConfig) validate() error {
+	return c.LoadConfig.validate(c.Duration, c.Warmup, c.CloseTimeout)
+}
+
+// HandshakeCloses says how the connections of a run ended after their 101.
+type HandshakeCloses struct {
+	// ServerFirst counts connections the server closed (FIN) before the
+	// client: the clean end (RFC 6455 §7.1.1), leaving TIME_WAIT on the
+	// server side.
+	ServerFirst uint64 `json:"server_first"`
+	// ClientFirst counts connections the client closed at the close
+	// timeout, the server having not closed TCP in time.
+	ClientFirst uint64 `json:"client_first"`
+	// CloseEchoed counts connections on which the server answered the
+	// client's Close with a Close.
+	CloseEchoed uint64 `json:"close_echoed"`
+}
+
+// HandshakeTarget is the CPU one sampled process used over the measured time.
+type HandshakeTarget struct {
+	PID        int     `json:"pid"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// HandshakesPerCPUSecond is measured handshakes per CPU-second of this
+	// process.
+	HandshakesPerCPUSecond float64 `json:"handshakes_per_cpu_second"`
+	RSSBytes               int64   `json:"rss_bytes"` // at the end of the measured time
+	Err                    string  `json:"err,omitempty"`
+}
+
+// HandshakeReport is the result of Handshake.
+type HandshakeReport struct {
+	Mode         string   `json:"mode"` // "handshake"
+	URL          string   `json:"url"`
+	Workers      int      `json:"workers"`
+	Duration     string   `json:"duration"`
+	Warmup       string   `json:"warmup"`
+	CloseTimeout string   `json:"close_timeout"`
+	Rate         float64  `json:"rate"` // connects per second; 0: unbounded
+	Sources      []string `json:"sources"`
+	Loops        int      `json:"loops"`
+	Machine      Machine  `json:"machine"`
+
+	Seconds          float64 `json:"seconds"`    // measured time
+	Handshakes       uint64  `json:"handshakes"` // 101s received while measuring
+	HandshakesPerSec float64 `json:"handshakes_per_sec"`
+	// Latency is connect start to 101 received, for the measured handshakes.
+	Latency     Latency           `json:"latency"`
+	Total       uint64            `json:"total"`  // 101s received, all phases
+	Failed      map[string]uint64 `json:"failed"` // all phases
+	Closes      HandshakeCloses   `json:"closes"` // all phases
+	Interrupted bool              `json:"interrupted"`
+
+	Targets          []HandshakeTarget `json:"targets"`
+	ClientCPUSeconds float64           `json:"client_cpu_seconds"` // over the measured time
+}
+
+// Handshake measures WebSocket connection set-up at cfg.URL. cfg.Sessions
+// workers each repeatedly connect, upgrade (checking the 101 and
+// Sec-WebSocket-Accept, RFC 6455 §4.1) and close cleanly: a masked Close,
+// then a wait, bounded by cfg.CloseTimeout, for the server to answer and
+// close TCP first (§7.1.1), so that TIME_WAIT stays on the server side.
+// Sources are used in turn. After cfg.Warmup it measures for cfg.Duration:
+// handshakes per second, and the latency of each (connect start to 101) in
+// an HDR histogram. Failures are counted by kind over the whole run. With
+// cfg.PIDs it reports each process's CPU time over the measured time.
+// Cancelling ctx cuts the run short and returns a report marked
+// Interrupted. The connections are served by gnet event loops; a pool of at
+// most 16 goroutines dials them.
+func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	target, _ := parseClientTarget(cfg.URL)
+	rep := &HandshakeReport{
+		Mode: "handshake", URL: cfg.URL, Workers: cfg.Sessions, Duration: cfg.Duration.String(),
+		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
+	}
+	r, err := newHandshakeRun(target, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tickers sync.WaitGroup
+	stopTick := make(chan struct{})
+	tickers.Go(func() { r.tick(stopTick) })
+
+	r.phase.Store(uint32(clientPhaseWarmup))
+	var workers sync.WaitGroup
+	dialers := clientDialers(cfg.Sources, cfg.ConnectTimeout)
+	for i := range min(clientDialWorkers, cfg.Sessions) {
+		workers.Go(func() { r.work(ctx, dialers, i) })
+	}
+	var before, after []procResult
+	var self0, self1 ProcSample
+	var t0, t1 time.Time
+	if sleepClient(ctx, cfg.Warmup) {
+		before = sampleAll(cfg.PIDs)
+		self0, _ = ReadProc(0)
+		t0 = time.Now()
+		r.phase.Store(uint32(clientPhaseMeasure))
+		sleepClient(ctx, cfg.Duration)
+		r.phase.Store(uint32(clientPhaseClose))
+		t1 = time.Now()
+		after = sampleAll(cfg.PIDs)
+		self1, _ = ReadProc(0)
+	}
+	r.phase.Store(uint32(clientPhaseClose))
+	rep.Interrupted = ctx.Err() != nil
+	workers.Wait()
+	r.drain(cfg.HandshakeTimeout + cfg.CloseTimeout + time.Second)
+	close(stopTick)
+	tickers.Wait()
+	_ = r.cli.Stop() // closes whatever the drain left
+
+	rep.Failed = r.failures()
+	hist := newClientHistogram()
+	for _, lp := range r.loops {
+		rep.Handshakes += lp.measured
+		rep.Total += lp.total
+		rep.Closes.ServerFirst += lp.serverFirst
+		rep.Closes.ClientFirst += lp.clientFirst
+		rep.Closes.CloseEchoed += lp.closeEchoed
+		hist.Merge(lp.hist)
+	}
+	if !t0.IsZero() {
+		rep.Seconds = t1.Sub(t0).Seconds()
+		rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
+	}
+	if rep.Seconds > 0 {
+		rep.HandshakesPerSec = float64(rep.Handshakes) / rep.Seconds
+	}
+	if hist.TotalCount() > 0 {
+		rep.Latency = latencyOf(hist)
+	}
+	for i, pid := range cfg.PIDs {
+		t := HandshakeTarget{PID: pid}
+		if i < len(before) {
+			if err := errors.Join(before[i].err, after[i].err); err != nil {
+				t.Err = err.Error()
+			}
+			t.CPUSeconds = after[i].s.CPUSeconds - before[i].s.CPUSeconds
+			t.RSSBytes = after[i].s.RSSBytes
+			if t.CPUSeconds > 0 {
+				t.HandshakesPerCPUSecond = float64(rep.Handshakes) / t.CPUSeconds
+			}
+		}
+		rep.Targets = append(rep.Targets, t)
+	}
+	if rep.Total == 0 && !rep.Interrupted {
+		return rep, ErrNoneOpened
+	}
+	return rep, nil
+}
+
+// WriteText writes the report as an aligned human-readable table.
+func (r *HandshakeReport) WriteText(w io.Writer) error {
+	t := newReportTable(w)
+	t.row("mode", "handshake")
+	t.row("url", "%s", r.URL)
+	t.row("workers", "%d in flight, rate %s (sources %s, %d client loops)", r.Workers, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
+	t.row("duration", "%s after %s warm-up, close timeout %s", r.Duration, r.Warmup, r.CloseTimeout)
+	t.machineRows(r.Machine)
+	t.row("measured", "%.2fs", r.Seconds)
+	t.row("handshakes", "%d (%.0f handshakes/s; %d in all phases)", r.Handshakes, r.HandshakesPerSec, r.Total)
+	l := r.Latency
+	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	t.failRows(r.Failed)
+	c := r.Closes
+	t.row("closes", "server first %d, client first (timeout) %d, close echoed %d", c.ServerFirst, c.ClientFirst, c.CloseEchoed)
+	for _, tg := range r.Targets {
+		p := fmt.Sprintf("pid %d ", tg.PID)
+		t.row(p+"cpu", "%.2fs (%.0f handshakes per cpu-second)", tg.CPUSeconds, tg.HandshakesPerCPUSecond)
+		t.row(p+"rss", "%s", mib(tg.RSSBytes))
+		if tg.Err != "" {
+			t.row(p+"error", "%s", tg.Err)
+		}
+	}
+	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
+	if r.Interrupted {
+		t.row("interrupted", "yes")
+	}
+	return t.flush()
+}
+
+// hsState is where one handshake connection is in its life.
+type hsState uint32
+
+const (
+	hsStateDialing   hsState = iota // being dialled and enrolled
+	hsStateAbandoned                // enroll failed: the dial worker counted it and freed the slot
+	hsStateHandshake                // request sent, reading the 101
+	hsStateClosing                  // 101 checked, Close sent: awaiting the server's Close and FIN
+	hsStateFailed                   // failure counted; closing
+	hsStateClosed                   // gone
+)
+
+// String returns the state's name.
+func (s hsState) String() string {
+	switch s {
+	case hsStateDialing:
+		return "dialing"
+	case hsStateAbandoned:
+		return "abandoned"
+	case hsStateHandshake:
+		return "handshake"
+	case hsStateClosing:
+		return "closing"
+	case hsStateFailed:
+		return "failed"
+	case hsStateClosed:
+		return "closed"
+	default:
+		return "unknown"
+	}
+}
+
+// hsSession is one connection of a handshake run, made per connection.
+// Fields without a comment saying otherwise are touched on its loop only.
+type hsSession struct {
+	run   *hsRun
+	loop  *hsLoop       // set by OnOpen
+	conn  gnet.Conn     // set by OnOpen
+	state atomic.Uint32 // hsState; the dial worker and OnOpen race on dialing
+	start int64         // connect start, run nanos; written before Enroll
+	key   clientKey     // written before Enroll
+	mask  [4]byte       // written before Enroll
+	scan  codec.HeadScanner
+	rd    clientReader
+
+	scanned      int
+	timedOut     bool // closed at the handshake deadline
+	clientClosed bool // closed at the close deadline
+	gotClose     bool
+}
+
+// hsDeadline is a session to check at a deadline (run nanos).
+type hsDeadline struct {
+	s  *hsSession
+	at int64
+}
+
+// hsLoop is the state of one client event loop, touched on that loop only;
+// the driver reads it after the engine stopped. It is the loop's Runnable
+// for the timeout check, built once.
+type hsLoop struct {
+	run  *hsRun
+	el   gnet.EventLoop
+	resp codec.Response
+	out  []byte
+	hist *hdrhistogram.Histogram // handshake latency in ns, measure phase
+
+	// Deadlines in the order they were set; each queue has one timeout, so
+	// it stays sorted.
+	handQ, closeQ []hsDeadline
+
+	measured    uint64 // 101s in the measure phase
+	total       uint64 // 101s, all phases
+	serverFirst uint64
+	clientFirst uint64
+	closeEchoed uint64
+}
+
+// hsRun is one handshake run: its gnet client, worker slots and counters.
+type hsRun struct {
+	gnet.BuiltinEventEngine
+
+	target  clientTarget
+	cfg     HandshakeConfig
+	cli     *gnet.Client
+	begin   time.Time     // origin of run nanos
+	phase   atomic.Uint32 // clientPhase: warmup, measure, close (stop dialling)
+	slots   chan struct{} // one token per connection allowed in flight
+	dialSeq atomic.Int64  // connects started, for the rate
+	handTO  int64         // ns
+	closeTO int64         // ns
+
+	fails [clientFailCount]atomic.Uint64
+
+	mu    sync.Mutex // guards loops
+	loops map[gnet.EventLoop]*hsLoop
+}
+
+// newHandshakeRun builds a run and starts its gnet client.
+func newHandshakeRun(target clientTarget, cfg HandshakeConfig) (*hsRun, error) {
+	r := &hsRun{
+		target:  target,
+		cfg:     cfg,
+		begin:   time.Now(),
+		slots:   make(chan struct{}, cfg.Sessions),
+		handTO:  int64(cfg.HandshakeTimeout),
+		closeTO: int64(cfg.CloseTimeout),
+		loops:   make(map[gnet.EventLoop]*hsLoop),
+	}
+	for range cfg.Sessions {
+		r.slots <- struct{}{}
+	}
+	cli, err := gnet.NewClient(r,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(cfg.Loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(clientQuietLogger{}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+	}
+	if err := cli.Start(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+	}
+	r.cli = cli
+	return r, nil
+}
+
+// nanos returns the nanoseconds since the run started (monotonic).
+func (r *hsRun) nanos() int64 { return int64(time.Since(r.begin)) }
+
+// fail counts one failure of kind f.
+func (r *hsRun) fail(f clientFail) { r.fails[f].Add(1) }
+
+// release frees one connection slot. Safe from any goroutine.
+func (r *hsRun) release() {
+	select {
+	case r.slots <- struct{}{}:
+	default: // cannot happen: one release per slot taken
+	}
+}
+
+// stopping reports whether the run has stopped dialling.
+func (r *hsRun) stopping() bool { return clientPhase(r.phase.Load()) == clientPhaseClose }
+
+// work is one dial worker: it takes a free slot, dials (from dialers in
+// turn, starting at first) and enrolls a new session, until the run stops
+// dialling or ctx is done.
+func (r *hsRun) work(ctx context.Context, dialers []*net.Dialer, first int) {
+	var interval time.Duration
+	if r.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / r.cfg.Rate)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for di := first; ; di++ {
+		select {
+		case <-r.slots:
+		case <-ctx.Done():
+			return
+		}
+		if r.stopping() || ctx.Err() != nil {
+			r.release()
+			return
+		}
+		if interval > 0 {
+			n := r.dialSeq.Add(1) - 1
+			timer.Reset(time.Until(r.begin.Add(time.Duration(n) * interval)))
+			select {
+			case <-ctx.Done():
+				r.release()
+				return
+			case <-timer.C:
+			}
+		}
+		r.dialOne(ctx, dialers[di%len(dialers)])
+	}
+}
+
+// dialOne opens one connection and hands it to the gnet client; the slot it
+// holds is freed when the connection ends (OnClose) or here on failure.
+func (r *hsRun) dialOne(ctx context.Context, d *net.Dialer) {
+	var rnd [20]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
+	s := &hsSession{run: r, key: newClientKey([16]byte(rnd[:16])), mask: [4]byte(rnd[16:])}
+	s.rd = clientReader{size: clientMinSize}
+	s.start = r.nanos()
+	nc, err := d.DialContext(ctx, "tcp", r.target.addr)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.fail(classifyDial(err))
+		}
+		r.release()
+		return
+	}
+	if _, err := r.cli.EnrollContext(nc, s); err != nil { // closes nc
+		if s.state.CompareAndSwap(uint32(hsStateDialing), uint32(hsStateAbandoned)) {
+			r.fail(clientFailEnroll)
+			r.release()
+		}
+	}
+}
+
+// drain waits, up to d, until every connection slot is free again.
+func (r *hsRun) drain(d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for range r.cfg.Sessions {
+		select {
+		case <-r.slots:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// tick checks every loop's deadlines until stop is closed.
+func (r *hsRun) tick(stop <-chan struct{}) {
+	every := min(handshakeTickMax, time.Duration(min(r.handTO, r.closeTO)/4))
+	every = max(every, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var loops []*hsLoop
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		loops = loops[:0]
+		r.mu.Lock()
+		for _, lp := range r.loops {
+			loops = append(loops, lp)
+		}
+		r.mu.Unlock()
+		for _, lp := range loops {
+			_ = lp.el.Execute(context.Background(), lp)
+		}
+	}
+}
+
+// loopFor returns the state of event loop el, creating it on first use.
+func (r *hsRun) loopFor(el gnet.EventLoop) *hsLoop {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lp := r.loops[el]
+	if lp == nil {
+		lp = &hsLoop{run: r, el: el, hist: newClientHistogram()}
+		r.loops[el] = lp
+	}
+	return lp
+}
+
+// Run closes, on the loop, the sessions whose handshake or closing
+// handshake has outlived its timeout; OnClose counts them.
+func (lp *hsLoop) Run(context.Context) error {
+	now := lp.run.nanos()
+	i := 0
+	for ; i < len(lp.handQ) && lp.handQ[i].at <= now; i++ {
+		s := lp.handQ[i].s
+		lp.handQ[i].s = nil
+		if hsState(s.state.Load()) == hsStateHandshake {
+			s.timedOut = true
+			_ = lp.el.Close(s.conn)
+		}
+	}
+	lp.handQ = lp.handQ[i:]
+	i = 0
+	for ; i < len(lp.closeQ) && lp.closeQ[i].at <= now; i++ {
+		s := lp.closeQ[i].s
+		lp.closeQ[i].s = nil
+		if hsState(s.state.Load()) == hsStateClosing {
+			s.clientClosed = true
+			_ = lp.el.Close(s.conn)
+		}
+	}
+	lp.closeQ = lp.closeQ[i:]
+	return nil
+}
+
+// OnOpen runs on the loop when a dialled socket is enrolled: it sends the
+// upgrade request and arms the handshake deadline.
+func (r *hsRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s, ok := c.Context().(*hsSession)
+	if !ok || !s.state.CompareAndSwap(uint32(hsStateDialing), uint32(hsStateHandshake)) {
+		return nil, gnet.Close
+	}
+	s.conn = c
+	s.loop = r.loopFor(c.EventLoop())
+	s.loop.handQ = append(s.loop.handQ, hsDeadline{s: s, at: r.nanos() + r.handTO})
+	s.loop.out = clientAppendRequest(s.loop.out[:0], r.target.host, r.target.path, &s.key)
+	return s.loop.out, gnet.None // gnet copies what the socket does not take
+}
+
+// OnClose counts how the connection ended and frees its slot.
+func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s, ok := c.Context().(*hsSession)
+	if !ok {
+		return gnet.None
+	}
+	switch hsState(s.state.Swap(uint32(hsStateClosed))) {
+	case hsStateAbandoned, hsStateDialing:
+		return gnet.None // the dial worker freed the slot
+	case hsStateHandshake:
+		if s.timedOut {
+			r.fail(clientFailHandshakeTimeout)
+		} else {
+			r.fail(clientFailHandshakeEOF)
+		}
+	case hsStateClosing:
+		if s.clientClosed {
+			s.loop.clientFirst++
+		} else {
+			s.loop.serverFirst++
+		}
+	}
+	r.release()
+	return gnet.None
+}
+
+// OnTraffic reads the 101, then the server's frames until it closes.
+func (r *hsRun) OnTraffic(c gnet.Conn) gnet.Action {
+	s, ok := c.Context().(*hsSession)
+	if !ok {
+		return gnet.Close
+	}
+	switch hsState(s.state.Load()) {
+	case hsStateHandshake:
+		return r.handshake(c, s)
+	case hsStateClosing:
+		return r.closing(c, s)
+	default:
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
+}
+
+// handshake scans for the end of the 101 head and checks it; on success it
+// records the latency and sends the Close.
+func (r *hsRun) handshake(c gnet.Conn, s *hsSession) gnet.Action {
+	p, _ := c.Peek(-1)
+	n, done := s.scan.Scan(p[s.scanned:])
+	s.scanned += n
+	if !done {
+		if s.scanned > clientMaxHeadBytes {
+			return s.failed(clientFailHandshake)
+		}
+		return gnet.None
+	}
+	now := r.nanos()
+	err := clientCheckResponse(p[:s.scanned], &s.key, &s.loop.resp)
+	_, _ = c.Discard(s.scanned)
+	switch {
+	case errors.Is(err, errClientNot101):
+		return s.failed(clientFailStatus)
+	case err != nil:
+		return s.failed(clientFailHandshake)
+	}
+	lp := s.loop
+	lp.total++
+	if clientPhase(r.phase.Load()) == clientPhaseMeasure {
+		lp.measured++
+		_ = lp.hist.RecordValue(min(max(now-s.start, 1), lp.hist.HighestTrackableValue()))
+	}
+	s.state.Store(uint32(hsStateClosing))
+	lp.closeQ = append(lp.closeQ, hsDeadline{s: s, at: now + r.closeTO})
+	lp.out = clientAppendControl(lp.out[:0], ws.OpClose, s.mask, clientCloseNormal)
+	if _, err := c.Write(lp.out); err != nil {
+		return gnet.None // gnet closed c
+	}
+	return r.closing(c, s)
+}
+
+// closing reads the server's frames after the client's Close, noting its
+// Close; the server is left to close TCP first.
+func (r *hsRun) closing(c gnet.Conn, s *hsSession) gnet.Action {
+	p, _ := c.Peek(-1)
+	i := 0
+	for i < len(p) {
+		n, ev, _, err := s.rd.next(p[i:])
+		i += n
+		if err != nil {
+			_, _ = c.Discard(-1)
+			return s.failed(clientFailProtocol)
+		}
+		if ev == clientEvMore {
+			break
+		}
+		if ev == clientEvClose && !s.gotClose {
+			s.gotClose = true
+			s.loop.closeEchoed++
+		}
+	}
+	_, _ = c.Discard(i)
+	return gnet.None
+}
+
+// failed counts a failure of kind f and closes the connection.
+func (s *hsSession) failed(f clientFail) gnet.Action {
+	s.state.Store(uint32(hsStateFailed))
+	s.run.fail(f)
+	return gnet.Close
+}
+
+// failures returns the nonzero failure counts by kind.
+func (r *hsRun) failures() map[string]uint64 {
+	m := make(map[string]uint64)
+	for f := range clientFailCount {
+		if n := r.fails[f].Load(); n > 0 {
+			m[f.String()] = n
+		}
+	}
+	return m
+}

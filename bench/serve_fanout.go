@@ -1,0 +1,422 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// ServeModeFanout is the Mode that relays every data message a connection
+// sends to every other open connection with the same request path (the query
+// is ignored); the sender does not get its own message back. Fanout runs on
+// one event loop, so that every subscriber list is touched by one goroutine
+// and a message is written to each subscriber directly, without copies or
+// cross-loop hand-offs.
+const ServeModeFanout = "fanout"
+
+// Fanout limits.
+const (
+	// defaultFanoutBufferLimit is ServeConfig.FanoutBufferLimit's default.
+	defaultFanoutBufferLimit = 4 << 20
+	// serveFanoutMaxMessage bounds a relayed message's payload (16 MiB, as
+	// the load generators' messages); a longer one is refused with 1009.
+	serveFanoutMaxMessage = 16 << 20
+	// serveFanoutKeepBytes is the largest reassembly buffer a connection
+	// keeps between fragmented messages.
+	serveFanoutKeepBytes = 64 << 10
+	// serveFanoutRoom is the space kept free before a reassembled message's
+	// payload for its frame header.
+	serveFanoutRoom = 10
+)
+
+// ErrServeFanoutLoops is returned for a fanout server with more than one
+// event loop. It wraps ErrServeBadLoops.
+var ErrServeFanoutLoops = fmt.Errorf("%w (fanout mode: 0 or 1)", ErrServeBadLoops)
+
+// Prebuilt Close frames of the fanout server (RFC 6455 §7.4.1). Read-only.
+var (
+	serveClose1009 = []byte{0x80 | byte(ws.OpClose), 2, 0x03, 0xf1} // message too big
+	serveClose1013 = []byte{0x80 | byte(ws.OpClose), 2, 0x03, 0xf5} // try again later: slow subscriber
+)
+
+// serveFanError is a client frame the fanout server refuses, with the close
+// code the client is told.
+type serveFanError struct {
+	code ws.StatusCode
+	msg  string
+}
+
+func (e *serveFanError) Error() string { return e.msg }
+
+// closeFrame returns the prebuilt Close frame carrying e's code.
+func (e *serveFanError) closeFrame() []byte {
+	if e.code == ws.StatusMessageTooBig {
+		return serveClose1009
+	}
+	return serveClose1002
+}
+
+// Client frame errors of the fanout server (RFC 6455 §5.2, §5.4, §5.5).
+// Preallocated; returned by serveFanin.next.
+var (
+	errServeFanReserved  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: RSV bits set"}
+	errServeFanUnmasked  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: client frame not masked"}
+	errServeFanOpcode    = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: reserved opcode"}
+	errServeFanControl   = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: fragmented or long control frame"}
+	errServeFanContinue  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: continuation with no message open"}
+	errServeFanNested    = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: message started inside another"}
+	errServeFanTooBig    = &serveFanError{ws.StatusMessageTooBig, "bench: serve: fanout: message too big"}
+	errServeFanBadLength = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: 64-bit length with its top bit set"}
+)
+
+// serveParseClientHeader parses the client frame header at the start of p
+// (RFC 6455 §5.2), masking key included. It returns n == 0 and a nil error
+// while p holds only part of a header. Frames must be masked (§5.1), carry
+// no RSV bits and a known opcode; control frames must be final and at most
+// 125 bytes (§5.5); data frames at most maxLen bytes. It does not allocate.
+func serveParseClientHeader(p []byte, maxLen int64) (h ws.Header, n int, err error) {
+	if len(p) < 2 {
+		return h, 0, nil
+	}
+	b0, b1 := p[0], p[1]
+	h.Fin = b0&0x80 != 0
+	h.OpCode = ws.OpCode(b0 & 0x0f)
+	switch {
+	case b0&0x70 != 0:
+		return h, 0, errServeFanReserved
+	case b1&0x80 == 0:
+		return h, 0, errServeFanUnmasked
+	case h.OpCode > ws.OpBinary && h.OpCode < ws.OpClose, h.OpCode > ws.OpPong:
+		return h, 0, errServeFanOpcode
+	}
+	h.Masked = true
+	n = 2
+	switch l := b1 & 0x7f; l {
+	case 126:
+		if len(p) < 4 {
+			return h, 0, nil
+		}
+		h.Length, n = int64(binary.BigEndian.Uint16(p[2:4])), 4
+	case 127:
+		if len(p) < 10 {
+			return h, 0, nil
+		}
+		u := binary.BigEndian.Uint64(p[2:10])
+		if u>>63 != 0 {
+			return h, 0, errServeFanBadLength
+		}
+		h.Length, n = int64(u), 10
+	default:
+		h.Length = int64(l)
+	}
+	if h.OpCode.IsControl() {
+		if !h.Fin || h.Length > ws.MaxControlFramePayloadSize {
+			return h, 0, errServeFanControl
+		}
+	} else if h.Length > maxLen {
+		return h, 0, errServeFanTooBig
+	}
+	if len(p) < n+4 {
+		return h, 0, nil
+	}
+	copy(h.Mask[:], p[n:n+4])
+	return h, n + 4, nil
+}
+
+// serveFanEvent is what serveFanin.next stopped on.
+type serveFanEvent uint8
+
+const (
+	serveFanNeedMore serveFanEvent = iota // p holds no whole frame: nothing consumed
+	serveFanSkip                          // a frame was consumed with nothing to do (Pong, fragment)
+	serveFanMessage                       // a whole data message, as one unmasked frame, is in out
+	serveFanPing                          // a Ping; out is its unmasked payload
+	serveFanClose                         // a Close; out is its unmasked payload
+)
+
+// String returns the event's name.
+func (e serveFanEvent) String() string {
+	switch e {
+	case serveFanNeedMore:
+		return "need_more"
+	case serveFanSkip:
+		return "skip"
+	case serveFanMessage:
+		return "message"
+	case serveFanPing:
+		return "ping"
+	case serveFanClose:
+		return "close"
+	default:
+		return "unknown"
+	}
+}
+
+// serveFanin reads one client's frames for the fanout server: it waits for
+// whole frames (gnet keeps partial ones), unmasks them in place and turns
+// each data message into one unmasked frame ready to relay. A fragmented
+// message is reassembled in its own buffer (allocated then); a message in a
+// single frame is relayed in place, with no copy. It is not safe for
+// concurrent use.
+type serveFanin struct {
+	msg  []byte    // reassembly: serveFanoutRoom free bytes, then the payload so far
+	op   ws.OpCode // opcode of the message being reassembled
+	open bool      // a fragmented message is open
+	need int       // after serveFanNeedMore: bytes p must hold for progress
+}
+
+// next consumes the whole frame at the start of p, if there is one, and says
+// what it was. It unmasks the frame in p in place, so the caller must own p.
+// out lives until the next call or until p is reused. A frame that is not a
+// whole one (n == 0, serveFanNeedMore) is left untouched and f.need says how
+// many bytes p must hold for it. An error is a *serveFanError carrying the
+// close code. It does not allocate, except to reassemble fragments.
+func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err error) {
+	h, hn, err := serveParseClientHeader(p, serveFanoutMaxMessage)
+	if err != nil {
+		return 0, serveFanNeedMore, nil, err
+	}
+	if hn == 0 {
+		f.need = len(p) + 1
+		return 0, serveFanNeedMore, nil, nil
+	}
+	end := hn + int(h.Length)
+	if len(p) < end {
+		f.need = end
+		return 0, serveFanNeedMore, nil, nil
+	}
+	f.need = 0
+	payload := p[hn:end]
+	switch h.OpCode {
+	case ws.OpPing:
+		ws.Cipher(payload, h.Mask, 0)
+		return end, serveFanPing, payload, nil
+	case ws.OpPong:
+		return end, serveFanSkip, nil, nil
+	case ws.OpClose:
+		ws.Cipher(payload, h.Mask, 0)
+		return end, serveFanClose, payload, nil
+	case ws.OpContinuation:
+		if !f.open {
+			return 0, serveFanNeedMore, nil, errServeFanContinue
+		}
+		if int64(len(f.msg)-serveFanoutRoom)+h.Length > serveFanoutMaxMessage {
+			return 0, serveFanNeedMore, nil, errServeFanTooBig
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		f.msg = append(f.msg, payload...)
+		if !h.Fin {
+			return end, serveFanSkip, nil, nil
+		}
+		f.open = false
+		return end, serveFanMessage, f.frame(), nil
+	}
+	if f.open {
+		return 0, serveFanNeedMore, nil, errServeFanNested
+	}
+	ws.Cipher(payload, h.Mask, 0)
+	if !h.Fin {
+		if cap(f.msg) > serveFanoutKeepBytes {
+			f.msg = nil
+		}
+		var room [serveFanoutRoom]byte
+		f.msg = append(append(f.msg[:0], room[:]...), payload...)
+		f.open, f.op = true, h.OpCode
+		return end, serveFanSkip, nil, nil
+	}
+	// The unmasked header is at least 4 bytes shorter than the masked one
+	// (the key): write it over the masked header's tail, before the payload.
+	k := serveHeaderSize(h.Length)
+	serveAppendHeader(p[hn-k:hn-k], true, h.OpCode, h.Length)
+	return end, serveFanMessage, p[hn-k : end], nil
+}
+
+// frame writes the header of the reassembled message before its payload and
+// returns the whole frame.
+func (f *serveFanin) frame() []byte {
+	n := int64(len(f.msg) - serveFanoutRoom)
+	k := serveHeaderSize(n)
+	serveAppendHeader(f.msg[serveFanoutRoom-k:serveFanoutRoom-k], true, f.op, n)
+	return f.msg[serveFanoutRoom-k:]
+}
+
+// serveTopic is the connections open on one request path, in no order.
+type serveTopic struct {
+	path string
+	subs []*serveConn
+}
+
+// serveFanoutConn is a fanout connection's state, allocated when it is
+// upgraded. Touched on the loop only.
+type serveFanoutConn struct {
+	in    serveFanin
+	conn  gnet.Conn   // the connection, while it is in topic
+	topic *serveTopic // nil once it left
+	idx   int         // its index in topic.subs
+	ctrl  [2 + ws.MaxControlFramePayloadSize]byte
+}
+
+// serveFanout is the fanout server's state. It lives on the server's one
+// event loop: no lock.
+type serveFanout struct {
+	limit  int                    // FanoutBufferLimit
+	topics map[string]*serveTopic // by path
+	log    *slog.Logger
+}
+
+// serveRequestPath returns the path of the request line at the start of
+// head ("GET /path?query HTTP/1.1"), without the query. It does not
+// allocate; the slice points into head.
+func serveRequestPath(head []byte) []byte {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	_, target, _ := bytes.Cut(line, []byte(" "))
+	target, _, _ = bytes.Cut(target, []byte(" "))
+	target, _, _ = bytes.Cut(target, []byte("?"))
+	return target
+}
+
+// join adds the upgraded connection c, whose request head is head, to the
+// topic of its path.
+func (f *serveFanout) join(c gnet.Conn, s *serveConn, head []byte) {
+	path := serveRequestPath(head)
+	t := f.topics[string(path)]
+	if t == nil {
+		t = &serveTopic{path: string(path)}
+		f.topics[t.path] = t
+	}
+	s.fan = &serveFanoutConn{conn: c, topic: t, idx: len(t.subs)}
+	t.subs = append(t.subs, s)
+}
+
+// leave removes s from its topic, if it is in one, and drops an empty topic.
+func (f *serveFanout) leave(s *serveConn) {
+	if s.fan == nil || s.fan.topic == nil {
+		return
+	}
+	t := s.fan.topic
+	last := len(t.subs) - 1
+	moved := t.subs[last]
+	t.subs[s.fan.idx] = moved
+	moved.fan.idx = s.fan.idx
+	t.subs[last] = nil
+	t.subs = t.subs[:last]
+	s.fan.topic, s.fan.conn = nil, nil
+	if len(t.subs) == 0 {
+		delete(f.topics, t.path)
+	}
+}
+
+// publish writes frame to every connection of sender's topic but sender. A
+// subscriber whose gnet outbound buffer then holds more than the limit is
+// dropped. A failed write closes the subscriber inside Write (its OnClose
+// leaves the topic), so the list may shrink while it is walked.
+func (f *serveFanout) publish(sender *serveConn, frame []byte) {
+	t := sender.fan.topic
+	for i := 0; i < len(t.subs); {
+		sub := t.subs[i]
+		if sub != sender {
+			c := sub.fan.conn
+			if _, err := c.Write(frame); err == nil && c.OutboundBuffered() > f.limit {
+				f.dropSlow(sub)
+			}
+		}
+		if i < len(t.subs) && t.subs[i] == sub {
+			i++
+		} // else sub left and another took its place
+	}
+}
+
+// dropSlow removes a subscriber that does not keep up from its topic and
+// sends it Close 1013 behind what is queued; its own OnTraffic (woken now,
+// then by the ticker) closes it once that drained or after
+// serveLingerTimeout, dropping the rest: memory stays bounded.
+func (f *serveFanout) dropSlow(s *serveConn) {
+	c := s.fan.conn
+	queued := c.OutboundBuffered()
+	path := s.fan.topic.path
+	f.leave(s)
+	s.state = serveStateClosing
+	if _, err := c.Write(serveClose1013); err != nil {
+		return // gnet closed c
+	}
+	_ = c.Wake(nil)
+	f.log.LogAttrs(context.Background(), slog.LevelInfo, "slow subscriber dropped",
+		slog.String("route", path), slog.Int("queued_bytes", queued))
+}
+
+// fanout serves an upgraded connection in fanout mode: data messages go to
+// the rest of its topic, Pings are answered, a Close is answered and ends
+// it, a protocol error is answered with Close 1002 (1009 for a message over
+// 16 MiB).
+func (srv *serveServer) fanout(c gnet.Conn, s *serveConn) gnet.Action {
+	if c.InboundBuffered() < s.fan.in.need {
+		return gnet.None // the frame is still incomplete: don't copy it again
+	}
+	p, err := c.Peek(-1)
+	if err != nil || len(p) == 0 {
+		return gnet.None
+	}
+	r := 0
+	for r < len(p) {
+		n, ev, out, err := s.fan.in.next(p[r:])
+		r += n
+		if err != nil {
+			answer := serveClose1002
+			var fe *serveFanError
+			if errors.As(err, &fe) {
+				answer = fe.closeFrame()
+			}
+			return srv.fanoutEnd(c, s, answer)
+		}
+		switch ev {
+		case serveFanNeedMore:
+			if r > 0 { // Discard(0) would drop everything
+				_, _ = c.Discard(r)
+			}
+			return gnet.None
+		case serveFanMessage:
+			srv.fan.publish(s, out)
+		case serveFanPing:
+			k := serveAppendHeader(s.fan.ctrl[:0], true, ws.OpPong, int64(len(out)))
+			k += copy(s.fan.ctrl[k:], out)
+			if _, err := c.Write(s.fan.ctrl[:k]); err != nil {
+				return gnet.None // gnet closed c
+			}
+		case serveFanClose:
+			return srv.fanoutEnd(c, s, s.fan.closeAnswer(out))
+		}
+	}
+	_, _ = c.Discard(r)
+	return gnet.None
+}
+
+// closeAnswer returns the Close that answers a client's Close payload: the
+// same status code without the reason, none for none, 1002 for an invalid
+// one (RFC 6455 §5.5.1, §7.4).
+func (fc *serveFanoutConn) closeAnswer(payload []byte) []byte {
+	switch {
+	case len(payload) == 0:
+		return append(fc.ctrl[:0], 0x80|byte(ws.OpClose), 0)
+	case len(payload) == 1 || !serveValidClose(payload):
+		return serveClose1002
+	}
+	return append(fc.ctrl[:0], 0x80|byte(ws.OpClose), 2, payload[0], payload[1])
+}
+
+// fanoutEnd leaves the topic, drops the rest of the input, sends close and
+// lingers until it is delivered. answer is the Close frame to send.
+func (srv *serveServer) fanoutEnd(c gnet.Conn, s *serveConn, answer []byte) gnet.Action {
+	srv.fan.leave(s)
+	_, _ = c.Discard(-1)
+	s.state = serveStateClosing
+	if _, err := c.Write(answer); err != nil {
+		return gnet.None // gnet closed c
+	}
+	return srv.linger(c, s)
+}

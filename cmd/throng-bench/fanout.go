@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/throngproxy/throng/bench"
+)
+
+// runFanout runs `throng-bench fanout`. Its -rate is the publisher's message
+// rate, so the shared connect rate is -connect-rate here.
+func runFanout(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("throng-bench fanout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lf := new(loadFlags)
+	fs.StringVar(&lf.url, "url", "", "ws:// `URL` of a fanout service (required)")
+	fs.Var(&lf.rate, "connect-rate", "connects per second, e.g. 2000/s; 0 is unbounded")
+	fs.StringVar(&lf.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
+	fs.Var(&lf.pids, "pid", "`PID` of a process to sample (CPU, RSS); repeatable")
+	fs.IntVar(&lf.loops, "loops", 0, "client event loops (0: one per CPU)")
+	fs.BoolVar(&lf.jsonOut, "json", false, "print one JSON object instead of a table")
+	var cfg bench.FanoutConfig
+	fs.IntVar(&cfg.Sessions, "subs", 100, "number of subscriber sessions (one more publishes)")
+	fs.Float64Var(&cfg.MsgRate, "rate", 100, "messages the publisher sends per second")
+	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
+	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured publishing time, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5e9, "deadline for the last message to reach every subscriber")
+	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
+		func(ctx context.Context) (*bench.FanoutReport, error) { return bench.Fanout(ctx, cfg) },
+		func(r *bench.FanoutReport) bool { return r.Interrupted })
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/throngproxy/throng/bench"
+)
+
+// runHandshake runs `throng-bench handshake`.
+func runHandshake(args []string, stdout, stderr io.Writer) int {
+	fs, lf := newLoadFlagSet("throng-bench handshake", 0, stderr)
+	var cfg bench.HandshakeConfig
+	fs.IntVar(&cfg.Sessions, "c", 32, "workers: connections in flight")
+	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
+	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 1e9, "wait for the server to close TCP after the client's Close;\nthen the client closes first")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for each handshake")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5e9, "deadline for each TCP connect")
+	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
+		func(ctx context.Context) (*bench.HandshakeReport, error) { return bench.Handshake(ctx, cfg) },
+		func(r *bench.HandshakeReport) bool { return r.Interrupted })
+}
