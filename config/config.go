@@ -10,6 +10,20 @@ package config
 const (
 	BalanceRoundRobin         = "round_robin"
 	BalanceWeightedRoundRobin = "weighted_round_robin"
+	BalanceLeastConn          = "least_conn"
+	BalanceRandomTwo          = "random_two"
+	BalanceHash               = "hash"
+)
+
+// Hash key sources accepted in upstream.hash_key: "ip" and "path" alone,
+// the others as a prefix followed by a non-empty token (RFC 9110 §5.6.2),
+// as in "header:X-User" or "cookie:session".
+const (
+	HashKeyIP           = "ip"
+	HashKeyPath         = "path"
+	HashKeyHeaderPrefix = "header:"
+	HashKeyCookiePrefix = "cookie:"
+	HashKeyQueryPrefix  = "query:"
 )
 
 // Log levels accepted in log.level.
@@ -118,9 +132,18 @@ type Route struct {
 type Upstream struct {
 	// Name is unique and made of [A-Za-z0-9_.-]. Required.
 	Name string `toml:"name"`
-	// Balance is round_robin or weighted_round_robin.
-	// Default "round_robin".
+	// Balance is round_robin, weighted_round_robin, least_conn,
+	// random_two or hash. Default "round_robin".
 	Balance string `toml:"balance"`
+	// HashKey is what balance = "hash" hashes: "ip", "header:NAME",
+	// "cookie:NAME", "query:NAME" or "path"; NAME is a non-empty token.
+	// Checked whatever the balancer, used only by hash. Default "ip".
+	HashKey string `toml:"hash_key"`
+	// HashLoadFactor bounds the hash balancer's load: a backend takes at
+	// most ceil(factor × (live sessions + 1) × weight / total weight)
+	// sessions before keys overflow to the next on the ring. A finite
+	// number ≥ 1.0. Default 1.25.
+	HashLoadFactor float64 `toml:"hash_load_factor"`
 	// Backends are the servers; at least one, addresses unique.
 	Backends []Backend `toml:"backends"`
 }

@@ -46,9 +46,9 @@ func DefaultRoute() Route {
 }
 
 // DefaultUpstream returns the defaults of an [[upstream]] element:
-// round robin, no name, no backends.
+// round robin, hash key "ip", hash load factor 1.25, no name, no backends.
 func DefaultUpstream() Upstream {
-	return Upstream{Balance: BalanceRoundRobin}
+	return Upstream{Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25}
 }
 
 // DefaultBackend returns the defaults of a backends element: weight 1, no

@@ -124,6 +124,12 @@ func fillElements(c *Config, raw map[string]any) {
 		if _, ok := m["balance"]; !ok {
 			u.Balance = def.Balance
 		}
+		if _, ok := m["hash_key"]; !ok {
+			u.HashKey = def.HashKey
+		}
+		if _, ok := m["hash_load_factor"]; !ok {
+			u.HashLoadFactor = def.HashLoadFactor
+		}
 		bs, _ := m["backends"].([]any)
 		for j := range u.Backends {
 			bm := elem(bs, j)

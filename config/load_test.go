@@ -33,7 +33,7 @@ func TestParseMinimalTakesDefaults(t *testing.T) {
 	got := mustParse(t, minimal)
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", got, want)
 	}
@@ -183,8 +183,8 @@ weight = 7
 		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
 	}
 	wantUps := []Upstream{
-		{Name: "a", Balance: BalanceWeightedRoundRobin, Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
-		{Name: "b", Balance: BalanceRoundRobin, Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
+		{Name: "a", Balance: BalanceWeightedRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
+		{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
 	}
 	if !reflect.DeepEqual(c.Upstreams, wantUps) {
 		t.Errorf("upstreams = %+v; want %+v", c.Upstreams, wantUps)
@@ -224,7 +224,7 @@ func TestLoadExample(t *testing.T) {
 	}
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example =\n%+v\nwant the defaults plus the echo route\n%+v", c, want)
 	}
@@ -244,5 +244,64 @@ func TestLoadErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Load(bad) error %v; want it to contain %q", err, w)
 		}
+	}
+}
+
+// TestParseHashKeys checks the hash keys' decoding: defaults when omitted,
+// an integer load factor, and errors with their line.
+func TestParseHashKeys(t *testing.T) {
+	tests := []struct {
+		name       string
+		keys       string
+		wantKey    string
+		wantFactor float64
+		wantErr    string // substring of the error; "" for none
+	}{
+		{"defaults", "", "ip", 1.25, ""},
+		{"set", "balance = \"hash\"\nhash_key = \"header:X-User\"\nhash_load_factor = 1.5\n", "header:X-User", 1.5, ""},
+		{"integer factor", "hash_load_factor = 2\n", "ip", 2, ""},
+		{"bad key", "hash_key = \"cookie:\"\n", "", 0, "throng.toml: upstream[0].hash_key: "},
+		{"bad factor", "hash_load_factor = 0.5\n", "", 0, "throng.toml: upstream[0].hash_load_factor: "},
+		{"nan factor", "hash_load_factor = nan\n", "", 0, "upstream[0].hash_load_factor: "},
+		{"string factor", "hash_load_factor = \"1.5\"\n", "", 0, "hash_load_factor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := "[[route]]\nupstream = \"u\"\n[[upstream]]\nname = \"u\"\n" + tt.keys +
+				"backends = [{ addr = \"127.0.0.1:9001\" }]\n"
+			c, err := Parse([]byte(doc), "throng.toml")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse error %v; want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			u := c.Upstreams[0]
+			if u.HashKey != tt.wantKey || u.HashLoadFactor != tt.wantFactor {
+				t.Fatalf("hash_key, hash_load_factor = %q, %v; want %q, %v", u.HashKey, u.HashLoadFactor, tt.wantKey, tt.wantFactor)
+			}
+		})
+	}
+}
+
+func TestValidHashKey(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"ip", true}, {"path", true}, {"header:X-User", true}, {"cookie:sid", true}, {"query:room", true},
+		{"", false}, {"IP", false}, {"Path", false}, {"header", false}, {"header:", false},
+		{"Header:X", false}, {"header: X", false}, {"query:a b", false}, {"cookie:a;b", false},
+		{"query:a=1", false}, {"host", false}, {"ip:1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := ValidHashKey(tt.in); got != tt.want {
+				t.Fatalf("ValidHashKey(%q) = %v; want %v", tt.in, got, tt.want)
+			}
+		})
 	}
 }

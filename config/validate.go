@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -146,9 +147,16 @@ func (c *Config) validateUpstreams(v *validator) {
 			}
 		}
 		switch u.Balance {
-		case BalanceRoundRobin, BalanceWeightedRoundRobin:
+		case BalanceRoundRobin, BalanceWeightedRoundRobin, BalanceLeastConn, BalanceRandomTwo, BalanceHash:
 		default:
-			v.add(key+".balance", "must be round_robin or weighted_round_robin, not "+strconv.Quote(u.Balance))
+			v.add(key+".balance", "must be round_robin, weighted_round_robin, least_conn, random_two or hash, not "+strconv.Quote(u.Balance))
+		}
+		if !ValidHashKey(u.HashKey) {
+			v.add(key+".hash_key", "must be ip, path, header:NAME, cookie:NAME or query:NAME (NAME a token), not "+strconv.Quote(u.HashKey))
+		}
+		// The negated test also rejects NaN.
+		if !(u.HashLoadFactor >= 1 && !math.IsInf(u.HashLoadFactor, 1)) {
+			v.add(key+".hash_load_factor", "must be a finite number ≥ 1.0, not "+strconv.FormatFloat(u.HashLoadFactor, 'g', -1, 64))
 		}
 		if len(u.Backends) == 0 {
 			v.add(key+".backends", "needs at least one backend")
@@ -303,6 +311,37 @@ func validName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// ValidHashKey reports whether s is a hash_key value: "ip", "path", or
+// "header:", "cookie:" or "query:" followed by a non-empty token
+// (RFC 9110 §5.6.2). upstream.ParseKeySource accepts the same strings.
+func ValidHashKey(s string) bool {
+	switch s {
+	case HashKeyIP, HashKeyPath:
+		return true
+	}
+	for _, p := range [...]string{HashKeyHeaderPrefix, HashKeyCookiePrefix, HashKeyQueryPrefix} {
+		if name, ok := strings.CutPrefix(s, p); ok {
+			return ValidToken(name)
+		}
+	}
+	return false
+}
+
+// ValidToken reports whether s is a non-empty RFC 9110 §5.6.2 token:
+// letters, digits and !#$%&'*+-.^_`|~.
+func ValidToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 func valid() *Config {
 	c := Default()
 	c.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	c.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	c.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
 	return c
 }
 
@@ -55,11 +56,20 @@ func TestValidateAccepts(t *testing.T) {
 				Route{Host: "", PathPrefix: "/chat", Upstream: "echo"})
 		}},
 		{"unused upstream", func(c *Config) {
-			c.Upstreams = append(c.Upstreams, Upstream{Name: "spare-1_v2.0", Balance: BalanceWeightedRoundRobin,
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "spare-1_v2.0", Balance: BalanceWeightedRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25,
 				Backends: []Backend{{Addr: "backend.internal:443", Weight: 1000}, {Addr: "[::1]:80", Weight: 1}}})
 		}},
+		{"balance least_conn", func(c *Config) { c.Upstreams[0].Balance = BalanceLeastConn }},
+		{"balance random_two", func(c *Config) { c.Upstreams[0].Balance = BalanceRandomTwo }},
+		{"balance hash", func(c *Config) { c.Upstreams[0].Balance = BalanceHash }},
+		{"hash key path", func(c *Config) { c.Upstreams[0].Balance, c.Upstreams[0].HashKey = BalanceHash, "path" }},
+		{"hash key header", func(c *Config) { c.Upstreams[0].Balance, c.Upstreams[0].HashKey = BalanceHash, "header:X-User" }},
+		{"hash key cookie", func(c *Config) { c.Upstreams[0].HashKey = "cookie:session_id" }},
+		{"hash key query token chars", func(c *Config) { c.Upstreams[0].HashKey = "query:a.b~c!#$%&'*+-^_`|" }},
+		{"hash load factor 1", func(c *Config) { c.Upstreams[0].HashLoadFactor = 1 }},
+		{"hash load factor large", func(c *Config) { c.Upstreams[0].HashLoadFactor = 1e6 }},
 		{"same addr in two upstreams", func(c *Config) {
-			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, Backends: c.Upstreams[0].Backends})
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: c.Upstreams[0].Backends})
 		}},
 	}
 	for _, tt := range tests {
@@ -141,7 +151,25 @@ func TestValidateRejects(t *testing.T) {
 		{"upstream name duplicate", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, c.Upstreams[0])
 		}, "upstream[1].name: "},
-		{"upstream balance", func(c *Config) { c.Upstreams[0].Balance = "least_conn" }, "upstream[0].balance: "},
+		{"upstream balance", func(c *Config) { c.Upstreams[0].Balance = "least_connections" }, "upstream[0].balance: "},
+		{"upstream balance case", func(c *Config) { c.Upstreams[0].Balance = "Hash" }, "upstream[0].balance: "},
+		{"hash key empty", func(c *Config) { c.Upstreams[0].HashKey = "" }, "upstream[0].hash_key: "},
+		{"hash key unknown", func(c *Config) { c.Upstreams[0].HashKey = "host" }, "upstream[0].hash_key: "},
+		{"hash key kind case", func(c *Config) { c.Upstreams[0].HashKey = "IP" }, "upstream[0].hash_key: "},
+		{"hash key header no name", func(c *Config) { c.Upstreams[0].HashKey = "header:" }, "upstream[0].hash_key: "},
+		{"hash key cookie no name", func(c *Config) { c.Upstreams[0].HashKey = "cookie:" }, "upstream[0].hash_key: "},
+		{"hash key query no name", func(c *Config) { c.Upstreams[0].HashKey = "query:" }, "upstream[0].hash_key: "},
+		{"hash key name space", func(c *Config) { c.Upstreams[0].HashKey = "header:X User" }, "upstream[0].hash_key: "},
+		{"hash key name colon", func(c *Config) { c.Upstreams[0].HashKey = "cookie:a:b" }, "upstream[0].hash_key: "},
+		{"hash key name equals", func(c *Config) { c.Upstreams[0].HashKey = "query:a=b" }, "upstream[0].hash_key: "},
+		{"hash key ip with name", func(c *Config) { c.Upstreams[0].HashKey = "ip:x" }, "upstream[0].hash_key: "},
+		{"hash key path with name", func(c *Config) { c.Upstreams[0].HashKey = "path:/x" }, "upstream[0].hash_key: "},
+		{"hash key non-ascii", func(c *Config) { c.Upstreams[0].HashKey = "header:X-Üser" }, "upstream[0].hash_key: "},
+		{"hash load factor below 1", func(c *Config) { c.Upstreams[0].HashLoadFactor = 0.99 }, "upstream[0].hash_load_factor: "},
+		{"hash load factor zero", func(c *Config) { c.Upstreams[0].HashLoadFactor = 0 }, "upstream[0].hash_load_factor: "},
+		{"hash load factor negative", func(c *Config) { c.Upstreams[0].HashLoadFactor = -2 }, "upstream[0].hash_load_factor: "},
+		{"hash load factor NaN", func(c *Config) { c.Upstreams[0].HashLoadFactor = math.NaN() }, "upstream[0].hash_load_factor: "},
+		{"hash load factor Inf", func(c *Config) { c.Upstreams[0].HashLoadFactor = math.Inf(1) }, "upstream[0].hash_load_factor: "},
 		{"upstream balance empty", func(c *Config) { c.Upstreams[0].Balance = "" }, "upstream[0].balance: "},
 		{"upstream no backends", func(c *Config) { c.Upstreams[0].Backends = nil }, "upstream[0].backends: "},
 		{"backend addr empty", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "" }, "upstream[0].backends[0].addr: "},
@@ -155,7 +183,7 @@ func TestValidateRejects(t *testing.T) {
 			c.Upstreams[0].Backends = append(c.Upstreams[0].Backends, Backend{Addr: "h:1", Weight: 1}, Backend{Addr: "127.0.0.1:9001", Weight: 2})
 		}, "upstream[0].backends[2].addr: "},
 		{"backend in second upstream", func(c *Config) {
-			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin,
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25,
 				Backends: []Backend{{Addr: "h:1", Weight: 1}, {Addr: "h:0", Weight: 1}}})
 		}, "upstream[1].backends[1].addr: "},
 	}

@@ -175,6 +175,7 @@ func (s *session) maybeFinish() {
 		return
 	}
 	s.flags |= flagFinished
+	s.releaseBackend()
 	sh := s.sh
 	if s.state != stateClosed {
 		s.setState(stateClosed)

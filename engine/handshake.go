@@ -136,6 +136,11 @@ func (s *session) startUpstream() {
 	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
 	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
+	if u := route.Upstream; u.NeedsKey() {
+		// Computed once: retries pick with the same key, and req is the
+		// shard's scratch, gone after this call.
+		hs.key = u.HashKey.HashKey(f.ClientIP, req.Headers, req.Target)
+	}
 	s.dialNext()
 }
 
@@ -155,11 +160,12 @@ func (s *session) clientIP() (netip.Addr, bool) {
 // dialNext picks the next untried backend and hands it to a dial worker.
 func (s *session) dialNext() {
 	hs := s.hs
+	s.releaseBackend()
 	var b *upstream.Backend
 	// Each backend is tried at most once per handshake (indexes past 63
 	// are not in the tried set, hence the count).
 	if int(hs.attempts) < min(len(s.route.Upstream.Backends), maxAttempts) {
-		b = s.route.Upstream.Balancer.Pick(hs.tried)
+		b = s.route.Upstream.Balancer.Pick(hs.tried, hs.key)
 	}
 	if b == nil {
 		if hs.attempts == 0 {
@@ -174,6 +180,10 @@ func (s *session) dialNext() {
 	}
 	hs.attempts++
 	s.backend = b
+	// Counted from the dial on, so that least_conn, random_two and the
+	// hash's load bound see sessions still connecting.
+	b.Acquire()
+	s.flags |= flagBackendHeld
 	s.dialAbandoned.Store(false)
 	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: b.Addr, dialer: s.snap.dialer}) {
 		// Every worker is busy and the queue is full: overloaded.
@@ -298,6 +308,14 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 	if s.state == stateOpen && sh.e.draining.Load() {
 		// Opened after the drain pass walked the shard.
 		s.goAway(statusGoingAway)
+	}
+}
+
+// releaseBackend stops counting this session against its backend.
+func (s *session) releaseBackend() {
+	if s.flags&flagBackendHeld != 0 {
+		s.flags &^= flagBackendHeld
+		s.backend.Release()
 	}
 }
 

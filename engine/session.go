@@ -68,12 +68,9 @@ const (
 	flagClosedToUpstream
 	// flagClientShut: the client's write side was shut down (rejecting).
 	flagClientShut
-	// flagClientClosing: the client socket is to be closed once its output
-	// has drained.
-	flagClientClosing
-	// flagUpstreamClosing: the upstream socket is to be closed once its
-	// output has drained.
-	flagUpstreamClosing
+	// flagBackendHeld: s.backend counts this session in its live sessions
+	// (Backend.Acquire); released on the next attempt or at the end.
+	flagBackendHeld
 	// flagFinished: the session was accounted as finished.
 	flagFinished
 	// flagLingering: an over-cap connection being refused; counted apart
@@ -144,6 +141,7 @@ type handshake struct {
 	bodyLeft int64
 
 	tried    uint64 // bit set of backend indexes already attempted
+	key      uint64 // the request's hash key (balance = "hash")
 	by       int64  // tick by which the client must have its 101
 	attempts uint8
 }
@@ -154,7 +152,7 @@ func (hs *handshake) reset() {
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft = 0, 0
-	hs.tried, hs.by, hs.attempts = 0, 0, 0
+	hs.tried, hs.key, hs.by, hs.attempts = 0, 0, 0, 0
 }
 
 // maxRecycledHandshake bounds what a recycled handshake may keep, so that one

@@ -26,8 +26,36 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 func TestPickDoesNotAllocate(t *testing.T) {
 	for _, kind := range []string{config.BalanceRoundRobin, config.BalanceWeightedRoundRobin} {
 		b := mustBalancer(t, kind, backends(5, 3, 1, 1))
-		if n := testing.AllocsPerRun(100, func() { b.Pick(0b10) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { b.Pick(0b10, 0) }); n != 0 {
 			t.Errorf("%s Pick: %v allocs; want 0", kind, n)
+		}
+	}
+}
+
+func TestNewBalancersPickDoesNotAllocate(t *testing.T) {
+	for _, kind := range allKinds {
+		bs := backends(5, 3, 1, 1)
+		setActive(bs, 4, 1, 0, 2)
+		b := mustBalancer(t, kind, bs)
+		for _, exclude := range []uint64{0, 0b10, 0b1111} {
+			if n := testing.AllocsPerRun(100, func() { b.Pick(exclude, 0xdeadbeef) }); n != 0 {
+				t.Errorf("%s Pick(%b): %v allocs; want 0", kind, exclude, n)
+			}
+		}
+	}
+}
+
+func TestHashKeyDoesNotAllocate(t *testing.T) {
+	ip := []byte("192.0.2.1")
+	h := hdrs("Host", "example.com", "X-User", "alice", "Cookie", "a=1; sid=abc")
+	target := []byte("/ws?a=1&room=42")
+	for _, src := range []string{"ip", "path", "header:x-user", "header:missing", "cookie:sid", "cookie:missing", "query:room", "query:missing"} {
+		ks, err := ParseKeySource(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { ks.HashKey(ip, h, target) }); n != 0 {
+			t.Errorf("HashKey(%s): %v allocs; want 0", src, n)
 		}
 	}
 }

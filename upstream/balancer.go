@@ -5,6 +5,9 @@ package upstream
 
 import (
 	"errors"
+	"sync/atomic"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/throngproxy/throng/config"
 )
@@ -19,47 +22,92 @@ var (
 	ErrBadWeight = errors.New("upstream: backend weight below 1")
 	// ErrUnknownUpstream: a route names an upstream the config lacks.
 	ErrUnknownUpstream = errors.New("upstream: route names an unknown upstream")
+	// ErrBadLoadFactor: NewHash was given a load factor below 1 (or NaN or
+	// +Inf).
+	ErrBadLoadFactor = errors.New("upstream: hash load factor not a finite number ≥ 1")
+	// ErrBadHashKey: ParseKeySource was given a string it does not accept.
+	ErrBadHashKey = errors.New("upstream: bad hash key")
 )
 
 // Backend is one server of an upstream. Addr is "host:port". Index is its
-// position in Upstream.Backends (0..). A Backend is never modified once its
-// Table is built.
+// position in Upstream.Backends (0..). Addr, Weight and Index never change
+// once its Table is built; the live-session counter (Acquire, Release,
+// Active) is shared by every loop and sits on its own cache line. A Backend
+// must not be copied.
 type Backend struct {
 	Addr   string
 	Weight int
 	Index  int
+
+	_      cpu.CacheLinePad
+	active atomic.Int64 // live sessions using this backend
+	_      cpu.CacheLinePad
 }
+
+// Acquire counts one more session using b. The engine calls it on the loop
+// when the session's dial to b starts, and calls Release exactly once when
+// that session ends or moves to another backend. Safe for concurrent use;
+// does not allocate.
+func (b *Backend) Acquire() { b.active.Add(1) }
+
+// Release counts the end of a session that called Acquire. Safe for
+// concurrent use; does not allocate.
+func (b *Backend) Release() { b.active.Add(-1) }
+
+// Active returns the number of live sessions on b (Acquire calls less
+// Release calls), as seen by every loop. Safe for concurrent use; does not
+// allocate.
+func (b *Backend) Active() int64 { return b.active.Load() }
 
 // Balancer picks a backend. Pick must be safe for concurrent use (several
 // event loops call it) and must not allocate.
 //
 // exclude is a bit set of backend indexes already tried for this request
-// (bit i = index i; indexes ≥ 64 are never excluded). Pick returns nil when
-// every backend is excluded.
+// (bit i = index i; indexes ≥ 64 are never excluded). key is the request's
+// hash key (KeySource.HashKey) for the hash balancer; other balancers
+// ignore it and callers pass 0 (see Upstream.NeedsKey). Pick returns nil
+// when every backend is excluded.
 type Balancer interface {
-	Pick(exclude uint64) *Backend
+	Pick(exclude uint64, key uint64) *Backend
 }
 
-// NewBalancer returns a balancer of kind (config.BalanceRoundRobin or
-// config.BalanceWeightedRoundRobin) over backends, which it keeps and
-// never modifies. Each backend's Index must be its position in backends.
-// It allocates; Pick does not.
+// NewBalancer returns a balancer of kind (config.BalanceRoundRobin,
+// BalanceWeightedRoundRobin, BalanceLeastConn, BalanceRandomTwo or
+// BalanceHash) over backends, which it keeps and never modifies. Each
+// backend's Index must be its position in backends; every kind but
+// round_robin needs weights ≥ 1. A hash balancer gets the default load
+// factor (config.DefaultUpstream); use NewHash to choose it. It allocates;
+// Pick does not.
 func NewBalancer(kind string, backends []*Backend) (Balancer, error) {
+	return newBalancer(kind, backends, config.DefaultUpstream().HashLoadFactor)
+}
+
+// newBalancer is NewBalancer with the hash load factor.
+func newBalancer(kind string, backends []*Backend, loadFactor float64) (Balancer, error) {
 	if len(backends) == 0 {
 		return nil, ErrNoBackends
 	}
 	switch kind {
 	case config.BalanceRoundRobin:
 		return &RoundRobin{backends: backends}, nil
-	case config.BalanceWeightedRoundRobin:
-		for _, b := range backends {
-			if b.Weight < 1 {
-				return nil, ErrBadWeight
-			}
-		}
-		return &WeightedRoundRobin{backends: backends, current: make([]int, len(backends))}, nil
+	case config.BalanceWeightedRoundRobin, config.BalanceLeastConn, config.BalanceRandomTwo, config.BalanceHash:
+	default:
+		return nil, ErrUnknownBalancer
 	}
-	return nil, ErrUnknownBalancer
+	for _, b := range backends {
+		if b.Weight < 1 {
+			return nil, ErrBadWeight
+		}
+	}
+	switch kind {
+	case config.BalanceWeightedRoundRobin:
+		return &WeightedRoundRobin{backends: backends, current: make([]int, len(backends))}, nil
+	case config.BalanceLeastConn:
+		return &LeastConn{backends: backends}, nil
+	case config.BalanceRandomTwo:
+		return &RandomTwo{backends: backends}, nil
+	}
+	return NewHash(backends, loadFactor)
 }
 
 // excluded reports whether bit i of exclude is set; i ≥ 64 never is.

@@ -38,6 +38,10 @@ func TestNewBalancerErrors(t *testing.T) {
 		{"no backends rr", config.BalanceRoundRobin, nil, ErrNoBackends},
 		{"no backends wrr", config.BalanceWeightedRoundRobin, nil, ErrNoBackends},
 		{"zero weight", config.BalanceWeightedRoundRobin, backends(1, 0), ErrBadWeight},
+		{"zero weight least_conn", config.BalanceLeastConn, backends(0), ErrBadWeight},
+		{"zero weight random_two", config.BalanceRandomTwo, backends(1, 0), ErrBadWeight},
+		{"zero weight hash", config.BalanceHash, backends(1, -1), ErrBadWeight},
+		{"no backends hash", config.BalanceHash, nil, ErrNoBackends},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +63,7 @@ func TestSWRRSequence(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		var got []byte
 		for range len(want) {
-			got = append(got, byte('a'+b.Pick(0).Index))
+			got = append(got, byte('a'+b.Pick(0, 0).Index))
 		}
 		if string(got) != want {
 			t.Fatalf("round %d: picks %s; want %s", round, got, want)
@@ -89,7 +93,7 @@ func TestDistribution(t *testing.T) {
 			b := mustBalancer(t, tt.kind, backends(tt.weights...))
 			got := make([]int, len(tt.weights))
 			for range tt.picks {
-				got[b.Pick(tt.exclude).Index]++
+				got[b.Pick(tt.exclude, 0).Index]++
 			}
 			for i := range got {
 				if got[i] != tt.want[i] {
@@ -100,18 +104,22 @@ func TestDistribution(t *testing.T) {
 	}
 }
 
+// allKinds lists every balancer kind.
+var allKinds = []string{config.BalanceRoundRobin, config.BalanceWeightedRoundRobin,
+	config.BalanceLeastConn, config.BalanceRandomTwo, config.BalanceHash}
+
 func TestPickAllExcluded(t *testing.T) {
-	for _, kind := range []string{config.BalanceRoundRobin, config.BalanceWeightedRoundRobin} {
+	for _, kind := range allKinds {
 		t.Run(kind, func(t *testing.T) {
 			b := mustBalancer(t, kind, backends(1, 2, 3))
-			if got := b.Pick(0b111); got != nil {
+			if got := b.Pick(0b111, 0); got != nil {
 				t.Fatalf("Pick(all) = %+v; want nil", got)
 			}
-			if got := b.Pick(^uint64(0)); got != nil {
+			if got := b.Pick(^uint64(0), 0); got != nil {
 				t.Fatalf("Pick(^0) = %+v; want nil", got)
 			}
 			// Exclusion does not disturb later picks.
-			if got := b.Pick(0b011); got == nil || got.Index != 2 {
+			if got := b.Pick(0b011, 0); got == nil || got.Index != 2 {
 				t.Fatalf("Pick(0b011) = %+v; want index 2", got)
 			}
 		})
@@ -125,18 +133,18 @@ func TestPickHighIndexesNeverExcluded(t *testing.T) {
 	for i := range w {
 		w[i] = 1
 	}
-	for _, kind := range []string{config.BalanceRoundRobin, config.BalanceWeightedRoundRobin} {
+	for _, kind := range allKinds {
 		t.Run(kind, func(t *testing.T) {
 			b := mustBalancer(t, kind, backends(w...))
 			seen := map[int]int{}
 			for range 60 {
-				got := b.Pick(^uint64(0))
+				got := b.Pick(^uint64(0), 0)
 				if got == nil || got.Index < 64 {
 					t.Fatalf("Pick(^0) = %+v; want an index ≥ 64", got)
 				}
 				seen[got.Index]++
 			}
-			if len(seen) != 6 {
+			if rotates := kind == config.BalanceRoundRobin || kind == config.BalanceWeightedRoundRobin; rotates && len(seen) != 6 {
 				t.Fatalf("picked %v; want all six of 64..69", seen)
 			}
 		})
@@ -165,7 +173,7 @@ func TestPickConcurrent(t *testing.T) {
 				counts[g] = make([]int, len(tt.weights))
 				wg.Go(func() {
 					for range picks {
-						counts[g][b.Pick(0).Index]++
+						counts[g][b.Pick(0, 0).Index]++
 					}
 				})
 			}

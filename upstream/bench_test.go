@@ -40,7 +40,7 @@ func BenchmarkPickRR(b *testing.B) {
 	bal := mustBalancer(b, config.BalanceRoundRobin, backends(1, 1, 1, 1))
 	b.ReportAllocs()
 	for b.Loop() {
-		if bal.Pick(0) == nil {
+		if bal.Pick(0, 0) == nil {
 			b.Fatal("no backend")
 		}
 	}
@@ -50,7 +50,7 @@ func BenchmarkPickSWRR(b *testing.B) {
 	bal := mustBalancer(b, config.BalanceWeightedRoundRobin, backends(5, 3, 1, 1))
 	b.ReportAllocs()
 	for b.Loop() {
-		if bal.Pick(0) == nil {
+		if bal.Pick(0, 0) == nil {
 			b.Fatal("no backend")
 		}
 	}
@@ -61,7 +61,7 @@ func BenchmarkPickRRParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			bal.Pick(0)
+			bal.Pick(0, 0)
 		}
 	})
 }
@@ -71,7 +71,60 @@ func BenchmarkPickSWRRParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			bal.Pick(0)
+			bal.Pick(0, 0)
 		}
 	})
+}
+
+func BenchmarkPick(b *testing.B) {
+	for _, kind := range allKinds {
+		b.Run(kind, func(b *testing.B) {
+			bs := backends(5, 3, 1, 1, 2, 2, 1, 1)
+			setActive(bs, 10, 6, 2, 2, 4, 4, 2, 3)
+			bal := mustBalancer(b, kind, bs)
+			b.ReportAllocs()
+			key := uint64(0)
+			for b.Loop() {
+				key += 0x9e3779b97f4a7c15
+				if bal.Pick(0, key) == nil {
+					b.Fatal("no backend")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPickParallel(b *testing.B) {
+	for _, kind := range allKinds {
+		b.Run(kind, func(b *testing.B) {
+			bs := backends(5, 3, 1, 1, 2, 2, 1, 1)
+			bal := mustBalancer(b, kind, bs)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				key := uint64(0)
+				for pb.Next() {
+					key += 0x9e3779b97f4a7c15
+					p := bal.Pick(0, key)
+					p.Acquire()
+					p.Release()
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkHashKey(b *testing.B) {
+	ip := []byte("192.0.2.1")
+	h := hdrs("Host", "example.com", "User-Agent", "bench", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==",
+		"X-User", "alice", "Cookie", "theme=dark; lang=en; sid=0123456789abcdef")
+	target := []byte("/ws/chat?token=abc&room=42")
+	for _, src := range []string{"ip", "path", "header:X-User", "cookie:sid", "query:room"} {
+		b.Run(src, func(b *testing.B) {
+			ks, _ := ParseKeySource(src)
+			b.ReportAllocs()
+			for b.Loop() {
+				ks.HashKey(ip, h, target)
+			}
+		})
+	}
 }

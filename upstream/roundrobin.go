@@ -18,8 +18,9 @@ type RoundRobin struct {
 }
 
 // Pick returns the next backend not in exclude, or nil when every backend
-// is excluded. It does not allocate and is safe for concurrent use.
-func (r *RoundRobin) Pick(exclude uint64) *Backend {
+// is excluded; it ignores key. It does not allocate and is safe for
+// concurrent use.
+func (r *RoundRobin) Pick(exclude, _ uint64) *Backend {
 	n := uint64(len(r.backends))
 	for range n {
 		if b := r.backends[(r.next.Add(1)-1)%n]; !excluded(exclude, b.Index) {

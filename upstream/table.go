@@ -15,6 +15,17 @@ type Upstream struct {
 	Index    int
 	Backends []*Backend
 	Balancer Balancer
+	// HashKey is the parsed hash_key. It is used only when NeedsKey
+	// reports true; otherwise it is the zero KeySource (KeyIP).
+	HashKey KeySource
+}
+
+// NeedsKey reports whether u's balancer uses the request's hash key
+// (balance = "hash"): the engine then passes HashKey.HashKey(...) to Pick,
+// and 0 otherwise. It does not allocate and is safe for concurrent use.
+func (u *Upstream) NeedsKey() bool {
+	_, ok := u.Balancer.(*Hash)
+	return ok
 }
 
 // Route sends requests whose host and path match to Upstream. Host is the
@@ -50,10 +61,13 @@ const maxHost = 256
 
 // NewTable builds the table for c, which should have passed Validate. It
 // lowercases route hosts ("" becomes "*"), builds one balancer per
-// upstream, and returns an error wrapping ErrUnknownUpstream,
-// ErrUnknownBalancer, ErrNoBackends or ErrBadWeight when c cannot be
-// served. Of two routes with the same host and path prefix, the first
-// wins. It allocates; build tables off the loops.
+// upstream (parsing hash_key and using hash_load_factor for balance =
+// "hash"), and returns an error wrapping ErrUnknownUpstream,
+// ErrUnknownBalancer, ErrNoBackends, ErrBadWeight, ErrBadLoadFactor or
+// ErrBadHashKey when c cannot be served. Of two routes with the same host
+// and path prefix, the first wins. Each Table has its own Backends, so
+// live-session counts start at 0 in a new Table. It allocates; build
+// tables off the loops.
 func NewTable(c *config.Config) (*Table, error) {
 	t := &Table{
 		Routes:    make([]*Route, len(c.Routes)),
@@ -67,9 +81,14 @@ func NewTable(c *config.Config) (*Table, error) {
 		for j, cb := range cu.Backends {
 			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j}
 		}
-		bal, err := NewBalancer(cu.Balance, u.Backends)
+		bal, err := newBalancer(cu.Balance, u.Backends, cu.HashLoadFactor)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", cu.Name, err)
+		}
+		if cu.Balance == config.BalanceHash {
+			if u.HashKey, err = ParseKeySource(cu.HashKey); err != nil {
+				return nil, fmt.Errorf("upstream %q: %w", cu.Name, err)
+			}
 		}
 		u.Balancer = bal
 		t.Upstreams[i] = u

@@ -192,7 +192,7 @@ func TestNewTableFromExample(t *testing.T) {
 	}
 	tb := mustTable(t, c)
 	r := tb.Match([]byte("localhost:8080"), []byte("/"))
-	if r == nil || r.Upstream.Name != "echo" || r.Upstream.Balancer.Pick(0).Addr != "127.0.0.1:9001" {
+	if r == nil || r.Upstream.Name != "echo" || r.Upstream.Balancer.Pick(0, 0).Addr != "127.0.0.1:9001" {
 		t.Fatalf("example: Match = %+v; want route to echo at 127.0.0.1:9001", r)
 	}
 }

@@ -15,8 +15,9 @@ type WeightedRoundRobin struct {
 }
 
 // Pick returns the next backend not in exclude, or nil when every backend
-// is excluded. It does not allocate and is safe for concurrent use.
-func (w *WeightedRoundRobin) Pick(exclude uint64) *Backend {
+// is excluded; it ignores key. It does not allocate and is safe for
+// concurrent use.
+func (w *WeightedRoundRobin) Pick(exclude, _ uint64) *Backend {
 	w.mu.Lock()
 	best, total := -1, 0
 	for i, b := range w.backends {
