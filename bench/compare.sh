@@ -1,61 +1,101 @@
 #!/usr/bin/env bash
-# bench/compare.sh: throng against nginx (one worker each, pinned to CPU 0),
-# in front of the throng-bench echo backend (pinned to CPU 1), driven by
-# throng-bench (also on CPU 1), alternating proxies within one run:
-#   1. echo, 100 sessions, 64 B, window 1
-#   2. echo, 100 sessions, 4 KiB, window 1
-#   3. idle, N sessions held silent, sources spread over 127.0.0.2-127.0.0.20
-# Prints a markdown table and writes it to bench/results/latest.md.
-# Not run in CI. Needs root or sudo to install nginx when it is missing.
+# bench/compare.sh: throng against nginx and HAProxy in one run. Each proxy
+# runs one loop/worker/thread pinned to CPU 0, in front of the throng-bench
+# echo and fanout backends (CPU 1), driven by throng-bench (also on CPU 1).
+# Every scenario runs against all three proxies before the next one starts;
+# which proxy goes first rotates from one scenario to the next:
+#   1. echo, C sessions, 64 B, window 1
+#   2. echo, C sessions, 4 KiB, window 1
+#   3. echo, BIG_C sessions, 4 KiB, window 16
+#   4. handshake, HC workers
+#   5. fanout, 1 publisher -> SUBS subscribers at RATE msg/s (under /fanout/)
+#   6. idle, N sessions held silent for HOLD
+# Prints a markdown report and writes it to bench/results/latest.md.
+# Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
-# usage: bench/compare.sh [-d 10s] [-n 9000] [-hold 20s] [-c 100]
-# env:   COMPARE_BACKEND, COMPARE_THRONG, COMPARE_NGINX override the
-#        addresses 127.0.0.1:9101, :9180 and :9280.
+# usage: bench/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
+#                         [-hc 32] [-subs 5000] [-rate 20] [-n 9000] [-hold 20s]
+#   -quick  a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
+#           (other flags still override it, wherever they stand)
+# env:   COMPARE_BACKEND, COMPARE_FANOUT, COMPARE_THRONG, COMPARE_NGINX,
+#        COMPARE_HAPROXY override the addresses 127.0.0.1:9101, :9102,
+#        :9180, :9280 and :9380.
 set -euo pipefail
 
+usage() {
+	sed -n '/^# usage:/,/^# env:/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^env:/d' >&2
+	exit 2
+}
+ARGS=("$@")
+
 D=10s
+C=100
+BIG_C=1000
+WINDOW=16
+HC=32
+SUBS=5000
+RATE=20
 N=9000
 HOLD=20s
-C=100
-usage() { echo "usage: $0 [-d 10s] [-n 9000] [-hold 20s] [-c 100]" >&2; exit 2; }
-ARGS=("$@")
+for a in "$@"; do
+	if [ "$a" = -quick ]; then
+		D=2s BIG_C=100 SUBS=200 N=500 HOLD=2s
+	fi
+done
 while [ $# -gt 0 ]; do
 	case "$1" in
+	-quick) shift ;;
 	-d) D=${2:?}; shift 2 ;;
+	-c) C=${2:?}; shift 2 ;;
+	-big-c) BIG_C=${2:?}; shift 2 ;;
+	-window) WINDOW=${2:?}; shift 2 ;;
+	-hc) HC=${2:?}; shift 2 ;;
+	-subs) SUBS=${2:?}; shift 2 ;;
+	-rate) RATE=${2:?}; shift 2 ;;
 	-n) N=${2:?}; shift 2 ;;
 	-hold) HOLD=${2:?}; shift 2 ;;
-	-c) C=${2:?}; shift 2 ;;
-	-h|-help|--help) usage ;;
 	*) usage ;;
 	esac
 done
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 # Addresses can be moved when something else holds them.
 BACKEND=${COMPARE_BACKEND:-127.0.0.1:9101}
+FANOUT=${COMPARE_FANOUT:-127.0.0.1:9102}
 THRONG_ADDR=${COMPARE_THRONG:-127.0.0.1:9180}
 NGINX_ADDR=${COMPARE_NGINX:-127.0.0.1:9280}
+HAPROXY_ADDR=${COMPARE_HAPROXY:-127.0.0.1:9380}
 PROXY_CPU=0
 LOAD_CPU=1
 SOURCES=127.0.0.2-127.0.0.20
+PROXIES=(throng nginx haproxy)
 
 log() { echo "compare: $*" >&2; }
 
 [ "$(nproc)" -ge 2 ] || { log "needs at least 2 CPUs"; exit 1; }
+command -v jq >/dev/null || { log "jq is required"; exit 1; }
 
 log "building"
 make -s build >&2
 
+# install PACKAGE... installs the first Debian package that installs.
+install() {
+	local sudo="" p
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq >&2
+	for p in "$@"; do
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2 && return 0
+	done
+	return 1
+}
 if ! command -v nginx >/dev/null; then
 	log "installing nginx from Debian"
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq >&2
-	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >&2 ||
-		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >&2
+	install nginx-light nginx
 fi
-command -v jq >/dev/null || { log "jq is required"; exit 1; }
+if ! command -v haproxy >/dev/null; then
+	log "installing HAProxy from Debian"
+	install haproxy
+fi
 
 TMP=$(mktemp -d -t throng-compare.XXXXXX)
 PIDS=()
@@ -101,125 +141,323 @@ busy() {
 		exit 1
 	fi
 }
-busy "$BACKEND"
-busy "$THRONG_ADDR"
-busy "$NGINX_ADDR"
+for a in "$BACKEND" "$FANOUT" "$THRONG_ADDR" "$NGINX_ADDR" "$HAPROXY_ADDR"; do
+	busy "$a"
+done
 
-log "starting the echo backend on $BACKEND (CPU $LOAD_CPU)"
+log "starting the echo backend on $BACKEND and the fanout backend on $FANOUT (CPU $LOAD_CPU)"
 taskset -c "$LOAD_CPU" bin/throng-bench serve -listen "$BACKEND" -loops 1 2>"$TMP/serve.log" &
 PIDS+=($!)
+taskset -c "$LOAD_CPU" bin/throng-bench serve -listen "$FANOUT" -mode fanout 2>"$TMP/serve-fanout.log" &
+PIDS+=($!)
 wait_port "$BACKEND"
+wait_port "$FANOUT"
+
+declare -A PID ADDR
+ADDR[throng]=$THRONG_ADDR
+ADDR[nginx]=$NGINX_ADDR
+ADDR[haproxy]=$HAPROXY_ADDR
 
 cat >"$TMP/throng.toml" <<TOML
 [server]
 listen = ["$THRONG_ADDR"]
 loops = 1
-# nginx sets no keepalive on its sockets either.
+# nginx and HAProxy set no keepalive on their sockets either.
 tcp_keepalive = "0s"
 
 [log]
 level = "warn"
-# nginx runs with access_log off.
+# nginx runs with access_log off, HAProxy with no log target.
 access = false
 
 [[route]]
 upstream = "echo"
 
+[[route]]
+path_prefix = "/fanout/"
+upstream = "fanout"
+
 [[upstream]]
 name = "echo"
 backends = [{ addr = "$BACKEND" }]
+
+[[upstream]]
+name = "fanout"
+backends = [{ addr = "$FANOUT" }]
 TOML
 log "starting throng on $THRONG_ADDR (loops 1, CPU $PROXY_CPU)"
 taskset -c "$PROXY_CPU" bin/throng -config "$TMP/throng.toml" 2>"$TMP/throng.log" &
-THRONG_PID=$!
-PIDS+=("$THRONG_PID")
+PID[throng]=$!
+PIDS+=("${PID[throng]}")
 wait_port "$THRONG_ADDR"
 
 USER_DIRECTIVE=""
 [ "$(id -u)" -eq 0 ] && USER_DIRECTIVE="user root;"
-sed -e "s|@USER@|$USER_DIRECTIVE|" -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$NGINX_ADDR|" -e "s|@BACKEND@|$BACKEND|" \
-	bench/peers/nginx.conf >"$TMP/nginx.conf"
+sed -e "s|@USER@|$USER_DIRECTIVE|" -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$NGINX_ADDR|" \
+	-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/peers/nginx.conf >"$TMP/nginx.conf"
 log "starting nginx on $NGINX_ADDR (1 worker, CPU $PROXY_CPU)"
 taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
 NGINX_MASTER=$!
 PIDS+=("$NGINX_MASTER")
 wait_port "$NGINX_ADDR"
-NGINX_PID=""
+PID[nginx]=""
 for _ in $(seq 100); do
-	NGINX_PID=$(pgrep -P "$NGINX_MASTER" | head -n1 || true)
-	[ -n "$NGINX_PID" ] && break
+	PID[nginx]=$(pgrep -P "$NGINX_MASTER" | head -n1 || true)
+	[ -n "${PID[nginx]}" ] && break
 	sleep 0.1
 done
-[ -n "$NGINX_PID" ] || { log "no nginx worker"; exit 1; }
+[ -n "${PID[nginx]}" ] || { log "no nginx worker"; exit 1; }
 
-# bench NAME ARGS... runs throng-bench pinned to the load CPU, JSON into $TMP/NAME.json.
+sed -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$HAPROXY_ADDR|" -e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" \
+	bench/peers/haproxy.cfg >"$TMP/haproxy.cfg"
+log "starting HAProxy on $HAPROXY_ADDR (1 thread, CPU $PROXY_CPU)"
+# -db: foreground, no master process; the PID started is the one proxying.
+taskset -c "$PROXY_CPU" haproxy -db -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
+PID[haproxy]=$!
+PIDS+=("${PID[haproxy]}")
+wait_port "$HAPROXY_ADDR"
+
+NOTES=$TMP/notes.md
+: >"$NOTES"
+
+# bench NAME PROXY ARGS... runs throng-bench pinned to the load CPU against
+# PROXY's process (-pid), JSON into $TMP/NAME-PROXY.json. A run that reports
+# and fails (exit 1: e.g. sessions lost) is kept and noted; anything else
+# stops the comparison.
 bench() {
-	local name=$1
-	shift
-	log "run $name: throng-bench $*"
-	taskset -c "$LOAD_CPU" bin/throng-bench "$@" -loops 1 -json >"$TMP/$name.json" 2>>"$TMP/bench.log" || {
-		log "$name failed: $(tail -n3 "$TMP/bench.log")"
+	local name=$1 proxy=$2 rc=0
+	shift 2
+	log "run $name against $proxy: throng-bench $*"
+	taskset -c "$LOAD_CPU" bin/throng-bench "$@" -pid "${PID[$proxy]}" -loops 1 -json \
+		>"$TMP/$name-$proxy.json" 2>"$TMP/$name-$proxy.err" || rc=$?
+	cat "$TMP/$name-$proxy.err" >>"$TMP/bench.log"
+	if [ "$rc" -ne 0 ]; then
+		if [ "$rc" -ne 1 ]; then
+			log "$name against $proxy failed (exit $rc): $(tail -n3 "$TMP/$name-$proxy.err")"
+			exit 1
+		fi
+		log "$name against $proxy reported an error: $(tail -n1 "$TMP/$name-$proxy.err")"
+		echo "- $name against $proxy ended with an error: $(tail -n1 "$TMP/$name-$proxy.err")" >>"$NOTES"
+	fi
+	if ! kill -0 "${PID[$proxy]}" 2>/dev/null; then
+		log "$proxy (PID ${PID[$proxy]}) is gone after $name"
 		exit 1
-	}
+	fi
+	[ -s "$TMP/$name-$proxy.json" ] || echo null >"$TMP/$name-$proxy.json"
+	ORDER[$name]+="${ORDER[$name]:+, }$proxy"
 }
+declare -A ORDER
 
-# Alternate proxies in every scenario: throng first, then nginx.
-for size in 64 4096; do
-	bench "echo$size-throng" echo -url "ws://$THRONG_ADDR/" -c "$C" -size "$size" -window 1 -d "$D" -pid "$THRONG_PID"
-	bench "echo$size-nginx" echo -url "ws://$NGINX_ADDR/" -c "$C" -size "$size" -window 1 -d "$D" -pid "$NGINX_PID"
+# Each scenario against every proxy in turn, before the next one; the first
+# proxy rotates from one scenario to the next so that none always goes first.
+# order K prints the proxies in the order of scenario K (from 0).
+order() {
+	local i
+	for i in 0 1 2; do
+		echo "${PROXIES[$((($1 + i) % 3))]}"
+	done
+}
+for p in $(order 0); do
+	bench echo64 "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 64 -window 1 -d "$D" -source "$SOURCES"
 done
-bench idle-throng idle -url "ws://$THRONG_ADDR/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES" -pid "$THRONG_PID"
-bench idle-nginx idle -url "ws://$NGINX_ADDR/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES" -pid "$NGINX_PID"
+for p in $(order 1); do
+	bench echo4k "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 4096 -window 1 -d "$D" -source "$SOURCES"
+done
+for p in $(order 2); do
+	bench echo4kw "$p" echo -url "ws://${ADDR[$p]}/" -c "$BIG_C" -size 4096 -window "$WINDOW" -d "$D" \
+		-rate 2000/s -source "$SOURCES"
+done
+for p in $(order 3); do
+	bench handshake "$p" handshake -url "ws://${ADDR[$p]}/" -c "$HC" -d "$D" -source "$SOURCES"
+done
+for p in $(order 4); do
+	bench fanout "$p" fanout -url "ws://${ADDR[$p]}/fanout/room-$p" -subs "$SUBS" -rate "$RATE" -d "$D" \
+		-connect-rate 2000/s -source "$SOURCES"
+done
+for p in $(order 5); do
+	bench idle "$p" idle -url "ws://${ADDR[$p]}/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES"
+done
 
-# j NAME FILTER reads a value from a run's JSON.
-j() { jq -r "$2" "$TMP/$1.json"; }
-# row LABEL THRONG NGINX [DIGITS]: a table row with the ratio throng/nginx.
+# j NAME PROXY FILTER reads a value from a run's JSON.
+j() { jq -r "$3" "$TMP/$1-$2.json"; }
+
+# SECTION names the table being written; row records where throng is behind
+# under it in $TMP/behind.
+SECTION=""
+: >"$TMP/behind"
+
+# row NAME FILTER LABEL DIR [DIGITS]: a table row for run NAME with FILTER
+# read from each proxy's JSON and the ratios throng/nginx and
+# throng/haproxy. DIR says which way is better: hi, lo, or - (no verdict).
+# When throng is worse than a peer, a line goes into $TMP/behind.
 row() {
-	awk -v l="$1" -v a="$2" -v b="$3" -v d="${4:-0}" 'BEGIN {
-		r = (b + 0 != 0) ? sprintf("%.2f", a / b) : "n/a"
-		printf "| %s | %.*f | %.*f | %s |\n", l, d, a, d, b, r
+	local name=$1 filter=$2
+	awk -v l="$3" -v dir="$4" -v d="${5:-0}" -v s="$SECTION" -v out="$TMP/behind" \
+		-v t="$(j "$name" throng "$filter")" -v n="$(j "$name" nginx "$filter")" \
+		-v h="$(j "$name" haproxy "$filter")" '
+	function isnum(x) { return x ~ /^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/ }
+	function fmt(x) { return isnum(x) ? sprintf("%.*f", d, x) : "n/a" }
+	function ratio(a, b) { return (isnum(a) && isnum(b) && b + 0 != 0) ? sprintf("%.2f", a / b) : "n/a" }
+	# behind compares the values as shown; negative values (a system-wide
+	# figure that shrank under other load) are shown but not judged.
+	function behind(peer, a, b,   r) {
+		if (!isnum(a) || !isnum(b) || dir == "-" || a < 0 || b < 0) return
+		a = fmt(a); b = fmt(b)
+		if ((dir == "hi" && a + 0 < b + 0) || (dir == "lo" && a + 0 > b + 0)) {
+			r = ratio(a, b)
+			printf "%s|%s: behind %s (%s vs %s%s)\n", s, l, peer, fmt(a), fmt(b),
+				r == "n/a" ? "" : ", ratio " r >> out
+		}
+	}
+	BEGIN {
+		printf "| %s | %s | %s | %s | %s | %s |\n", l, fmt(t), fmt(n), fmt(h), ratio(t, n), ratio(t, h)
+		behind("nginx", t, n)
+		behind("HAProxy", t, h)
 	}'
 }
 
+# verdict prints the line saying where throng is not ahead in SECTION.
+verdict() {
+	local lines
+	lines=$(awk -F'|' -v s="$SECTION" '$1 == s { print $2 }' "$TMP/behind" | paste -sd ';' - | sed 's/;/; /g')
+	if [ -n "$lines" ]; then
+		echo "**throng is not ahead:** $lines."
+	else
+		echo "throng is ahead of (or level with) both peers on every figure above."
+	fi
+	echo
+}
+
+header() {
+	echo "| metric | throng | nginx | haproxy | throng/nginx | throng/haproxy |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+}
+
+# fails NAME PROXY: the run's errors plus failures of every kind.
+FAILS='(.errors // 0) + ([(.failed // {})[]] | add // 0)'
+
+# echo_section NAME TITLE
+echo_section() {
+	local name=$1
+	SECTION=$2
+	echo "## $SECTION"
+	echo
+	header
+	row "$name" .connected "sessions connected" hi
+	row "$name" .msgs_per_sec "msgs/s" hi
+	row "$name" '.targets[0].msgs_per_cpu_second' "msgs per proxy CPU-second" hi
+	row "$name" '.targets[0].cpu_seconds' "proxy CPU seconds" - 2
+	row "$name" .latency.p50_us "p50 latency (µs)" lo 1
+	row "$name" .latency.p99_us "p99 latency (µs)" lo 1
+	row "$name" '.targets[0].rss_bytes' "proxy RSS at the end (B)" lo
+	row "$name" "$FAILS" "errors and failures" lo
+	echo
+	verdict
+}
+
+DETAILS=$TMP/details.md
+{
+	echo_section echo64 "echo: $C sessions, 64 B, window 1, $D (after 1 s warm-up)"
+	echo_section echo4k "echo: $C sessions, 4 KiB, window 1, $D (after 1 s warm-up)"
+	echo_section echo4kw "echo: $BIG_C sessions, 4 KiB, window $WINDOW, $D (after 1 s warm-up)"
+
+	SECTION="handshake: $HC workers, $D (after 1 s warm-up)"
+	echo "## $SECTION"
+	echo
+	echo "Connect, upgrade, close; each proxy dials the echo backend for every handshake."
+	echo
+	header
+	row handshake .handshakes_per_sec "handshakes/s" hi
+	row handshake '.targets[0].handshakes_per_cpu_second' "handshakes per proxy CPU-second" hi
+	row handshake '.targets[0].cpu_seconds' "proxy CPU seconds" - 2
+	row handshake .latency.p50_us "p50 handshake latency (µs)" lo 1
+	row handshake .latency.p99_us "p99 handshake latency (µs)" lo 1
+	row handshake "$FAILS" "failures" lo
+	echo
+	verdict
+
+	SECTION="fanout: 1 publisher → $SUBS subscribers, $RATE msg/s of 64 B, $D (after 1 s warm-up)"
+	echo "## $SECTION"
+	echo
+	echo "The backend (serve -mode fanout) relays each message to every other session of its path;"
+	echo "the proxy carries one publisher and $SUBS subscribers, $((SUBS + 1)) backend connections."
+	echo
+	header
+	row fanout .connected "subscribers connected" hi
+	row fanout .delivered_ratio "delivered / expected" hi 4
+	row fanout .msgs_per_sec "deliveries/s" hi
+	row fanout .latency.p50_us "p50 delivery latency (µs)" lo 1
+	row fanout .latency.p99_us "p99 delivery latency (µs)" lo 1
+	row fanout '.targets[0].cpu_seconds' "proxy CPU seconds" lo 2
+	row fanout '.targets[0].rss_bytes' "proxy RSS at the end (B)" lo
+	row fanout "$FAILS" "errors and failures" lo
+	echo
+	verdict
+
+	SECTION="idle: $N sessions held $HOLD (rate 2000/s, sources $SOURCES)"
+	echo "## $SECTION"
+	echo
+	header
+	row idle .connected "connected" hi
+	row idle .alive "alive at the end" hi
+	row idle '.targets[0].rss_per_session_bytes' "proxy RSS growth per session (B)" lo
+	row idle '.targets[0].idle_cpu_seconds' "proxy CPU seconds during the hold" lo 2
+	row idle '.targets[0].connect_cpu_seconds' "proxy CPU seconds to connect" lo 2
+	row idle .kernel_bytes_per_session "kernel TCP memory per session, all sockets (B)" lo
+	echo
+	echo "Kernel TCP memory is system-wide (/proc/net/sockstat, pages of all TCP sockets: client, proxy"
+	echo "and backend sides) before and after connecting, so other load on the host moves it; a negative"
+	echo "figure means it shrank meanwhile and is not judged."
+	echo
+	verdict
+	echo "Failures by kind (idle): throng $(jq -c .failed "$TMP/idle-throng.json"),"
+	echo "nginx $(jq -c .failed "$TMP/idle-nginx.json"), haproxy $(jq -c .failed "$TMP/idle-haproxy.json")."
+} >"$DETAILS"
+
 OUT=$TMP/latest.md
 {
-	echo "# throng vs nginx"
+	echo "# throng vs nginx vs HAProxy"
 	echo
 	echo "- command: \`bench/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
-	echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev), $(nginx -v 2>&1 | sed 's|.*: ||'), $(j echo64-throng .machine.go_version)"
-	echo "- addresses: backend $BACKEND, throng $THRONG_ADDR, nginx $NGINX_ADDR"
-	echo "- pinning: each proxy one loop/worker on CPU $PROXY_CPU; echo backend and load generator on CPU $LOAD_CPU"
+	echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev)," \
+		"$(nginx -v 2>&1 | sed 's|.*: ||')," \
+		"$(haproxy -v | head -n1 | awk '{ print "haproxy/" $3 }')," \
+		"$(j echo64 throng .machine.go_version)"
+	echo "- addresses: echo backend $BACKEND, fanout backend $FANOUT, throng $THRONG_ADDR, nginx $NGINX_ADDR, haproxy $HAPROXY_ADDR"
+	echo "- pinning: each proxy one loop/worker/thread on CPU $PROXY_CPU; backends and load generator on CPU $LOAD_CPU;"
+	echo "  the scenarios run one after another, each against all three proxies, the first rotating:"
+	echo "  echo64 ${ORDER[echo64]}; echo4k ${ORDER[echo4k]}; echo4kw ${ORDER[echo4kw]};"
+	echo "  handshake ${ORDER[handshake]}; fanout ${ORDER[fanout]}; idle ${ORDER[idle]}"
 	echo "- proxy CPU is utime+stime of the proxy process (nginx: its worker) over the measured time"
+	echo "- ratios are throng/peer: above 1 is better for rates, below 1 for latency, memory, CPU seconds and failures"
 	echo
-	for size in 64 4096; do
-		t=echo$size-throng
-		n=echo$size-nginx
-		echo "## echo: $C sessions, $size B, window 1, $D (after 1 s warm-up)"
+	echo "## Summary"
+	echo
+	header
+	SECTION=summary
+	row echo64 .msgs_per_sec "echo $C × 64 B, window 1: msgs/s" -
+	row echo4k .msgs_per_sec "echo $C × 4 KiB, window 1: msgs/s" -
+	row echo4kw .msgs_per_sec "echo $BIG_C × 4 KiB, window $WINDOW: msgs/s" -
+	row handshake .handshakes_per_sec "handshake, $HC workers: handshakes/s" -
+	row fanout .latency.p99_us "fanout 1 → $SUBS: delivery p99 (µs)" - 1
+	row idle '.targets[0].rss_per_session_bytes' "idle $N: proxy RSS per session (B)" -
+	echo
+	echo "Where throng is not ahead, scenario by scenario:"
+	echo
+	while IFS= read -r s; do
+		lines=$(awk -F'|' -v s="$s" '$1 == s { print $2 }' "$TMP/behind" | paste -sd ';' - | sed 's/;/; /g')
+		echo "- $s: ${lines:-ahead of (or level with) both peers on every figure}"
+	done < <(grep -E '^## (echo|handshake|fanout|idle)' "$DETAILS" | sed 's/^## //')
+	echo
+	if [ -s "$NOTES" ]; then
+		echo "Runs that ended with an error (their figures are still shown):"
 		echo
-		echo "| metric | throng | nginx | throng/nginx |"
-		echo "| --- | ---: | ---: | ---: |"
-		row "msgs/s" "$(j $t .msgs_per_sec)" "$(j $n .msgs_per_sec)"
-		row "msgs per proxy CPU-second" "$(j $t '.targets[0].msgs_per_cpu_second')" "$(j $n '.targets[0].msgs_per_cpu_second')"
-		row "proxy CPU seconds" "$(j $t '.targets[0].cpu_seconds')" "$(j $n '.targets[0].cpu_seconds')" 2
-		row "p50 latency (µs)" "$(j $t .latency.p50_us)" "$(j $n .latency.p50_us)" 1
-		row "p99 latency (µs)" "$(j $t .latency.p99_us)" "$(j $n .latency.p99_us)" 1
-		row "errors" "$(j $t '.errors + ([.failed[]] | add // 0)')" "$(j $n '.errors + ([.failed[]] | add // 0)')"
+		cat "$NOTES"
 		echo
-	done
-	echo "## idle: $N sessions held $HOLD (rate 2000/s, sources $SOURCES)"
-	echo
-	echo "| metric | throng | nginx | throng/nginx |"
-	echo "| --- | ---: | ---: | ---: |"
-	row "connected" "$(j idle-throng .connected)" "$(j idle-nginx .connected)"
-	row "alive at end" "$(j idle-throng .alive)" "$(j idle-nginx .alive)"
-	row "proxy RSS growth per session (B)" "$(j idle-throng '.targets[0].rss_per_session_bytes')" "$(j idle-nginx '.targets[0].rss_per_session_bytes')"
-	row "proxy CPU seconds during hold" "$(j idle-throng '.targets[0].idle_cpu_seconds')" "$(j idle-nginx '.targets[0].idle_cpu_seconds')" 2
-	row "proxy CPU seconds to connect" "$(j idle-throng '.targets[0].connect_cpu_seconds')" "$(j idle-nginx '.targets[0].connect_cpu_seconds')" 2
-	row "kernel TCP memory per session, all sockets (B)" "$(j idle-throng .kernel_bytes_per_session)" "$(j idle-nginx .kernel_bytes_per_session)"
-	echo
-	echo "Failures by kind (idle): throng $(jq -c .failed "$TMP/idle-throng.json"), nginx $(jq -c .failed "$TMP/idle-nginx.json")."
+	fi
+	cat "$DETAILS"
 } >"$OUT"
 
 mkdir -p bench/results
