@@ -144,6 +144,22 @@ type Upstream struct {
 	// sessions before keys overflow to the next on the ring. A finite
 	// number ≥ 1.0. Default 1.25.
 	HashLoadFactor float64 `toml:"hash_load_factor"`
+	// MaxFails is the number of failures of one backend within FailWindow
+	// that eject it (passive health): a connect refused or timed out, an
+	// upstream handshake timeout, a garbage answer, or a 502/503/504.
+	// 0 disables passive ejection (and the circuit breaker). 0..1000.
+	// Default 3.
+	MaxFails int `toml:"max_fails"`
+	// FailWindow is the sliding window MaxFails failures must fall in.
+	// > 0 and ≤ 24h when MaxFails > 0. Default "10s".
+	FailWindow Duration `toml:"fail_window"`
+	// EjectTime is how long a backend's first ejection lasts; each
+	// consecutive ejection doubles it, up to 10 × EjectTime. After it the
+	// breaker is half-open: one handshake at a time goes through, and its
+	// success restores the backend (the doubling resets with the next
+	// success) while its failure ejects it again. > 0 and ≤ 24h when
+	// MaxFails > 0. Default "30s".
+	EjectTime Duration `toml:"eject_time"`
 	// Backends are the servers; at least one, addresses unique.
 	Backends []Backend `toml:"backends"`
 }

@@ -46,9 +46,17 @@ func DefaultRoute() Route {
 }
 
 // DefaultUpstream returns the defaults of an [[upstream]] element:
-// round robin, hash key "ip", hash load factor 1.25, no name, no backends.
+// round robin, hash key "ip", hash load factor 1.25, max_fails 3 within a
+// fail_window of 10s, eject_time 30s, no name, no backends.
 func DefaultUpstream() Upstream {
-	return Upstream{Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25}
+	return Upstream{
+		Balance:        BalanceRoundRobin,
+		HashKey:        HashKeyIP,
+		HashLoadFactor: 1.25,
+		MaxFails:       3,
+		FailWindow:     DurationOf(10 * time.Second),
+		EjectTime:      DurationOf(30 * time.Second),
+	}
 }
 
 // DefaultBackend returns the defaults of a backends element: weight 1, no

@@ -130,6 +130,15 @@ func fillElements(c *Config, raw map[string]any) {
 		if _, ok := m["hash_load_factor"]; !ok {
 			u.HashLoadFactor = def.HashLoadFactor
 		}
+		if _, ok := m["max_fails"]; !ok {
+			u.MaxFails = def.MaxFails
+		}
+		if _, ok := m["fail_window"]; !ok {
+			u.FailWindow = def.FailWindow
+		}
+		if _, ok := m["eject_time"]; !ok {
+			u.EjectTime = def.EjectTime
+		}
 		bs, _ := m["backends"].([]any)
 		for j := range u.Backends {
 			bm := elem(bs, j)

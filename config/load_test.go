@@ -33,7 +33,7 @@ func TestParseMinimalTakesDefaults(t *testing.T) {
 	got := mustParse(t, minimal)
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", got, want)
 	}
@@ -183,8 +183,8 @@ weight = 7
 		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
 	}
 	wantUps := []Upstream{
-		{Name: "a", Balance: BalanceWeightedRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
-		{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
+		{Name: "a", Balance: BalanceWeightedRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
+		{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
 	}
 	if !reflect.DeepEqual(c.Upstreams, wantUps) {
 		t.Errorf("upstreams = %+v; want %+v", c.Upstreams, wantUps)
@@ -224,7 +224,7 @@ func TestLoadExample(t *testing.T) {
 	}
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example =\n%+v\nwant the defaults plus the echo route\n%+v", c, want)
 	}
@@ -301,6 +301,49 @@ func TestValidHashKey(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := ValidHashKey(tt.in); got != tt.want {
 				t.Fatalf("ValidHashKey(%q) = %v; want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParsePassiveKeys checks max_fails, fail_window and eject_time:
+// defaults when omitted, values when set, and errors with their key.
+func TestParsePassiveKeys(t *testing.T) {
+	tests := []struct {
+		name       string
+		keys       string
+		wantFails  int
+		wantWindow time.Duration
+		wantEject  time.Duration
+		wantErr    string // substring of the error; "" for none
+	}{
+		{"defaults", "", 3, 10 * time.Second, 30 * time.Second, ""},
+		{"set", "max_fails = 5\nfail_window = \"1m\"\neject_time = \"2s\"\n", 5, time.Minute, 2 * time.Second, ""},
+		{"off", "max_fails = 0\n", 0, 10 * time.Second, 30 * time.Second, ""},
+		{"negative fails", "max_fails = -1\n", 0, 0, 0, "throng.toml: upstream[0].max_fails: "},
+		{"zero window", "fail_window = \"0s\"\n", 0, 0, 0, "throng.toml: upstream[0].fail_window: "},
+		{"zero eject", "eject_time = \"0s\"\n", 0, 0, 0, "throng.toml: upstream[0].eject_time: "},
+		{"bad eject", "eject_time = \"soon\"\n", 0, 0, 0, "soon"},
+		{"integer eject", "eject_time = 30\n", 0, 0, 0, "throng.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := "[[route]]\nupstream = \"u\"\n[[upstream]]\nname = \"u\"\n" + tt.keys +
+				"backends = [{ addr = \"127.0.0.1:9001\" }]\n"
+			c, err := Parse([]byte(doc), "throng.toml")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse error %v; want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			u := c.Upstreams[0]
+			if u.MaxFails != tt.wantFails || u.FailWindow.D() != tt.wantWindow || u.EjectTime.D() != tt.wantEject {
+				t.Fatalf("max_fails, fail_window, eject_time = %d, %v, %v; want %d, %v, %v",
+					u.MaxFails, u.FailWindow, u.EjectTime, tt.wantFails, tt.wantWindow, tt.wantEject)
 			}
 		})
 	}

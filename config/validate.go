@@ -67,6 +67,17 @@ func (v *validator) nonNegative(key string, d Duration) {
 	}
 }
 
+// maxPassiveTime bounds fail_window and eject_time: 10 × eject_time must
+// not overflow, and a day is already far past any sensible value.
+const maxPassiveTime = 24 * time.Hour
+
+// durationRange checks 0 < d ≤ hi.
+func (v *validator) durationRange(key string, d Duration, hi time.Duration) {
+	if d.D() <= 0 || d.D() > hi {
+		v.add(key, "must be greater than 0s and at most "+hi.String()+", not "+d.String())
+	}
+}
+
 func idx(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
 
 func (c *Config) validateServer(v *validator) {
@@ -157,6 +168,14 @@ func (c *Config) validateUpstreams(v *validator) {
 		// The negated test also rejects NaN.
 		if !(u.HashLoadFactor >= 1 && !math.IsInf(u.HashLoadFactor, 1)) {
 			v.add(key+".hash_load_factor", "must be a finite number ≥ 1.0, not "+strconv.FormatFloat(u.HashLoadFactor, 'g', -1, 64))
+		}
+		v.intRange(key+".max_fails", u.MaxFails, 0, 1000)
+		if u.MaxFails > 0 {
+			v.durationRange(key+".fail_window", u.FailWindow, maxPassiveTime)
+			v.durationRange(key+".eject_time", u.EjectTime, maxPassiveTime)
+		} else {
+			v.nonNegative(key+".fail_window", u.FailWindow)
+			v.nonNegative(key+".eject_time", u.EjectTime)
 		}
 		if len(u.Backends) == 0 {
 			v.add(key+".backends", "needs at least one backend")

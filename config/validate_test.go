@@ -68,6 +68,16 @@ func TestValidateAccepts(t *testing.T) {
 		{"hash key query token chars", func(c *Config) { c.Upstreams[0].HashKey = "query:a.b~c!#$%&'*+-^_`|" }},
 		{"hash load factor 1", func(c *Config) { c.Upstreams[0].HashLoadFactor = 1 }},
 		{"hash load factor large", func(c *Config) { c.Upstreams[0].HashLoadFactor = 1e6 }},
+		{"passive defaults", func(c *Config) {
+			d := DefaultUpstream()
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = d.MaxFails, d.FailWindow, d.EjectTime
+		}},
+		{"passive off with zero times", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 0, DurationOf(0), DurationOf(0)
+		}},
+		{"passive bounds", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 1000, DurationOf(24*time.Hour), DurationOf(time.Nanosecond)
+		}},
 		{"same addr in two upstreams", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: c.Upstreams[0].Backends})
 		}},
@@ -171,6 +181,21 @@ func TestValidateRejects(t *testing.T) {
 		{"hash load factor NaN", func(c *Config) { c.Upstreams[0].HashLoadFactor = math.NaN() }, "upstream[0].hash_load_factor: "},
 		{"hash load factor Inf", func(c *Config) { c.Upstreams[0].HashLoadFactor = math.Inf(1) }, "upstream[0].hash_load_factor: "},
 		{"upstream balance empty", func(c *Config) { c.Upstreams[0].Balance = "" }, "upstream[0].balance: "},
+		{"max fails negative", func(c *Config) { c.Upstreams[0].MaxFails = -1 }, "upstream[0].max_fails: "},
+		{"max fails large", func(c *Config) { c.Upstreams[0].MaxFails = 1001 }, "upstream[0].max_fails: "},
+		{"fail window zero", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 3, DurationOf(0), DurationOf(time.Second)
+		}, "upstream[0].fail_window: "},
+		{"fail window large", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 3, DurationOf(25*time.Hour), DurationOf(time.Second)
+		}, "upstream[0].fail_window: "},
+		{"eject time zero", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 3, DurationOf(time.Second), DurationOf(0)
+		}, "upstream[0].eject_time: "},
+		{"eject time large", func(c *Config) {
+			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 3, DurationOf(time.Second), DurationOf(25*time.Hour)
+		}, "upstream[0].eject_time: "},
+		{"eject time negative when off", func(c *Config) { c.Upstreams[0].EjectTime = DurationOf(-time.Second) }, "upstream[0].eject_time: "},
 		{"upstream no backends", func(c *Config) { c.Upstreams[0].Backends = nil }, "upstream[0].backends: "},
 		{"backend addr empty", func(c *Config) { c.Upstreams[0].Backends[0].Addr = "" }, "upstream[0].backends[0].addr: "},
 		{"backend addr no host", func(c *Config) { c.Upstreams[0].Backends[0].Addr = ":9001" }, "upstream[0].backends[0].addr: "},

@@ -154,6 +154,7 @@ func (s *session) onUpstreamGone() {
 	switch s.state {
 	case stateUpstreamHandshake:
 		// Nothing reached the client yet: try the next backend.
+		s.backendFailed()
 		s.dialNext()
 	case stateUpstreamBody:
 		s.finishRefusal()

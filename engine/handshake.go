@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -199,6 +200,7 @@ func (s *session) dialNext() {
 func (s *session) onDialFailed(err error) {
 	s.flags &^= flagDialing
 	s.sh.stats.dialFailed.Add(1)
+	s.backendFailed()
 	if s.sh.e.log.Enabled(bgCtx, levelDebug) {
 		s.sh.e.log.LogAttrs(bgCtx, levelDebug, "backend connect failed",
 			attrSession(s.id), attrBackend(s.backend.Addr), attrErr(err))
@@ -235,6 +237,7 @@ func (s *session) onUpstreamHandshake(p []byte) {
 	for {
 		n, done := hs.scan.Scan(p)
 		if len(hs.resp)+n > int(s.snap.maxHeaderBytes) {
+			s.backendFailed()
 			s.reject(502)
 			return
 		}
@@ -245,6 +248,7 @@ func (s *session) onUpstreamHandshake(p []byte) {
 		}
 		resp := &s.sh.resp
 		if err := codec.ParseResponse(hs.resp, resp); err != nil {
+			s.backendFailed()
 			s.reject(502)
 			return
 		}
@@ -278,8 +282,13 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 			sh.e.log.LogAttrs(bgCtx, levelDebug, "bad upgrade answer",
 				attrSession(s.id), attrBackend(s.backend.Addr), attrErr(err))
 		}
+		s.backendFailed()
 		s.reject(502)
 		return
+	}
+	if s.backend.ReportSuccess(time.Now().UnixNano()) {
+		sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "backend restored",
+			attrUpstream(s.route.Upstream.Name), attrBackend(s.backend.Addr))
 	}
 	id := forwardedRequestID(hs.fwd)
 	out := codec.AppendSwitchingResponse(hs.body[:0], resp, id)
@@ -309,6 +318,18 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 		// Opened after the drain pass walked the shard.
 		s.goAway(statusGoingAway)
 	}
+}
+
+// backendFailed reports a failed attempt against the session's backend for
+// passive ejection, and logs the ejection once, when it happens.
+func (s *session) backendFailed() {
+	b := s.backend
+	if b == nil || !b.ReportFailure(time.Now().UnixNano()) {
+		return
+	}
+	s.sh.stats.ejections.Add(1)
+	s.sh.e.log.LogAttrs(bgCtx, slog.LevelWarn, "backend ejected",
+		attrUpstream(s.route.Upstream.Name), attrBackend(b.Addr))
 }
 
 // releaseBackend stops counting this session against its backend.
@@ -353,6 +374,11 @@ func (s *session) startRefusal(resp *codec.Response, rest []byte) {
 		return
 	}
 	s.status = uint16(resp.Status)
+	if resp.Status >= 502 && resp.Status <= 504 {
+		// The backend (or something behind it) is failing; a 4xx is the
+		// backend doing its job for this client and counts for nothing.
+		s.backendFailed()
+	}
 	hs.bodyKind, hs.bodyLeft = kind, length
 	hs.body = hs.body[:0]
 	if kind == codec.BodyNone {

@@ -11,9 +11,10 @@ var bgCtx = context.Background()
 
 const levelDebug = slog.LevelDebug
 
-func attrSession(id uint64) slog.Attr   { return slog.Uint64("session_id", id) }
-func attrBackend(addr string) slog.Attr { return slog.String("backend", addr) }
-func attrErr(err error) slog.Attr       { return slog.String("err", err.Error()) }
+func attrSession(id uint64) slog.Attr    { return slog.Uint64("session_id", id) }
+func attrBackend(addr string) slog.Attr  { return slog.String("backend", addr) }
+func attrErr(err error) slog.Attr        { return slog.String("err", err.Error()) }
+func attrUpstream(name string) slog.Attr { return slog.String("upstream", name) }
 
 // gnetLogger routes gnet's own messages to slog. Its Fatalf only logs: a
 // library must not end the process.

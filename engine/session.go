@@ -221,6 +221,7 @@ func (s *session) onDeadline() {
 		s.reject(504)
 	case stateUpstreamHandshake:
 		s.sh.stats.handshakeTimeout.Add(1)
+		s.backendFailed()
 		s.reject(504)
 	case stateUpstreamBody:
 		// The backend's refusal body did not finish in time: send what came.

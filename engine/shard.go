@@ -57,6 +57,7 @@ type shardStats struct {
 	protocolErr      atomic.Uint64 // sessions closed for a protocol violation
 	dials            atomic.Uint64 // backend connect attempts started
 	dialFailed       atomic.Uint64 // backend connect attempts that failed
+	ejections        atomic.Uint64 // backends ejected by passive health
 	bytesC2U         atomic.Uint64
 	bytesU2C         atomic.Uint64
 	handshakeTimeout atomic.Uint64            // handshakes that ran out of time

@@ -13,6 +13,7 @@ type Stats struct {
 	ProtocolError    uint64 // sessions closed for an RFC 6455 violation
 	Dials            uint64 // backend connect attempts started
 	DialFailed       uint64 // backend connect attempts that failed
+	Ejections        uint64 // backends ejected by passive health checks
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
 	BytesIn          uint64 // client to backend, frames relayed
@@ -34,6 +35,7 @@ func (e *Engine) Stats() Stats {
 		st.ProtocolError += c.protocolErr.Load()
 		st.Dials += c.dials.Load()
 		st.DialFailed += c.dialFailed.Load()
+		st.Ejections += c.ejections.Load()
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
 		st.BytesIn += c.bytesC2U.Load()

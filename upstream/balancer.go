@@ -32,8 +32,11 @@ var (
 // Backend is one server of an upstream. Addr is "host:port". Index is its
 // position in Upstream.Backends (0..). Addr, Weight and Index never change
 // once its Table is built; the live-session counter (Acquire, Release,
-// Active) is shared by every loop and sits on its own cache line. A Backend
-// must not be copied.
+// Active) is shared by every loop and sits on its own cache line. Its
+// passive health and circuit breaker (Available, ReportFailure,
+// ReportSuccess; health.go) are configured by NewTable from the upstream's
+// max_fails, fail_window and eject_time; a Backend made otherwise is always
+// available. A Backend must not be copied.
 type Backend struct {
 	Addr   string
 	Weight int
@@ -42,6 +45,7 @@ type Backend struct {
 	_      cpu.CacheLinePad
 	active atomic.Int64 // live sessions using this backend
 	_      cpu.CacheLinePad
+	h      health // passive health and breaker state
 }
 
 // Acquire counts one more session using b. The engine calls it on the loop
@@ -65,8 +69,12 @@ func (b *Backend) Active() int64 { return b.active.Load() }
 // exclude is a bit set of backend indexes already tried for this request
 // (bit i = index i; indexes ≥ 64 are never excluded). key is the request's
 // hash key (KeySource.HashKey) for the hash balancer; other balancers
-// ignore it and callers pass 0 (see Upstream.NeedsKey). Pick returns nil
-// when every backend is excluded.
+// ignore it and callers pass 0 (see Upstream.NeedsKey). Pick skips
+// backends that are not Available (ejected, or half-open with a probe in
+// flight) and takes the probe of a half-open backend it returns; it reads
+// the clock only while some backend of the upstream is ejected. Pick
+// returns nil when every backend is excluded or unavailable (the engine
+// answers 503).
 type Balancer interface {
 	Pick(exclude uint64, key uint64) *Backend
 }
@@ -89,7 +97,7 @@ func newBalancer(kind string, backends []*Backend, loadFactor float64) (Balancer
 	}
 	switch kind {
 	case config.BalanceRoundRobin:
-		return &RoundRobin{backends: backends}, nil
+		return &RoundRobin{backends: backends, health: passiveOf(backends)}, nil
 	case config.BalanceWeightedRoundRobin, config.BalanceLeastConn, config.BalanceRandomTwo, config.BalanceHash:
 	default:
 		return nil, ErrUnknownBalancer
@@ -101,11 +109,11 @@ func newBalancer(kind string, backends []*Backend, loadFactor float64) (Balancer
 	}
 	switch kind {
 	case config.BalanceWeightedRoundRobin:
-		return &WeightedRoundRobin{backends: backends, current: make([]int, len(backends))}, nil
+		return &WeightedRoundRobin{backends: backends, current: make([]int, len(backends)), health: passiveOf(backends)}, nil
 	case config.BalanceLeastConn:
-		return &LeastConn{backends: backends}, nil
+		return &LeastConn{backends: backends, health: passiveOf(backends)}, nil
 	case config.BalanceRandomTwo:
-		return &RandomTwo{backends: backends}, nil
+		return &RandomTwo{backends: backends, health: passiveOf(backends)}, nil
 	}
 	return NewHash(backends, loadFactor)
 }

@@ -22,8 +22,8 @@ const (
 // and adding or removing one backend of N moves about 1/N of keys.
 //
 // A key goes to the owner of the first point at or after it, clockwise,
-// unless that backend is excluded or full, in which case the walk goes on
-// to the next point whose backend is neither. Full means Active() has
+// unless that backend is excluded, unavailable or full, in which case the
+// walk goes on to the next point whose backend is none of these. Full means Active() has
 // reached ceil(loadFactor × (total Active + 1) × weight / total weight),
 // which for equal weights is ceil(loadFactor × (total + 1) / n). Should
 // exclusions leave only full backends, the bound is ignored.
@@ -37,6 +37,7 @@ type Hash struct {
 	owners      []int32  // owners[i]: position in backends of points[i]
 	loadFactor  float64
 	totalWeight int64
+	health      *passive // the backends' passive health, or nil
 }
 
 // NewHash returns a hash balancer over backends (weights ≥ 1, Index equal
@@ -51,7 +52,7 @@ func NewHash(backends []*Backend, loadFactor float64) (*Hash, error) {
 	if !(loadFactor >= 1) || math.IsInf(loadFactor, 1) {
 		return nil, ErrBadLoadFactor
 	}
-	h := &Hash{backends: backends, loadFactor: loadFactor}
+	h := &Hash{backends: backends, loadFactor: loadFactor, health: passiveOf(backends)}
 	for _, b := range backends {
 		if b.Weight < 1 {
 			return nil, ErrBadWeight
@@ -96,11 +97,16 @@ func NewHash(backends []*Backend, loadFactor float64) (*Hash, error) {
 }
 
 // Pick returns the backend for key: the owner of the first ring point at
-// or after key that is neither excluded nor full (see Hash), or nil when
-// every backend is excluded. It reads every backend's counter once to sum
-// the load, takes no lock, does not allocate, and is safe for concurrent
-// use.
+// or after key that is available and neither excluded nor full (see
+// Hash), or nil when every backend is excluded or unavailable. While a
+// backend is ejected its keys walk on to the next point, and come back
+// when it is restored. It reads every backend's counter once to sum the
+// load, takes no lock, does not allocate, and is safe for concurrent use.
 func (h *Hash) Pick(exclude, key uint64) *Backend {
+	return pickAvailable(h, h.health, len(h.backends), exclude, key)
+}
+
+func (h *Hash) pick(exclude, key uint64, now int64) *Backend {
 	var total int64
 	for _, b := range h.backends {
 		total += b.Active()
@@ -108,12 +114,12 @@ func (h *Hash) Pick(exclude, key uint64) *Backend {
 	// Capacity per unit of weight; backend b is full at ceil(perWeight × w).
 	perWeight := h.loadFactor * float64(total+1) / float64(h.totalWeight)
 	bounded := true
-	if exclude != 0 {
-		// Excluded backends may hold the only room left, and the walk
-		// must not go round the whole ring for nothing.
+	if exclude != 0 || now != 0 {
+		// Excluded or unavailable backends may hold the only room left,
+		// and the walk must not go round the whole ring for nothing.
 		open, room := false, false
 		for _, b := range h.backends {
-			if excluded(exclude, b.Index) {
+			if skip(exclude, b, now) {
 				continue
 			}
 			open = true
@@ -136,7 +142,7 @@ func (h *Hash) Pick(exclude, key uint64) *Backend {
 				j -= n
 			}
 			b := h.backends[h.owners[j]]
-			if excluded(exclude, b.Index) || bounded && h.full(b, perWeight) {
+			if skip(exclude, b, now) || bounded && h.full(b, perWeight) {
 				continue
 			}
 			return b

@@ -18,13 +18,18 @@ type LeastConn struct {
 	next     atomic.Uint64 // count of picks so far: the rotating start index
 	_        cpu.CacheLinePad
 	backends []*Backend
+	health   *passive // the backends' passive health, or nil
 }
 
-// Pick returns the non-excluded backend with the least Active()/Weight, or
-// nil when every backend is excluded; it ignores key. It takes one atomic
-// add and reads each backend's counter: no lock, no allocation. Safe for
-// concurrent use.
-func (l *LeastConn) Pick(exclude, _ uint64) *Backend {
+// Pick returns the available, non-excluded backend with the least
+// Active()/Weight, or nil when every backend is excluded or unavailable;
+// it ignores key. It takes one atomic add and reads each backend's
+// counter: no lock, no allocation. Safe for concurrent use.
+func (l *LeastConn) Pick(exclude, key uint64) *Backend {
+	return pickAvailable(l, l.health, len(l.backends), exclude, key)
+}
+
+func (l *LeastConn) pick(exclude, _ uint64, now int64) *Backend {
 	n := len(l.backends)
 	start := int((l.next.Add(1) - 1) % uint64(n))
 	var best *Backend
@@ -35,7 +40,7 @@ func (l *LeastConn) Pick(exclude, _ uint64) *Backend {
 			j -= n
 		}
 		b := l.backends[j]
-		if excluded(exclude, b.Index) {
+		if skip(exclude, b, now) {
 			continue
 		}
 		// a/w < bestActive/bestW, without division.

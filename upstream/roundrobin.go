@@ -15,21 +15,26 @@ type RoundRobin struct {
 	next     atomic.Uint64 // count of turns taken so far
 	_        cpu.CacheLinePad
 	backends []*Backend
+	health   *passive // the backends' passive health, or nil
 }
 
-// Pick returns the next backend not in exclude, or nil when every backend
-// is excluded; it ignores key. It does not allocate and is safe for
-// concurrent use.
-func (r *RoundRobin) Pick(exclude, _ uint64) *Backend {
+// Pick returns the next available backend not in exclude, or nil when
+// every backend is excluded or unavailable; it ignores key. It does not
+// allocate and is safe for concurrent use.
+func (r *RoundRobin) Pick(exclude, key uint64) *Backend {
+	return pickAvailable(r, r.health, len(r.backends), exclude, key)
+}
+
+func (r *RoundRobin) pick(exclude, _ uint64, now int64) *Backend {
 	n := uint64(len(r.backends))
 	for range n {
-		if b := r.backends[(r.next.Add(1)-1)%n]; !excluded(exclude, b.Index) {
+		if b := r.backends[(r.next.Add(1)-1)%n]; !skip(exclude, b, now) {
 			return b
 		}
 	}
 	// Concurrent picks may have taken the turns this one needed: scan.
 	for _, b := range r.backends {
-		if !excluded(exclude, b.Index) {
+		if !skip(exclude, b, now) {
 			return b
 		}
 	}

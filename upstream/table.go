@@ -65,8 +65,10 @@ const maxHost = 256
 // "hash"), and returns an error wrapping ErrUnknownUpstream,
 // ErrUnknownBalancer, ErrNoBackends, ErrBadWeight, ErrBadLoadFactor or
 // ErrBadHashKey when c cannot be served. Of two routes with the same host
-// and path prefix, the first wins. Each Table has its own Backends, so
-// live-session counts start at 0 in a new Table. It allocates; build
+// and path prefix, the first wins. Backends get passive health from their
+// upstream's max_fails, fail_window and eject_time. Each Table has its own
+// Backends, so live-session counts and ejections start afresh in a new
+// Table. It allocates; build
 // tables off the loops.
 func NewTable(c *config.Config) (*Table, error) {
 	t := &Table{
@@ -81,6 +83,7 @@ func NewTable(c *config.Config) (*Table, error) {
 		for j, cb := range cu.Backends {
 			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j}
 		}
+		setPassive(u.Backends, cu.MaxFails, cu.FailWindow.D(), cu.EjectTime.D())
 		bal, err := newBalancer(cu.Balance, u.Backends, cu.HashLoadFactor)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", cu.Name, err)

@@ -7,21 +7,26 @@ import "sync"
 // pick every candidate's current weight grows by its weight, the largest
 // (first on ties) wins and loses the sum of the candidates' weights. For
 // weights 5, 1, 1 it yields a a b a c a a. Excluded backends take no part
-// in a pick. Pick is safe for concurrent use and does not allocate.
+// in a pick, nor do unavailable ones. Pick is safe for concurrent use and does not allocate.
 type WeightedRoundRobin struct {
 	mu       sync.Mutex // guards current
 	current  []int      // current weight of backends[i]
 	backends []*Backend
+	health   *passive // the backends' passive health, or nil
 }
 
-// Pick returns the next backend not in exclude, or nil when every backend
-// is excluded; it ignores key. It does not allocate and is safe for
-// concurrent use.
-func (w *WeightedRoundRobin) Pick(exclude, _ uint64) *Backend {
+// Pick returns the next available backend not in exclude, or nil when
+// every backend is excluded or unavailable; it ignores key. It does not
+// allocate and is safe for concurrent use.
+func (w *WeightedRoundRobin) Pick(exclude, key uint64) *Backend {
+	return pickAvailable(w, w.health, len(w.backends), exclude, key)
+}
+
+func (w *WeightedRoundRobin) pick(exclude, _ uint64, now int64) *Backend {
 	w.mu.Lock()
 	best, total := -1, 0
 	for i, b := range w.backends {
-		if excluded(exclude, b.Index) {
+		if skip(exclude, b, now) {
 			continue
 		}
 		w.current[i] += b.Weight

@@ -146,7 +146,7 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 	log.Info("stats",
 		"sessions", st.Active, "accepted", st.Accepted, "opened", st.Opened, "closed", st.Closed,
 		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
-		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed,
+		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
 		"handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
 		"heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
