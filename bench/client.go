@@ -2,7 +2,6 @@ package bench
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,7 +178,7 @@ type clientSession struct {
 	key   clientKey
 	rd    clientReader
 	frame clientFrame
-	scan  codec.HeadScanner
+	head  clientHead
 
 	state       atomic.Uint32 // clientState; the driver reads it
 	verifyArmed atomic.Bool   // set by the driver, cleared (CAS) by whoever answers
@@ -187,7 +186,6 @@ type clientSession struct {
 	closeArmed  atomic.Bool
 	timedOut    atomic.Bool // set by the driver before closing a stuck handshake
 
-	scanned    int    // head bytes scanned so far
 	nextSend   uint64 // sequence number of the next message
 	nextRecv   uint64 // sequence number the next echo should carry
 	inflight   int    // messages sent and not echoed
@@ -246,17 +244,9 @@ func newClientRun(spec clientSpec) (*clientRun, error) {
 		settle:   newClientCountdown(),
 		loops:    make(map[gnet.EventLoop]*clientLoop),
 	}
-	cli, err := gnet.NewClient(r,
-		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(spec.loops),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(clientQuietLogger{}),
-	)
+	cli, err := startClient(r, spec.loops)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
-	}
-	if err := cli.Start(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+		return nil, err
 	}
 	r.cli = cli
 	return r, nil
@@ -318,11 +308,7 @@ func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	switch clientState(s.state.Swap(uint32(clientStateClosed))) {
 	case clientStateHandshake:
-		if s.timedOut.Load() {
-			r.fail(clientFailHandshakeTimeout)
-		} else {
-			r.fail(clientFailHandshakeEOF)
-		}
+		r.fail(clientHandshakeCut(s.timedOut.Load()))
 		r.settle.done()
 	case clientStateOpen:
 		if !s.closeSent {
@@ -336,46 +322,28 @@ func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 }
 
 // OnTraffic reads the 101, then the echoes, and sends what the phase asks.
-func (r *clientRun) OnTraffic(c gnet.Conn) gnet.Action {
-	s, ok := c.Context().(*clientSession)
-	if !ok {
-		return gnet.Close
-	}
-	switch clientState(s.state.Load()) {
-	case clientStateHandshake:
-		return r.handshake(c, s)
-	case clientStateOpen:
-		return r.traffic(c, s)
-	default:
-		_, _ = c.Discard(-1)
-		return gnet.None
-	}
+func (r *clientRun) OnTraffic(c gnet.Conn) gnet.Action { return clientOnTraffic[*clientSession](c) }
+
+// readHead reads the 101 head.
+func (s *clientSession) readHead(c gnet.Conn) (gnet.Action, bool) {
+	return s.head.read(c, &s.key, &s.loop.resp, s)
 }
 
-// handshake scans for the end of the 101 head and checks it.
-func (r *clientRun) handshake(c gnet.Conn, s *clientSession) gnet.Action {
-	p, _ := c.Peek(-1)
-	n, done := s.scan.Scan(p[s.scanned:])
-	s.scanned += n
-	if !done {
-		if s.scanned > clientMaxHeadBytes {
-			return s.failHandshake(clientFailHandshake)
-		}
-		return gnet.None
-	}
-	err := clientCheckResponse(p[:s.scanned], &s.key, &s.loop.resp)
-	_, _ = c.Discard(s.scanned)
-	switch {
-	case errors.Is(err, errClientNot101):
-		return s.failHandshake(clientFailStatus)
-	case err != nil:
-		return s.failHandshake(clientFailHandshake)
-	}
-	s.state.Store(uint32(clientStateOpen))
-	r.opened.Add(1)
-	r.settle.done()
-	return r.traffic(c, s)
+// states returns s's state, the handshake state and the open state.
+func (s *clientSession) states() (cur, head, frames uint32) {
+	return s.state.Load(), uint32(clientStateHandshake), uint32(clientStateOpen)
 }
+
+// upgraded opens s once its 101 is checked.
+func (s *clientSession) upgraded(c gnet.Conn) gnet.Action {
+	s.state.Store(uint32(clientStateOpen))
+	s.run.opened.Add(1)
+	s.run.settle.done()
+	return s.run.traffic(c, s)
+}
+
+// frames handles the server's frames once s is open.
+func (s *clientSession) frames(c gnet.Conn) gnet.Action { return s.run.traffic(c, s) }
 
 // failHandshake counts a failed handshake and closes the session.
 func (s *clientSession) failHandshake(f clientFail) gnet.Action {
@@ -421,7 +389,7 @@ read:
 	_, _ = c.Discard(i)
 	if peerClosed {
 		if !s.closeSent {
-			lp.out = clientAppendControl(lp.out, ws.OpClose, s.frame.mask, clientCloseNormal)
+			lp.out = clientAppendClose(lp.out, s.frame.mask)
 		} else {
 			s.answer(&s.closeArmed, &r.closing)
 		}
@@ -492,7 +460,7 @@ func (s *clientSession) act(phase clientPhase, now int64) {
 	case clientPhaseClose:
 		if !s.closeSent && s.closeArmed.Load() {
 			s.closeSent = true
-			s.loop.out = clientAppendControl(s.loop.out, ws.OpClose, s.frame.mask, clientCloseNormal)
+			s.loop.out = clientAppendClose(s.loop.out, s.frame.mask)
 		}
 	}
 }

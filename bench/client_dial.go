@@ -339,12 +339,4 @@ func sleepClient(ctx context.Context, d time.Duration) bool {
 }
 
 // failures returns the nonzero failure counts by kind.
-func (r *clientRun) failures() map[string]uint64 {
-	m := make(map[string]uint64)
-	for f := range clientFailCount {
-		if n := r.fails[f].Load(); n > 0 {
-			m[f.String()] = n
-		}
-	}
-	return m
-}
+func (r *clientRun) failures() map[string]uint64 { return clientFailures(&r.fails) }

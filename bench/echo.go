@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -33,34 +32,14 @@ type EchoConfig struct {
 // Defaults for EchoConfig.
 const (
 	defaultEchoSessions = 100
-	defaultEchoSize     = 64
-	defaultEchoDuration = 10 * time.Second
-	defaultEchoWarmup   = time.Second
-	defaultDrainTimeout = 5 * time.Second
 	maxEchoWindow       = 1024
 )
 
 // withDefaults returns c with zero values replaced by defaults.
 func (c EchoConfig) withDefaults() EchoConfig {
-	c.LoadConfig = c.LoadConfig.withDefaults()
-	if c.Sessions == 0 {
-		c.Sessions = defaultEchoSessions
-	}
-	if c.Size == 0 {
-		c.Size = defaultEchoSize
-	}
-	if c.Window == 0 {
-		c.Window = 1
-	}
-	if c.Duration == 0 {
-		c.Duration = defaultEchoDuration
-	}
-	if c.Warmup == 0 {
-		c.Warmup = defaultEchoWarmup
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = defaultDrainTimeout
-	}
+	c.timedDefaults(defaultEchoSessions, &c.Duration, &c.Warmup)
+	messageDefaults(&c.Size, &c.DrainTimeout)
+	orDefault(&c.Window, 1)
 	return c
 }
 
@@ -149,11 +128,10 @@ type EchoReport struct {
 // with a Close handshake. Cancelling ctx cuts the run short and returns a
 // report marked Interrupted. The client runs on gnet event loops.
 func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg, target, err := prepareConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
-	target, _ := parseClientTarget(cfg.URL)
 	rep := &EchoReport{
 		Mode: "echo", URL: cfg.URL, Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
@@ -170,73 +148,33 @@ func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
 	run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
 	rep.Connected = int(run.opened.Load())
 
-	var before, after []procResult
-	var self0, self1 ProcSample
-	var t0, t1 time.Time
+	var m clientMeasure
 	if ctx.Err() == nil && rep.Connected > 0 {
 		run.setPhase(clientPhaseWarmup)
 		run.wakeOpen()
 		sleepClient(ctx, cfg.Warmup)
-		before = sampleAll(cfg.PIDs)
-		self0, _ = ReadProc(0)
-		t0 = time.Now()
+		m.begin(cfg.PIDs)
 		run.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, cfg.Duration)
 		run.setPhase(clientPhaseDrain)
-		t1 = time.Now()
-		after = sampleAll(cfg.PIDs)
-		self1, _ = ReadProc(0)
+		m.end(cfg.PIDs)
 		cd := run.arm(&run.drain, clientDrainFlag)
 		waitClient(context.Background(), cd.zero, cfg.DrainTimeout)
 	}
-	rep.Interrupted = ctx.Err() != nil
-	run.closeAll()
-	rep.Failed = run.failures()
-
-	hist := newClientHistogram()
-	for _, lp := range run.loops {
-		rep.Messages += lp.msgs
-		rep.Sent += lp.sent
-		rep.Received += lp.received
-		rep.Errors += lp.mismatches
-		hist.Merge(lp.hist)
-	}
-	if !t0.IsZero() {
-		rep.Seconds = t1.Sub(t0).Seconds()
-		rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
-	}
-	if rep.Seconds > 0 {
-		rep.MsgsPerSec = float64(rep.Messages) / rep.Seconds
-		rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
-	}
-	if hist.TotalCount() > 0 {
-		rep.Latency = latencyOf(hist)
-	}
-	for i, pid := range cfg.PIDs {
-		t := EchoTarget{PID: pid}
-		if i < len(before) {
-			if err := errors.Join(before[i].err, after[i].err); err != nil {
-				t.Err = err.Error()
-			}
-			t.CPUSeconds = after[i].s.CPUSeconds - before[i].s.CPUSeconds
-			t.RSSBytes = after[i].s.RSSBytes
-			if t.CPUSeconds > 0 {
-				t.MsgsPerCPUSecond = float64(rep.Messages) / t.CPUSeconds
-			}
-		}
-		rep.Targets = append(rep.Targets, t)
-	}
-	if rep.Connected == 0 && !rep.Interrupted {
-		return rep, ErrNoneOpened
-	}
-	return rep, nil
+	out := run.finish(ctx)
+	rep.Interrupted, rep.Failed = out.interrupted, out.failed
+	rep.Messages, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
+	rep.Latency = latencyOrZero(out.hist)
+	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
+	rep.MsgsPerSec = perSecond(rep.Messages, rep.Seconds)
+	rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
+	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Messages))
+	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
 }
 
 // WriteText writes the report as an aligned human-readable table.
 func (r *EchoReport) WriteText(w io.Writer) error {
-	t := newReportTable(w)
-	t.row("mode", "echo")
-	t.row("url", "%s", r.URL)
+	t := newReportHead(w, "echo", r.URL)
 	t.row("sessions", "%d × %d B, window %d (sources %s, %d client loops)", r.Sessions, r.Size, r.Window, clientSourcesString(r.Sources), r.Loops)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)
 	t.machineRows(r.Machine)
@@ -244,20 +182,10 @@ func (r *EchoReport) WriteText(w io.Writer) error {
 	t.failRows(r.Failed)
 	t.row("measured", "%.2fs", r.Seconds)
 	t.row("messages", "%d (%.0f msgs/s, %s/s)", r.Messages, r.MsgsPerSec, mib(int64(r.BytesPerSec)))
-	l := r.Latency
-	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	t.latencyRow(r.Latency)
 	t.row("errors", "%d (sent %d, received %d)", r.Errors, r.Sent, r.Received)
 	for _, tg := range r.Targets {
-		p := fmt.Sprintf("pid %d ", tg.PID)
-		t.row(p+"cpu", "%.2fs (%.0f msgs per cpu-second)", tg.CPUSeconds, tg.MsgsPerCPUSecond)
-		t.row(p+"rss", "%s", mib(tg.RSSBytes))
-		if tg.Err != "" {
-			t.row(p+"error", "%s", tg.Err)
-		}
+		t.targetRows(tg.PID, tg.CPUSeconds, tg.MsgsPerCPUSecond, "msgs", tg.RSSBytes, tg.Err)
 	}
-	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
-	if r.Interrupted {
-		t.row("interrupted", "yes")
-	}
-	return t.flush()
+	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"sync"
@@ -55,25 +54,9 @@ var (
 
 // withDefaults returns c with zero values replaced by defaults.
 func (c FanoutConfig) withDefaults() FanoutConfig {
-	c.LoadConfig = c.LoadConfig.withDefaults()
-	if c.Sessions == 0 {
-		c.Sessions = defaultFanoutSubs
-	}
-	if c.MsgRate == 0 {
-		c.MsgRate = defaultFanoutMsgRate
-	}
-	if c.Size == 0 {
-		c.Size = defaultEchoSize
-	}
-	if c.Duration == 0 {
-		c.Duration = defaultEchoDuration
-	}
-	if c.Warmup == 0 {
-		c.Warmup = defaultEchoWarmup
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = defaultDrainTimeout
-	}
+	c.timedDefaults(defaultFanoutSubs, &c.Duration, &c.Warmup)
+	messageDefaults(&c.Size, &c.DrainTimeout)
+	orDefault(&c.MsgRate, defaultFanoutMsgRate)
 	return c
 }
 
@@ -139,11 +122,10 @@ type FanoutReport struct {
 // measured time. Cancelling ctx cuts the run short and returns a report
 // marked Interrupted. The client runs on gnet event loops.
 func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg, target, err := prepareConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
-	target, _ := parseClientTarget(cfg.URL)
 	rep := &FanoutReport{
 		Mode: "fanout", URL: cfg.URL, Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate, Size: cfg.Size,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
@@ -161,8 +143,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	opened := int(run.opened.Load())
 	rep.Connected = max(opened-1, 0)
 
-	var before, after []procResult
-	var self0, self1 ProcSample
+	var m clientMeasure
 	pub := run.openSession()
 	if ctx.Err() == nil && opened >= 2 && pub != nil {
 		first := fanoutCount(cfg.Warmup, cfg.MsgRate)
@@ -180,57 +161,29 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 		wg.Go(func() { fan.drive(pub.conn, stop) })
 		origin := run.start.Add(time.Duration(start))
 		sleepClient(ctx, time.Until(origin.Add(fan.due(first))))
-		before = sampleAll(cfg.PIDs)
-		self0, _ = ReadProc(0)
+		m.begin(cfg.PIDs)
 		run.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, time.Until(origin.Add(fan.due(total))))
-		after = sampleAll(cfg.PIDs)
-		self1, _ = ReadProc(0)
+		m.end(cfg.PIDs)
 		run.setPhase(clientPhaseDrain)
 		cd := run.arm(&run.drain, clientDrainFlag)
 		waitClient(ctx, cd.zero, cfg.DrainTimeout)
 		close(stop)
 		wg.Wait()
 		rep.Seconds = float64(rep.Published) / cfg.MsgRate
-		rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
 	}
-	rep.Interrupted = ctx.Err() != nil
-	run.closeAll()
-	rep.Failed = run.failures()
-
-	hist := newClientHistogram()
-	for _, lp := range run.loops {
-		rep.Delivered += lp.msgs
-		rep.Sent += lp.sent
-		rep.Received += lp.received
-		rep.Errors += lp.mismatches
-		hist.Merge(lp.hist)
-	}
+	out := run.finish(ctx)
+	rep.Interrupted, rep.Failed = out.interrupted, out.failed
+	rep.Delivered, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
+	rep.Latency = latencyOrZero(out.hist)
+	rep.ClientCPUSeconds = m.clientCPU()
 	rep.Expected = rep.Published * uint64(rep.Connected)
 	if rep.Expected > 0 {
 		rep.DeliveredRatio = float64(rep.Delivered) / float64(rep.Expected)
 	}
-	if rep.Seconds > 0 {
-		rep.MsgsPerSec = float64(rep.Delivered) / rep.Seconds
-		rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
-	}
-	if hist.TotalCount() > 0 {
-		rep.Latency = latencyOf(hist)
-	}
-	for i, pid := range cfg.PIDs {
-		t := EchoTarget{PID: pid}
-		if i < len(before) && i < len(after) {
-			if err := errors.Join(before[i].err, after[i].err); err != nil {
-				t.Err = err.Error()
-			}
-			t.CPUSeconds = after[i].s.CPUSeconds - before[i].s.CPUSeconds
-			t.RSSBytes = after[i].s.RSSBytes
-			if t.CPUSeconds > 0 {
-				t.MsgsPerCPUSecond = float64(rep.Delivered) / t.CPUSeconds
-			}
-		}
-		rep.Targets = append(rep.Targets, t)
-	}
+	rep.MsgsPerSec = perSecond(rep.Delivered, rep.Seconds)
+	rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
+	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Delivered))
 	switch {
 	case rep.Interrupted:
 	case opened == 0:
@@ -338,9 +291,7 @@ func (f *clientFanout) drive(conn gnet.Conn, stop <-chan struct{}) {
 
 // WriteText writes the report as an aligned human-readable table.
 func (r *FanoutReport) WriteText(w io.Writer) error {
-	t := newReportTable(w)
-	t.row("mode", "fanout")
-	t.row("url", "%s", r.URL)
+	t := newReportHead(w, "fanout", r.URL)
 	t.row("sessions", "%d subscribers + 1 publisher, %d B at %g msgs/s (sources %s, %d client loops)",
 		r.Subscribers, r.Size, r.MsgRate, clientSourcesString(r.Sources), r.Loops)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)
@@ -350,20 +301,10 @@ func (r *FanoutReport) WriteText(w io.Writer) error {
 	t.row("measured", "%.2fs (%d messages published)", r.Seconds, r.Published)
 	t.row("delivered", "%d of %d expected (%.4f%%)", r.Delivered, r.Expected, 100*r.DeliveredRatio)
 	t.row("delivery rate", "%.0f msgs/s, %s/s", r.MsgsPerSec, mib(int64(r.BytesPerSec)))
-	l := r.Latency
-	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	t.latencyRow(r.Latency)
 	t.row("errors", "%d (sent %d, received %d)", r.Errors, r.Sent, r.Received)
 	for _, tg := range r.Targets {
-		p := fmt.Sprintf("pid %d ", tg.PID)
-		t.row(p+"cpu", "%.2fs (%.0f deliveries per cpu-second)", tg.CPUSeconds, tg.MsgsPerCPUSecond)
-		t.row(p+"rss", "%s", mib(tg.RSSBytes))
-		if tg.Err != "" {
-			t.row(p+"error", "%s", tg.Err)
-		}
+		t.targetRows(tg.PID, tg.CPUSeconds, tg.MsgsPerCPUSecond, "deliveries", tg.RSSBytes, tg.Err)
 	}
-	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
-	if r.Interrupted {
-		t.row("interrupted", "yes")
-	}
-	return t.flush()
+	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
 }

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
@@ -38,8 +35,8 @@ type HandshakeConfig struct {
 // Defaults for HandshakeConfig.
 const (
 	defaultHandshakeWorkers      = 32
-	defaultHandshakeDuration     = 10 * time.Second
-	defaultHandshakeWarmup       = time.Second
+	defaultHandshakeDuration     = defaultDuration
+	defaultHandshakeWarmup       = defaultWarmup
 	defaultHandshakeCloseTimeout = time.Second
 	// handshakeTickMax is the coarsest tick of the per-loop timeout check.
 	handshakeTickMax = 50 * time.Millisecond
@@ -47,19 +44,8 @@ const (
 
 // withDefaults returns c with zero values replaced by defaults.
 func (c HandshakeConfig) withDefaults() HandshakeConfig {
-	c.LoadConfig = c.LoadConfig.withDefaults()
-	if c.Sessions == 0 {
-		c.Sessions = defaultHandshakeWorkers
-	}
-	if c.Duration == 0 {
-		c.Duration = defaultHandshakeDuration
-	}
-	if c.Warmup == 0 {
-		c.Warmup = defaultHandshakeWarmup
-	}
-	if c.CloseTimeout == 0 {
-		c.CloseTimeout = defaultHandshakeCloseTimeout
-	}
+	c.timedDefaults(defaultHandshakeWorkers, &c.Duration, &c.Warmup)
+	orDefault(&c.CloseTimeout, defaultHandshakeCloseTimeout)
 	return c
 }
 
@@ -133,19 +119,16 @@ type HandshakeReport struct {
 // Interrupted. The connections are served by gnet event loops; a pool of at
 // most 16 goroutines dials them.
 func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	machine := ReadMachine() // before the run's clock starts, as it reads /proc
+	r, err := newHandshakeRun(cfg)
+	if err != nil {
 		return nil, err
 	}
-	target, _ := parseClientTarget(cfg.URL)
+	cfg = r.cfg
 	rep := &HandshakeReport{
 		Mode: "handshake", URL: cfg.URL, Workers: cfg.Sessions, Duration: cfg.Duration.String(),
 		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
-		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
-	}
-	r, err := newHandshakeRun(target, cfg)
-	if err != nil {
-		return nil, err
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: machine,
 	}
 	var tickers sync.WaitGroup
 	stopTick := make(chan struct{})
@@ -157,19 +140,13 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 	for i := range min(clientDialWorkers, cfg.Sessions) {
 		workers.Go(func() { r.work(ctx, dialers, i) })
 	}
-	var before, after []procResult
-	var self0, self1 ProcSample
-	var t0, t1 time.Time
+	var m clientMeasure
 	if sleepClient(ctx, cfg.Warmup) {
-		before = sampleAll(cfg.PIDs)
-		self0, _ = ReadProc(0)
-		t0 = time.Now()
+		m.begin(cfg.PIDs)
 		r.phase.Store(uint32(clientPhaseMeasure))
 		sleepClient(ctx, cfg.Duration)
 		r.phase.Store(uint32(clientPhaseClose))
-		t1 = time.Now()
-		after = sampleAll(cfg.PIDs)
-		self1, _ = ReadProc(0)
+		m.end(cfg.PIDs)
 	}
 	r.phase.Store(uint32(clientPhaseClose))
 	rep.Interrupted = ctx.Err() != nil
@@ -189,64 +166,29 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 		rep.Closes.CloseEchoed += lp.closeEchoed
 		hist.Merge(lp.hist)
 	}
-	if !t0.IsZero() {
-		rep.Seconds = t1.Sub(t0).Seconds()
-		rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
-	}
-	if rep.Seconds > 0 {
-		rep.HandshakesPerSec = float64(rep.Handshakes) / rep.Seconds
-	}
-	if hist.TotalCount() > 0 {
-		rep.Latency = latencyOf(hist)
-	}
-	for i, pid := range cfg.PIDs {
-		t := HandshakeTarget{PID: pid}
-		if i < len(before) {
-			if err := errors.Join(before[i].err, after[i].err); err != nil {
-				t.Err = err.Error()
-			}
-			t.CPUSeconds = after[i].s.CPUSeconds - before[i].s.CPUSeconds
-			t.RSSBytes = after[i].s.RSSBytes
-			if t.CPUSeconds > 0 {
-				t.HandshakesPerCPUSecond = float64(rep.Handshakes) / t.CPUSeconds
-			}
-		}
-		rep.Targets = append(rep.Targets, t)
-	}
-	if rep.Total == 0 && !rep.Interrupted {
-		return rep, ErrNoneOpened
-	}
-	return rep, nil
+	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
+	rep.HandshakesPerSec = perSecond(rep.Handshakes, rep.Seconds)
+	rep.Latency = latencyOrZero(hist)
+	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
+	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
 }
 
 // WriteText writes the report as an aligned human-readable table.
 func (r *HandshakeReport) WriteText(w io.Writer) error {
-	t := newReportTable(w)
-	t.row("mode", "handshake")
-	t.row("url", "%s", r.URL)
+	t := newReportHead(w, "handshake", r.URL)
 	t.row("workers", "%d in flight, rate %s (sources %s, %d client loops)", r.Workers, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.row("duration", "%s after %s warm-up, close timeout %s", r.Duration, r.Warmup, r.CloseTimeout)
 	t.machineRows(r.Machine)
 	t.row("measured", "%.2fs", r.Seconds)
 	t.row("handshakes", "%d (%.0f handshakes/s; %d in all phases)", r.Handshakes, r.HandshakesPerSec, r.Total)
-	l := r.Latency
-	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	t.latencyRow(r.Latency)
 	t.failRows(r.Failed)
 	c := r.Closes
 	t.row("closes", "server first %d, client first (timeout) %d, close echoed %d", c.ServerFirst, c.ClientFirst, c.CloseEchoed)
 	for _, tg := range r.Targets {
-		p := fmt.Sprintf("pid %d ", tg.PID)
-		t.row(p+"cpu", "%.2fs (%.0f handshakes per cpu-second)", tg.CPUSeconds, tg.HandshakesPerCPUSecond)
-		t.row(p+"rss", "%s", mib(tg.RSSBytes))
-		if tg.Err != "" {
-			t.row(p+"error", "%s", tg.Err)
-		}
+		t.targetRows(tg.PID, tg.CPUSeconds, tg.HandshakesPerCPUSecond, "handshakes", tg.RSSBytes, tg.Err)
 	}
-	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
-	if r.Interrupted {
-		t.row("interrupted", "yes")
-	}
-	return t.flush()
+	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
 }
 
 // hsState is where one handshake connection is in its life.
@@ -263,22 +205,18 @@ const (
 
 // String returns the state's name.
 func (s hsState) String() string {
-	switch s {
-	case hsStateDialing:
-		return "dialing"
-	case hsStateAbandoned:
-		return "abandoned"
-	case hsStateHandshake:
-		return "handshake"
-	case hsStateClosing:
-		return "closing"
-	case hsStateFailed:
-		return "failed"
-	case hsStateClosed:
-		return "closed"
-	default:
-		return "unknown"
+	names := [...]string{
+		hsStateDialing:   "dialing",
+		hsStateAbandoned: "abandoned",
+		hsStateHandshake: "handshake",
+		hsStateClosing:   "closing",
+		hsStateFailed:    "failed",
+		hsStateClosed:    "closed",
 	}
+	if int(s) < len(names) {
+		return names[s]
+	}
+	return "unknown"
 }
 
 // hsSession is one connection of a handshake run, made per connection.
@@ -291,10 +229,9 @@ type hsSession struct {
 	start int64         // connect start, run nanos; written before Enroll
 	key   clientKey     // written before Enroll
 	mask  [4]byte       // written before Enroll
-	scan  codec.HeadScanner
+	head  clientHead
 	rd    clientReader
 
-	scanned      int
 	timedOut     bool // closed at the handshake deadline
 	clientClosed bool // closed at the close deadline
 	gotClose     bool
@@ -347,8 +284,13 @@ type hsRun struct {
 	loops map[gnet.EventLoop]*hsLoop
 }
 
-// newHandshakeRun builds a run and starts its gnet client.
-func newHandshakeRun(target clientTarget, cfg HandshakeConfig) (*hsRun, error) {
+// newHandshakeRun applies cfg's defaults and checks it, then builds a run
+// and starts its gnet client.
+func newHandshakeRun(cfg HandshakeConfig) (*hsRun, error) {
+	cfg, target, err := prepareConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	r := &hsRun{
 		target:  target,
 		cfg:     cfg,
@@ -361,17 +303,9 @@ func newHandshakeRun(target clientTarget, cfg HandshakeConfig) (*hsRun, error) {
 	for range cfg.Sessions {
 		r.slots <- struct{}{}
 	}
-	cli, err := gnet.NewClient(r,
-		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(cfg.Loops),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(clientQuietLogger{}),
-	)
+	cli, err := startClient(r, cfg.Loops)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
-	}
-	if err := cli.Start(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
+		return nil, err
 	}
 	r.cli = cli
 	return r, nil
@@ -502,6 +436,20 @@ func (r *hsRun) loopFor(el gnet.EventLoop) *hsLoop {
 	return lp
 }
 
+// OnOpen runs on the loop when a dialled socket is enrolled: it sends the
+// upgrade request and arms the handshake deadline.
+func (r *hsRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s, ok := c.Context().(*hsSession)
+	if !ok || !s.state.CompareAndSwap(uint32(hsStateDialing), uint32(hsStateHandshake)) {
+		return nil, gnet.Close
+	}
+	s.conn = c
+	s.loop = r.loopFor(c.EventLoop())
+	s.loop.handQ = append(s.loop.handQ, hsDeadline{s: s, at: r.nanos() + r.handTO})
+	s.loop.out = clientAppendRequest(s.loop.out[:0], r.target.host, r.target.path, &s.key)
+	return s.loop.out, gnet.None // gnet copies what the socket does not take
+}
+
 // Run closes, on the loop, the sessions whose handshake or closing
 // handshake has outlived its timeout; OnClose counts them.
 func (lp *hsLoop) Run(context.Context) error {
@@ -529,20 +477,6 @@ func (lp *hsLoop) Run(context.Context) error {
 	return nil
 }
 
-// OnOpen runs on the loop when a dialled socket is enrolled: it sends the
-// upgrade request and arms the handshake deadline.
-func (r *hsRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	s, ok := c.Context().(*hsSession)
-	if !ok || !s.state.CompareAndSwap(uint32(hsStateDialing), uint32(hsStateHandshake)) {
-		return nil, gnet.Close
-	}
-	s.conn = c
-	s.loop = r.loopFor(c.EventLoop())
-	s.loop.handQ = append(s.loop.handQ, hsDeadline{s: s, at: r.nanos() + r.handTO})
-	s.loop.out = clientAppendRequest(s.loop.out[:0], r.target.host, r.target.path, &s.key)
-	return s.loop.out, gnet.None // gnet copies what the socket does not take
-}
-
 // OnClose counts how the connection ended and frees its slot.
 func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 	s, ok := c.Context().(*hsSession)
@@ -553,11 +487,7 @@ func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 	case hsStateAbandoned, hsStateDialing:
 		return gnet.None // the dial worker freed the slot
 	case hsStateHandshake:
-		if s.timedOut {
-			r.fail(clientFailHandshakeTimeout)
-		} else {
-			r.fail(clientFailHandshakeEOF)
-		}
+		r.fail(clientHandshakeCut(s.timedOut))
 	case hsStateClosing:
 		if s.clientClosed {
 			s.loop.clientFirst++
@@ -570,43 +500,23 @@ func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 }
 
 // OnTraffic reads the 101, then the server's frames until it closes.
-func (r *hsRun) OnTraffic(c gnet.Conn) gnet.Action {
-	s, ok := c.Context().(*hsSession)
-	if !ok {
-		return gnet.Close
-	}
-	switch hsState(s.state.Load()) {
-	case hsStateHandshake:
-		return r.handshake(c, s)
-	case hsStateClosing:
-		return r.closing(c, s)
-	default:
-		_, _ = c.Discard(-1)
-		return gnet.None
-	}
+func (r *hsRun) OnTraffic(c gnet.Conn) gnet.Action { return clientOnTraffic[*hsSession](c) }
+
+// states returns s's state, the handshake state and the closing state.
+func (s *hsSession) states() (cur, head, frames uint32) {
+	return s.state.Load(), uint32(hsStateHandshake), uint32(hsStateClosing)
 }
 
-// handshake scans for the end of the 101 head and checks it; on success it
-// records the latency and sends the Close.
-func (r *hsRun) handshake(c gnet.Conn, s *hsSession) gnet.Action {
-	p, _ := c.Peek(-1)
-	n, done := s.scan.Scan(p[s.scanned:])
-	s.scanned += n
-	if !done {
-		if s.scanned > clientMaxHeadBytes {
-			return s.failed(clientFailHandshake)
-		}
-		return gnet.None
-	}
+// readHead reads the 101 head.
+func (s *hsSession) readHead(c gnet.Conn) (gnet.Action, bool) {
+	return s.head.read(c, &s.key, &s.loop.resp, s)
+}
+
+// upgraded runs once s's 101 is checked: it records the latency and sends
+// the Close.
+func (s *hsSession) upgraded(c gnet.Conn) gnet.Action {
+	r := s.run
 	now := r.nanos()
-	err := clientCheckResponse(p[:s.scanned], &s.key, &s.loop.resp)
-	_, _ = c.Discard(s.scanned)
-	switch {
-	case errors.Is(err, errClientNot101):
-		return s.failed(clientFailStatus)
-	case err != nil:
-		return s.failed(clientFailHandshake)
-	}
 	lp := s.loop
 	lp.total++
 	if clientPhase(r.phase.Load()) == clientPhaseMeasure {
@@ -615,12 +525,15 @@ func (r *hsRun) handshake(c gnet.Conn, s *hsSession) gnet.Action {
 	}
 	s.state.Store(uint32(hsStateClosing))
 	lp.closeQ = append(lp.closeQ, hsDeadline{s: s, at: now + r.closeTO})
-	lp.out = clientAppendControl(lp.out[:0], ws.OpClose, s.mask, clientCloseNormal)
+	lp.out = clientAppendClose(lp.out[:0], s.mask)
 	if _, err := c.Write(lp.out); err != nil {
 		return gnet.None // gnet closed c
 	}
 	return r.closing(c, s)
 }
+
+// frames reads the server's frames after the client's Close.
+func (s *hsSession) frames(c gnet.Conn) gnet.Action { return s.run.closing(c, s) }
 
 // closing reads the server's frames after the client's Close, noting its
 // Close; the server is left to close TCP first.
@@ -653,13 +566,8 @@ func (s *hsSession) failed(f clientFail) gnet.Action {
 	return gnet.Close
 }
 
+// failHandshake counts a failed handshake and closes the connection.
+func (s *hsSession) failHandshake(f clientFail) gnet.Action { return s.failed(f) }
+
 // failures returns the nonzero failure counts by kind.
-func (r *hsRun) failures() map[string]uint64 {
-	m := make(map[string]uint64)
-	for f := range clientFailCount {
-		if n := r.fails[f].Load(); n > 0 {
-			m[f.String()] = n
-		}
-	}
-	return m
-}
+func (r *hsRun) failures() map[string]uint64 { return clientFailures(&r.fails) }

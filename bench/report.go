@@ -66,6 +66,15 @@ func newReportTable(w io.Writer) *reportTable {
 	return &reportTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
 }
 
+// newReportHead returns a table writing to w that starts with the mode and
+// URL rows of a timed report.
+func newReportHead(w io.Writer, mode, url string) *reportTable {
+	t := newReportTable(w)
+	t.row("mode", "%s", mode)
+	t.row("url", "%s", url)
+	return t
+}
+
 // row writes one row; the value is formatted with fmt.
 func (t *reportTable) row(key, format string, args ...any) {
 	if t.err != nil {
@@ -87,6 +96,31 @@ func (t *reportTable) machineRows(m Machine) {
 	t.row("go", "%s", m.GoVersion)
 	t.row("kernel", "%s", m.Kernel)
 	t.row("cpu", "%s × %d", m.CPUModel, m.CPUs)
+}
+
+// targetRows writes one sampled process's rows: its CPU time with perCPU
+// units of work (named by per, e.g. "msgs") per CPU-second, RSS and error.
+func (t *reportTable) targetRows(pid int, cpu, perCPU float64, per string, rss int64, err string) {
+	p := fmt.Sprintf("pid %d ", pid)
+	t.row(p+"cpu", "%.2fs (%.0f %s per cpu-second)", cpu, perCPU, per)
+	t.row(p+"rss", "%s", mib(rss))
+	if err != "" {
+		t.row(p+"error", "%s", err)
+	}
+}
+
+// endRows writes the rows that end every timed report and flushes.
+func (t *reportTable) endRows(clientCPU float64, interrupted bool) error {
+	t.row("client cpu", "%.2fs", clientCPU)
+	if interrupted {
+		t.row("interrupted", "yes")
+	}
+	return t.flush()
+}
+
+// latencyRow writes a latency distribution.
+func (t *reportTable) latencyRow(l Latency) {
+	t.row("latency µs", "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f", l.P50, l.P90, l.P99, l.P999, l.Max)
 }
 
 // failRows writes the failures by kind, sorted, or "none".
