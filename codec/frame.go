@@ -193,9 +193,6 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 	if s.fail != vNone {
 		return nil, 0, s.fail.err()
 	}
-	if s.flags&fCloseSeen != 0 {
-		return nil, 0, nil
-	}
 	i := 0
 	switch {
 	case s.npart != 0:
@@ -214,9 +211,7 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 			return held, len(p), nil
 		}
 		i += int(length)
-		if s.endPayload() {
-			return held, i, nil
-		}
+		s.endPayload()
 	case s.remain != 0:
 		if uint64(len(p)) < s.remain {
 			s.remain -= uint64(len(p))
@@ -224,11 +219,11 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 		}
 		i = int(s.remain)
 		s.remain = 0
-		if s.endPayload() {
-			return nil, i, nil
-		}
+		s.endPayload()
 	}
-	for i < len(p) {
+	// Nothing after a Close is forwarded (see CloseSeen): the loop stops
+	// there, and a later call returns n == 0.
+	for i < len(p) && s.flags&fCloseSeen == 0 {
 		size, length, v := s.parse(p[i:])
 		if v != vNone {
 			return held, i, s.failWith(v)
@@ -244,11 +239,9 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 			return held, len(p), nil
 		}
 		i += int(length)
-		if s.endPayload() {
-			return held, i, nil
-		}
+		s.endPayload()
 	}
-	return held, len(p), nil
+	return held, i, nil
 }
 
 // AtBoundary reports whether everything forwarded so far ends exactly at a
@@ -366,14 +359,11 @@ func (s *Stream) accept(b0 byte, length uint64) {
 	}
 }
 
-// endPayload records that the current frame's payload has all been scanned
-// and reports whether that frame was a Close, which ends the stream.
-func (s *Stream) endPayload() bool {
+// endPayload records that the current frame's payload has all been scanned.
+func (s *Stream) endPayload() {
 	if s.flags&fClose != 0 {
 		s.flags |= fCloseSeen
-		return true
 	}
-	return false
 }
 
 // resume completes the header held back by an earlier Scan with bytes from

@@ -89,12 +89,17 @@ func FuzzStream(f *testing.F) {
 		}
 		r := bytes.NewReader(want)
 		var frames uint64
+		var lastOp ws.OpCode
 		for r.Len() > 0 {
+			if lastOp == ws.OpClose && frames > 0 {
+				t.Fatalf("forwarded %d bytes after a Close", r.Len())
+			}
 			h, err := ws.ReadHeader(r)
 			if err != nil {
 				t.Fatalf("forwarded header %d: ws.ReadHeader: %v", frames, err)
 			}
 			frames++
+			lastOp = h.OpCode
 			if err := ws.CheckHeader(h, state); err != nil {
 				t.Fatalf("forwarded header %d %+v: ws.CheckHeader: %v", frames, h, err)
 			}

@@ -135,7 +135,7 @@ func parseFields(p []byte, hs []Header) (_ []Header, lines int, ok bool) {
 		if !isToken(name) {
 			return hs, lines, false
 		}
-		value := trimOWS(line[colon+1:])
+		value := TrimOWS(line[colon+1:])
 		if !validValue(value) {
 			return hs, lines, false
 		}

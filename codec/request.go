@@ -263,7 +263,7 @@ func extensionName(ext []byte) []byte {
 	if i := bytes.IndexByte(ext, ';'); i >= 0 {
 		ext = ext[:i]
 	}
-	return trimOWS(ext)
+	return TrimOWS(ext)
 }
 
 // equalFoldBytes is EqualFold for two byte slices.

@@ -37,9 +37,9 @@ func isToken(b []byte) bool {
 	return true
 }
 
-// trimOWS removes optional whitespace (SP, HTAB) from both ends of b
-// (RFC 9110 §5.6.3).
-func trimOWS(b []byte) []byte {
+// TrimOWS removes optional whitespace (SP, HTAB) from both ends of b
+// (RFC 9110 §5.6.3). It does not allocate; the result aliases b.
+func TrimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}
@@ -90,10 +90,10 @@ func NextToken(v []byte) (tok, rest []byte) {
 		case c == '"':
 			quoted = !quoted
 		case c == ',' && !quoted:
-			return trimOWS(v[:i]), v[i+1:]
+			return TrimOWS(v[:i]), v[i+1:]
 		}
 	}
-	return trimOWS(v), nil
+	return TrimOWS(v), nil
 }
 
 // HasToken reports whether the comma-separated list v contains token, compared
