@@ -5,8 +5,6 @@ package upstream
 import (
 	"strings"
 	"testing"
-
-	"github.com/throngproxy/throng/config"
 )
 
 func TestMatchDoesNotAllocate(t *testing.T) {
@@ -20,15 +18,6 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { tb.Match(long, benchTargets[0]) }); n != 0 {
 		t.Errorf("Match(long host): %v allocs; want 0", n)
-	}
-}
-
-func TestPickDoesNotAllocate(t *testing.T) {
-	for _, kind := range []string{config.BalanceRoundRobin, config.BalanceWeightedRoundRobin} {
-		b := mustBalancer(t, kind, backends(5, 3, 1, 1))
-		if n := testing.AllocsPerRun(100, func() { b.Pick(0b10, 0) }); n != 0 {
-			t.Errorf("%s Pick: %v allocs; want 0", kind, n)
-		}
 	}
 }
 

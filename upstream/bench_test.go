@@ -36,46 +36,6 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-func BenchmarkPickRR(b *testing.B) {
-	bal := mustBalancer(b, config.BalanceRoundRobin, backends(1, 1, 1, 1))
-	b.ReportAllocs()
-	for b.Loop() {
-		if bal.Pick(0, 0) == nil {
-			b.Fatal("no backend")
-		}
-	}
-}
-
-func BenchmarkPickSWRR(b *testing.B) {
-	bal := mustBalancer(b, config.BalanceWeightedRoundRobin, backends(5, 3, 1, 1))
-	b.ReportAllocs()
-	for b.Loop() {
-		if bal.Pick(0, 0) == nil {
-			b.Fatal("no backend")
-		}
-	}
-}
-
-func BenchmarkPickRRParallel(b *testing.B) {
-	bal := mustBalancer(b, config.BalanceRoundRobin, backends(1, 1, 1, 1))
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			bal.Pick(0, 0)
-		}
-	})
-}
-
-func BenchmarkPickSWRRParallel(b *testing.B) {
-	bal := mustBalancer(b, config.BalanceWeightedRoundRobin, backends(5, 3, 1, 1))
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			bal.Pick(0, 0)
-		}
-	})
-}
-
 func BenchmarkPick(b *testing.B) {
 	for _, kind := range allKinds {
 		b.Run(kind, func(b *testing.B) {

@@ -76,7 +76,7 @@ func NewHash(backends []*Backend, loadFactor float64) (*Hash, error) {
 	}
 	ring := make([]point, 0, total)
 	for i, b := range backends {
-		seed := hashString(b.Addr)
+		seed := hashBytes([]byte(b.Addr))
 		for k := range per(b) {
 			// Point k of a backend does not depend on how many it has.
 			ring = append(ring, point{mix64(seed + uint64(k+1)*0x9e3779b97f4a7c15), int32(i)})

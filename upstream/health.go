@@ -147,7 +147,10 @@ func (b *Backend) ReportFailure(now int64) (ejected bool) {
 		}
 		h.n = 0
 		h.p.ejected.Add(1)
-	case now < u && h.probe.Load() == 0:
+	case h.probe.Load() == 0:
+		// Open, or past its eject time with no probe let through yet:
+		// the failure comes from a session begun before the ejection
+		// and counts for nothing. Only a failed probe reopens.
 		h.mu.Unlock()
 		return false
 	}

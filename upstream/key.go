@@ -108,13 +108,13 @@ func (k KeySource) HashKey(ip []byte, headers []codec.Header, target []byte) uin
 	switch k.Kind {
 	case KeyHeader:
 		for i := range headers {
-			if equalFold(headers[i].Name, k.Name) {
+			if codec.EqualFold(headers[i].Name, k.Name) {
 				return hashBytes(headers[i].Value)
 			}
 		}
 	case KeyCookie:
 		for i := range headers {
-			if !equalFold(headers[i].Name, "Cookie") {
+			if !codec.EqualFold(headers[i].Name, "Cookie") {
 				continue
 			}
 			if v, ok := cookieValue(headers[i].Value, k.Name); ok {
@@ -142,13 +142,13 @@ func (k KeySource) HashKey(ip []byte, headers []codec.Header, target []byte) uin
 func cookieValue(h []byte, name string) ([]byte, bool) {
 	for len(h) > 0 {
 		var pair []byte
-		pair, h = cut(h, ';')
-		pair = trimOWS(pair)
-		n, v := cut(pair, '=')
-		if string(trimOWS(n)) != name {
+		pair, h, _ = bytes.Cut(h, []byte{';'})
+		pair = codec.TrimOWS(pair)
+		n, v, _ := bytes.Cut(pair, []byte{'='})
+		if string(codec.TrimOWS(n)) != name {
 			continue
 		}
-		v = trimOWS(v)
+		v = codec.TrimOWS(v)
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
@@ -170,53 +170,12 @@ func queryValue(target []byte, name string) ([]byte, bool) {
 	}
 	for len(q) > 0 {
 		var param []byte
-		param, q = cut(q, '&')
-		if n, v := cut(param, '='); string(n) == name {
+		param, q, _ = bytes.Cut(q, []byte{'&'})
+		if n, v, _ := bytes.Cut(param, []byte{'='}); string(n) == name {
 			return v, true
 		}
 	}
 	return nil, false
-}
-
-// cut splits p around the first sep; after is empty when there is none.
-func cut(p []byte, sep byte) (before, after []byte) {
-	for i, c := range p {
-		if c == sep {
-			return p[:i], p[i+1:]
-		}
-	}
-	return p, nil
-}
-
-// trimOWS drops spaces and tabs at both ends of p.
-func trimOWS(p []byte) []byte {
-	for len(p) > 0 && (p[0] == ' ' || p[0] == '\t') {
-		p = p[1:]
-	}
-	for len(p) > 0 && (p[len(p)-1] == ' ' || p[len(p)-1] == '\t') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-// equalFold reports whether b equals s ASCII case-insensitively.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // FNV-1a 64 (http://www.isthe.com/chongo/tech/comp/fnv/), then mix64 so
@@ -231,16 +190,6 @@ func hashBytes(p []byte) uint64 {
 	h := uint64(fnvOffset)
 	for _, c := range p {
 		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return mix64(h)
-}
-
-// hashString is hashBytes of s.
-func hashString(s string) uint64 {
-	h := uint64(fnvOffset)
-	for i := range len(s) {
-		h ^= uint64(s[i])
 		h *= fnvPrime
 	}
 	return mix64(h)
