@@ -389,7 +389,7 @@ read:
 	_, _ = c.Discard(i)
 	if peerClosed {
 		if !s.closeSent {
-			lp.out = clientAppendClose(lp.out, s.frame.mask)
+			lp.out = codec.AppendMaskedClose(lp.out, ws.StatusNormalClosure, "", s.frame.mask)
 		} else {
 			s.answer(&s.closeArmed, &r.closing)
 		}
@@ -460,7 +460,7 @@ func (s *clientSession) act(phase clientPhase, now int64) {
 	case clientPhaseClose:
 		if !s.closeSent && s.closeArmed.Load() {
 			s.closeSent = true
-			s.loop.out = clientAppendClose(s.loop.out, s.frame.mask)
+			s.loop.out = codec.AppendMaskedClose(s.loop.out, ws.StatusNormalClosure, "", s.frame.mask)
 		}
 	}
 }

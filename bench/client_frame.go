@@ -298,13 +298,3 @@ func clientAppendControl(dst []byte, op ws.OpCode, mask [4]byte, payload []byte)
 	ws.Cipher(dst[n:], mask, 0)
 	return dst
 }
-
-// clientAppendClose appends the client's masked Close (1000, no reason) to
-// dst. It does not allocate beyond growing dst.
-func clientAppendClose(dst []byte, mask [4]byte) []byte {
-	return clientAppendControl(dst, ws.OpClose, mask, clientCloseNormal)
-}
-
-// clientCloseNormal is the payload of the client's Close: 1000, no reason
-// (RFC 6455 §7.4.1). Read-only.
-var clientCloseNormal = []byte{0x03, 0xe8}

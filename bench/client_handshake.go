@@ -16,11 +16,10 @@ const clientKeyLen = 24
 
 // Handshake errors, returned by clientCheckResponse. Preallocated.
 var (
-	errClientHeadTooLong = errors.New("bench: client: response head too long")
-	errClientBadHead     = errors.New("bench: client: malformed response head")
-	errClientNot101      = errors.New("bench: client: response status is not 101")
-	errClientNoUpgrade   = errors.New("bench: client: response lacks Upgrade: websocket / Connection: Upgrade")
-	errClientBadAccept   = errors.New("bench: client: wrong Sec-WebSocket-Accept")
+	errClientBadHead   = errors.New("bench: client: malformed response head")
+	errClientNot101    = errors.New("bench: client: response status is not 101")
+	errClientNoUpgrade = errors.New("bench: client: response lacks Upgrade: websocket / Connection: Upgrade")
+	errClientBadAccept = errors.New("bench: client: wrong Sec-WebSocket-Accept")
 )
 
 // clientKey is a Sec-WebSocket-Key and the Sec-WebSocket-Accept it wants.
@@ -64,28 +63,11 @@ func clientCheckResponse(head []byte, key *clientKey, resp *codec.Response) erro
 		return errClientNot101
 	}
 	if !codec.EqualFold(codec.Get(resp.Headers, "Upgrade"), "websocket") ||
-		!clientHasToken(codec.Get(resp.Headers, "Connection"), "upgrade") {
+		!codec.HasToken(codec.Get(resp.Headers, "Connection"), "upgrade") {
 		return errClientNoUpgrade
 	}
 	if !bytes.Equal(codec.Get(resp.Headers, "Sec-WebSocket-Accept"), key.accept[:]) {
 		return errClientBadAccept
 	}
 	return nil
-}
-
-// clientHasToken reports whether the comma-separated list v holds token,
-// compared ASCII case-insensitively, ignoring spaces and tabs.
-func clientHasToken(v []byte, token string) bool {
-	for len(v) > 0 {
-		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		if codec.EqualFold(bytes.Trim(item, " \t"), token) {
-			return true
-		}
-	}
-	return false
 }

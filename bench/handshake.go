@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
@@ -35,8 +36,6 @@ type HandshakeConfig struct {
 // Defaults for HandshakeConfig.
 const (
 	defaultHandshakeWorkers      = 32
-	defaultHandshakeDuration     = defaultDuration
-	defaultHandshakeWarmup       = defaultWarmup
 	defaultHandshakeCloseTimeout = time.Second
 	// handshakeTickMax is the coarsest tick of the per-loop timeout check.
 	handshakeTickMax = 50 * time.Millisecond
@@ -525,7 +524,7 @@ func (s *hsSession) upgraded(c gnet.Conn) gnet.Action {
 	}
 	s.state.Store(uint32(hsStateClosing))
 	lp.closeQ = append(lp.closeQ, hsDeadline{s: s, at: now + r.closeTO})
-	lp.out = clientAppendClose(lp.out[:0], s.mask)
+	lp.out = codec.AppendMaskedClose(lp.out[:0], ws.StatusNormalClosure, "", s.mask)
 	if _, err := c.Write(lp.out); err != nil {
 		return gnet.None // gnet closed c
 	}

@@ -251,10 +251,10 @@ func TestHandshakeConfigErrors(t *testing.T) {
 
 func TestHandshakeDefaults(t *testing.T) {
 	got := HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}}.withDefaults()
-	if got.Sessions != defaultHandshakeWorkers || got.Duration != defaultHandshakeDuration ||
-		got.Warmup != defaultHandshakeWarmup || got.CloseTimeout != defaultHandshakeCloseTimeout || got.Loops < 1 {
+	if got.Sessions != defaultHandshakeWorkers || got.Duration != defaultDuration ||
+		got.Warmup != defaultWarmup || got.CloseTimeout != defaultHandshakeCloseTimeout || got.Loops < 1 {
 		t.Errorf("withDefaults = %+v, want workers %d, duration %v, warmup %v, close timeout %v, loops >= 1", got,
-			defaultHandshakeWorkers, defaultHandshakeDuration, defaultHandshakeWarmup, defaultHandshakeCloseTimeout)
+			defaultHandshakeWorkers, defaultDuration, defaultWarmup, defaultHandshakeCloseTimeout)
 	}
 }
 

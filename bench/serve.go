@@ -328,14 +328,17 @@ func (srv *serveServer) readHead(c gnet.Conn, s *serveConn) gnet.Action {
 	if err != nil {
 		return gnet.None
 	}
-	end := serveHeadEnd(p, s.scanned)
+	// p keeps the head (nothing is discarded before the answer), so the
+	// scanner resumes at s.scanned; once done it stays done.
+	n, done := s.scan.Scan(p[s.scanned:])
+	s.scanned += n
 	switch {
-	case end < 0 && len(p) >= serveMaxHeadBytes, end > serveMaxHeadBytes:
+	case s.scanned > serveMaxHeadBytes:
 		return srv.refuse(c, s, serveResp431)
-	case end < 0:
-		s.scanned = len(p)
+	case !done:
 		return gnet.None
 	}
+	end := s.scanned
 	if srv.delay > 0 && !s.released.Load() {
 		if s.timer == nil {
 			s.timer = time.AfterFunc(srv.delay, func() {

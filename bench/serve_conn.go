@@ -6,6 +6,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/throngproxy/throng/codec"
 )
 
 // serveState is where a served connection is in its life.
@@ -38,11 +40,12 @@ func (s serveState) String() string {
 // (released excepted).
 type serveConn struct {
 	echo     serveEcho
-	iov      [3][]byte   // send's Writev scratch
-	timer    *time.Timer // Delay timer, or nil
-	deadline time.Time   // lingering: close by then
-	scanned  int         // head bytes already searched for the blank line
-	released atomic.Bool // Delay elapsed; set by the timer goroutine
+	iov      [3][]byte         // send's Writev scratch
+	timer    *time.Timer       // Delay timer, or nil
+	deadline time.Time         // lingering: close by then
+	scan     codec.HeadScanner // finds the end of the request head
+	scanned  int               // head bytes scanned so far
+	released atomic.Bool       // Delay elapsed; set by the timer goroutine
 	state    serveState
 	queued   bool // in serveServer.lingering
 	shut     bool // writes shut down

@@ -128,35 +128,6 @@ func TestServeEchoFeed(t *testing.T) {
 	}
 }
 
-func TestServeHeadEnd(t *testing.T) {
-	head := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-	tests := []struct {
-		name string
-		in   string
-		want int
-	}{
-		{"complete", head, len(head)},
-		{"with frames after", head + "\x81\x80", len(head)},
-		{"incomplete", head[:len(head)-1], -1},
-		{"empty", "", -1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := serveHeadEnd([]byte(tt.in), 0); got != tt.want {
-				t.Errorf("got %d, want %d", got, tt.want)
-			}
-			// Fed byte by byte, resuming where the last call stopped.
-			got := -1
-			for n := 0; n <= len(tt.in) && got < 0; n++ {
-				got = serveHeadEnd([]byte(tt.in[:n]), max(n-1, 0))
-			}
-			if got != tt.want {
-				t.Errorf("incremental: got %d, want %d", got, tt.want)
-			}
-		})
-	}
-}
-
 func FuzzServeEchoFeed(f *testing.F) {
 	f.Add(serveFrames(f, true, ws.NewTextFrame([]byte("hello")), ws.NewPingFrame([]byte("p"))), uint64(1))
 	f.Add(serveFrames(f, true, ws.NewFrame(ws.OpBinary, false, servePayload(300)),

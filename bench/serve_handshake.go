@@ -20,17 +20,6 @@ var (
 	serveResp431 = []byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 )
 
-// serveHeadEnd returns the length of the request head in p, through the
-// blank line that ends it, or -1 if p holds no complete head yet. The first
-// from bytes were scanned by an earlier call and are not scanned again.
-func serveHeadEnd(p []byte, from int) int {
-	from = max(from-3, 0)
-	if i := bytes.Index(p[from:], []byte("\r\n\r\n")); i >= 0 {
-		return from + i + 4
-	}
-	return -1
-}
-
 // serveHandshakeIO feeds a complete request head to ws.Upgrader and gathers
 // its answer.
 type serveHandshakeIO struct {
