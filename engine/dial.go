@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"sync"
 	"syscall"
@@ -26,7 +25,6 @@ type dialJob struct {
 // with EventLoop.Enroll.
 type dialer struct {
 	jobs   chan dialJob
-	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -36,11 +34,10 @@ type dialer struct {
 // handshakes are refused with 503 rather than queued without bound.
 const dialQueue = 4096
 
-func newDialer(workers int, log *slog.Logger) *dialer {
+func newDialer(workers int) *dialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dialer{
 		jobs:   make(chan dialJob, dialQueue),
-		log:    log,
 		ctx:    ctx,
 		cancel: cancel,
 	}

@@ -76,7 +76,6 @@ type Engine struct {
 	gnet    gnet.Engine
 	booted  chan struct{}
 	stopped chan struct{}
-	runErr  error
 
 	clock    atomic.Int64 // ticks since start; advanced by ticker
 	tickStop chan struct{}
@@ -190,7 +189,7 @@ func (e *Engine) SessionCap() int64 { return e.sessionCap }
 func (e *Engine) Run() error {
 	snap := e.snap.Load()
 	srv := &snap.cfg.Server
-	e.dialer = newDialer(srv.DialWorkers, e.log)
+	e.dialer = newDialer(srv.DialWorkers)
 	defer e.dialer.stop()
 	go e.ticker()
 	defer func() {

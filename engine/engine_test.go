@@ -163,6 +163,9 @@ func TestEngineConcurrentEcho(t *testing.T) {
 	if st.Opened != clients || st.Accepted != clients || st.BytesIn == 0 || st.BytesIn-st.BytesOut != 4*clients*msgs {
 		t.Errorf("stats %+v: want %d opened and accepted, bytes in = bytes out + 4 per message", st, clients)
 	}
+	if got := st.Transitions["open"]; got != clients {
+		t.Errorf("%d transitions into open, want %d", got, clients)
+	}
 }
 
 func TestEngineProtocolErrorIsolated(t *testing.T) {

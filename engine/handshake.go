@@ -408,13 +408,11 @@ func (s *session) onUpstreamBody(p []byte) {
 			done bool
 			err  error
 		)
-		before := len(hs.body)
 		hs.body, _, done, err = hs.chunk.Decode(hs.body, p)
 		if len(hs.body) > maxRefusalBody {
 			hs.body = hs.body[:maxRefusalBody]
 			done = true
 		}
-		_ = before
 		if err != nil || done {
 			s.finishRefusal()
 		}

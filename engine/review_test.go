@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,14 +19,12 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
 )
 
 // acceptFor computes Sec-WebSocket-Accept (RFC 6455 §4.2.2).
-func acceptFor(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
+func acceptFor(key string) string { return string(codec.AppendAcceptKey(nil, []byte(key))) }
 
 // TestEngineBackendFramesAfterEarlyClose: the client's Close, sent before the
 // 101, moves the session to closing as soon as it is relayed; the frames the

@@ -9,7 +9,7 @@ import (
 // idle session costs beyond gnet's two conns (DESIGN.md, "Idle costs almost
 // nothing").
 func TestSessionSize(t *testing.T) {
-	const limit = 320
+	const limit = 288 // a size class of the Go allocator: one byte more costs 32
 	if got := unsafe.Sizeof(session{}); got > limit {
 		t.Fatalf("session is %d bytes, keep it at most %d", got, limit)
 	}

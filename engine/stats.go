@@ -19,11 +19,13 @@ type Stats struct {
 	BytesIn          uint64 // client to backend, frames relayed
 	BytesOut         uint64 // backend to client, frames relayed
 	Loops            int    // shards seen (loops that accepted a connection)
+	// Transitions counts entries into each session state, by state name.
+	Transitions map[string]uint64
 }
 
 // Stats sums the shards' counters.
 func (e *Engine) Stats() Stats {
-	st := Stats{Active: e.active.Load()}
+	st := Stats{Active: e.active.Load(), Transitions: make(map[string]uint64, numStates)}
 	for _, sh := range *e.shards.Load() {
 		c := &sh.stats
 		st.Accepted += c.accepted.Load()
@@ -40,6 +42,9 @@ func (e *Engine) Stats() Stats {
 		st.IdleTimeout += c.idleTimeout.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
+		for i := range c.transitions {
+			st.Transitions[state(i).String()] += c.transitions[i].Load()
+		}
 		st.Loops++
 	}
 	return st

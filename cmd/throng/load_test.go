@@ -323,9 +323,8 @@ func TestThousandSessions(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	t.Logf("%d sessions opened in %v, all echoed %d messages in %v; misbehaver rounds: %d", sessions, opened, messages, elapsed, mis.rounds)
-	if elapsed > 20*time.Second {
-		t.Errorf("took %v, want under 20s", elapsed)
-	}
+	// No time limit here: speed claims belong in benchmarks, and the run
+	// is bounded by its context.
 }
 
 // firstLines shortens a joined error to its first n lines.

@@ -149,7 +149,7 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
 		"handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
-		"heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
+		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }
 
 func newLogger(level string) *slog.Logger {

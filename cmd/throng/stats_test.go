@@ -52,7 +52,7 @@ func TestDualStackUnmapsClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, resp := upgradeOn(t, c, host); st != 101 {
+	if st, resp := upgradeOnWith(t, c, host); st != 101 {
 		t.Fatalf("status %d:\n%s", st, resp)
 	}
 	c.Close()
@@ -60,18 +60,4 @@ func TestDualStackUnmapsClients(t *testing.T) {
 	if !strings.Contains(out, `"client":"`+host+`:`) || strings.Contains(out, "::ffff:") {
 		t.Fatalf("access log does not show the unmapped client %s:\n%s", host, tail(out))
 	}
-}
-
-// upgradeOn sends a valid upgrade on c and returns the answer's status.
-func upgradeOn(t *testing.T, c net.Conn, host string) (int, string) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte(upgradeRequest(host, "/"))); err != nil {
-		t.Fatal(err)
-	}
-	head, err := readHead(c)
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	return statusOf(head), head
 }

@@ -7,8 +7,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/throngproxy/throng/codec"
 )
 
 // wireFrame encodes one frame byte for byte as given: masked with a fresh
@@ -38,11 +38,7 @@ func wireFrame(fin bool, rsv byte, op ws.OpCode, masked bool, payload []byte) []
 }
 
 // wsAcceptKey computes Sec-WebSocket-Accept for key (RFC 6455 §4.2.2).
-func wsAcceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
-}
+func wsAcceptKey(key string) string { return string(codec.AppendAcceptKey(nil, []byte(key))) }
 
 // headValue returns the value of the first header line called name in head.
 func headValue(head, name string) string {
