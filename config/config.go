@@ -26,6 +26,14 @@ const (
 	HashKeyQueryPrefix  = "query:"
 )
 
+// Active health check kinds accepted in upstream.health.type; "" turns
+// active checks off.
+const (
+	HealthTCP       = "tcp"
+	HealthHTTP      = "http"
+	HealthWebSocket = "websocket"
+)
+
 // Log levels accepted in log.level.
 const (
 	LevelDebug = "debug"
@@ -160,8 +168,79 @@ type Upstream struct {
 	// success) while its failure ejects it again. > 0 and ≤ 24h when
 	// MaxFails > 0. Default "30s".
 	EjectTime Duration `toml:"eject_time"`
+	// StickyCookie names a cookie set in the 101 that returns the client
+	// to the same backend on its next handshake while that backend is
+	// available. Its value is opaque and signed (HMAC-SHA256 with
+	// StickySecret): a client cannot forge one for a backend it was never
+	// sent to. "" turns stickiness off; otherwise a token. Default "".
+	StickyCookie string `toml:"sticky_cookie"`
+	// StickySecret keys the sticky cookie's signature. Give every throng
+	// process behind one address the same secret so that a cookie from
+	// one is honoured by the others and across restarts; "" means a random
+	// secret per process (cookies then last as long as the process).
+	// Default "".
+	StickySecret string `toml:"sticky_secret"`
+	// Retries is how many more backends a handshake may try after the
+	// first fails (connect refused or timed out, upstream handshake
+	// timeout, a garbage answer, or a 502/503/504 before anything reached
+	// the client). 0..32. Default 2.
+	Retries int `toml:"retries"`
+	// RetryBackoff is the base of the exponential backoff between
+	// attempts: before retry n throng waits a random time in
+	// [0, min(RetryBackoffMax, RetryBackoff × 2^(n-1))) (full jitter).
+	// "0s" retries at once. ≥ 0. Default "50ms".
+	RetryBackoff Duration `toml:"retry_backoff"`
+	// RetryBackoffMax caps one backoff. ≥ RetryBackoff. Default "1s".
+	RetryBackoffMax Duration `toml:"retry_backoff_max"`
+	// Warm is how many pre-connected sockets each event loop keeps per
+	// backend, so that a new session sends its upgrade request without a
+	// connect round trip. 0 turns the pool off. 0..1024. Default 0.
+	Warm int `toml:"warm"`
+	// WarmMaxIdle is how long a warm socket may wait unused before it is
+	// closed and replaced; keep it below the backend's own idle timeout.
+	// > 0 and ≤ 24h when Warm > 0. Default "30s".
+	WarmMaxIdle Duration `toml:"warm_max_idle"`
+	// FallbackUpstream names another [[upstream]] that takes the route's
+	// handshakes while no backend of this one is available. "" means
+	// none: such handshakes get 503 with Retry-After. Fallback chains
+	// must not loop. Default "".
+	FallbackUpstream string `toml:"fallback_upstream"`
+	// Health configures active health checks.
+	Health HealthCheck `toml:"health"`
 	// Backends are the servers; at least one, addresses unique.
 	Backends []Backend `toml:"backends"`
+}
+
+// HealthCheck configures active health checks of an upstream's backends
+// ([upstream.health]). Checks run off the event loops, one goroutine per
+// backend; a backend that failed Fall checks in a row takes no new
+// sessions until it passes Rise in a row.
+type HealthCheck struct {
+	// Type is "tcp" (connect), "http" (GET Path, status in ExpectStatus),
+	// "websocket" (upgrade at Path, expect 101, then Close) or "" (off).
+	// Default "".
+	Type string `toml:"type"`
+	// Path is the request target of http and websocket checks; it starts
+	// with "/". Default "/".
+	Path string `toml:"path"`
+	// Host is the Host header of http and websocket checks; "" means the
+	// backend's address. Default "".
+	Host string `toml:"host"`
+	// ExpectStatus is the status range an http check accepts: "200-399"
+	// or a single status such as "204". Default "200-399".
+	ExpectStatus string `toml:"expect_status"`
+	// Interval is the time between checks of one backend. 100ms..1h.
+	// Default "2s".
+	Interval Duration `toml:"interval"`
+	// Timeout bounds one check, connect included. > 0 and ≤ Interval.
+	// Default "1s".
+	Timeout Duration `toml:"timeout"`
+	// Rise is the number of passing checks in a row that bring a down
+	// backend back. 1..100. Default 2.
+	Rise int `toml:"rise"`
+	// Fall is the number of failing checks in a row that take an up
+	// backend down. 1..100. Default 2.
+	Fall int `toml:"fall"`
 }
 
 // Backend is one server of an upstream.

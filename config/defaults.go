@@ -47,15 +47,36 @@ func DefaultRoute() Route {
 
 // DefaultUpstream returns the defaults of an [[upstream]] element:
 // round robin, hash key "ip", hash load factor 1.25, max_fails 3 within a
-// fail_window of 10s, eject_time 30s, no name, no backends.
+// fail_window of 10s, eject_time 30s, 2 retries backing off from 50ms up
+// to 1s, no warm pool (warm_max_idle 30s), no sticky cookie, no fallback,
+// active health checks off, no name, no backends.
 func DefaultUpstream() Upstream {
 	return Upstream{
-		Balance:        BalanceRoundRobin,
-		HashKey:        HashKeyIP,
-		HashLoadFactor: 1.25,
-		MaxFails:       3,
-		FailWindow:     DurationOf(10 * time.Second),
-		EjectTime:      DurationOf(30 * time.Second),
+		Balance:         BalanceRoundRobin,
+		HashKey:         HashKeyIP,
+		HashLoadFactor:  1.25,
+		MaxFails:        3,
+		FailWindow:      DurationOf(10 * time.Second),
+		EjectTime:       DurationOf(30 * time.Second),
+		Retries:         2,
+		RetryBackoff:    DurationOf(50 * time.Millisecond),
+		RetryBackoffMax: DurationOf(time.Second),
+		WarmMaxIdle:     DurationOf(30 * time.Second),
+		Health:          DefaultHealthCheck(),
+	}
+}
+
+// DefaultHealthCheck returns the defaults of [upstream.health]: off; when
+// a type is set, path "/", status 200-399, every 2s with a 1s timeout,
+// rise 2, fall 2.
+func DefaultHealthCheck() HealthCheck {
+	return HealthCheck{
+		Path:         "/",
+		ExpectStatus: "200-399",
+		Interval:     DurationOf(2 * time.Second),
+		Timeout:      DurationOf(time.Second),
+		Rise:         2,
+		Fall:         2,
 	}
 }
 

@@ -139,6 +139,19 @@ func fillElements(c *Config, raw map[string]any) {
 		if _, ok := m["eject_time"]; !ok {
 			u.EjectTime = def.EjectTime
 		}
+		if _, ok := m["retries"]; !ok {
+			u.Retries = def.Retries
+		}
+		if _, ok := m["retry_backoff"]; !ok {
+			u.RetryBackoff = def.RetryBackoff
+		}
+		if _, ok := m["retry_backoff_max"]; !ok {
+			u.RetryBackoffMax = def.RetryBackoffMax
+		}
+		if _, ok := m["warm_max_idle"]; !ok {
+			u.WarmMaxIdle = def.WarmMaxIdle
+		}
+		fillHealth(&u.Health, m)
 		bs, _ := m["backends"].([]any)
 		for j := range u.Backends {
 			bm := elem(bs, j)
@@ -150,6 +163,31 @@ func fillElements(c *Config, raw map[string]any) {
 				u.Backends[j].Weight = bdef.Weight
 			}
 		}
+	}
+}
+
+// fillHealth sets the keys of an upstream element's health table that m
+// (the element, decoded generically) lacks to their defaults.
+func fillHealth(h *HealthCheck, m map[string]any) {
+	hm, _ := m["health"].(map[string]any)
+	def := DefaultHealthCheck()
+	if _, ok := hm["path"]; !ok {
+		h.Path = def.Path
+	}
+	if _, ok := hm["expect_status"]; !ok {
+		h.ExpectStatus = def.ExpectStatus
+	}
+	if _, ok := hm["interval"]; !ok {
+		h.Interval = def.Interval
+	}
+	if _, ok := hm["timeout"]; !ok {
+		h.Timeout = def.Timeout
+	}
+	if _, ok := hm["rise"]; !ok {
+		h.Rise = def.Rise
+	}
+	if _, ok := hm["fall"]; !ok {
+		h.Fall = def.Fall
 	}
 }
 

@@ -33,7 +33,9 @@ func TestParseMinimalTakesDefaults(t *testing.T) {
 	got := mustParse(t, minimal)
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	u := documentedUpstream()
+	u.Name, u.Backends = "echo", []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
+	want.Upstreams = []Upstream{u}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", got, want)
 	}
@@ -182,10 +184,10 @@ weight = 7
 	if !reflect.DeepEqual(c.Routes, wantRoutes) {
 		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
 	}
-	wantUps := []Upstream{
-		{Name: "a", Balance: BalanceWeightedRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}},
-		{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}},
-	}
+	a, b := documentedUpstream(), documentedUpstream()
+	a.Name, a.Balance, a.Backends = "a", BalanceWeightedRoundRobin, []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}
+	b.Name, b.Backends = "b", []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}
+	wantUps := []Upstream{a, b}
 	if !reflect.DeepEqual(c.Upstreams, wantUps) {
 		t.Errorf("upstreams = %+v; want %+v", c.Upstreams, wantUps)
 	}
@@ -224,7 +226,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	want.Upstreams = []Upstream{{Name: "echo", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second), Backends: []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}}}
+	u := documentedUpstream()
+	u.Name, u.Backends = "echo", []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
+	want.Upstreams = []Upstream{u}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example =\n%+v\nwant the defaults plus the echo route\n%+v", c, want)
 	}
@@ -346,5 +350,65 @@ func TestParsePassiveKeys(t *testing.T) {
 					u.MaxFails, u.FailWindow, u.EjectTime, tt.wantFails, tt.wantWindow, tt.wantEject)
 			}
 		})
+	}
+}
+
+// documentedUpstream spells out, independently of DefaultUpstream, the
+// [[upstream]] defaults that config.go documents.
+func documentedUpstream() Upstream {
+	return Upstream{
+		Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25,
+		MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second),
+		Retries: 2, RetryBackoff: DurationOf(50 * time.Millisecond), RetryBackoffMax: DurationOf(time.Second),
+		WarmMaxIdle: DurationOf(30 * time.Second),
+		Health: HealthCheck{Path: "/", ExpectStatus: "200-399", Interval: DurationOf(2 * time.Second),
+			Timeout: DurationOf(time.Second), Rise: 2, Fall: 2},
+	}
+}
+
+// TestParseUpstreamPolicy checks the keys of issue 5 with their fixed
+// names, including a partial [upstream.health] table filled from defaults.
+func TestParseUpstreamPolicy(t *testing.T) {
+	c := mustParse(t, `
+[[route]]
+upstream = "chat"
+
+[[upstream]]
+name = "chat"
+balance = "hash"
+hash_key = "header:X-User"
+hash_load_factor = 1.5
+sticky_cookie = "throng_backend"
+sticky_secret = "s3cret"
+retries = 3
+retry_backoff = "10ms"
+retry_backoff_max = "200ms"
+warm = 8
+warm_max_idle = "5s"
+fallback_upstream = "spare"
+backends = [{ addr = "127.0.0.1:9001" }]
+
+[upstream.health]
+type = "websocket"
+path = "/healthz"
+fall = 3
+
+[[upstream]]
+name = "spare"
+backends = [{ addr = "127.0.0.1:9002" }]
+`)
+	u := c.Upstreams[0]
+	want := documentedUpstream()
+	want.Name, want.Balance, want.HashKey, want.HashLoadFactor = "chat", BalanceHash, "header:X-User", 1.5
+	want.StickyCookie, want.StickySecret = "throng_backend", "s3cret"
+	want.Retries, want.RetryBackoff, want.RetryBackoffMax = 3, DurationOf(10*time.Millisecond), DurationOf(200*time.Millisecond)
+	want.Warm, want.WarmMaxIdle, want.FallbackUpstream = 8, DurationOf(5*time.Second), "spare"
+	want.Health.Type, want.Health.Path, want.Health.Fall = HealthWebSocket, "/healthz", 3
+	want.Backends = []Backend{{"127.0.0.1:9001", 1}}
+	if !reflect.DeepEqual(u, want) {
+		t.Fatalf("upstream =\n%+v\nwant\n%+v", u, want)
+	}
+	if got := c.Upstreams[1].Health; got != documentedUpstream().Health {
+		t.Fatalf("spare health = %+v; want the defaults", got)
 	}
 }

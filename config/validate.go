@@ -31,6 +31,7 @@ func (c *Config) validate() []*Error {
 		v.add("log.level", "must be debug, info, warn or error, not "+strconv.Quote(c.Log.Level))
 	}
 	c.validateUpstreams(v)
+	c.validateFallbacks(v)
 	c.validateRoutes(v)
 	return v.errs
 }
@@ -177,6 +178,21 @@ func (c *Config) validateUpstreams(v *validator) {
 			v.nonNegative(key+".fail_window", u.FailWindow)
 			v.nonNegative(key+".eject_time", u.EjectTime)
 		}
+		if u.StickyCookie != "" && !ValidToken(u.StickyCookie) {
+			v.add(key+".sticky_cookie", strconv.Quote(u.StickyCookie)+" is not a cookie name (a token)")
+		}
+		v.intRange(key+".retries", u.Retries, 0, maxRetries)
+		v.nonNegative(key+".retry_backoff", u.RetryBackoff)
+		if u.RetryBackoffMax.D() < u.RetryBackoff.D() {
+			v.add(key+".retry_backoff_max", "must be at least retry_backoff ("+u.RetryBackoff.String()+"), not "+u.RetryBackoffMax.String())
+		}
+		v.intRange(key+".warm", u.Warm, 0, maxWarm)
+		if u.Warm > 0 {
+			v.durationRange(key+".warm_max_idle", u.WarmMaxIdle, maxPassiveTime)
+		} else {
+			v.nonNegative(key+".warm_max_idle", u.WarmMaxIdle)
+		}
+		validateHealth(v, key+".health", &u.Health)
 		if len(u.Backends) == 0 {
 			v.add(key+".backends", "needs at least one backend")
 		}
@@ -197,6 +213,91 @@ func (c *Config) validateUpstreams(v *validator) {
 			v.intRange(bkey+".weight", b.Weight, 1, 1000)
 		}
 	}
+}
+
+// maxRetries bounds upstream.retries; maxWarm bounds upstream.warm.
+const (
+	maxRetries = 32
+	maxWarm    = 1024
+)
+
+// validateFallbacks checks that every fallback_upstream names another
+// upstream and that following them never comes back to where it started.
+func (c *Config) validateFallbacks(v *validator) {
+	byName := make(map[string]int, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		if _, dup := byName[u.Name]; !dup {
+			byName[u.Name] = i
+		}
+	}
+	for i, u := range c.Upstreams {
+		if u.FallbackUpstream == "" {
+			continue
+		}
+		key := idx("upstream", i) + ".fallback_upstream"
+		j, ok := byName[u.FallbackUpstream]
+		if !ok {
+			v.add(key, strconv.Quote(u.FallbackUpstream)+" names no [[upstream]]")
+			continue
+		}
+		// Walk the chain; it is at most len(c.Upstreams) long unless it
+		// loops.
+		for steps := 0; ; steps++ {
+			if j == i || steps > len(c.Upstreams) {
+				v.add(key, strconv.Quote(u.FallbackUpstream)+" leads back to "+strconv.Quote(u.Name)+": fallbacks must not loop")
+				break
+			}
+			next := c.Upstreams[j].FallbackUpstream
+			k, ok := byName[next]
+			if next == "" || !ok {
+				break
+			}
+			j = k
+		}
+	}
+}
+
+// validateHealth checks an upstream's [upstream.health] table.
+func validateHealth(v *validator, key string, h *HealthCheck) {
+	switch h.Type {
+	case "":
+		return // off: the other keys are not used
+	case HealthTCP, HealthHTTP, HealthWebSocket:
+	default:
+		v.add(key+".type", "must be tcp, http, websocket or \"\", not "+strconv.Quote(h.Type))
+	}
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n") {
+		v.add(key+".path", "must start with \"/\" and hold no spaces, not "+strconv.Quote(h.Path))
+	}
+	if h.Host != "" && strings.ContainsAny(h.Host, " \t\r\n/") {
+		v.add(key+".host", strconv.Quote(h.Host)+" is not a host")
+	}
+	if _, _, ok := ParseStatusRange(h.ExpectStatus); !ok {
+		v.add(key+".expect_status", "must be a status (\"204\") or a range (\"200-399\") within 100..599, not "+strconv.Quote(h.ExpectStatus))
+	}
+	if d := h.Interval.D(); d < 100*time.Millisecond || d > time.Hour {
+		v.add(key+".interval", "must be in 100ms..1h, not "+h.Interval.String())
+	}
+	if d := h.Timeout.D(); d <= 0 || d > h.Interval.D() {
+		v.add(key+".timeout", "must be greater than 0s and at most interval ("+h.Interval.String()+"), not "+h.Timeout.String())
+	}
+	v.intRange(key+".rise", h.Rise, 1, 100)
+	v.intRange(key+".fall", h.Fall, 1, 100)
+}
+
+// ParseStatusRange parses an expect_status value, "204" or "200-399",
+// into its inclusive bounds within 100..599.
+func ParseStatusRange(s string) (lo, hi int, ok bool) {
+	a, b, isRange := strings.Cut(s, "-")
+	if !isRange {
+		b = a
+	}
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || lo < 100 || hi > 599 || lo > hi {
+		return 0, 0, false
+	}
+	return lo, hi, true
 }
 
 func (c *Config) validateRoutes(v *validator) {

@@ -81,6 +81,33 @@ func TestValidateAccepts(t *testing.T) {
 		{"same addr in two upstreams", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: c.Upstreams[0].Backends})
 		}},
+		{"upstream policy defaults", func(c *Config) {
+			d := DefaultUpstream()
+			d.Name, d.Backends = "echo", c.Upstreams[0].Backends
+			c.Upstreams[0] = d
+		}},
+		{"sticky cookie", func(c *Config) { c.Upstreams[0].StickyCookie = "throng_backend" }},
+		{"retries bounds", func(c *Config) {
+			c.Upstreams[0].Retries, c.Upstreams[0].RetryBackoff, c.Upstreams[0].RetryBackoffMax = 32, DurationOf(time.Second), DurationOf(time.Second)
+		}},
+		{"warm", func(c *Config) { c.Upstreams[0].Warm, c.Upstreams[0].WarmMaxIdle = 1024, DurationOf(time.Second) }},
+		{"fallback chain", func(c *Config) {
+			c.Upstreams[0].FallbackUpstream = "b"
+			c.Upstreams = append(c.Upstreams,
+				Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "c", Backends: []Backend{{"127.0.0.1:2", 1}}},
+				Upstream{Name: "c", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"127.0.0.1:3", 1}}})
+		}},
+		{"health each type", func(c *Config) {
+			for _, typ := range []string{HealthTCP, HealthHTTP, HealthWebSocket} {
+				h := DefaultHealthCheck()
+				h.Type, h.ExpectStatus, h.Host = typ, "204", "chat.internal:8080"
+				c.Upstreams[0].Health = h
+				if err := c.Validate(); err != nil {
+					panic(err)
+				}
+			}
+		}},
+		{"health off ignores the rest", func(c *Config) { c.Upstreams[0].Health = HealthCheck{Path: "bad"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +209,47 @@ func TestValidateRejects(t *testing.T) {
 		{"hash load factor Inf", func(c *Config) { c.Upstreams[0].HashLoadFactor = math.Inf(1) }, "upstream[0].hash_load_factor: "},
 		{"upstream balance empty", func(c *Config) { c.Upstreams[0].Balance = "" }, "upstream[0].balance: "},
 		{"max fails negative", func(c *Config) { c.Upstreams[0].MaxFails = -1 }, "upstream[0].max_fails: "},
+		{"sticky cookie not a token", func(c *Config) { c.Upstreams[0].StickyCookie = "a b" }, "upstream[0].sticky_cookie: "},
+		{"retries negative", func(c *Config) { c.Upstreams[0].Retries = -1 }, "upstream[0].retries: "},
+		{"retries large", func(c *Config) { c.Upstreams[0].Retries = 33 }, "upstream[0].retries: "},
+		{"retry backoff negative", func(c *Config) { c.Upstreams[0].RetryBackoff = DurationOf(-1) }, "upstream[0].retry_backoff: "},
+		{"retry backoff max below base", func(c *Config) {
+			c.Upstreams[0].RetryBackoff, c.Upstreams[0].RetryBackoffMax = DurationOf(time.Second), DurationOf(time.Millisecond)
+		}, "upstream[0].retry_backoff_max: "},
+		{"warm negative", func(c *Config) { c.Upstreams[0].Warm = -1 }, "upstream[0].warm: "},
+		{"warm large", func(c *Config) { c.Upstreams[0].Warm = 1025 }, "upstream[0].warm: "},
+		{"warm max idle zero", func(c *Config) { c.Upstreams[0].Warm, c.Upstreams[0].WarmMaxIdle = 1, DurationOf(0) }, "upstream[0].warm_max_idle: "},
+		{"fallback unknown", func(c *Config) { c.Upstreams[0].FallbackUpstream = "nope" }, "upstream[0].fallback_upstream: "},
+		{"fallback self", func(c *Config) { c.Upstreams[0].FallbackUpstream = "echo" }, "upstream[0].fallback_upstream: "},
+		{"fallback loop", func(c *Config) {
+			c.Upstreams[0].FallbackUpstream = "b"
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "echo", Backends: []Backend{{"127.0.0.1:2", 1}}})
+		}, "upstream[1].fallback_upstream: "},
+		{"health type", func(c *Config) { c.Upstreams[0].Health = DefaultHealthCheck(); c.Upstreams[0].Health.Type = "icmp" }, "upstream[0].health.type: "},
+		{"health path", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.Path = HealthHTTP, "healthz"
+		}, "upstream[0].health.path: "},
+		{"health expect status", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.ExpectStatus = HealthHTTP, "399-200"
+		}, "upstream[0].health.expect_status: "},
+		{"health interval small", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.Interval = HealthTCP, DurationOf(time.Millisecond)
+		}, "upstream[0].health.interval: "},
+		{"health timeout past interval", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.Timeout = HealthTCP, DurationOf(3*time.Second)
+		}, "upstream[0].health.timeout: "},
+		{"health rise zero", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.Rise = HealthTCP, 0
+		}, "upstream[0].health.rise: "},
+		{"health fall large", func(c *Config) {
+			c.Upstreams[0].Health = DefaultHealthCheck()
+			c.Upstreams[0].Health.Type, c.Upstreams[0].Health.Fall = HealthTCP, 101
+		}, "upstream[0].health.fall: "},
 		{"max fails large", func(c *Config) { c.Upstreams[0].MaxFails = 1001 }, "upstream[0].max_fails: "},
 		{"fail window zero", func(c *Config) {
 			c.Upstreams[0].MaxFails, c.Upstreams[0].FailWindow, c.Upstreams[0].EjectTime = 3, DurationOf(0), DurationOf(time.Second)
@@ -275,5 +343,29 @@ func TestValidateDoesNotModify(t *testing.T) {
 	}
 	if c.Routes[0].Host != "Example.COM" {
 		t.Fatalf("Validate changed host to %q", c.Routes[0].Host)
+	}
+}
+
+func TestParseStatusRange(t *testing.T) {
+	tests := []struct {
+		in     string
+		lo, hi int
+		ok     bool
+	}{
+		{"200-399", 200, 399, true},
+		{"204", 204, 204, true},
+		{"100-599", 100, 599, true},
+		{"99", 0, 0, false},
+		{"200-600", 0, 0, false},
+		{"300-200", 0, 0, false},
+		{"", 0, 0, false},
+		{"2xx", 0, 0, false},
+		{"200-", 0, 0, false},
+	}
+	for _, tt := range tests {
+		lo, hi, ok := ParseStatusRange(tt.in)
+		if lo != tt.lo || hi != tt.hi || ok != tt.ok {
+			t.Errorf("ParseStatusRange(%q) = %d, %d, %v; want %d, %d, %v", tt.in, lo, hi, ok, tt.lo, tt.hi, tt.ok)
+		}
 	}
 }
