@@ -38,7 +38,7 @@ func TestHTTPAllocations(t *testing.T) {
 		{"HasToken", func() { HasToken([]byte("keep-alive, Upgrade"), "upgrade") }},
 		{"AppendAcceptKey", func() { dst = AppendAcceptKey(dst[:0], req.Key) }},
 		{"AppendForwardedRequest", func() { dst = AppendForwardedRequest(dst[:0], &req, &f) }},
-		{"AppendSwitchingResponse", func() { dst = AppendSwitchingResponse(dst[:0], &resp, f.RequestID) }},
+		{"AppendSwitchingResponse", func() { dst = AppendSwitchingResponse(dst[:0], &resp, f.RequestID, nil) }},
 		{"AppendRelayedResponse", func() { dst = AppendRelayedResponse(dst[:0], &relayed, chunked) }},
 		{"AppendErrorResponse", func() { dst = AppendErrorResponse(dst[:0], 426, ErrBadVersion.Header) }},
 		{"ChunkedDecoder.Decode", func() { d.Reset(); dst, _, _, _ = d.Decode(dst[:0], chunked) }},

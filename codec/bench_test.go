@@ -94,7 +94,7 @@ func BenchmarkAppendSwitchingResponse(b *testing.B) {
 	id := []byte("0123456789abcdef")
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = AppendSwitchingResponse(dst[:0], &resp, id)
+		dst = AppendSwitchingResponse(dst[:0], &resp, id, nil)
 	}
 }
 

@@ -95,8 +95,11 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 // ends), "X-Request-Id: <requestID>\r\n" if the backend sent no X-Request-Id
 // and requestID is not empty, and the final "\r\n". Nothing else changes: the
 // backend's Sec-WebSocket-Accept is valid for the client because the key was
-// the client's (RFC 6455 §4.2.2). It allocates only by growing dst.
-func AppendSwitchingResponse(dst []byte, resp *Response, requestID []byte) []byte {
+// the client's (RFC 6455 §4.2.2). extraHeader, if not empty, is appended
+// verbatim before the final "\r\n": whole header lines the proxy adds, such
+// as its sticky cookie's "Set-Cookie: ...\r\n". It allocates only by
+// growing dst.
+func AppendSwitchingResponse(dst []byte, resp *Response, requestID, extraHeader []byte) []byte {
 	dst = append(dst, resp.Proto...)
 	dst = append(dst, ' ')
 	dst = appendStatus(dst, resp.Status)
@@ -109,6 +112,7 @@ func AppendSwitchingResponse(dst []byte, resp *Response, requestID []byte) []byt
 	if len(requestID) > 0 && Get(resp.Headers, "x-request-id") == nil {
 		dst = appendNamedHeader(dst, "X-Request-Id", requestID)
 	}
+	dst = append(dst, extraHeader...)
 	return append(dst, "\r\n"...)
 }
 

@@ -182,10 +182,11 @@ func TestAppendForwardedRequest(t *testing.T) {
 
 func TestAppendSwitchingResponse(t *testing.T) {
 	tests := []struct {
-		name string
-		head string
-		id   string
-		want string
+		name  string
+		head  string
+		id    string
+		extra string
+		want  string
 	}{
 		{
 			name: "adds request id",
@@ -204,6 +205,13 @@ func TestAppendSwitchingResponse(t *testing.T) {
 			head: "HTTP/1.1 101\nUpgrade: websocket\nConnection: Upgrade\nSet-Cookie: s=1; Path=/\n\n",
 			want: "HTTP/1.1 101 \r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: s=1; Path=/\r\n\r\n",
 		},
+		{
+			name:  "proxy's own header after the backend's",
+			head:  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: s=1\r\n\r\n",
+			id:    "rid",
+			extra: "Set-Cookie: throng_backend=v; Path=/; HttpOnly; SameSite=Lax\r\n",
+			want:  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: s=1\r\nX-Request-Id: rid\r\nSet-Cookie: throng_backend=v; Path=/; HttpOnly; SameSite=Lax\r\n\r\n",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,7 +223,7 @@ func TestAppendSwitchingResponse(t *testing.T) {
 			if tc.id != "" {
 				id = []byte(tc.id)
 			}
-			if got := string(AppendSwitchingResponse(nil, &r, id)); got != tc.want {
+			if got := string(AppendSwitchingResponse(nil, &r, id, []byte(tc.extra))); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})

@@ -125,7 +125,7 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("Body() = %v, %d", kind, length)
 		}
 		var back Response
-		sw := AppendSwitchingResponse(nil, &r, []byte("rid"))
+		sw := AppendSwitchingResponse(nil, &r, []byte("rid"), nil)
 		if err := ParseResponse(sw, &back); err != nil && !(len(r.Headers) == MaxHeaders && Get(r.Headers, "x-request-id") == nil) {
 			t.Fatalf("switching response %q does not parse: %v", sw, err)
 		} else if err == nil && (back.Status != r.Status || !bytes.Equal(back.Reason, r.Reason)) {

@@ -48,3 +48,15 @@ func TestHashKeyDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestStickyFindAllocs(t *testing.T) {
+	u := stickyTable(t, "secret", "10.0.0.1:80", "10.0.0.2:80")
+	hs := cookieHeaders("a=1; " + cookieOf(t, u.Sticky.SetCookie(u.Backends[1])))
+	if n := testing.AllocsPerRun(100, func() {
+		if u.Sticky.Find(hs) != u.Backends[1] {
+			t.Fatal("wrong backend")
+		}
+	}); n != 0 {
+		t.Fatalf("Find allocates %v times per call", n)
+	}
+}

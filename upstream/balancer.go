@@ -41,6 +41,9 @@ type Backend struct {
 	Addr   string
 	Weight int
 	Index  int
+	// Upstream is the upstream b belongs to; nil for a Backend made
+	// outside NewTable.
+	Upstream *Upstream
 
 	_      cpu.CacheLinePad
 	active atomic.Int64 // live sessions using this backend

@@ -113,13 +113,8 @@ func (k KeySource) HashKey(ip []byte, headers []codec.Header, target []byte) uin
 			}
 		}
 	case KeyCookie:
-		for i := range headers {
-			if !codec.EqualFold(headers[i].Name, "Cookie") {
-				continue
-			}
-			if v, ok := cookieValue(headers[i].Value, k.Name); ok {
-				return hashBytes(v)
-			}
+		if v, ok := findCookie(headers, k.Name); ok {
+			return hashBytes(v)
 		}
 	case KeyQuery:
 		if v, ok := queryValue(target, k.Name); ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/throngproxy/throng/config"
 )
@@ -18,6 +19,22 @@ type Upstream struct {
 	// HashKey is the parsed hash_key. It is used only when NeedsKey
 	// reports true; otherwise it is the zero KeySource (KeyIP).
 	HashKey KeySource
+	// Fallback takes this upstream's handshakes while none of its
+	// backends is available (fallback_upstream); nil means none.
+	Fallback *Upstream
+	// Retries, RetryBackoff and RetryBackoffMax are the retry policy
+	// (retries, retry_backoff, retry_backoff_max).
+	Retries                       int
+	RetryBackoff, RetryBackoffMax time.Duration
+	// Warm is the warm sockets each loop keeps per backend; WarmMaxIdle
+	// is how long one may wait unused.
+	Warm        int
+	WarmMaxIdle time.Duration
+	// Health is the active health check policy ([upstream.health]);
+	// Health.Type == "" means none.
+	Health config.HealthCheck
+	// Sticky is the sticky cookie; nil when sticky_cookie is "".
+	Sticky *Sticky
 }
 
 // NeedsKey reports whether u's balancer uses the request's hash key
@@ -79,11 +96,18 @@ func NewTable(c *config.Config) (*Table, error) {
 	}
 	byName := make(map[string]*Upstream, len(c.Upstreams))
 	for i, cu := range c.Upstreams {
-		u := &Upstream{Name: cu.Name, Index: i, Backends: make([]*Backend, len(cu.Backends))}
+		u := &Upstream{
+			Name: cu.Name, Index: i, Backends: make([]*Backend, len(cu.Backends)),
+			Retries: cu.Retries, RetryBackoff: cu.RetryBackoff.D(), RetryBackoffMax: cu.RetryBackoffMax.D(),
+			Warm: cu.Warm, WarmMaxIdle: cu.WarmMaxIdle.D(), Health: cu.Health,
+		}
 		for j, cb := range cu.Backends {
-			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j}
+			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j, Upstream: u}
 		}
 		setPassive(u.Backends, cu.MaxFails, cu.FailWindow.D(), cu.EjectTime.D())
+		if cu.StickyCookie != "" {
+			u.Sticky = newSticky(cu.StickyCookie, cu.StickySecret, cu.Name, u.Backends)
+		}
 		bal, err := newBalancer(cu.Balance, u.Backends, cu.HashLoadFactor)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", cu.Name, err)
@@ -98,6 +122,16 @@ func NewTable(c *config.Config) (*Table, error) {
 		if _, dup := byName[cu.Name]; !dup {
 			byName[cu.Name] = u
 		}
+	}
+	for i, cu := range c.Upstreams {
+		if cu.FallbackUpstream == "" {
+			continue
+		}
+		f := byName[cu.FallbackUpstream]
+		if f == nil {
+			return nil, fmt.Errorf("upstream %q fallback %q: %w", cu.Name, cu.FallbackUpstream, ErrUnknownUpstream)
+		}
+		t.Upstreams[i].Fallback = f
 	}
 	for i, cr := range c.Routes {
 		u := byName[cr.Upstream]

@@ -1,0 +1,134 @@
+package upstream
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/config"
+)
+
+// stickyTable builds a table with one upstream "chat" over addrs, sticky
+// cookie "throng_backend" keyed by secret.
+func stickyTable(t *testing.T, secret string, addrs ...string) *Upstream {
+	t.Helper()
+	c := config.Default()
+	u := config.DefaultUpstream()
+	u.Name, u.StickyCookie, u.StickySecret = "chat", "throng_backend", secret
+	for _, a := range addrs {
+		u.Backends = append(u.Backends, config.Backend{Addr: a, Weight: 1})
+	}
+	c.Upstreams = []config.Upstream{u}
+	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "chat"}}
+	tab, err := NewTable(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab.Upstreams[0]
+}
+
+// cookieOf returns the cookie pair ("name=value") a Set-Cookie line sets.
+func cookieOf(t *testing.T, line []byte) string {
+	t.Helper()
+	s, ok := strings.CutPrefix(string(line), "Set-Cookie: ")
+	if !ok || !strings.HasSuffix(s, "; Path=/; HttpOnly; SameSite=Lax\r\n") {
+		t.Fatalf("Set-Cookie line %q", line)
+	}
+	pair, _, _ := strings.Cut(s, ";")
+	return pair
+}
+
+func cookieHeaders(values ...string) []codec.Header {
+	var hs []codec.Header
+	for _, v := range values {
+		hs = append(hs, codec.Header{Name: []byte("Cookie"), Value: []byte(v)})
+	}
+	return hs
+}
+
+func TestStickyRoundTrip(t *testing.T) {
+	u := stickyTable(t, "secret", "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80")
+	s := u.Sticky
+	seen := map[string]bool{}
+	for _, b := range u.Backends {
+		pair := cookieOf(t, s.SetCookie(b))
+		if seen[pair] {
+			t.Fatalf("two backends share cookie %q", pair)
+		}
+		seen[pair] = true
+		if strings.Contains(pair, "10.0.0") {
+			t.Fatalf("cookie %q shows the address", pair)
+		}
+		_, value, _ := strings.Cut(pair, "=")
+		tests := []struct {
+			name    string
+			headers []codec.Header
+		}{
+			{"alone", cookieHeaders(pair)},
+			{"among others", cookieHeaders("a=1; " + pair + "; b=2")},
+			{"second header", cookieHeaders("a=1", pair)},
+			{"quoted", cookieHeaders(`throng_backend="` + value + `"`)},
+			{"spaces", cookieHeaders("  " + pair + " ;x=y")},
+		}
+		for _, tt := range tests {
+			if got := s.Find(tt.headers); got != b {
+				t.Errorf("%s: Find(%q) = %v; want %s", tt.name, tt.headers[len(tt.headers)-1].Value, got, b.Addr)
+			}
+		}
+	}
+}
+
+func TestStickyIgnoresForeignValues(t *testing.T) {
+	u := stickyTable(t, "secret", "10.0.0.1:80", "10.0.0.2:80")
+	other := stickyTable(t, "other secret", "10.0.0.1:80", "10.0.0.2:80")
+	good := cookieOf(t, u.Sticky.SetCookie(u.Backends[0]))
+	_, value, _ := strings.Cut(good, "=")
+	flipped := []byte(value)
+	flipped[0] ^= 1
+	tests := []struct {
+		name    string
+		headers []codec.Header
+	}{
+		{"none", nil},
+		{"other cookie name", cookieHeaders("session=" + value)},
+		{"other secret", cookieHeaders(cookieOf(t, other.Sticky.SetCookie(other.Backends[0])))},
+		{"tampered", cookieHeaders("throng_backend=" + string(flipped))},
+		{"truncated", cookieHeaders("throng_backend=" + value[:10])},
+		{"address", cookieHeaders("throng_backend=10.0.0.1:80")},
+		{"empty", cookieHeaders("throng_backend=")},
+	}
+	for _, tt := range tests {
+		if got := u.Sticky.Find(tt.headers); got != nil {
+			t.Errorf("%s: Find = %s; want nil", tt.name, got.Addr)
+		}
+	}
+}
+
+// TestStickySurvivesReorder checks that a cookie names the backend by
+// address: a reload that reorders and adds backends keeps it, and a
+// process with the same secret honours it.
+func TestStickySurvivesReorder(t *testing.T) {
+	before := stickyTable(t, "secret", "10.0.0.1:80", "10.0.0.2:80")
+	after := stickyTable(t, "secret", "10.0.0.9:80", "10.0.0.2:80", "10.0.0.1:80")
+	for _, b := range before.Backends {
+		got := after.Sticky.Find(cookieHeaders(cookieOf(t, before.Sticky.SetCookie(b))))
+		if got == nil || got.Addr != b.Addr {
+			t.Errorf("cookie for %s finds %v after the reload", b.Addr, got)
+		}
+	}
+}
+
+// TestStickyRandomSecret checks that without sticky_secret the cookie
+// still round-trips within the process and differs from a keyed one.
+func TestStickyRandomSecret(t *testing.T) {
+	a := stickyTable(t, "", "10.0.0.1:80")
+	b := stickyTable(t, "", "10.0.0.1:80")
+	keyed := stickyTable(t, "secret", "10.0.0.1:80")
+	pa := cookieOf(t, a.Sticky.SetCookie(a.Backends[0]))
+	if pa != cookieOf(t, b.Sticky.SetCookie(b.Backends[0])) {
+		t.Fatal("two tables of one process disagree on the random-secret cookie")
+	}
+	if pa == cookieOf(t, keyed.Sticky.SetCookie(keyed.Backends[0])) {
+		t.Fatal("random-secret cookie equals the keyed one")
+	}
+}
