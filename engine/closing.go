@@ -153,9 +153,17 @@ func (s *session) onClientGone() {
 func (s *session) onUpstreamGone() {
 	switch s.state {
 	case stateUpstreamHandshake:
+		if s.flags&flagWarmConn != 0 {
+			// A warm socket the backend had closed (its idle timeout
+			// beat ours): not the backend failing, and not a retry.
+			s.flags &^= flagWarmConn
+			s.sh.stats.warmStale.Add(1)
+			s.dial()
+			return
+		}
 		// Nothing reached the client yet: try the next backend.
 		s.backendFailed()
-		s.dialNext()
+		s.retry(502)
 	case stateUpstreamBody:
 		s.finishRefusal()
 	case stateOpen, stateClosing:

@@ -13,7 +13,8 @@ import (
 // dialJob asks a worker to connect a session to a backend. The worker reads
 // only the job's own fields: the session belongs to its loop.
 type dialJob struct {
-	s      *session
+	s      *session // the session to connect; nil for a warm-pool fill
+	warm   *warmSet // the pool to fill when s is nil
 	loop   gnet.EventLoop
 	addr   string
 	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
@@ -98,18 +99,23 @@ func (d *dialer) work() {
 }
 
 func (d *dialer) dial(j dialJob) {
-	if j.s.dialAbandoned.Load() {
+	if j.s != nil && j.s.dialAbandoned.Load() {
 		// The session gave up waiting (timeout, client gone): nobody
 		// wants this socket, and nobody waits for a report.
 		return
+	}
+	// The socket's gnet context tells OnOpen whose it is.
+	var owner any = j.s
+	if j.s == nil {
+		owner = j.warm
 	}
 	c, err := j.dialer.DialContext(d.ctx, "tcp", j.addr)
 	if err == nil {
 		var ch <-chan gnet.RegisteredResult
 		// Enroll dups the socket onto the session's loop and closes c; the
-		// loop runs OnOpen (which attaches it to the session) before the
-		// result arrives here.
-		ch, err = j.loop.Enroll(gnet.NewContext(d.ctx, j.s), c)
+		// loop runs OnOpen (which attaches it to the session or the pool)
+		// before the result arrives here.
+		ch, err = j.loop.Enroll(gnet.NewContext(d.ctx, owner), c)
 		if err == nil {
 			select {
 			case res := <-ch:
@@ -127,16 +133,21 @@ func (d *dialer) dial(j dialJob) {
 		}
 	}
 	// Report back on the loop; the session's fields are not ours to touch.
-	_ = j.loop.Execute(d.ctx, &dialFailure{s: j.s, err: err})
+	_ = j.loop.Execute(d.ctx, &dialFailure{s: j.s, warm: j.warm, err: err})
 }
 
-// dialFailure reports a failed connect to the session's loop.
+// dialFailure reports a failed connect to the session's (or pool's) loop.
 type dialFailure struct {
-	s   *session
-	err error
+	s    *session
+	warm *warmSet
+	err  error
 }
 
 func (f *dialFailure) Run(context.Context) error {
+	if f.s == nil {
+		f.warm.onDialFailed(f.err)
+		return nil
+	}
 	f.s.onDialFailed(f.err)
 	return nil
 }

@@ -346,7 +346,7 @@ func (e *Engine) ticker() {
 				trimmer.check(e.Stats().Accepted)
 			}
 			for _, sh := range *e.shards.Load() {
-				if sh.wheel.armed.Load() > 0 {
+				if sh.wheel.armed.Load() > 0 || sh.hasWarm.Load() {
 					_ = sh.loop.Execute(ctx, &sh.tick)
 				}
 			}
@@ -375,8 +375,11 @@ func (h *handler) OnShutdown(gnet.Engine) {
 }
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if s, ok := c.Context().(*session); ok {
-		return nil, s.onUpstreamOpen(c)
+	switch x := c.Context().(type) {
+	case *session:
+		return nil, x.onUpstreamOpen(c)
+	case *warmSet:
+		return nil, x.onOpen(c)
 	}
 	return nil, h.e.accept(c)
 }
@@ -387,6 +390,11 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	p, _ := c.Next(-1)
 	s, _ := c.Context().(*session)
 	if s == nil {
+		// A warm socket has nothing to say before its request: a backend
+		// that talks first is not one to reuse. Detached sockets likewise.
+		if w, ok := c.Context().(*warmSet); ok {
+			w.remove(c)
+		}
 		return gnet.Close
 	}
 	if c == s.client {
@@ -400,6 +408,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	s, _ := c.Context().(*session)
 	if s == nil {
+		if w, ok := c.Context().(*warmSet); ok {
+			w.remove(c)
+		}
 		return gnet.None
 	}
 	switch {

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math/bits"
 	"net"
 	"net/netip"
 	"time"
@@ -137,12 +139,17 @@ func (s *session) startUpstream() {
 	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
 	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
-	if u := route.Upstream; u.NeedsKey() {
+	u := route.Upstream
+	hs.up = u
+	if u.NeedsKey() {
 		// Computed once: retries pick with the same key, and req is the
 		// shard's scratch, gone after this call.
 		hs.key = u.HashKey.HashKey(f.ClientIP, req.Headers, req.Target)
 	}
-	s.dialNext()
+	if u.Sticky != nil {
+		hs.sticky = u.Sticky.Find(req.Headers)
+	}
+	s.dialNext(502)
 }
 
 // clientIP is the client's address with any v4-in-v6 mapping removed, and
@@ -158,35 +165,90 @@ func (s *session) clientIP() (netip.Addr, bool) {
 	return ip, s.snap.trusted(ip)
 }
 
-// dialNext picks the next untried backend and hands it to a dial worker.
-func (s *session) dialNext() {
+// dialNext starts the next attempt: the next backend the balancer picks
+// (the sticky cookie's first), falling back to the fallback upstream when
+// the current one has none left. When there is no backend at all it
+// answers 503, or failStatus (the last attempt's failure) after attempts.
+func (s *session) dialNext(failStatus int) {
 	hs := s.hs
 	s.releaseBackend()
-	var b *upstream.Backend
-	// Each backend is tried at most once per handshake (indexes past 63
-	// are not in the tried set, hence the count).
-	if int(hs.attempts) < min(len(s.route.Upstream.Backends), maxAttempts) {
-		b = s.route.Upstream.Balancer.Pick(hs.tried, hs.key)
-	}
+	b := s.nextBackend()
 	if b == nil {
 		if hs.attempts == 0 {
 			s.reject(503)
 		} else {
-			s.reject(502)
+			s.reject(failStatus)
 		}
 		return
 	}
-	if b.Index < 64 {
-		hs.tried |= 1 << uint(b.Index)
-	}
 	hs.attempts++
+	s.connect(b)
+}
+
+// nextBackend picks the backend of the next attempt, or nil.
+func (s *session) nextBackend() *upstream.Backend {
+	hs := s.hs
+	for {
+		u := hs.up
+		var b *upstream.Backend
+		if hs.attempts == 0 && hs.sticky != nil && hs.sticky.Upstream == u && hs.sticky.Available(time.Now().UnixNano()) {
+			b = hs.sticky
+		} else {
+			b = u.Balancer.Pick(hs.tried, hs.key)
+		}
+		if b != nil {
+			if b.Index < 64 {
+				hs.tried |= 1 << uint(b.Index)
+			}
+			return b
+		}
+		if u.Fallback == nil || hs.fallbacks >= maxFallbacks {
+			return nil
+		}
+		// No backend of u is left: its fallback takes the handshake, with
+		// a fresh tried set (indexes are per upstream) and its own key.
+		hs.fallbacks++
+		hs.up, hs.tried, hs.key = u.Fallback, 0, 0
+		if hs.up.NeedsKey() {
+			hs.key = s.fallbackKey()
+		}
+	}
+}
+
+// fallbackKey is the request's hash key for the fallback upstream's
+// balancer: the head is parsed again, as the shard's scratch request is
+// long gone.
+func (s *session) fallbackKey() uint64 {
+	req := &s.sh.req
+	if codec.ParseRequest(s.hs.head, req) != nil {
+		return 0
+	}
+	ip, _ := s.clientIP()
+	return s.hs.up.HashKey.HashKey(ip.AppendTo(s.sh.ipbuf[:0]), req.Headers, req.Target)
+}
+
+// connect starts an attempt on b: a warm socket when the loop has one,
+// else a dial.
+func (s *session) connect(b *upstream.Backend) {
 	s.backend = b
 	// Counted from the dial on, so that least_conn, random_two and the
 	// hash's load bound see sessions still connecting.
 	b.Acquire()
 	s.flags |= flagBackendHeld
+	if c := s.sh.takeWarm(s.snap, b); c != nil {
+		s.flags |= flagWarmConn
+		s.sh.stats.warmUsed.Add(1)
+		s.setState(stateConnecting)
+		s.attachUpstream(c)
+		return
+	}
+	s.dial()
+}
+
+// dial hands the session's backend to a dial worker.
+func (s *session) dial() {
 	s.dialAbandoned.Store(false)
-	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: b.Addr, dialer: s.snap.dialer}) {
+	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: s.backend.Addr, dialer: s.snap.dialer}) {
 		// Every worker is busy and the queue is full: overloaded.
 		s.reject(503)
 		return
@@ -194,6 +256,89 @@ func (s *session) dialNext() {
 	s.flags |= flagDialing
 	s.sh.stats.dials.Add(1)
 	s.setState(stateConnecting)
+}
+
+// retry moves on after an attempt failed before anything reached the
+// client (connect failure or timeout, upstream handshake timeout, a garbage
+// answer, a 502/503/504): another backend after a full-jitter backoff, or
+// failStatus to the client when no retry is left, or none would fit in the
+// handshake timeout.
+func (s *session) retry(failStatus int) {
+	hs := s.hs
+	s.dropUpstream()
+	if int(hs.attempts) > hs.up.Retries {
+		s.reject(failStatus)
+		return
+	}
+	s.sh.stats.retries.Add(1)
+	wait := s.backoff()
+	if wait <= 0 {
+		s.dialNext(failStatus)
+		return
+	}
+	if left := time.Duration(hs.by-s.sh.now()-1) * tickInterval; wait >= left {
+		s.reject(failStatus)
+		return
+	}
+	// Waiting counts as connecting: the handshake deadline still holds,
+	// and a client that leaves ends the session as during a dial.
+	s.releaseBackend()
+	hs.gen++
+	hs.failStatus = uint16(failStatus)
+	s.flags |= flagBackoff
+	s.setState(stateConnecting)
+	r := &retryRunnable{s: s, gen: hs.gen}
+	time.AfterFunc(wait, r.post)
+}
+
+// backoff returns the wait before the next attempt: uniform in
+// [0, min(retry_backoff_max, retry_backoff × 2^(retries so far))), "full
+// jitter", so that clients that failed together do not retry together.
+func (s *session) backoff() time.Duration {
+	u := s.hs.up
+	if u.RetryBackoff <= 0 {
+		return 0
+	}
+	ceil := u.RetryBackoff
+	for i := uint8(1); i < s.hs.attempts && ceil < u.RetryBackoffMax; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, u.RetryBackoffMax)
+	return time.Duration(s.sh.rand.Uint64() % uint64(ceil))
+}
+
+// retryRunnable ends a backoff on the session's loop. Retries are rare, so
+// each costs one timer and one runnable; gen tells a stale one (the
+// session moved on or ended meanwhile) from the current one.
+type retryRunnable struct {
+	s   *session
+	gen uint32
+}
+
+func (r *retryRunnable) post() { _ = r.s.sh.loop.Execute(bgCtx, r) }
+
+func (r *retryRunnable) Run(context.Context) error {
+	s := r.s
+	if s.state != stateConnecting || s.flags&flagBackoff == 0 || s.hs == nil || s.hs.gen != r.gen {
+		return nil
+	}
+	s.flags &^= flagBackoff
+	s.dialNext(int(s.hs.failStatus))
+	return nil
+}
+
+// dropUpstream lets go of the backend socket of a failed attempt: it is
+// detached first, so that its OnClose is no concern of the session's.
+func (s *session) dropUpstream() {
+	s.flags &^= flagWarmConn
+	if c := s.upstream; c != nil {
+		s.upstream = nil
+		c.SetContext(nil)
+		if s.flags&flagUpstreamCloseIssued == 0 {
+			_ = c.Close()
+		}
+		s.flags &^= flagUpstreamCloseIssued
+	}
 }
 
 // onDialFailed runs on the loop when a worker could not connect.
@@ -209,7 +354,7 @@ func (s *session) onDialFailed(err error) {
 		s.maybeFinish()
 		return
 	}
-	s.dialNext()
+	s.retry(502)
 }
 
 // onUpstreamOpen runs in OnOpen for an enrolled backend socket.
@@ -219,26 +364,35 @@ func (s *session) onUpstreamOpen(c gnet.Conn) gnet.Action {
 		// The client left or the handshake timed out meanwhile.
 		return gnet.Close
 	}
+	s.attachUpstream(c)
+	return gnet.None
+}
+
+// attachUpstream makes c, connected to s.backend, the session's backend
+// socket and sends it the upgrade request. A write error closes c at once,
+// and its OnClose moves the session on.
+func (s *session) attachUpstream(c gnet.Conn) {
+	c.SetContext(s)
 	s.upstream = c
 	s.flags &^= flagUpstreamCloseIssued
 	s.hs.scan.Reset()
 	s.hs.resp = s.hs.resp[:0]
 	s.setState(stateUpstreamHandshake)
-	if _, err := c.Write(s.hs.fwd); err != nil {
-		return gnet.Close
-	}
-	return gnet.None
+	_, _ = c.Write(s.hs.fwd)
 }
 
 // onUpstreamHandshake handles backend bytes while its answer's head is
 // incomplete.
 func (s *session) onUpstreamHandshake(p []byte) {
 	hs := s.hs
+	// The backend answered: a warm socket closed from now on is the
+	// backend failing, not a stale socket.
+	s.flags &^= flagWarmConn
 	for {
 		n, done := hs.scan.Scan(p)
 		if len(hs.resp)+n > int(s.snap.maxHeaderBytes) {
 			s.backendFailed()
-			s.reject(502)
+			s.retry(502)
 			return
 		}
 		hs.resp = append(hs.resp, p[:n]...)
@@ -249,7 +403,7 @@ func (s *session) onUpstreamHandshake(p []byte) {
 		resp := &s.sh.resp
 		if err := codec.ParseResponse(hs.resp, resp); err != nil {
 			s.backendFailed()
-			s.reject(502)
+			s.retry(502)
 			return
 		}
 		switch {
@@ -283,15 +437,21 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 				attrSession(s.id), attrBackend(s.backend.Addr), attrErr(err))
 		}
 		s.backendFailed()
-		s.reject(502)
+		s.retry(502)
 		return
 	}
 	if s.backend.ReportSuccess(time.Now().UnixNano()) {
 		sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "backend restored",
-			attrUpstream(s.route.Upstream.Name), attrBackend(s.backend.Addr))
+			attrUpstream(s.upstreamName()), attrBackend(s.backend.Addr))
 	}
 	id := forwardedRequestID(hs.fwd)
-	out := codec.AppendSwitchingResponse(hs.body[:0], resp, id)
+	var cookie []byte
+	if st := s.backend.Upstream.Sticky; st != nil && hs.sticky != s.backend {
+		// A new client, or its backend was unavailable: send it where it
+		// went this time.
+		cookie = st.SetCookie(s.backend)
+	}
+	out := codec.AppendSwitchingResponse(hs.body[:0], resp, id, cookie)
 	hs.body = out
 	s.status = 101
 	if _, err := s.client.Write(out); err != nil || s.client == nil {
@@ -329,7 +489,7 @@ func (s *session) backendFailed() {
 	}
 	s.sh.stats.ejections.Add(1)
 	s.sh.e.log.LogAttrs(bgCtx, slog.LevelWarn, "backend ejected",
-		attrUpstream(s.route.Upstream.Name), attrBackend(b.Addr))
+		attrUpstream(s.upstreamName()), attrBackend(b.Addr))
 }
 
 // releaseBackend stops counting this session against its backend.
@@ -340,8 +500,9 @@ func (s *session) releaseBackend() {
 	}
 }
 
-// maxAttempts bounds connect attempts per handshake.
-const maxAttempts = 32
+// maxFallbacks bounds how many fallback upstreams one handshake may move
+// through (config validation already rules out loops).
+const maxFallbacks = 8
 
 // forwardedRequestID finds the X-Request-Id the proxy put in the forwarded
 // request (the last header line before the blank line).
@@ -362,6 +523,18 @@ func forwardedRequestID(fwd []byte) []byte {
 	return line[len(key):]
 }
 
+// canRetry reports whether a failed attempt could be retried: a retry is
+// left and some backend has not been tried (or a fallback may have one).
+// A 502/503/504 that cannot be retried is relayed as the backend sent it,
+// Retry-After and all, rather than replaced by the proxy's own 502.
+func (s *session) canRetry() bool {
+	hs := s.hs
+	if int(hs.attempts) > hs.up.Retries {
+		return false
+	}
+	return bits.OnesCount64(hs.tried) < len(hs.up.Backends) || hs.up.Fallback != nil && hs.fallbacks < maxFallbacks
+}
+
 // maxRefusalBody bounds the body of a non-101 answer relayed to the client.
 const maxRefusalBody = 64 << 10
 
@@ -373,12 +546,16 @@ func (s *session) startRefusal(resp *codec.Response, rest []byte) {
 		s.reject(502)
 		return
 	}
-	s.status = uint16(resp.Status)
 	if resp.Status >= 502 && resp.Status <= 504 {
 		// The backend (or something behind it) is failing; a 4xx is the
 		// backend doing its job for this client and counts for nothing.
 		s.backendFailed()
+		if s.canRetry() {
+			s.retry(resp.Status)
+			return
+		}
 	}
+	s.status = uint16(resp.Status)
 	hs.bodyKind, hs.bodyLeft = kind, length
 	hs.body = hs.body[:0]
 	if kind == codec.BodyNone {

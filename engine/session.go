@@ -84,6 +84,12 @@ const (
 	// OnClose is on its way.
 	flagClientCloseIssued
 	flagUpstreamCloseIssued
+	// flagWarmConn: the backend socket came from the warm pool and has
+	// not answered yet; if it turns out closed, the attempt is redone on
+	// a fresh dial without counting against the backend.
+	flagWarmConn
+	// flagBackoff: waiting out a retry backoff (in stateConnecting).
+	flagBackoff
 )
 
 // session is one proxied WebSocket: a client socket, at most one upstream
@@ -140,10 +146,16 @@ type handshake struct {
 	bodyKind codec.BodyKind
 	bodyLeft int64
 
-	tried    uint64 // bit set of backend indexes already attempted
-	key      uint64 // the request's hash key (balance = "hash")
-	by       int64  // tick by which the client must have its 101
-	attempts uint8
+	up     *upstream.Upstream // the upstream being tried: the route's or a fallback
+	sticky *upstream.Backend  // the backend the client's sticky cookie names
+
+	tried      uint64 // bit set of up's backend indexes already attempted
+	key        uint64 // the request's hash key for up (balance = "hash")
+	by         int64  // tick by which the client must have its 101
+	gen        uint32 // retry backoffs started; tells a stale timer apart
+	failStatus uint16 // status for the client if the retry after a backoff finds nothing
+	attempts   uint8  // attempts started, warm-socket redials not counted
+	fallbacks  uint8  // fallback upstreams moved to
 }
 
 func (hs *handshake) reset() {
@@ -152,7 +164,9 @@ func (hs *handshake) reset() {
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft = 0, 0
+	hs.up, hs.sticky = nil, nil
 	hs.tried, hs.key, hs.by, hs.attempts = 0, 0, 0, 0
+	hs.failStatus, hs.fallbacks = 0, 0 // gen keeps counting: a stale timer must not match a new session
 }
 
 // maxRecycledHandshake bounds what a recycled handshake may keep, so that one
@@ -222,7 +236,7 @@ func (s *session) onDeadline() {
 	case stateUpstreamHandshake:
 		s.sh.stats.handshakeTimeout.Add(1)
 		s.backendFailed()
-		s.reject(504)
+		s.retry(504)
 	case stateUpstreamBody:
 		// The backend's refusal body did not finish in time: send what came.
 		s.finishRefusal()
@@ -265,11 +279,16 @@ func (s *session) routeName() string {
 	return s.route.Host + s.route.PathPrefix
 }
 
+// upstreamName names the upstream of the session's backend (a fallback's
+// when it used one), else the route's.
 func (s *session) upstreamName() string {
-	if s.route == nil {
-		return ""
+	switch {
+	case s.backend != nil && s.backend.Upstream != nil:
+		return s.backend.Upstream.Name
+	case s.route != nil:
+		return s.route.Upstream.Name
 	}
-	return s.route.Upstream.Name
+	return ""
 }
 
 func (s *session) backendAddr() string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/pool"
+	"github.com/throngproxy/throng/upstream"
 )
 
 // shard is everything one event loop owns: its sessions, its timer wheel, its
@@ -41,6 +42,14 @@ type shard struct {
 	tick   tickRunnable
 	nextID uint64
 
+	// Warm sockets by backend, for the table they were filled for; a
+	// reload's new table retires them all (warm.go).
+	warm      map[*upstream.Backend]*warmSet
+	warmTable *upstream.Table
+	// hasWarm tells the ticker to tick this loop even with an empty
+	// wheel: its pools need filling and ageing.
+	hasWarm atomic.Bool
+
 	stats shardStats
 }
 
@@ -58,6 +67,11 @@ type shardStats struct {
 	dials            atomic.Uint64 // backend connect attempts started
 	dialFailed       atomic.Uint64 // backend connect attempts that failed
 	ejections        atomic.Uint64 // backends ejected by passive health
+	retries          atomic.Uint64 // attempts retried on another backend
+	warmUsed         atomic.Uint64 // attempts that took a warm socket
+	warmStale        atomic.Uint64 // warm sockets found closed by the backend
+	warmDials        atomic.Uint64 // warm-pool fill connects started
+	warmIdle         atomic.Int64  // warm sockets waiting
 	bytesC2U         atomic.Uint64
 	bytesU2C         atomic.Uint64
 	handshakeTimeout atomic.Uint64            // handshakes that ran out of time
@@ -120,6 +134,9 @@ func (sh *shard) now() int64 { return sh.wheel.clock.Load() }
 // onTick runs on the loop when the ticker posts a tick.
 func (sh *shard) onTick() {
 	sh.wheel.advance(sh.fire)
+	if sh.hasWarm.Load() {
+		sh.tendWarm()
+	}
 }
 
 func (sh *shard) fire(s *session) { s.onDeadline() }

@@ -14,6 +14,11 @@ type Stats struct {
 	Dials            uint64 // backend connect attempts started
 	DialFailed       uint64 // backend connect attempts that failed
 	Ejections        uint64 // backends ejected by passive health checks
+	Retries          uint64 // attempts retried on another backend
+	WarmUsed         uint64 // attempts that took a warm socket
+	WarmStale        uint64 // warm sockets found closed, redone on a fresh dial
+	WarmDials        uint64 // warm-pool fill connects started
+	WarmIdle         int64  // warm sockets waiting now
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
 	BytesIn          uint64 // client to backend, frames relayed
@@ -38,6 +43,11 @@ func (e *Engine) Stats() Stats {
 		st.Dials += c.dials.Load()
 		st.DialFailed += c.dialFailed.Load()
 		st.Ejections += c.ejections.Load()
+		st.Retries += c.retries.Load()
+		st.WarmUsed += c.warmUsed.Load()
+		st.WarmStale += c.warmStale.Load()
+		st.WarmDials += c.warmDials.Load()
+		st.WarmIdle += c.warmIdle.Load()
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
 		st.BytesIn += c.bytesC2U.Load()

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/pool"
+	"github.com/throngproxy/throng/upstream"
+)
+
+// The warm pool (DESIGN.md, "Warm pool"): each loop keeps up to
+// upstream.warm connected sockets per backend, enrolled on that loop, so
+// that a new session writes its upgrade request at once instead of waiting
+// for a dial worker, a connect round trip and the hand-over to the loop.
+//
+// A shard keeps one warmSet per backend of the current table. Sets are
+// filled by the dial workers (a fill is a dial job without a session),
+// aged out after warm_max_idle, emptied while their backend is not
+// healthy, and retired whole when a reload brings a new table. A loop
+// learns it exists from its first connection (gnet cannot list its loops),
+// so its pools fill from then on.
+
+// warmFillBurst bounds the fills of one set with the dial workers at once:
+// the refill rate of a pool after use, and the connect burst a backend
+// sees from one loop.
+const warmFillBurst = 2
+
+// Refills after a failed fill wait warmRetryTicks, doubling with each
+// failure in a row up to warmRetryMaxTicks.
+const (
+	warmRetryTicks    = 5   // 0.5 s
+	warmRetryMaxTicks = 300 // 30 s
+)
+
+// warmSet is one loop's warm sockets to one backend. Only its loop touches
+// it; a dial worker only carries the pointer back as the socket's context.
+type warmSet struct {
+	sh      *shard
+	b       *upstream.Backend
+	dialer  *net.Dialer
+	idle    *pool.Idle[gnet.Conn]
+	maxIdle int64 // ticks a socket may wait
+	pending int   // fills with the dial workers
+	retryAt int64 // tick before which no fill starts (after failures)
+	fails   uint8 // failed fills in a row
+	retired bool  // its table was replaced: keep nothing
+}
+
+// takeWarm returns a warm socket to b for a session of snap and starts its
+// replacement, or returns nil when b's upstream has no pool or this loop's
+// pool is empty.
+func (sh *shard) takeWarm(snap *snapshot, b *upstream.Backend) gnet.Conn {
+	if b.Upstream == nil || b.Upstream.Warm == 0 {
+		return nil
+	}
+	sh.syncWarm()
+	if snap.table != sh.warmTable {
+		return nil // a session begun before a reload: its backends are gone
+	}
+	w := sh.warm[b]
+	if w == nil {
+		return nil
+	}
+	now := sh.now()
+	c, ok := w.idle.Take(now - w.maxIdle)
+	if ok {
+		sh.stats.warmIdle.Add(-1)
+	}
+	w.fill(now)
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+// syncWarm makes the shard's sets those of the current table: a reload
+// retires the old sets (closing their sockets) and makes new ones.
+func (sh *shard) syncWarm() {
+	t := sh.e.snap.Load().table
+	if t == sh.warmTable {
+		return
+	}
+	for _, w := range sh.warm {
+		w.retire()
+	}
+	sh.warm = nil
+	sh.warmTable = t
+	snap := sh.e.snap.Load()
+	for _, u := range t.Upstreams {
+		if u.Warm == 0 {
+			continue
+		}
+		if sh.warm == nil {
+			sh.warm = make(map[*upstream.Backend]*warmSet)
+		}
+		for _, b := range u.Backends {
+			sh.warm[b] = &warmSet{
+				sh: sh, b: b, dialer: snap.dialer,
+				idle:    pool.NewIdle[gnet.Conn](u.Warm),
+				maxIdle: ticks(u.WarmMaxIdle),
+			}
+		}
+	}
+	sh.hasWarm.Store(sh.warm != nil)
+}
+
+// tendWarm runs on every tick while the shard has pools: it ages sockets
+// out, empties the pools of unhealthy backends and refills the others.
+func (sh *shard) tendWarm() {
+	sh.syncWarm()
+	now := sh.now()
+	draining := sh.e.draining.Load()
+	for _, w := range sh.warm {
+		if draining || !backendHealthy(w.b) {
+			w.drop()
+			continue
+		}
+		if n := w.idle.Expire(now-w.maxIdle, closeWarm); n > 0 {
+			sh.stats.warmIdle.Add(-int64(n))
+		}
+		w.fill(now)
+	}
+}
+
+// fill starts dials until the pool, counting dials in flight, is full, at
+// most warmFillBurst at once.
+func (w *warmSet) fill(now int64) {
+	if w.retired || now < w.retryAt || w.sh.e.draining.Load() || !backendHealthy(w.b) {
+		return
+	}
+	for w.idle.Len()+w.pending < w.idle.Limit() && w.pending < warmFillBurst {
+		if !w.sh.e.dialer.submit(dialJob{warm: w, loop: w.sh.loop, addr: w.b.Addr, dialer: w.dialer}) {
+			return // the workers are swamped: sessions come first
+		}
+		w.pending++
+		w.sh.stats.warmDials.Add(1)
+	}
+}
+
+// onOpen runs in OnOpen for a fill's socket: it joins the pool, unless the
+// pool no longer wants it.
+func (w *warmSet) onOpen(c gnet.Conn) gnet.Action {
+	w.pending--
+	w.fails = 0
+	if w.retired || !backendHealthy(w.b) || !w.idle.Put(c, w.sh.now()) {
+		return gnet.Close
+	}
+	w.sh.stats.warmIdle.Add(1)
+	w.fill(w.sh.now())
+	return gnet.None
+}
+
+// onDialFailed runs on the loop when a fill could not connect. Fills are
+// background work: they do not count against the backend's passive health
+// (sessions' own attempts do, and active checks watch it), but they back
+// off.
+func (w *warmSet) onDialFailed(error) {
+	w.pending--
+	if w.fails < 16 {
+		w.fails++
+	}
+	w.retryAt = w.sh.now() + min(int64(warmRetryTicks)<<(w.fails-1), warmRetryMaxTicks)
+}
+
+// remove forgets c, closed or misbehaving while idle.
+func (w *warmSet) remove(c gnet.Conn) {
+	if w.idle.Remove(c) {
+		w.sh.stats.warmIdle.Add(-1)
+	}
+}
+
+// drop closes every idle socket of w.
+func (w *warmSet) drop() {
+	if n := w.idle.Drain(closeWarm); n > 0 {
+		w.sh.stats.warmIdle.Add(-int64(n))
+	}
+}
+
+// retire drops w's sockets and makes it refuse the fills still in flight.
+func (w *warmSet) retire() {
+	w.retired = true
+	w.drop()
+}
+
+// closeWarm closes an idle warm socket. Its OnClose finds it gone from the
+// pool already.
+func closeWarm(c gnet.Conn) { _ = c.Close() }
+
+// backendHealthy reports whether warm sockets to b are worth keeping.
+func backendHealthy(b *upstream.Backend) bool { return !b.Ejected() }
