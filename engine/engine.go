@@ -69,6 +69,13 @@ type Engine struct {
 
 	draining atomic.Bool
 
+	// healthMu orders starting and stopping the active health checks of
+	// the current table (Run) against reloads replacing it. healthOn is
+	// true while Run runs; flipsRetired sums the flips of replaced tables.
+	healthMu     sync.Mutex
+	healthOn     bool
+	flipsRetired atomic.Uint64
+
 	shardMu  sync.Mutex // guards shardMap writes and shards replacement
 	shardMap sync.Map   // gnet.EventLoop → *shard
 	shards   atomic.Pointer[[]*shard]
@@ -191,6 +198,8 @@ func (e *Engine) Run() error {
 	srv := &snap.cfg.Server
 	e.dialer = newDialer(srv.DialWorkers)
 	defer e.dialer.stop()
+	e.startHealth()
+	defer e.stopHealth()
 	go e.ticker()
 	defer func() {
 		close(e.tickStop)
@@ -282,8 +291,41 @@ func (e *Engine) Reload(c *config.Config) error {
 	if strings.Join(c.Server.Listen, ",") != strings.Join(old.Server.Listen, ",") || c.Server.Loops != old.Server.Loops {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "listen and loops changes need a restart")
 	}
+	e.healthMu.Lock()
+	defer e.healthMu.Unlock()
+	prev := e.snap.Load()
+	if e.healthOn {
+		// The new table's checks start from the old one's verdicts, so a
+		// reload neither resurrects a dead backend nor forgets a live one.
+		snap.table.StartHealthChecks(e.log, prev.table)
+	}
 	e.snap.Store(snap)
+	if e.healthOn {
+		prev.table.StopHealthChecks()
+		e.flipsRetired.Add(prev.table.HealthFlips())
+	}
 	return nil
+}
+
+// startHealth starts the active health checks of the current table.
+func (e *Engine) startHealth() {
+	e.healthMu.Lock()
+	defer e.healthMu.Unlock()
+	e.snap.Load().table.StartHealthChecks(e.log, nil)
+	e.healthOn = true
+}
+
+// stopHealth stops them when Run returns.
+func (e *Engine) stopHealth() {
+	e.healthMu.Lock()
+	defer e.healthMu.Unlock()
+	e.healthOn = false
+	e.snap.Load().table.StopHealthChecks()
+}
+
+// healthFlips counts backends that went down or came up by active checks.
+func (e *Engine) healthFlips() uint64 {
+	return e.flipsRetired.Load() + e.snap.Load().table.HealthFlips()
 }
 
 type drainRunnable struct{ sh *shard }

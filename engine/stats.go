@@ -19,6 +19,7 @@ type Stats struct {
 	WarmStale        uint64 // warm sockets found closed, redone on a fresh dial
 	WarmDials        uint64 // warm-pool fill connects started
 	WarmIdle         int64  // warm sockets waiting now
+	HealthFlips      uint64 // backends taken down or brought up by active health checks
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
 	BytesIn          uint64 // client to backend, frames relayed
@@ -30,7 +31,7 @@ type Stats struct {
 
 // Stats sums the shards' counters.
 func (e *Engine) Stats() Stats {
-	st := Stats{Active: e.active.Load(), Transitions: make(map[string]uint64, numStates)}
+	st := Stats{Active: e.active.Load(), HealthFlips: e.healthFlips(), Transitions: make(map[string]uint64, numStates)}
 	for _, sh := range *e.shards.Load() {
 		c := &sh.stats
 		st.Accepted += c.accepted.Load()

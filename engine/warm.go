@@ -187,5 +187,6 @@ func (w *warmSet) retire() {
 // pool already.
 func closeWarm(c gnet.Conn) { _ = c.Close() }
 
-// backendHealthy reports whether warm sockets to b are worth keeping.
-func backendHealthy(b *upstream.Backend) bool { return !b.Ejected() }
+// backendHealthy reports whether warm sockets to b are worth keeping: not
+// ejected by passive health, not down by active checks.
+func backendHealthy(b *upstream.Backend) bool { return b.Healthy() }

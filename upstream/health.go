@@ -18,27 +18,58 @@ import (
 // a time (the probe). The probe's success closes the breaker (the backend
 // is restored); its failure opens it again for the next, doubled, time.
 // The doubling resets with the first success after the backend is back.
+//
+// Active health checks (check.go) add a second, independent state: a
+// backend is down after fall failed checks in a row and up again after
+// rise passed checks in a row. A down backend is unavailable whatever its
+// breaker says; its coming up also closes its breaker (Envoy's
+// successful_active_health_check_uneject_host).
+
+// Units of passive.unavailable.
+const (
+	downUnit    = 1 << 32      // one active-down backend
+	ejectedMask = downUnit - 1 // the count of ejected backends
+)
 
 // maxEjectFactor caps an ejection at this many times eject_time.
 const maxEjectFactor = 10
 
-// passive is the passive-health policy shared by the backends of one
-// upstream, with the upstream's count of ejected backends. It is made by
-// setPassive and its policy fields never change.
+// passive is the health shared by the backends of one upstream: the
+// passive-health policy, the upstream's count of unavailable backends, and
+// its active checks. (It is named for its first use; it exists whenever
+// passive or active health is on.) It is made by setPassive and its policy
+// fields never change.
 type passive struct {
-	_       cpu.CacheLinePad
-	ejected atomic.Int64 // backends of the upstream whose breaker is not closed
-	_       cpu.CacheLinePad
+	_ cpu.CacheLinePad
+	// unavailable counts the backends whose breaker is not closed (low 32
+	// bits, ejectedMask) plus, in units of downUnit, the backends that are
+	// active-down; a backend both ejected and down counts in both. At 0
+	// every backend is usable and a pick reads no clock; with only down
+	// backends it still reads none. A count is raised before a backend
+	// turns unavailable and lowered after it turns available again.
+	unavailable atomic.Int64
+	_           cpu.CacheLinePad
 
-	maxFails   int   // failures within failWindow that eject; ≥ 1
+	maxFails   int   // failures within failWindow that eject; 0: passive ejection off
 	failWindow int64 // nanoseconds
 	ejectTime  int64 // nanoseconds: first ejection, and the probe lease
+
+	flips atomic.Uint64 // active-health flips (down or up) of the backends
+	mu    sync.Mutex    // guards run
+	run   *checkRun     // the running active checks; nil when stopped
 }
 
-// health is a backend's passive-health state. The pick path reads only
-// until and probe (atomics); the failure path and state changes take mu.
+// health is a backend's health state. The pick path reads only down,
+// until and probe (atomics); the failure path and state changes of the
+// breaker take mu. down, okRun and failRun are written by one goroutine at
+// a time: the backend's active checker, or StartHealthChecks before it
+// starts one.
 type health struct {
-	p *passive // nil: passive health off, the backend is always available
+	p *passive // nil: passive and active health off, the backend is always available
+
+	down    atomic.Bool  // active checks took the backend down
+	okRun   atomic.Int32 // consecutive passing active checks
+	failRun atomic.Int32 // consecutive failing active checks
 
 	until atomic.Int64 // 0: closed; else when the open breaker turns half-open
 	probe atomic.Int64 // half-open: when the probe in flight was let through; 0: none
@@ -52,16 +83,24 @@ type health struct {
 
 // setPassive gives backends (one upstream's) passive health: maxFails
 // failures within failWindow eject a backend for ejectTime (doubling).
-// maxFails ≤ 0 leaves them always available. It allocates; call it before
-// building the balancer over backends and before any use.
+// maxFails ≤ 0 leaves passive ejection off; the backends then share health
+// state only when their Upstream has active checks (Health.Type != ""), so
+// set Backend.Upstream and Upstream.Health first. It allocates; call it
+// before building the balancer over backends and before any use.
 func setPassive(backends []*Backend, maxFails int, failWindow, ejectTime time.Duration) {
-	if maxFails <= 0 || len(backends) == 0 {
+	if len(backends) == 0 {
 		return
 	}
-	p := &passive{maxFails: maxFails, failWindow: int64(failWindow), ejectTime: max(int64(ejectTime), 1)}
+	active := backends[0].Upstream != nil && backends[0].Upstream.Health.Type != ""
+	if maxFails <= 0 && !active {
+		return
+	}
+	p := &passive{maxFails: max(maxFails, 0), failWindow: int64(failWindow), ejectTime: max(int64(ejectTime), 1)}
 	for _, b := range backends {
 		b.h.p = p
-		b.h.fails = make([]int64, maxFails)
+		if maxFails > 0 {
+			b.h.fails = make([]int64, maxFails)
+		}
 	}
 }
 
@@ -74,7 +113,8 @@ func passiveOf(backends []*Backend) *passive {
 }
 
 // Available reports whether b may take a new session at now (unix
-// nanoseconds): true while its breaker is closed, false while open. When
+// nanoseconds): false while active checks hold it down; otherwise true
+// while its breaker is closed, false while open. When
 // half-open it returns true to one caller at a time (that caller's
 // handshake is the probe) until ReportSuccess or ReportFailure ends the
 // probe, or for at most eject_time if neither is ever called; so call it
@@ -82,6 +122,9 @@ func passiveOf(backends []*Backend) *passive {
 // It reads atomics only (plus one compare-and-swap when half-open), does
 // not allocate, and is safe for concurrent use.
 func (b *Backend) Available(now int64) bool {
+	if b.h.down.Load() {
+		return false
+	}
 	u := b.h.until.Load()
 	if u == 0 {
 		return true
@@ -97,10 +140,14 @@ func (b *Backend) Available(now int64) bool {
 }
 
 // usable is Available without taking the probe: whether a pick may choose
-// b. now == 0 means no backend of the upstream is ejected.
+// b. now == 0 means every backend of the upstream is available (none
+// ejected, none down).
 func (b *Backend) usable(now int64) bool {
 	if now == 0 {
 		return true
+	}
+	if b.h.down.Load() {
+		return false
 	}
 	u := b.h.until.Load()
 	if u == 0 {
@@ -121,11 +168,12 @@ func (b *Backend) usable(now int64) bool {
 // half-open (the probe failed; the eject time doubles). A failure while
 // open (a session begun before the ejection) counts for nothing. With
 // passive health off (max_fails = 0) it does nothing and returns false.
+// Active checks do not report here: a down backend may be ejected too.
 // It takes b's own mutex, does not allocate, and is safe for concurrent
 // use.
 func (b *Backend) ReportFailure(now int64) (ejected bool) {
 	h := &b.h
-	if h.p == nil {
+	if h.p == nil || h.p.maxFails == 0 {
 		return false
 	}
 	h.mu.Lock()
@@ -146,7 +194,7 @@ func (b *Backend) ReportFailure(now int64) (ejected bool) {
 			return false
 		}
 		h.n = 0
-		h.p.ejected.Add(1)
+		h.p.unavailable.Add(1)
 	case h.probe.Load() == 0:
 		// Open, or past its eject time with no probe let through yet:
 		// the failure comes from a session begun before the ejection
@@ -183,17 +231,54 @@ func (b *Backend) ReportSuccess(now int64) (restored bool) {
 		h.until.Store(0)
 		h.probe.Store(0)
 		h.n = 0
-		h.p.ejected.Add(-1)
+		h.p.unavailable.Add(-1)
 		restored = true
 	}
 	h.mu.Unlock()
 	return restored
 }
 
+// clearEjection closes b's breaker if it is not closed, resets the
+// doubling of its eject time and forgets its recent failures: what an
+// active check that brings b up does (Envoy's
+// successful_active_health_check_uneject_host). It reports whether b was
+// ejected. It takes b's own mutex and does not allocate.
+func (b *Backend) clearEjection() (wasEjected bool) {
+	h := &b.h
+	if h.p == nil || h.p.maxFails == 0 {
+		return false
+	}
+	h.mu.Lock()
+	if h.until.Load() != 0 {
+		h.until.Store(0)
+		h.probe.Store(0)
+		h.p.unavailable.Add(-1)
+		wasEjected = true
+	}
+	h.level.Store(0)
+	h.n = 0
+	h.mu.Unlock()
+	return wasEjected
+}
+
 // Ejected reports whether b's breaker is not closed: open, or half-open
-// (waiting for a probe to be let through or for its outcome). It reads atomics only, does not
-// allocate, and is safe for concurrent use.
+// (waiting for a probe to be let through or for its outcome). It is
+// passive health only (see Down for active checks). It reads atomics
+// only, does not allocate, and is safe for concurrent use.
 func (b *Backend) Ejected() bool { return b.h.until.Load() != 0 }
+
+// Down reports whether active health checks hold b down: fall checks
+// failed in a row and rise have not passed in a row since. It is active
+// health only (see Ejected for the breaker). It reads one atomic, does not
+// allocate, and is safe for concurrent use.
+func (b *Backend) Down() bool { return b.h.down.Load() }
+
+// Healthy reports whether b is neither down (active checks) nor ejected
+// (its breaker open or half-open). Unlike Available it takes no probe and
+// reads no clock: a half-open backend is not healthy. The warm pool uses
+// it to drop sockets to b. It reads atomics only, does not allocate, and
+// is safe for concurrent use.
+func (b *Backend) Healthy() bool { return !b.h.down.Load() && b.h.until.Load() == 0 }
 
 // ejectFor returns the eject time of the level-th consecutive ejection
 // (level ≥ 1): base doubled level-1 times, at most maxEjectFactor × base.
@@ -206,11 +291,20 @@ func ejectFor(base int64, level int32) int64 {
 }
 
 // pickNow returns the clock for a pick over backends sharing p: 0, with no
-// clock read, when p is nil or no backend is ejected (every backend is
-// usable), else time.Now in unix nanoseconds.
+// clock read, when p is nil or no backend is ejected or down (every
+// backend is usable: one atomic load); 1 when some are down but none is
+// ejected (no breaker to time: 1 is before the end of any ejection, so a
+// backend ejected meanwhile counts as open); else time.Now in unix
+// nanoseconds.
 func pickNow(p *passive) int64 {
-	if p == nil || p.ejected.Load() == 0 {
+	if p == nil {
 		return 0
+	}
+	switch v := p.unavailable.Load(); {
+	case v == 0:
+		return 0
+	case v&ejectedMask == 0:
+		return 1
 	}
 	return time.Now().UnixNano()
 }
@@ -221,7 +315,7 @@ func skip(exclude uint64, b *Backend, now int64) bool {
 	return excluded(exclude, b.Index) || !b.usable(now)
 }
 
-// pickFunc is a balancer's pick at now (0: nothing ejected).
+// pickFunc is a balancer's pick at now (0: nothing ejected or down).
 type pickFunc interface {
 	pick(exclude, key uint64, now int64) *Backend
 }

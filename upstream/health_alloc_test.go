@@ -5,6 +5,8 @@ package upstream
 import (
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/config"
 )
 
 func TestPickEjectedDoesNotAllocate(t *testing.T) {
@@ -31,5 +33,34 @@ func TestReportDoesNotAllocate(t *testing.T) {
 		b.ReportSuccess(now)
 	}); n != 0 {
 		t.Errorf("ReportFailure, Available, ReportSuccess: %v allocs; want 0", n)
+	}
+}
+
+func TestPickDownDoesNotAllocate(t *testing.T) {
+	for _, kind := range allKinds {
+		hc := healthCheck(config.HealthTCP)
+		bs := healthTable(t, kind, 0, hc, "127.0.51.31:1", "127.0.51.31:2", "127.0.51.31:3").Upstreams[0].Backends
+		bal := mustBalancer(t, kind, bs)
+		if n := testing.AllocsPerRun(100, func() { bal.Pick(0, 0xdeadbeef) }); n != 0 {
+			t.Errorf("%s Pick with active checks, none down: %v allocs; want 0", kind, n)
+		}
+		bs[1].setDown(true)
+		for _, exclude := range []uint64{0, 0b100, 0b111} {
+			if n := testing.AllocsPerRun(100, func() { bal.Pick(exclude, 0xdeadbeef) }); n != 0 {
+				t.Errorf("%s Pick(%b) with a backend down: %v allocs; want 0", kind, exclude, n)
+			}
+		}
+	}
+}
+
+func TestHealthyDoesNotAllocate(t *testing.T) {
+	b := healthTable(t, config.BalanceRoundRobin, 3, healthCheck(config.HealthTCP), "127.0.51.31:1").Upstreams[0].Backends[0]
+	b.setDown(true)
+	if n := testing.AllocsPerRun(100, func() {
+		b.Healthy()
+		b.Down()
+		b.Available(1)
+	}); n != 0 {
+		t.Errorf("Healthy, Down, Available: %v allocs; want 0", n)
 	}
 }

@@ -74,7 +74,7 @@ func TestEjection(t *testing.T) {
 				if tt.want >= 0 {
 					wantCount = 1
 				}
-				if got := b.h.p.ejected.Load(); got != wantCount {
+				if got := b.h.p.unavailable.Load(); got != wantCount {
 					t.Fatalf("ejected count = %d; want %d", got, wantCount)
 				}
 			}
@@ -127,7 +127,7 @@ func TestEjectTimeDoubles(t *testing.T) {
 			t.Fatalf("ejection %d: probe ReportFailure = false; want true (ejected again)", i+1)
 		}
 	}
-	if got := b.h.p.ejected.Load(); got != 1 {
+	if got := b.h.p.unavailable.Load(); got != 1 {
 		t.Fatalf("ejected count = %d; want 1", got)
 	}
 }
@@ -203,7 +203,7 @@ func TestRestore(t *testing.T) {
 			if !b.ReportSuccess(now) {
 				t.Fatal("probe ReportSuccess = false; want true (restored)")
 			}
-			if got := b.h.p.ejected.Load(); got != 0 {
+			if got := b.h.p.unavailable.Load(); got != 0 {
 				t.Fatalf("ejected count = %d; want 0", got)
 			}
 			for range 3 {
@@ -365,7 +365,7 @@ func TestHealthConcurrent(t *testing.T) {
 					n++
 				}
 			}
-			if got := bs[0].h.p.ejected.Load(); got != n {
+			if got := bs[0].h.p.unavailable.Load(); got != n {
 				t.Fatalf("ejected count = %d; want %d (backends not closed)", got, n)
 			}
 		})

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,4 +78,111 @@ func TestEjectedBackendReturns(t *testing.T) {
 		waitABit(50 * time.Millisecond)
 	}
 	waitOutput(t, th.proc, `"msg":"backend restored"`)
+}
+
+// TestActiveHealthCheck: a backend killed mid-run is taken down by active
+// websocket checks (logged once) and no new session dials it; restarted,
+// it comes back after rise passing checks and takes sessions again.
+func TestActiveHealthCheck(t *testing.T) {
+	host := newHost()
+	flappy := net.JoinHostPort(host, "19001")
+	ln, err := net.Listen("tcp", flappy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveTagged(ln, flappy)
+	good := net.JoinHostPort(host, "19002")
+	taggedBackend(t, good)
+	addr := net.JoinHostPort(host, "18080")
+	// Passive health off: only the active checks may take it down.
+	cfg := upstreamConfig(addr, []string{flappy, good}, "max_fails = 0") +
+		"[upstream.health]\ntype = \"websocket\"\npath = \"/healthz\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 2\nfall = 2\n"
+	th := startThrong(t, addr, cfg)
+	seen := map[string]bool{}
+	for range 4 {
+		b, c := openTagged(t, addr)
+		c.Close()
+		seen[b] = true
+	}
+	if !seen[flappy] || !seen[good] {
+		t.Fatalf("sessions reached %v; want both backends", seen)
+	}
+
+	ln.Close()
+	waitOutput(t, th.proc, `"msg":"backend down"`)
+	failedBefore := statOf(t, stats(t, th), "dial_failed")
+	for i := range 20 {
+		if b, c := openTagged(t, addr); b != good {
+			t.Fatalf("session %d went to the down backend", i)
+		} else {
+			c.Close()
+		}
+	}
+	if line := stats(t, th); statOf(t, line, "dial_failed") != failedBefore {
+		t.Fatalf("sessions still dialled the down backend: %s", line)
+	}
+
+	ln2, err := net.Listen("tcp", flappy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln2.Close() })
+	serveTagged(ln2, flappy)
+	waitOutput(t, th.proc, `"msg":"backend up"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, c := openTagged(t, addr)
+		c.Close()
+		if b == flappy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backend that came up never got a session")
+		}
+	}
+	out := th.Output()
+	if d, u := strings.Count(out, `"msg":"backend down"`), strings.Count(out, `"msg":"backend up"`); d != 1 || u != 1 {
+		t.Fatalf("%d down and %d up lines; want one each", d, u)
+	}
+	if n := statOf(t, stats(t, th), "health_flips"); n != 2 {
+		t.Fatalf("health_flips = %d; want 2", n)
+	}
+}
+
+// TestFlappingBackendTripsBreaker: a backend that fails every other
+// handshake is ejected (the breaker opens) while retries keep every client
+// whole; after eject_time the half-open breaker lets it fail again (its
+// probe, or the failures after a lucky probe) and it is ejected again.
+func TestFlappingBackendTripsBreaker(t *testing.T) {
+	host := newHost()
+	flappy := net.JoinHostPort(host, "19001")
+	var n atomic.Int64
+	fakeBackend(t, flappy, func(c net.Conn) {
+		head, err := readHead(c)
+		if err != nil {
+			return
+		}
+		if n.Add(1)%2 == 0 {
+			_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		key := headValue(head, "Sec-WebSocket-Key")
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+flappy+"\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
+	good := net.JoinHostPort(host, "19002")
+	taggedBackend(t, good)
+	addr := net.JoinHostPort(host, "18080")
+	th := startThrong(t, addr, upstreamConfig(addr, []string{flappy, good}, "max_fails = 2\nfail_window = \"10s\"\neject_time = \"500ms\"\nretry_backoff = \"0s\""))
+	deadline := time.Now().Add(8 * time.Second)
+	for strings.Count(th.Output(), `"msg":"backend ejected"`) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flapping backend was not ejected twice:\n%s", tail(th.Output()))
+		}
+		if st, head := openHead(t, addr); st != 101 {
+			t.Fatalf("a client saw the flapping: status %d:\n%s", st, head)
+		}
+		waitABit(20 * time.Millisecond)
+	}
 }

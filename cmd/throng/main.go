@@ -147,7 +147,7 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"sessions", st.Active, "accepted", st.Accepted, "opened", st.Opened, "closed", st.Closed,
 		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
 		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
-		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle,
+		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle, "health_flips", st.HealthFlips,
 		"handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
