@@ -116,7 +116,8 @@ func New(o Options) (*Engine, error) {
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
 	}
-	capacity, nofile, err := sessionCap(srv.DialWorkers, srv.MaxSessions)
+	warmFDs := int64(loops) * warmPerLoop(o.Config)
+	capacity, nofile, err := sessionCap(srv.DialWorkers, srv.MaxSessions, warmFDs)
 	if err != nil {
 		return nil, err
 	}
@@ -146,20 +147,32 @@ func New(o Options) (*Engine, error) {
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "session cap",
 		slog.Int64("max_sessions", capacity), slog.Uint64("nofile", nofile),
-		slog.Int("dial_workers", srv.DialWorkers))
+		slog.Int("dial_workers", srv.DialWorkers), slog.Int64("warm_sockets", warmFDs))
 	return e, nil
+}
+
+// warmPerLoop is how many warm sockets one loop may hold under c: warm
+// per backend of every upstream. A reload that raises it does not shrink
+// the session cap, so leave headroom in LimitNOFILE (docs/tuning.md).
+func warmPerLoop(c *config.Config) int64 {
+	var n int64
+	for _, u := range c.Upstreams {
+		n += int64(u.Warm) * int64(len(u.Backends))
+	}
+	return n
 }
 
 // sessionCap derives how many sessions fit in the descriptor limit: gnet
 // stops the whole engine when accept fails with EMFILE (GNET-NOTES.md §9),
 // so the proxy must refuse well before that. Each session holds two
-// descriptors; each dial in flight briefly holds two (Enroll dups).
-func sessionCap(workers, configured int) (int64, uint64, error) {
+// descriptors; each dial in flight briefly holds two (Enroll dups); warm
+// pools hold warmFDs.
+func sessionCap(workers, configured int, warmFDs int64) (int64, uint64, error) {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, 0, fmt.Errorf("engine: getrlimit: %w", err)
 	}
-	n := (int64(rl.Cur) - 2*int64(workers) - fdReserve) / 2
+	n := (int64(rl.Cur) - 2*int64(workers) - fdReserve - warmFDs) / 2
 	if n < 1 {
 		return 0, rl.Cur, fmt.Errorf("engine: RLIMIT_NOFILE %d leaves no room for sessions", rl.Cur)
 	}
