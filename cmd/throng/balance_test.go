@@ -14,7 +14,13 @@ import (
 // (X-Backend) and then holds the connection until the client leaves.
 func taggedBackend(t *testing.T, addr string) {
 	t.Helper()
-	fakeBackend(t, addr, func(c net.Conn) {
+	fakeBackend(t, addr, answerTagged(addr))
+}
+
+// answerTagged answers an upgrade with a 101 naming name in X-Backend,
+// then reads until the client leaves.
+func answerTagged(name string) func(net.Conn) {
+	return func(c net.Conn) {
 		br := bufio.NewReader(c)
 		key := ""
 		for {
@@ -30,9 +36,9 @@ func taggedBackend(t *testing.T, addr string) {
 			}
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+addr+"\r\n\r\n")
+			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+name+"\r\n\r\n")
 		_, _ = io.Copy(io.Discard, br)
-	})
+	}
 }
 
 // openTagged opens a session with extra request headers and returns the

@@ -101,6 +101,12 @@ func fakeBackend(t *testing.T, addr string, answer func(net.Conn)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	serveOn(ln, answer)
+}
+
+// serveOn runs answer for every connection ln accepts until ln is closed;
+// closing ln makes new connects to its address fail.
+func serveOn(ln net.Listener, answer func(net.Conn)) {
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -90,7 +90,7 @@ func TestActiveHealthCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTagged(ln, flappy)
+	serveOn(ln, answerTagged(flappy))
 	good := net.JoinHostPort(host, "19002")
 	taggedBackend(t, good)
 	addr := net.JoinHostPort(host, "18080")
@@ -127,7 +127,7 @@ func TestActiveHealthCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln2.Close() })
-	serveTagged(ln2, flappy)
+	serveOn(ln2, answerTagged(flappy))
 	waitOutput(t, th.proc, `"msg":"backend up"`)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"strconv"
@@ -118,7 +117,7 @@ func TestStickyCookie(t *testing.T) {
 			t.Fatal(err)
 		}
 		lns[i] = ln
-		serveTagged(ln, b)
+		serveOn(ln, answerTagged(b))
 	}
 	addr := net.JoinHostPort(host, "18080")
 	startThrong(t, addr, upstreamConfig(addr, backends, "sticky_cookie = \"throng_backend\"\nmax_fails = 1"))
@@ -164,39 +163,6 @@ func TestStickyCookie(t *testing.T) {
 	if st != 101 || moved == first || cookiePair(head, "throng_backend") == "" || cookiePair(head, "throng_backend") == cookie {
 		t.Fatalf("after its backend died: status %d, backend %q, cookie %q", st, moved, cookiePair(head, "throng_backend"))
 	}
-}
-
-// serveTagged serves taggedBackend's answer on ln until it is closed;
-// closing ln makes new connects to it fail.
-func serveTagged(ln net.Listener, name string) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				key := ""
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if k, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-						key = strings.TrimSpace(k)
-					}
-					if l == "\r\n" {
-						break
-					}
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-					"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+name+"\r\n\r\n")
-				_, _ = io.Copy(io.Discard, br)
-			}()
-		}
-	}()
 }
 
 // TestRetriesHideFailingBackends: with a backend that refuses connects and
