@@ -204,6 +204,7 @@ type clientSpec struct {
 	hist     bool          // keep a latency histogram per loop
 	handTO   time.Duration // handshake timeout after the last connect
 	fan      *clientFanout // fanout: publisher and subscribers (fanout.go); nil otherwise
+	live     *Live         // progress counters, or nil
 }
 
 // clientRun is one load-generator run: its gnet client, sessions and
@@ -265,7 +266,10 @@ func (r *clientRun) nanos() int64 { return int64(time.Since(r.start)) }
 func (r *clientRun) setPhase(p clientPhase) { r.phase.Store(uint32(p)) }
 
 // fail counts one failure of kind f.
-func (r *clientRun) fail(f clientFail) { r.fails[f].Add(1) }
+func (r *clientRun) fail(f clientFail) {
+	r.fails[f].Add(1)
+	r.spec.live.addErrors(1)
+}
 
 // loopFor returns the state of event loop el, creating it on first use.
 func (r *clientRun) loopFor(el gnet.EventLoop) *clientLoop {
@@ -311,6 +315,7 @@ func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 		r.fail(clientHandshakeCut(s.timedOut.Load()))
 		r.settle.done()
 	case clientStateOpen:
+		r.spec.live.addUp(-1)
 		if !s.closeSent {
 			r.fail(clientFailClosed)
 		}
@@ -338,6 +343,7 @@ func (s *clientSession) states() (cur, head, frames uint32) {
 func (s *clientSession) upgraded(c gnet.Conn) gnet.Action {
 	s.state.Store(uint32(clientStateOpen))
 	s.run.opened.Add(1)
+	s.run.spec.live.addUp(1)
 	s.run.settle.done()
 	return s.run.traffic(c, s)
 }
@@ -363,13 +369,15 @@ func (r *clientRun) traffic(c gnet.Conn, s *clientSession) gnet.Action {
 	p, _ := c.Peek(-1)
 	i := 0
 	peerClosed := false
+	received, mismatches := lp.received, lp.mismatches
 read:
 	for i < len(p) {
 		n, ev, msg, err := s.rd.next(p[i:])
 		i += n
 		if err != nil {
 			_, _ = c.Discard(-1)
-			s.state.Store(uint32(clientStateFailed))
+			s.state.Store(uint32(clientStateFailed)) // from open: OnClose will not count it down
+			r.spec.live.addUp(-1)
 			r.fail(clientFailProtocol)
 			return gnet.Close
 		}
@@ -387,6 +395,8 @@ read:
 		}
 	}
 	_, _ = c.Discard(i)
+	r.spec.live.addMsgs(lp.received - received)
+	r.spec.live.addErrors(lp.mismatches - mismatches)
 	if peerClosed {
 		if !s.closeSent {
 			lp.out = codec.AppendMaskedClose(lp.out, ws.StatusNormalClosure, "", s.frame.mask)

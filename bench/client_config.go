@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -33,6 +34,22 @@ type LoadConfig struct {
 	// HandshakeTimeout bounds the handshakes still running after the last
 	// connect. Default 10s.
 	HandshakeTimeout time.Duration
+	// Live, if set, receives the run's counters as it goes, for a progress
+	// line (see Progress). Default nil.
+	Live *Live `json:"-"`
+
+	// ready, if set, is called once the sessions are connected (handshake:
+	// once the client runs), before the held or measured time; it returns
+	// when the run may go on. A worker process waits there for its parent
+	// (procs.go).
+	ready func(ctx context.Context)
+}
+
+// awaitReady calls c.ready, if set.
+func (c *LoadConfig) awaitReady(ctx context.Context) {
+	if c.ready != nil {
+		c.ready(ctx)
+	}
 }
 
 // Defaults and limits for LoadConfig.

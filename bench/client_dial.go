@@ -42,6 +42,25 @@ type clientTarget struct {
 	path string // request target (path and query)
 }
 
+// local returns the address the sessions reach, as a listener sees it:
+// the port with the host's IP, or with the unspecified address when the
+// host is a name.
+func (t clientTarget) local() netip.AddrPort {
+	host, port, err := net.SplitHostPort(t.addr)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ip = netip.IPv6Unspecified()
+	}
+	return netip.AddrPortFrom(ip, uint16(p))
+}
+
 // parseClientTarget parses a ws:// URL. wss is not supported.
 func parseClientTarget(raw string) (clientTarget, error) {
 	u, err := url.Parse(raw)

@@ -51,48 +51,26 @@ type clientFrameHeader struct {
 }
 
 // clientParseHeader parses the server frame header at the start of p
-// (RFC 6455 §5.2). It returns n == 0 and a nil error while p holds only part
-// of a header. Frames must be unmasked, without RSV bits, with a known
-// opcode; control frames final and at most 125 bytes (§5.5); data frames at
-// most maxLen bytes. It does not allocate.
+// (RFC 6455 §5.2) with parseFrameHeader: unmasked, data frames at most
+// maxLen bytes. It returns n == 0 and a nil error while p holds only part
+// of a header. It does not allocate.
 func clientParseHeader(p []byte, maxLen uint64) (h clientFrameHeader, n int, err error) {
-	if len(p) < 2 {
-		return h, 0, nil
-	}
-	b0, b1 := p[0], p[1]
-	h.fin = b0&0x80 != 0
-	h.op = ws.OpCode(b0 & 0x0f)
-	switch {
-	case b0&0x70 != 0:
+	length, b0, n, v := parseFrameHeader(p, false, int64(min(maxLen, 1<<63-1)))
+	h = clientFrameHeader{length: uint64(length), op: ws.OpCode(b0 & 0x0f), fin: b0&0x80 != 0}
+	switch v {
+	case frameOK:
+		return h, n, nil
+	case frameReserved:
 		return h, 0, errClientReservedBits
-	case b1&0x80 != 0:
+	case frameMasking:
 		return h, 0, errClientMaskedFrame
-	case h.op > ws.OpBinary && h.op < ws.OpClose, h.op > ws.OpPong:
+	case frameOpcode:
 		return h, 0, errClientBadOpcode
-	}
-	n = 2
-	switch l := b1 & 0x7f; l {
-	case 126:
-		if len(p) < 4 {
-			return h, 0, nil
-		}
-		h.length, n = uint64(binary.BigEndian.Uint16(p[2:4])), 4
-	case 127:
-		if len(p) < 10 {
-			return h, 0, nil
-		}
-		h.length, n = binary.BigEndian.Uint64(p[2:10]), 10
-	default:
-		h.length = uint64(l)
-	}
-	if h.op.IsControl() {
-		if !h.fin || h.length > ws.MaxControlFramePayloadSize {
-			return h, 0, errClientBadControl
-		}
-	} else if h.length > maxLen {
+	case frameControl:
+		return h, 0, errClientBadControl
+	default: // frameTooLong, frameBadLength
 		return h, 0, errClientTooLong
 	}
-	return h, n, nil
 }
 
 // clientEvent is what clientReader.next stopped on.

@@ -10,16 +10,23 @@
 #   4. handshake, HC workers
 #   5. fanout, 1 publisher -> SUBS subscribers at RATE msg/s (under /fanout/)
 #   6. idle, N sessions held silent for HOLD
-# Prints a markdown report and writes it to bench/results/latest.md.
+#   7. scale (throng only): SCALE_K throng processes sharing one port with
+#      SO_REUSEPORT (the second and later started with -takeover) hold
+#      SCALE_N idle sessions from throng-bench idle -procs SCALE_K; sessions
+#      and memory per process
+# Prints a markdown report and writes it to bench/results/latest.md
+# (-scale-only: bench/results/scale.md).
 # Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
 # usage: bench/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
 #                         [-hc 32] [-subs 5000] [-rate 20] [-n 9000] [-hold 20s]
-#   -quick  a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
-#           (other flags still override it, wherever they stand)
+#                         [-scale-k 3] [-scale-n 18000] [-scale-only]
+#   -quick       a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
+#                -scale-n 1500 (other flags still override it, wherever they stand)
+#   -scale-only  run the scale scenario alone (no nginx or HAProxy)
 # env:   COMPARE_BACKEND, COMPARE_FANOUT, COMPARE_THRONG, COMPARE_NGINX,
-#        COMPARE_HAPROXY override the addresses 127.0.0.1:9101, :9102,
-#        :9180, :9280 and :9380.
+#        COMPARE_HAPROXY, COMPARE_SCALE override the addresses 127.0.0.1:9101,
+#        :9102, :9180, :9280, :9380 and :9480.
 set -euo pipefail
 
 usage() {
@@ -37,9 +44,14 @@ SUBS=5000
 RATE=2 # 10,000 deliveries a second to 5,000 subscribers: more saturates the load generator on one CPU
 N=9000
 HOLD=20s
+# 3 × 6,000: each throng holds two descriptors per session under the
+# 20,000-descriptor limit, and the echo backend one per session.
+SCALE_K=3
+SCALE_N=18000
+SCALE_ONLY=0
 for a in "$@"; do
 	if [ "$a" = -quick ]; then
-		D=2s BIG_C=100 SUBS=200 N=500 HOLD=2s
+		D=2s BIG_C=100 SUBS=200 N=500 HOLD=2s SCALE_N=1500
 	fi
 done
 while [ $# -gt 0 ]; do
@@ -54,6 +66,9 @@ while [ $# -gt 0 ]; do
 	-rate) RATE=${2:?}; shift 2 ;;
 	-n) N=${2:?}; shift 2 ;;
 	-hold) HOLD=${2:?}; shift 2 ;;
+	-scale-k) SCALE_K=${2:?}; shift 2 ;;
+	-scale-n) SCALE_N=${2:?}; shift 2 ;;
+	-scale-only) SCALE_ONLY=1; shift ;;
 	*) usage ;;
 	esac
 done
@@ -65,6 +80,7 @@ FANOUT=${COMPARE_FANOUT:-127.0.0.1:9102}
 THRONG_ADDR=${COMPARE_THRONG:-127.0.0.1:9180}
 NGINX_ADDR=${COMPARE_NGINX:-127.0.0.1:9280}
 HAPROXY_ADDR=${COMPARE_HAPROXY:-127.0.0.1:9380}
+SCALE_ADDR=${COMPARE_SCALE:-127.0.0.1:9480}
 PROXY_CPU=0
 LOAD_CPU=1
 SOURCES=127.0.0.2-127.0.0.20
@@ -88,11 +104,11 @@ install() {
 	done
 	return 1
 }
-if ! command -v nginx >/dev/null; then
+if [ "$SCALE_ONLY" -eq 0 ] && ! command -v nginx >/dev/null; then
 	log "installing nginx from Debian"
 	install nginx-light nginx
 fi
-if ! command -v haproxy >/dev/null; then
+if [ "$SCALE_ONLY" -eq 0 ] && ! command -v haproxy >/dev/null; then
 	log "installing HAProxy from Debian"
 	install haproxy
 fi
@@ -141,7 +157,7 @@ busy() {
 		exit 1
 	fi
 }
-for a in "$BACKEND" "$FANOUT" "$THRONG_ADDR" "$NGINX_ADDR" "$HAPROXY_ADDR"; do
+for a in "$BACKEND" "$FANOUT" "$THRONG_ADDR" "$NGINX_ADDR" "$HAPROXY_ADDR" "$SCALE_ADDR"; do
 	busy "$a"
 done
 
@@ -152,6 +168,145 @@ taskset -c "$LOAD_CPU" bin/throng-bench serve -listen "$FANOUT" -mode fanout 2>"
 PIDS+=($!)
 wait_port "$BACKEND"
 wait_port "$FANOUT"
+
+# wait_listening PID HOST:PORT waits (at most 10 s) until process PID
+# listens on the port: with SO_REUSEPORT another process may already accept
+# there, so wait_port cannot tell.
+wait_listening() {
+	local port=${2##*:}
+	for _ in $(seq 100); do
+		if ss -Hltnp "sport = :$port" 2>/dev/null | grep -q "pid=$1,"; then
+			return 0
+		fi
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "PID $1 is not listening on $2 after 10 s"
+	return 1
+}
+
+# scale_run starts SCALE_K throng processes sharing SCALE_ADDR (SO_REUSEPORT;
+# the second and later with -takeover), holds SCALE_N idle sessions through
+# them with throng-bench idle -procs SCALE_K, sampling each throng, into
+# $TMP/scale.json; then stops them.
+scale_run() {
+	local i rc=0 pids=() args=()
+	cat >"$TMP/scale.toml" <<TOML
+[server]
+listen = ["$SCALE_ADDR"]
+loops = 1
+tcp_keepalive = "0s"
+
+[log]
+level = "warn"
+access = false
+
+[[route]]
+upstream = "echo"
+
+[[upstream]]
+name = "echo"
+backends = [{ addr = "$BACKEND" }]
+TOML
+	for i in $(seq "$SCALE_K"); do
+		local takeover=()
+		[ "$i" -gt 1 ] && takeover=(-takeover)
+		log "starting throng $i of $SCALE_K on $SCALE_ADDR (loops 1, CPU $PROXY_CPU${takeover[*]:+, -takeover})"
+		taskset -c "$PROXY_CPU" bin/throng -config "$TMP/scale.toml" "${takeover[@]}" 2>"$TMP/scale-throng-$i.log" &
+		pids+=($!)
+		PIDS+=($!)
+		wait_listening "$!" "$SCALE_ADDR"
+	done
+	for i in "${pids[@]}"; do
+		args+=(-pid "$i")
+	done
+	log "run scale: throng-bench idle -procs $SCALE_K -n $SCALE_N -hold $HOLD through $SCALE_K throng processes"
+	taskset -c "$LOAD_CPU" bin/throng-bench idle -url "ws://$SCALE_ADDR/" -n "$SCALE_N" -hold "$HOLD" -rate 2000/s \
+		-source "$SOURCES" -procs "$SCALE_K" -loops 1 "${args[@]}" -json >"$TMP/scale.json" 2>"$TMP/scale.err" || rc=$?
+	cat "$TMP/scale.err" >>"$TMP/bench.log"
+	if [ "$rc" -ne 0 ]; then
+		if [ "$rc" -ne 1 ] || [ ! -s "$TMP/scale.json" ]; then
+			log "scale failed (exit $rc): $(tail -n3 "$TMP/scale.err")"
+			exit 1
+		fi
+		log "scale reported an error: $(tail -n1 "$TMP/scale.err")"
+		echo "- scale ended with an error: $(tail -n1 "$TMP/scale.err")" >>"$NOTES"
+	fi
+	for i in "${pids[@]}"; do
+		kill -0 "$i" 2>/dev/null || { log "throng (PID $i) is gone after the scale run"; exit 1; }
+		kill -TERM "$i"
+	done
+}
+
+# scale_section prints the scale run's markdown.
+scale_section() {
+	local f=$TMP/scale.json
+	echo "## scale: $SCALE_K throng processes on one port (SO_REUSEPORT), $SCALE_N sessions held $HOLD"
+	echo
+	echo "\`throng-bench idle -procs $SCALE_K\` ($SCALE_K worker processes, sources $SOURCES split between them)"
+	echo "through $SCALE_K throng processes listening on $SCALE_ADDR (loops 1 each, CPU $PROXY_CPU), in front of the"
+	echo "echo backend; the kernel spreads the connections over the listeners. Sessions held per process are its"
+	echo "established sockets on $SCALE_ADDR once connected; RSS growth is connected minus before."
+	echo
+	echo "| process | sessions held | share | RSS before → connected (MiB) | RSS growth per session held (B) | CPU to connect (s) |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	jq -r '(.targets | map(.sessions_held) | add) as $all | .targets | to_entries[] |
+		"| throng \(.key + 1) (PID \(.value.pid)) | \(.value.sessions_held) | " +
+		"\(if $all > 0 then (1000 * .value.sessions_held / $all | round / 10 | tostring) + "%" else "n/a" end) | " +
+		"\(.value.before.rss_bytes / 1048576 * 10 | round / 10) → \(.value.connected.rss_bytes / 1048576 * 10 | round / 10) | " +
+		"\(.value.rss_per_held_session_bytes | round) | \(.value.connect_cpu_seconds) |"' "$f"
+	jq -r '(.targets | map(.sessions_held) | add) as $held |
+		(.targets | map(.connected.rss_bytes - .before.rss_bytes) | add) as $grew |
+		"| all | \($held) | | +\($grew / 1048576 * 10 | round / 10) | \(if $held > 0 then ($grew / $held | round) else "n/a" end) | |"' "$f"
+	echo
+	jq -r '"Connected \(.connected) of \(.sessions) in \(.connect_seconds * 100 | round / 100) s, " +
+		"\(.alive) alive at the end of the hold; failures \(.failed | tojson). " +
+		"Kernel memory per session, all four sockets of it (client, throng both sides, backend), system-wide: " +
+		"slab \(.kernel_slab_per_session_bytes | round) B in the socket caches " +
+		"(\(.kernel_slab_all_per_session_bytes | round) B in all caches\(if .kernel_slab_err then "; unread: " + .kernel_slab_err else "" end)), " +
+		"TCP buffers (/proc/net/sockstat) \(.kernel_bytes_per_session | round) B."' "$f"
+	echo
+	jq -r 'select(.connected > 0) | .connected as $n | "Slab growth by cache, per session: " +
+		((.kernel_slab_growth // {}) | to_entries | sort_by(-.value) | map("\(.key) \(.value / $n | round) B") |
+		join(", ")) + "."' "$f"
+	echo
+}
+
+# scale_summary prints the scale row of the summary table.
+scale_summary() {
+	jq -r --arg k "$SCALE_K" '"| scale: \($k) throng processes, one port: sessions held, total (per process) | " +
+		"\(.targets | map(.sessions_held) | add) (\(.targets | map(.sessions_held | tostring) | join(" / "))) | n/a | n/a | | |"' \
+		"$TMP/scale.json"
+	jq -r --arg k "$SCALE_K" '"| scale: RSS growth per session held, per process (B) | " +
+		"\(.targets | map(.rss_per_held_session_bytes | round | tostring) | join(" / ")) | n/a | n/a | | |"' "$TMP/scale.json"
+}
+
+NOTES=$TMP/notes.md
+: >"$NOTES"
+
+if [ "$SCALE_ONLY" -eq 1 ]; then
+	scale_run
+	OUT=$TMP/scale.md
+	{
+		echo "# throng: several processes on one port"
+		echo
+		echo "- command: \`bench/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
+		echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)," \
+			"descriptor limit $(ulimit -n)"
+		echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev), $(jq -r .machine.go_version "$TMP/scale.json")"
+		echo
+		if [ -s "$NOTES" ]; then
+			cat "$NOTES"
+			echo
+		fi
+		scale_section
+	} >"$OUT"
+	mkdir -p bench/results
+	cp "$OUT" bench/results/scale.md
+	cat "$OUT"
+	exit 0
+fi
 
 declare -A PID ADDR
 ADDR[throng]=$THRONG_ADDR
@@ -217,9 +372,6 @@ PID[haproxy]=$!
 PIDS+=("${PID[haproxy]}")
 wait_port "$HAPROXY_ADDR"
 
-NOTES=$TMP/notes.md
-: >"$NOTES"
-
 # bench NAME PROXY ARGS... runs throng-bench pinned to the load CPU against
 # PROXY's process (-pid), JSON into $TMP/NAME-PROXY.json. A run that reports
 # and fails (exit 1: e.g. sessions lost) is kept and noted; anything else
@@ -279,6 +431,7 @@ for p in $(order 4); do
 	bench fanout "$p" fanout -url "ws://${ADDR[$p]}/fanout/room-$p" -subs "$SUBS" -rate "$RATE" -d "$D" \
 		-connect-rate 2000/s -source "$SOURCES"
 done
+scale_run
 
 # j NAME PROXY FILTER reads a value from a run's JSON.
 j() { jq -r "$3" "$TMP/$1-$2.json"; }
@@ -406,14 +559,20 @@ DETAILS=$TMP/details.md
 	row idle '.targets[0].idle_cpu_seconds' "proxy CPU seconds during the hold" lo 2
 	row idle '.targets[0].connect_cpu_seconds' "proxy CPU seconds to connect" lo 2
 	row idle .kernel_bytes_per_session "kernel TCP memory per session, all sockets (B)" lo
+	row idle .kernel_slab_per_session_bytes "kernel slab per session, socket caches, all sockets (B)" -
 	echo
 	echo "Kernel TCP memory is system-wide (/proc/net/sockstat, pages of all TCP sockets: client, proxy"
 	echo "and backend sides) before and after connecting, so other load on the host moves it; a negative"
-	echo "figure means it shrank meanwhile and is not judged."
+	echo "figure means it shrank meanwhile and is not judged. Kernel slab is the growth of the socket slab"
+	echo "caches (/proc/slabinfo: TCP, sock_inode_cache, dentry, filp, eventpoll_epi...), system-wide too,"
+	echo "for the four sockets of each session (client, proxy both sides, backend): the same count behind"
+	echo "every proxy, so it is shown, not judged."
 	echo
 	verdict
 	echo "Failures by kind (idle): throng $(jq -c .failed "$TMP/idle-throng.json"),"
 	echo "nginx $(jq -c .failed "$TMP/idle-nginx.json"), haproxy $(jq -c .failed "$TMP/idle-haproxy.json")."
+	echo
+	scale_section
 } >"$DETAILS"
 
 OUT=$TMP/latest.md
@@ -431,7 +590,7 @@ OUT=$TMP/latest.md
 	echo "- pinning: each proxy one loop/worker/thread on CPU $PROXY_CPU; backends and load generator on CPU $LOAD_CPU;"
 	echo "  the scenarios run one after another, each against all three proxies, the first rotating:"
 	echo "  echo64 ${ORDER[echo64]}; echo4k ${ORDER[echo4k]}; echo4kw ${ORDER[echo4kw]};"
-	echo "  handshake ${ORDER[handshake]}; fanout ${ORDER[fanout]}; idle ${ORDER[idle]}"
+	echo "  handshake ${ORDER[handshake]}; fanout ${ORDER[fanout]}; idle ${ORDER[idle]}; then scale, throng only"
 	echo "- proxy CPU is utime+stime of the proxy process (nginx: its worker) over the measured time"
 	echo "- ratios are throng/peer: above 1 is better for rates, below 1 for latency, memory, CPU seconds and failures"
 	echo
@@ -445,6 +604,7 @@ OUT=$TMP/latest.md
 	row handshake .handshakes_per_sec "handshake, $HC workers: handshakes/s" -
 	row fanout .latency.p99_us "fanout 1 → $SUBS: delivery p99 (µs)" - 1
 	row idle '.targets[0].rss_per_session_bytes' "idle $N: proxy RSS per session (B)" -
+	scale_summary
 	echo
 	echo "Where throng is not ahead, scenario by scenario:"
 	echo

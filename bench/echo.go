@@ -99,7 +99,8 @@ type EchoReport struct {
 	Duration string   `json:"duration"`
 	Warmup   string   `json:"warmup"`
 	Sources  []string `json:"sources"`
-	Loops    int      `json:"loops"`
+	Loops    int      `json:"loops"` // client loops, of all worker processes
+	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine  Machine  `json:"machine"`
 
 	Connected   int               `json:"connected"`
@@ -128,25 +129,38 @@ type EchoReport struct {
 // with a Close handshake. Cancelling ctx cuts the run short and returns a
 // report marked Interrupted. The client runs on gnet event loops.
 func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
-	cfg, target, err := prepareConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep := &EchoReport{
+	rep, _, err := echo(ctx, cfg)
+	return rep, err
+}
+
+// newEchoReport returns the parameters part of cfg's report.
+func newEchoReport(cfg EchoConfig) *EchoReport {
+	return &EchoReport{
 		Mode: "echo", URL: cfg.URL, Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
-		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
 	}
+}
+
+// echo is Echo; it also returns the latency histogram (ns), nil when no
+// run started.
+func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histogram, error) {
+	cfg, target, err := prepareConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := newEchoReport(cfg)
 	run, err := newClientRun(clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
 		size: cfg.Size, window: cfg.Window, hist: true,
-		handTO: cfg.HandshakeTimeout,
+		handTO: cfg.HandshakeTimeout, live: cfg.Live,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
 	rep.Connected = int(run.opened.Load())
+	cfg.awaitReady(ctx)
 
 	var m clientMeasure
 	if ctx.Err() == nil && rep.Connected > 0 {
@@ -169,13 +183,14 @@ func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
 	rep.MsgsPerSec = perSecond(rep.Messages, rep.Seconds)
 	rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
 	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Messages))
-	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
+	return rep, out.hist, noneOpened(rep.Connected > 0, rep.Interrupted)
 }
 
 // WriteText writes the report as an aligned human-readable table.
 func (r *EchoReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "echo", r.URL)
 	t.row("sessions", "%d × %d B, window %d (sources %s, %d client loops)", r.Sessions, r.Size, r.Window, clientSourcesString(r.Sources), r.Loops)
+	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)
 	t.machineRows(r.Machine)
 	t.row("connected", "%d", r.Connected)

@@ -134,7 +134,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	fan := &clientFanout{rate: cfg.MsgRate}
 	run, err := newClientRun(clientSpec{
 		target: target, sessions: cfg.Sessions + 1, rate: cfg.Rate, loops: cfg.Loops,
-		size: cfg.Size, hist: true, handTO: cfg.HandshakeTimeout, fan: fan,
+		size: cfg.Size, hist: true, handTO: cfg.HandshakeTimeout, fan: fan, live: cfg.Live,
 	})
 	if err != nil {
 		return nil, err

@@ -88,7 +88,8 @@ type HandshakeReport struct {
 	CloseTimeout string   `json:"close_timeout"`
 	Rate         float64  `json:"rate"` // connects per second; 0: unbounded
 	Sources      []string `json:"sources"`
-	Loops        int      `json:"loops"`
+	Loops        int      `json:"loops"` // client loops, of all worker processes
+	Procs        int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine      Machine  `json:"machine"`
 
 	Seconds          float64 `json:"seconds"`    // measured time
@@ -118,17 +119,30 @@ type HandshakeReport struct {
 // Interrupted. The connections are served by gnet event loops; a pool of at
 // most 16 goroutines dials them.
 func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, error) {
-	machine := ReadMachine() // before the run's clock starts, as it reads /proc
-	r, err := newHandshakeRun(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cfg = r.cfg
-	rep := &HandshakeReport{
+	rep, _, err := handshake(ctx, cfg)
+	return rep, err
+}
+
+// newHandshakeReport returns the parameters part of cfg's report.
+func newHandshakeReport(cfg HandshakeConfig, machine Machine) *HandshakeReport {
+	return &HandshakeReport{
 		Mode: "handshake", URL: cfg.URL, Workers: cfg.Sessions, Duration: cfg.Duration.String(),
 		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
-		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: machine,
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: machine,
 	}
+}
+
+// handshake is Handshake; it also returns the latency histogram (ns), nil
+// when no run started.
+func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdrhistogram.Histogram, error) {
+	machine := ReadMachine() // before the run's clock starts, as it reads /proc
+	cfg.awaitReady(ctx)      // before it too: the connect rate counts from there
+	r, err := newHandshakeRun(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg = r.cfg
+	rep := newHandshakeReport(cfg, machine)
 	var tickers sync.WaitGroup
 	stopTick := make(chan struct{})
 	tickers.Go(func() { r.tick(stopTick) })
@@ -169,13 +183,14 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 	rep.HandshakesPerSec = perSecond(rep.Handshakes, rep.Seconds)
 	rep.Latency = latencyOrZero(hist)
 	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
-	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
+	return rep, hist, noneOpened(rep.Total > 0, rep.Interrupted)
 }
 
 // WriteText writes the report as an aligned human-readable table.
 func (r *HandshakeReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "handshake", r.URL)
 	t.row("workers", "%d in flight, rate %s (sources %s, %d client loops)", r.Workers, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
+	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up, close timeout %s", r.Duration, r.Warmup, r.CloseTimeout)
 	t.machineRows(r.Machine)
 	t.row("measured", "%.2fs", r.Seconds)
@@ -314,7 +329,10 @@ func newHandshakeRun(cfg HandshakeConfig) (*hsRun, error) {
 func (r *hsRun) nanos() int64 { return int64(time.Since(r.begin)) }
 
 // fail counts one failure of kind f.
-func (r *hsRun) fail(f clientFail) { r.fails[f].Add(1) }
+func (r *hsRun) fail(f clientFail) {
+	r.fails[f].Add(1)
+	r.cfg.Live.addErrors(1)
+}
 
 // release frees one connection slot. Safe from any goroutine.
 func (r *hsRun) release() {
@@ -444,6 +462,7 @@ func (r *hsRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	s.conn = c
 	s.loop = r.loopFor(c.EventLoop())
+	r.cfg.Live.addUp(1)
 	s.loop.handQ = append(s.loop.handQ, hsDeadline{s: s, at: r.nanos() + r.handTO})
 	s.loop.out = clientAppendRequest(s.loop.out[:0], r.target.host, r.target.path, &s.key)
 	return s.loop.out, gnet.None // gnet copies what the socket does not take
@@ -494,6 +513,7 @@ func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 			s.loop.serverFirst++
 		}
 	}
+	r.cfg.Live.addUp(-1)
 	r.release()
 	return gnet.None
 }
@@ -518,6 +538,7 @@ func (s *hsSession) upgraded(c gnet.Conn) gnet.Action {
 	now := r.nanos()
 	lp := s.loop
 	lp.total++
+	r.cfg.Live.addMsgs(1)
 	if clientPhase(r.phase.Load()) == clientPhaseMeasure {
 		lp.measured++
 		_ = lp.hist.RecordValue(min(max(now-s.start, 1), lp.hist.HighestTrackableValue()))

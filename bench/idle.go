@@ -62,7 +62,17 @@ type IdleTarget struct {
 	ConnectCPUSeconds float64 `json:"connect_cpu_seconds"`
 	// IdleCPUSeconds is the CPU used during the hold (Connected to End).
 	IdleCPUSeconds float64 `json:"idle_cpu_seconds"`
-	Err            string  `json:"err,omitempty"`
+	// SocketsBefore and SocketsConnected count the process's socket
+	// descriptors (/proc/PID/fd) at Before and at Connected.
+	SocketsBefore    int `json:"sockets_before"`
+	SocketsConnected int `json:"sockets_connected"`
+	// SessionsHeld counts, at Connected, the process's established sockets
+	// on the URL's address: for a proxy, the sessions it accepted.
+	// Processes sharing the port (SO_REUSEPORT) each hold a part.
+	SessionsHeld int `json:"sessions_held"`
+	// RSSPerHeldSessionBytes is (Connected.RSS - Before.RSS) / SessionsHeld.
+	RSSPerHeldSessionBytes float64 `json:"rss_per_held_session_bytes"`
+	Err                    string  `json:"err,omitempty"`
 }
 
 // IdleReport is the result of Idle.
@@ -73,7 +83,8 @@ type IdleReport struct {
 	Hold     string   `json:"hold"`
 	Rate     float64  `json:"rate"`
 	Sources  []string `json:"sources"`
-	Loops    int      `json:"loops"`
+	Loops    int      `json:"loops"` // client loops, of all worker processes
+	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine  Machine  `json:"machine"`
 
 	Attempted      int               `json:"attempted"`
@@ -92,37 +103,46 @@ type IdleReport struct {
 	KernelTCPMemBeforeBytes    int64   `json:"kernel_tcp_mem_before_bytes"`
 	KernelTCPMemConnectedBytes int64   `json:"kernel_tcp_mem_connected_bytes"`
 	KernelBytesPerSession      float64 `json:"kernel_bytes_per_session"`
-	ClientCPUSeconds           float64 `json:"client_cpu_seconds"`
+	// KernelSlab* are the slab caches of sockets (/proc/slabinfo, root
+	// only; see SlabSample), before and once connected, all sockets alike:
+	// a session through a proxy is four TCP sockets on one host. Growth is
+	// by cache; PerSession divides the socket caches' growth, AllPerSession
+	// that of every cache, by the sessions connected.
+	KernelSlabBefore        SlabSample       `json:"kernel_slab_before"`
+	KernelSlabConnected     SlabSample       `json:"kernel_slab_connected"`
+	KernelSlabGrowth        map[string]int64 `json:"kernel_slab_growth"`
+	KernelSlabPerSession    float64          `json:"kernel_slab_per_session_bytes"`
+	KernelSlabAllPerSession float64          `json:"kernel_slab_all_per_session_bytes"`
+	KernelSlabErr           string           `json:"kernel_slab_err,omitempty"`
+	ClientCPUSeconds        float64          `json:"client_cpu_seconds"`
 }
 
 // Idle opens cfg.Sessions WebSocket sessions on cfg.URL at cfg.Rate,
 // holds them open and silent for cfg.Hold, then checks that each is still
 // alive (one 16-byte message echoed within cfg.VerifyTimeout) and closes
 // them with a Close handshake. With cfg.PIDs it samples those processes
-// before connecting, once connected and settled, and at the end of the hold.
-// Cancelling ctx cuts the run short: the sessions are closed and a report
-// marked Interrupted is returned. The client runs on gnet event loops, no
-// goroutine per session. Every phase is bounded in time.
+// before connecting, once connected and settled, and at the end of the hold;
+// it samples the kernel's socket memory before connecting and once
+// connected. Cancelling ctx cuts the run short: the sessions are closed and
+// a report marked Interrupted is returned. The client runs on gnet event
+// loops, no goroutine per session. Every phase is bounded in time.
 func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	target, _ := parseClientTarget(cfg.URL)
-	rep := &IdleReport{
-		Mode: "idle", URL: cfg.URL, Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
-		Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
-	}
+	rep := newIdleReport(cfg)
 	run, err := newClientRun(clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
-		size: clientMinSize, handTO: cfg.HandshakeTimeout,
+		size: clientMinSize, handTO: cfg.HandshakeTimeout, live: cfg.Live,
 	})
 	if err != nil {
 		return nil, err
 	}
 	self0, _ := ReadProc(0)
-	before := sampleAll(cfg.PIDs)
-	rep.KernelTCPMemBeforeBytes, _ = ReadTCPMemBytes()
+	probe := idleProbe{pids: cfg.PIDs, local: target.local()}
+	probe.sampleBefore()
 
 	t0 := time.Now()
 	rep.Attempted = run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
@@ -131,16 +151,16 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	if rep.ConnectSeconds > 0 {
 		rep.ConnectRate = float64(rep.Connected) / rep.ConnectSeconds
 	}
+	cfg.awaitReady(ctx)
 	if len(cfg.PIDs) > 0 {
 		sleepClient(ctx, cfg.Settle)
 	}
-	connected := sampleAll(cfg.PIDs)
-	rep.KernelTCPMemConnectedBytes, _ = ReadTCPMemBytes()
+	probe.sampleConnected()
 
 	t1 := time.Now()
 	sleepClient(ctx, cfg.Hold)
 	rep.HeldSeconds = time.Since(t1).Seconds()
-	end := sampleAll(cfg.PIDs)
+	probe.sampleEnd()
 
 	if ctx.Err() == nil && rep.Connected > 0 {
 		run.setPhase(clientPhaseVerify)
@@ -156,26 +176,108 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 		rep.Mismatches += lp.mismatches
 	}
 	rep.Failed = run.failures()
+	probe.fill(rep)
+	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
+}
 
-	for i, pid := range cfg.PIDs {
-		t := IdleTarget{PID: pid, Before: before[i].s, Connected: connected[i].s, End: end[i].s}
-		if err := errors.Join(before[i].err, connected[i].err, end[i].err); err != nil {
+// newIdleReport returns the parameters part of cfg's report.
+func newIdleReport(cfg IdleConfig) *IdleReport {
+	return &IdleReport{
+		Mode: "idle", URL: cfg.URL, Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
+		Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
+	}
+}
+
+// idleProbe samples the processes of an idle run and the kernel before
+// connecting, once connected and at the end of the hold.
+type idleProbe struct {
+	pids                      []int
+	local                     netip.AddrPort // the sessions' address on the proxy
+	before, connected, end    []procResult
+	sockBefore, sockConnected []sockResult
+	tcpBefore, tcpConnected   int64
+	slabBefore, slabConnected SlabSample
+	slabErr                   error
+}
+
+// sockResult is a socket count or why it failed.
+type sockResult struct {
+	s   ProcSockets
+	err error
+}
+
+func (p *idleProbe) sampleBefore() {
+	p.before, p.sockBefore = sampleAll(p.pids), countAll(p.pids, netip.AddrPort{})
+	p.tcpBefore, _ = ReadTCPMemBytes()
+	var err error
+	p.slabBefore, err = ReadSlab()
+	p.slabErr = errors.Join(p.slabErr, err)
+}
+
+func (p *idleProbe) sampleConnected() {
+	p.connected, p.sockConnected = sampleAll(p.pids), countAll(p.pids, p.local)
+	p.tcpConnected, _ = ReadTCPMemBytes()
+	var err error
+	p.slabConnected, err = ReadSlab()
+	p.slabErr = errors.Join(p.slabErr, err)
+}
+
+func (p *idleProbe) sampleEnd() { p.end = sampleAll(p.pids) }
+
+// fill writes the samples into rep, whose Connected is known.
+func (p *idleProbe) fill(rep *IdleReport) {
+	perSession := func(n int64) float64 {
+		if rep.Connected <= 0 {
+			return 0
+		}
+		return float64(n) / float64(rep.Connected)
+	}
+	rep.Targets = nil
+	for i, pid := range p.pids {
+		t := IdleTarget{PID: pid}
+		var errs []error
+		if i < len(p.before) && i < len(p.connected) && i < len(p.end) {
+			t.Before, t.Connected, t.End = p.before[i].s, p.connected[i].s, p.end[i].s
+			errs = append(errs, p.before[i].err, p.connected[i].err, p.end[i].err)
+		}
+		if i < len(p.sockBefore) && i < len(p.sockConnected) {
+			t.SocketsBefore, t.SocketsConnected = p.sockBefore[i].s.Total, p.sockConnected[i].s.Total
+			t.SessionsHeld = p.sockConnected[i].s.Local
+			errs = append(errs, p.sockBefore[i].err, p.sockConnected[i].err)
+		}
+		if err := errors.Join(errs...); err != nil {
 			t.Err = err.Error()
 		}
-		if rep.Connected > 0 {
-			t.RSSPerSessionBytes = float64(t.Connected.RSSBytes-t.Before.RSSBytes) / float64(rep.Connected)
+		grew := t.Connected.RSSBytes - t.Before.RSSBytes
+		t.RSSPerSessionBytes = perSession(grew)
+		if t.SessionsHeld > 0 {
+			t.RSSPerHeldSessionBytes = float64(grew) / float64(t.SessionsHeld)
 		}
 		t.ConnectCPUSeconds = t.Connected.CPUSeconds - t.Before.CPUSeconds
 		t.IdleCPUSeconds = t.End.CPUSeconds - t.Connected.CPUSeconds
 		rep.Targets = append(rep.Targets, t)
 	}
-	if rep.Connected > 0 {
-		rep.KernelBytesPerSession = float64(rep.KernelTCPMemConnectedBytes-rep.KernelTCPMemBeforeBytes) / float64(rep.Connected)
+	rep.KernelTCPMemBeforeBytes, rep.KernelTCPMemConnectedBytes = p.tcpBefore, p.tcpConnected
+	rep.KernelBytesPerSession = perSession(p.tcpConnected - p.tcpBefore)
+	rep.KernelSlabBefore, rep.KernelSlabConnected = p.slabBefore, p.slabConnected
+	rep.KernelSlabErr = ""
+	if p.slabErr != nil {
+		rep.KernelSlabErr = p.slabErr.Error()
+		return
 	}
-	if rep.Connected == 0 && !rep.Interrupted {
-		return rep, ErrNoneOpened
+	rep.KernelSlabGrowth = p.slabBefore.growth(p.slabConnected)
+	rep.KernelSlabPerSession = perSession(p.slabConnected.Socket - p.slabBefore.Socket)
+	rep.KernelSlabAllPerSession = perSession(p.slabConnected.All - p.slabBefore.All)
+}
+
+// countAll counts every pid's sockets, and those established on local if
+// it is valid.
+func countAll(pids []int, local netip.AddrPort) []sockResult {
+	out := make([]sockResult, len(pids))
+	for i, pid := range pids {
+		out[i].s, out[i].err = ReadSockets(pid, local)
 	}
-	return rep, nil
+	return out
 }
 
 // procResult is one sample or why it failed.
@@ -208,6 +310,7 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 	t.row("mode", "idle")
 	t.row("url", "%s", r.URL)
 	t.row("sessions", "%d (rate %s, sources %s, %d client loops)", r.Sessions, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
+	t.procsRow(r.Procs)
 	t.row("hold", "%s", r.Hold)
 	t.machineRows(r.Machine)
 	t.row("connected", "%d of %d attempted in %.2fs (%.0f/s)", r.Connected, r.Attempted, r.ConnectSeconds, r.ConnectRate)
@@ -221,6 +324,12 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 		p := fmt.Sprintf("pid %d ", tg.PID)
 		t.row(p+"rss", "%s → %s → %s", mib(tg.Before.RSSBytes), mib(tg.Connected.RSSBytes), mib(tg.End.RSSBytes))
 		t.row(p+"rss per session", "%.0f B", tg.RSSPerSessionBytes)
+		if tg.SessionsHeld > 0 {
+			t.row(p+"sessions held", "%d (sockets %d → %d; %.0f B rss each)",
+				tg.SessionsHeld, tg.SocketsBefore, tg.SocketsConnected, tg.RSSPerHeldSessionBytes)
+		} else {
+			t.row(p+"sockets", "%d → %d", tg.SocketsBefore, tg.SocketsConnected)
+		}
 		t.row(p+"cpu connect", "%.2fs", tg.ConnectCPUSeconds)
 		t.row(p+"cpu idle (hold)", "%.2fs", tg.IdleCPUSeconds)
 		if tg.Err != "" {
@@ -229,6 +338,13 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 	}
 	t.row("kernel tcp mem", "%s → %s (%.0f B per session, all sockets)",
 		mib(r.KernelTCPMemBeforeBytes), mib(r.KernelTCPMemConnectedBytes), r.KernelBytesPerSession)
+	if r.KernelSlabErr != "" {
+		t.row("kernel slab", "unread: %s", r.KernelSlabErr)
+	} else {
+		t.row("kernel slab", "socket caches %s → %s (%.0f B per session; all caches %.0f B), all sockets",
+			mib(r.KernelSlabBefore.Socket), mib(r.KernelSlabConnected.Socket), r.KernelSlabPerSession, r.KernelSlabAllPerSession)
+		t.row("slab growth", "%s", slabGrowthString(r.KernelSlabGrowth))
+	}
 	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
 	if r.Interrupted {
 		t.row("interrupted", "yes")

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -153,3 +154,32 @@ func clientSourcesString(ss []string) string {
 
 // mib formats bytes as MiB.
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// procsRow writes how many worker processes a merged report comes from;
+// nothing for a run in this process alone.
+func (t *reportTable) procsRow(procs int) {
+	if procs > 1 {
+		t.row("processes", "%d workers, results merged (histograms merged, counts and rates summed)", procs)
+	}
+}
+
+// slabGrowthString formats the growth of slab caches, largest first.
+func slabGrowthString(g map[string]int64) string {
+	keys := slices.SortedFunc(maps.Keys(g), func(a, b string) int {
+		if g[a] != g[b] {
+			return cmp.Compare(g[b], g[a])
+		}
+		return strings.Compare(a, b)
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %+.1f MiB", k, float64(g[k])/(1<<20))
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,57 +75,31 @@ var (
 )
 
 // serveParseClientHeader parses the client frame header at the start of p
-// (RFC 6455 §5.2), masking key included. It returns n == 0 and a nil error
-// while p holds only part of a header. Frames must be masked (§5.1), carry
-// no RSV bits and a known opcode; control frames must be final and at most
-// 125 bytes (§5.5); data frames at most maxLen bytes. It does not allocate.
+// (RFC 6455 §5.2), masking key included, with parseFrameHeader: masked,
+// data frames at most maxLen bytes. It returns n == 0 and a nil error while
+// p holds only part of a header. It does not allocate.
 func serveParseClientHeader(p []byte, maxLen int64) (h ws.Header, n int, err error) {
-	if len(p) < 2 {
-		return h, 0, nil
-	}
-	b0, b1 := p[0], p[1]
-	h.Fin = b0&0x80 != 0
-	h.OpCode = ws.OpCode(b0 & 0x0f)
-	switch {
-	case b0&0x70 != 0:
+	length, b0, n, v := parseFrameHeader(p, true, maxLen)
+	h = ws.Header{Fin: b0&0x80 != 0, OpCode: ws.OpCode(b0 & 0x0f), Length: length, Masked: true}
+	switch v {
+	case frameOK:
+		if n > 0 {
+			copy(h.Mask[:], p[n-4:n])
+		}
+		return h, n, nil
+	case frameReserved:
 		return h, 0, errServeFanReserved
-	case b1&0x80 == 0:
+	case frameMasking:
 		return h, 0, errServeFanUnmasked
-	case h.OpCode > ws.OpBinary && h.OpCode < ws.OpClose, h.OpCode > ws.OpPong:
+	case frameOpcode:
 		return h, 0, errServeFanOpcode
-	}
-	h.Masked = true
-	n = 2
-	switch l := b1 & 0x7f; l {
-	case 126:
-		if len(p) < 4 {
-			return h, 0, nil
-		}
-		h.Length, n = int64(binary.BigEndian.Uint16(p[2:4])), 4
-	case 127:
-		if len(p) < 10 {
-			return h, 0, nil
-		}
-		u := binary.BigEndian.Uint64(p[2:10])
-		if u>>63 != 0 {
-			return h, 0, errServeFanBadLength
-		}
-		h.Length, n = int64(u), 10
-	default:
-		h.Length = int64(l)
-	}
-	if h.OpCode.IsControl() {
-		if !h.Fin || h.Length > ws.MaxControlFramePayloadSize {
-			return h, 0, errServeFanControl
-		}
-	} else if h.Length > maxLen {
+	case frameControl:
+		return h, 0, errServeFanControl
+	case frameTooLong:
 		return h, 0, errServeFanTooBig
+	default: // frameBadLength
+		return h, 0, errServeFanBadLength
 	}
-	if len(p) < n+4 {
-		return h, 0, nil
-	}
-	copy(h.Mask[:], p[n:n+4])
-	return h, n + 4, nil
 }
 
 // serveFanEvent is what serveFanin.next stopped on.

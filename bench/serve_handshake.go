@@ -6,18 +6,21 @@ import (
 	"net/http"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/codec"
 )
 
 // serveMaxHeadBytes bounds the upgrade request head, request line to blank
 // line included; a longer head is answered with 431.
 const serveMaxHeadBytes = 16 << 10
 
-// Prebuilt handshake refusals, one per status. Each closes the connection.
+// Prebuilt handshake refusals, one per status, as throng answers (codec).
+// Each closes the connection. Read-only.
 var (
-	serveResp400 = []byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-	serveResp405 = []byte("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-	serveResp426 = []byte("HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-	serveResp431 = []byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	serveResp400 = codec.AppendErrorResponse(nil, http.StatusBadRequest, "")
+	serveResp405 = codec.AppendErrorResponse(nil, http.StatusMethodNotAllowed, "Allow: GET\r\n")
+	serveResp426 = codec.AppendErrorResponse(nil, http.StatusUpgradeRequired, "Sec-WebSocket-Version: 13\r\n")
+	serveResp431 = codec.AppendErrorResponse(nil, http.StatusRequestHeaderFieldsTooLarge, "")
 )
 
 // serveHandshakeIO feeds a complete request head to ws.Upgrader and gathers

@@ -414,6 +414,9 @@ func TestServeBadHandshake(t *testing.T) {
 			if !resp.Close {
 				t.Errorf("got Connection: %q, want close", resp.Header.Get("Connection"))
 			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				t.Errorf("reading the body: %v", err)
+			}
 			if n, err := io.Copy(io.Discard, br); n != 0 || err != nil {
 				t.Errorf("after response got %d bytes, %v; want 0, EOF", n, err)
 			}

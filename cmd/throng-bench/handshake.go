@@ -17,7 +17,13 @@ func runHandshake(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 1e9, "wait for the server to close TCP after the client's Close;\nthen the client closes first")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for each handshake")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5e9, "deadline for each TCP connect")
+	lf.unit = "handshakes/s"
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.HandshakeReport, error) { return bench.Handshake(ctx, cfg) },
+		func(ctx context.Context) (*bench.HandshakeReport, error) {
+			if lf.procs != 1 {
+				return bench.HandshakeProcs(ctx, cfg, procsConfig(lf.procs))
+			}
+			return bench.Handshake(ctx, cfg)
+		},
 		func(r *bench.HandshakeReport) bool { return r.Interrupted })
 }

@@ -1,9 +1,12 @@
 // Command throng-bench is throng's bundled bench tool: a WebSocket echo
-// backend (serve) and load generators (idle, echo), all built on gnet.
+// backend (serve) and load generators (idle, echo, fanout, handshake), all
+// built on gnet.
 //
 //	throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
-//	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-pid PID]... [-json]
-//	throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s [-pid PID]... [-json]
+//	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
+//	throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s [-procs P] [-pid PID]... [-json]
+//	throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-pid PID]... [-json]
+//	throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
 package main
 
 import (
@@ -34,15 +37,19 @@ subcommands:
            throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo|fanout] [-delay D]
   idle     open N sessions, hold them silent, check they are alive
            throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s]
-                             [-source 127.0.0.2-127.0.0.20] [-pid PID]... [-json]
+                             [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
   echo     measure echo throughput and latency
            throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s
-                             [-pid PID]... [-json]
+                             [-procs P] [-pid PID]... [-json]
   fanout   measure delivery of one publisher's messages to N subscribers
            throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-size 64]
                                [-pid PID]... [-json]
   handshake  measure connect + upgrade + close handshakes per second
-           throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-pid PID]... [-json]
+           throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
+
+  -procs P splits a run over P processes of throng-bench (sessions, connect rate and
+  -source addresses divided) and merges their results. On a terminal a progress line
+  is shown on stderr, unless -json.
 
 flags:
   -h, -help    show this help
@@ -78,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runFanout(args[1:], stdout, stderr)
 	case "handshake":
 		return runHandshake(args[1:], stdout, stderr)
+	case workerCommand: // hidden: one worker process of a -procs run
+		return runWorker(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "throng-bench: unknown subcommand %q\n\n%s", args[0], usage)
 		return 2
@@ -175,14 +184,16 @@ func (p *pidsFlag) Set(s string) error {
 	return nil
 }
 
-// loadFlags are the flags idle and echo share.
+// loadFlags are the flags idle, echo and handshake share.
 type loadFlags struct {
 	url     string
 	rate    rateFlag
 	source  string
 	pids    pidsFlag
 	loops   int
+	procs   int
 	jsonOut bool
+	unit    string // what the progress line's rate counts; default "msgs/s"
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet, rate float64) {
@@ -192,6 +203,7 @@ func (f *loadFlags) register(fs *flag.FlagSet, rate float64) {
 	fs.StringVar(&f.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
 	fs.Var(&f.pids, "pid", "`PID` of a process to sample (RSS, CPU); repeatable")
 	fs.IntVar(&f.loops, "loops", 0, "client event loops (0: one per CPU)")
+	fs.IntVar(&f.procs, "procs", 1, "worker `processes` to split the sessions and the -source range over;\nresults merged (one process holds at most RLIMIT_NOFILE sockets)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of a table")
 }
 
@@ -243,6 +255,9 @@ func report(name string, rep interface{ WriteText(io.Writer) error }, interrupte
 		}
 	}
 	switch {
+	case err != nil && rep == nil && errors.Is(err, bench.ErrWorker):
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
 	case err != nil && rep == nil:
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2 // a configuration error
@@ -268,7 +283,8 @@ func newLoadFlagSet(name string, rate float64, stderr io.Writer) (*flag.FlagSet,
 // runLoad parses a load subcommand's flags, completes cfg with the shared
 // ones, runs start until it returns or SIGINT or SIGTERM cancels it, and
 // prints its report; it returns the exit status. interrupted reads a report's
-// Interrupted field.
+// Interrupted field. While start runs, a progress line is shown on stderr if
+// it is a terminal and no -json was asked for.
 func runLoad[R any, P interface {
 	*R
 	WriteText(io.Writer) error
@@ -281,7 +297,13 @@ func runLoad[R any, P interface {
 	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProgress := func() {}
+	if !lf.jsonOut && isTerminal(stderr) {
+		cfg.Live = new(bench.Live)
+		stopProgress = showProgress(stderr, cfg.Live, lf.unit)
+	}
 	rep, err := start(ctx)
+	stopProgress() // before the report and any error on stderr
 	if rep == nil {
 		return report(fs.Name(), nil, false, lf.jsonOut, err, stdout, stderr)
 	}
@@ -298,7 +320,12 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.IdleReport, error) { return bench.Idle(ctx, cfg) },
+		func(ctx context.Context) (*bench.IdleReport, error) {
+			if lf.procs != 1 {
+				return bench.IdleProcs(ctx, cfg, procsConfig(lf.procs))
+			}
+			return bench.Idle(ctx, cfg)
+		},
 		func(r *bench.IdleReport) bool { return r.Interrupted })
 }
 
@@ -312,6 +339,11 @@ func runEcho(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
 	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.EchoReport, error) { return bench.Echo(ctx, cfg) },
+		func(ctx context.Context) (*bench.EchoReport, error) {
+			if lf.procs != 1 {
+				return bench.EchoProcs(ctx, cfg, procsConfig(lf.procs))
+			}
+			return bench.Echo(ctx, cfg)
+		},
 		func(r *bench.EchoReport) bool { return r.Interrupted })
 }

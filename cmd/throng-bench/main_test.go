@@ -50,6 +50,13 @@ func TestRunLoadFlags(t *testing.T) {
 		{"echo help", []string{"echo", "-h"}, 0, "-window"},
 		{"echo without url", []string{"echo", "-c", "3"}, 2, "-url is required"},
 		{"echo bad size", []string{"echo", "-url", "ws://127.0.0.1:1/", "-size", "4"}, 2, "message size"},
+		{"idle help shows procs", []string{"idle", "-h"}, 0, "-procs"},
+		{"idle no procs", []string{"idle", "-url", "ws://127.0.75.1:1/", "-procs", "0"}, 2, "procs must be at least 1"},
+		{"echo procs over sources", []string{"echo", "-url", "ws://127.0.75.1:1/", "-procs", "3", "-source", "127.0.75.10-11"}, 2,
+			"fewer source addresses than processes"},
+		{"handshake procs over workers", []string{"handshake", "-url", "ws://127.0.75.1:1/", "-procs", "3", "-c", "2"}, 2,
+			"fewer sessions than processes"},
+		{"worker takes no arguments", []string{"worker", "x"}, 2, "no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
