@@ -128,24 +128,29 @@ func (d *dialer) dial(j dialJob) {
 		} else {
 			_ = c.Close()
 		}
-		if err == nil {
+		if err == nil && j.s != nil {
+			// The session learnt of its socket in OnOpen.
 			return
 		}
 	}
-	// Report back on the loop; the session's fields are not ours to touch.
-	_ = j.loop.Execute(d.ctx, &dialFailure{s: j.s, warm: j.warm, err: err})
+	// Report back on the loop; the session's or pool's fields are not
+	// ours to touch. A pool hears of successes too: gnet may report one
+	// without ever running OnOpen (GNET-NOTES.md §1), and the pool must
+	// not count that fill as pending forever.
+	_ = j.loop.Execute(d.ctx, &dialResult{s: j.s, warm: j.warm, err: err})
 }
 
-// dialFailure reports a failed connect to the session's (or pool's) loop.
-type dialFailure struct {
+// dialResult reports a failed connect to the session's loop, or any
+// outcome of a fill to its pool's loop.
+type dialResult struct {
 	s    *session
 	warm *warmSet
 	err  error
 }
 
-func (f *dialFailure) Run(context.Context) error {
+func (f *dialResult) Run(context.Context) error {
 	if f.s == nil {
-		f.warm.onDialFailed(f.err)
+		f.warm.onDialDone(f.err)
 		return nil
 	}
 	f.s.onDialFailed(f.err)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"math/bits"
 	"net"
 	"net/netip"
 	"time"
@@ -39,6 +38,7 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	sh.newSession(c, snap)
+	sh.syncWarm()
 	return gnet.None
 }
 
@@ -191,7 +191,8 @@ func (s *session) nextBackend() *upstream.Backend {
 	for {
 		u := hs.up
 		var b *upstream.Backend
-		if hs.attempts == 0 && hs.sticky != nil && hs.sticky.Upstream == u && hs.sticky.Available(time.Now().UnixNano()) {
+		if hs.sticky != nil && !hs.stickyTried && hs.sticky.Available(time.Now().UnixNano()) {
+			hs.stickyTried = true
 			b = hs.sticky
 		} else {
 			b = u.Balancer.Pick(hs.tried, hs.key)
@@ -205,26 +206,32 @@ func (s *session) nextBackend() *upstream.Backend {
 		if u.Fallback == nil || hs.fallbacks >= maxFallbacks {
 			return nil
 		}
-		// No backend of u is left: its fallback takes the handshake, with
-		// a fresh tried set (indexes are per upstream) and its own key.
 		hs.fallbacks++
-		hs.up, hs.tried, hs.key = u.Fallback, 0, 0
-		if hs.up.NeedsKey() {
-			hs.key = s.fallbackKey()
-		}
+		s.fallBack(u.Fallback)
 	}
 }
 
-// fallbackKey is the request's hash key for the fallback upstream's
-// balancer: the head is parsed again, as the shard's scratch request is
-// long gone.
-func (s *session) fallbackKey() uint64 {
-	req := &s.sh.req
-	if codec.ParseRequest(s.hs.head, req) != nil {
-		return 0
+// fallBack moves the handshake to the fallback upstream f, with a fresh
+// tried set (indexes are per upstream), and the hash key and sticky
+// cookie as f reads them: the head is parsed again, as the shard's
+// scratch request is long gone.
+func (s *session) fallBack(f *upstream.Upstream) {
+	hs := s.hs
+	hs.up, hs.tried, hs.key, hs.sticky, hs.stickyTried = f, 0, 0, nil, false
+	if !f.NeedsKey() && f.Sticky == nil {
+		return
 	}
-	ip, _ := s.clientIP()
-	return s.hs.up.HashKey.HashKey(ip.AppendTo(s.sh.ipbuf[:0]), req.Headers, req.Target)
+	req := &s.sh.req
+	if codec.ParseRequest(hs.head, req) != nil {
+		return
+	}
+	if f.NeedsKey() {
+		ip, _ := s.clientIP()
+		hs.key = f.HashKey.HashKey(ip.AppendTo(s.sh.ipbuf[:0]), req.Headers, req.Target)
+	}
+	if f.Sticky != nil {
+		hs.sticky = f.Sticky.Find(req.Headers)
+	}
 }
 
 // connect starts an attempt on b: a warm socket when the loop has one,
@@ -266,18 +273,19 @@ func (s *session) dial() {
 func (s *session) retry(failStatus int) {
 	hs := s.hs
 	s.dropUpstream()
-	if int(hs.attempts) > hs.up.Retries {
+	left := s.budget()
+	if int(hs.attempts) > hs.up.Retries || left <= 0 {
+		s.reject(failStatus)
+		return
+	}
+	wait := s.backoff()
+	if wait >= left {
 		s.reject(failStatus)
 		return
 	}
 	s.sh.stats.retries.Add(1)
-	wait := s.backoff()
 	if wait <= 0 {
 		s.dialNext(failStatus)
-		return
-	}
-	if left := time.Duration(hs.by-s.sh.now()-1) * tickInterval; wait >= left {
-		s.reject(failStatus)
 		return
 	}
 	// Waiting counts as connecting: the handshake deadline still holds,
@@ -295,16 +303,28 @@ func (s *session) retry(failStatus int) {
 // [0, min(retry_backoff_max, retry_backoff × 2^(retries so far))), "full
 // jitter", so that clients that failed together do not retry together.
 func (s *session) backoff() time.Duration {
-	u := s.hs.up
-	if u.RetryBackoff <= 0 {
+	ceil := s.backoffCeil()
+	if ceil <= 0 {
 		return 0
 	}
+	return time.Duration(s.sh.rand.Uint64() % uint64(ceil))
+}
+
+// backoffCeil is the bound of the next backoff:
+// min(retry_backoff_max, retry_backoff × 2^(retries so far)).
+func (s *session) backoffCeil() time.Duration {
+	u := s.hs.up
 	ceil := u.RetryBackoff
 	for i := uint8(1); i < s.hs.attempts && ceil < u.RetryBackoffMax; i++ {
 		ceil *= 2
 	}
-	ceil = min(ceil, u.RetryBackoffMax)
-	return time.Duration(s.sh.rand.Uint64() % uint64(ceil))
+	return min(ceil, u.RetryBackoffMax)
+}
+
+// budget is what is left of the client's handshake time, less the tick
+// in progress (deadlines fire on tick boundaries).
+func (s *session) budget() time.Duration {
+	return time.Duration(s.hs.by-s.sh.now()-1) * tickInterval
 }
 
 // retryRunnable ends a backoff on the session's loop. Retries are rare, so
@@ -377,6 +397,7 @@ func (s *session) attachUpstream(c gnet.Conn) {
 	s.flags &^= flagUpstreamCloseIssued
 	s.hs.scan.Reset()
 	s.hs.resp = s.hs.resp[:0]
+	s.hs.sent = s.sh.now()
 	s.setState(stateUpstreamHandshake)
 	_, _ = c.Write(s.hs.fwd)
 }
@@ -524,15 +545,16 @@ func forwardedRequestID(fwd []byte) []byte {
 }
 
 // canRetry reports whether a failed attempt could be retried: a retry is
-// left and some backend has not been tried (or a fallback may have one).
+// left, any backoff fits in the handshake time, and some backend not yet
+// tried is available now (or the fallback has one).
 // A 502/503/504 that cannot be retried is relayed as the backend sent it,
 // Retry-After and all, rather than replaced by the proxy's own 502.
 func (s *session) canRetry() bool {
 	hs := s.hs
-	if int(hs.attempts) > hs.up.Retries {
+	if int(hs.attempts) > hs.up.Retries || s.backoffCeil() >= s.budget() {
 		return false
 	}
-	return bits.OnesCount64(hs.tried) < len(hs.up.Backends) || hs.up.Fallback != nil && hs.fallbacks < maxFallbacks
+	return hs.up.CanPick(hs.tried) || hs.up.Fallback != nil && hs.fallbacks < maxFallbacks && hs.up.Fallback.CanPick(0)
 }
 
 // maxRefusalBody bounds the body of a non-101 answer relayed to the client.

@@ -152,10 +152,13 @@ type handshake struct {
 	tried      uint64 // bit set of up's backend indexes already attempted
 	key        uint64 // the request's hash key for up (balance = "hash")
 	by         int64  // tick by which the client must have its 101
+	sent       int64  // tick at which the current attempt's request went out
 	gen        uint32 // retry backoffs started; tells a stale timer apart
 	failStatus uint16 // status for the client if the retry after a backoff finds nothing
 	attempts   uint8  // attempts started, warm-socket redials not counted
 	fallbacks  uint8  // fallback upstreams moved to
+
+	stickyTried bool // the sticky backend had its attempt
 }
 
 func (hs *handshake) reset() {
@@ -164,8 +167,8 @@ func (hs *handshake) reset() {
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft = 0, 0
-	hs.up, hs.sticky = nil, nil
-	hs.tried, hs.key, hs.by, hs.attempts = 0, 0, 0, 0
+	hs.up, hs.sticky, hs.stickyTried = nil, nil, false
+	hs.tried, hs.key, hs.by, hs.sent, hs.attempts = 0, 0, 0, 0, 0
 	hs.failStatus, hs.fallbacks = 0, 0 // gen keeps counting: a stale timer must not match a new session
 }
 
@@ -235,6 +238,13 @@ func (s *session) onDeadline() {
 		s.reject(504)
 	case stateUpstreamHandshake:
 		s.sh.stats.handshakeTimeout.Add(1)
+		if s.sh.now()-s.hs.sent < s.snap.upstreamHandshakeTicks {
+			// The client's handshake time ran out before the backend's
+			// upstream_handshake did: not the backend's failure, and no
+			// time for another attempt.
+			s.reject(504)
+			return
+		}
 		s.backendFailed()
 		s.retry(504)
 	case stateUpstreamBody:

@@ -18,8 +18,8 @@ import (
 // filled by the dial workers (a fill is a dial job without a session),
 // aged out after warm_max_idle, emptied while their backend is not
 // healthy, and retired whole when a reload brings a new table. A loop
-// learns it exists from its first connection (gnet cannot list its loops),
-// so its pools fill from then on.
+// learns it exists from its first accepted connection (gnet cannot list
+// its loops), which makes its pools; they fill from the next tick on.
 
 // warmFillBurst bounds the fills of one set with the dial workers at once:
 // the refill rate of a pool after use, and the connect burst a backend
@@ -27,10 +27,14 @@ import (
 const warmFillBurst = 2
 
 // Refills after a failed fill wait warmRetryTicks, doubling with each
-// failure in a row up to warmRetryMaxTicks.
+// failure in a row up to warmRetryMaxTicks. A socket the backend closes
+// (or talks on) within warmMinAgeTicks of joining the pool counts as a
+// failed fill: a backend that accepts and hangs up at once must not be
+// reconnected in a tight loop.
 const (
 	warmRetryTicks    = 5   // 0.5 s
 	warmRetryMaxTicks = 300 // 30 s
+	warmMinAgeTicks   = 5   // 0.5 s
 )
 
 // warmSet is one loop's warm sockets to one backend. Only its loop touches
@@ -41,9 +45,9 @@ type warmSet struct {
 	dialer  *net.Dialer
 	idle    *pool.Idle[gnet.Conn]
 	maxIdle int64 // ticks a socket may wait
-	pending int   // fills with the dial workers
+	pending int   // fills with the dial workers, until their result is back
 	retryAt int64 // tick before which no fill starts (after failures)
-	fails   uint8 // failed fills in a row
+	fails   uint8 // failed fills in a row, reset when a socket is used or lives long
 	retired bool  // its table was replaced: keep nothing
 }
 
@@ -66,6 +70,7 @@ func (sh *shard) takeWarm(snap *snapshot, b *upstream.Backend) gnet.Conn {
 	c, ok := w.idle.Take(now - w.maxIdle)
 	if ok {
 		sh.stats.warmIdle.Add(-1)
+		w.fails = 0
 	}
 	w.fill(now)
 	if !ok {
@@ -77,7 +82,8 @@ func (sh *shard) takeWarm(snap *snapshot, b *upstream.Backend) gnet.Conn {
 // syncWarm makes the shard's sets those of the current table: a reload
 // retires the old sets (closing their sockets) and makes new ones.
 func (sh *shard) syncWarm() {
-	t := sh.e.snap.Load().table
+	snap := sh.e.snap.Load()
+	t := snap.table
 	if t == sh.warmTable {
 		return
 	}
@@ -86,7 +92,6 @@ func (sh *shard) syncWarm() {
 	}
 	sh.warm = nil
 	sh.warmTable = t
-	snap := sh.e.snap.Load()
 	for _, u := range t.Upstreams {
 		if u.Warm == 0 {
 			continue
@@ -112,12 +117,14 @@ func (sh *shard) tendWarm() {
 	now := sh.now()
 	draining := sh.e.draining.Load()
 	for _, w := range sh.warm {
-		if draining || !backendHealthy(w.b) {
+		if draining || !w.b.Healthy() {
 			w.drop()
 			continue
 		}
 		if n := w.idle.Expire(now-w.maxIdle, closeWarm); n > 0 {
+			// Aged out unused: the backend kept them, so fills work.
 			sh.stats.warmIdle.Add(-int64(n))
+			w.fails = 0
 		}
 		w.fill(now)
 	}
@@ -126,7 +133,7 @@ func (sh *shard) tendWarm() {
 // fill starts dials until the pool, counting dials in flight, is full, at
 // most warmFillBurst at once.
 func (w *warmSet) fill(now int64) {
-	if w.retired || now < w.retryAt || w.sh.e.draining.Load() || !backendHealthy(w.b) {
+	if w.retired || now < w.retryAt || w.sh.e.draining.Load() || !w.b.Healthy() {
 		return
 	}
 	for w.idle.Len()+w.pending < w.idle.Limit() && w.pending < warmFillBurst {
@@ -139,34 +146,48 @@ func (w *warmSet) fill(now int64) {
 }
 
 // onOpen runs in OnOpen for a fill's socket: it joins the pool, unless the
-// pool no longer wants it.
+// pool no longer wants it. The fill stays pending until onDialDone.
 func (w *warmSet) onOpen(c gnet.Conn) gnet.Action {
-	w.pending--
-	w.fails = 0
-	if w.retired || !backendHealthy(w.b) || !w.idle.Put(c, w.sh.now()) {
+	if w.retired || !w.b.Healthy() || !w.idle.Put(c, w.sh.now()) {
 		return gnet.Close
 	}
 	w.sh.stats.warmIdle.Add(1)
-	w.fill(w.sh.now())
 	return gnet.None
 }
 
-// onDialFailed runs on the loop when a fill could not connect. Fills are
-// background work: they do not count against the backend's passive health
-// (sessions' own attempts do, and active checks watch it), but they back
-// off.
-func (w *warmSet) onDialFailed(error) {
+// onDialDone runs on the loop when a fill's dial worker is done with it:
+// err is nil once the socket was handed to the loop (OnOpen has run, or
+// gnet failed to register it and never will), else the connect failed.
+// Fills are background work: a failure does not count against the
+// backend's passive health (sessions' own attempts do, and active checks
+// watch it), but it backs the refills off.
+func (w *warmSet) onDialDone(err error) {
 	w.pending--
+	if err != nil {
+		w.failed()
+		return
+	}
+	w.fill(w.sh.now())
+}
+
+// failed backs the refills off after a failed fill.
+func (w *warmSet) failed() {
 	if w.fails < 16 {
 		w.fails++
 	}
 	w.retryAt = w.sh.now() + min(int64(warmRetryTicks)<<(w.fails-1), warmRetryMaxTicks)
 }
 
-// remove forgets c, closed or misbehaving while idle.
+// remove forgets c, closed or misbehaving while idle. One that did not
+// last warmMinAgeTicks counts as a failed fill.
 func (w *warmSet) remove(c gnet.Conn) {
-	if w.idle.Remove(c) {
-		w.sh.stats.warmIdle.Add(-1)
+	at, ok := w.idle.Remove(c)
+	if !ok {
+		return
+	}
+	w.sh.stats.warmIdle.Add(-1)
+	if w.sh.now()-at < warmMinAgeTicks {
+		w.failed()
 	}
 }
 
@@ -186,7 +207,3 @@ func (w *warmSet) retire() {
 // closeWarm closes an idle warm socket. Its OnClose finds it gone from the
 // pool already.
 func closeWarm(c gnet.Conn) { _ = c.Close() }
-
-// backendHealthy reports whether warm sockets to b are worth keeping: not
-// ejected by passive health, not down by active checks.
-func backendHealthy(b *upstream.Backend) bool { return b.Healthy() }

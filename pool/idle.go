@@ -50,22 +50,24 @@ func (p *Idle[T]) Take(oldest int64) (v T, ok bool) {
 	return v, true
 }
 
-// Remove takes v out wherever it is (its peer closed it) and reports
-// whether it was there. It does not allocate.
-func (p *Idle[T]) Remove(v T) bool {
+// Remove takes v out wherever it is (its peer closed it) and returns
+// when it was put; ok is false when v was not there. It does not allocate.
+func (p *Idle[T]) Remove(v T) (at int64, ok bool) {
 	for i := range p.items {
 		if p.items[i].v == v {
+			at = p.items[i].at
 			copy(p.items[i:], p.items[i+1:])
 			p.items[len(p.items)-1] = idleItem[T]{}
 			p.items = p.items[:len(p.items)-1]
-			return true
+			return at, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // Expire removes every thing put before oldest, oldest first, and hands
-// each to drop. It returns how many it removed.
+// each to drop, which must not call back into p. It returns how many it
+// removed. It does not allocate.
 func (p *Idle[T]) Expire(oldest int64, drop func(T)) int {
 	n := 0
 	for n < len(p.items) && p.items[n].at < oldest {
@@ -74,25 +76,17 @@ func (p *Idle[T]) Expire(oldest int64, drop func(T)) int {
 	return p.cut(n, drop)
 }
 
-// Drain removes every thing and hands each to drop, oldest first.
+// Drain removes every thing and hands each to drop, oldest first; drop
+// must not call back into p. It does not allocate.
 func (p *Idle[T]) Drain(drop func(T)) int { return p.cut(len(p.items), drop) }
 
 // cut removes the n oldest things, handing each to drop.
 func (p *Idle[T]) cut(n int, drop func(T)) int {
-	if n == 0 {
-		return 0
-	}
-	gone := make([]T, n)
 	for i := range n {
-		gone[i] = p.items[i].v
+		drop(p.items[i].v)
 	}
 	m := copy(p.items, p.items[n:])
 	clear(p.items[m:])
 	p.items = p.items[:m]
-	// drop runs after p is consistent: it may close a socket whose
-	// OnClose calls Remove on p.
-	for _, v := range gone {
-		drop(v)
-	}
 	return n
 }

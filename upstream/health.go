@@ -336,3 +336,18 @@ func pickAvailable(bal pickFunc, p *passive, n int, exclude, key uint64) *Backen
 	}
 	return nil
 }
+
+// CanPick reports whether u's balancer could pick a backend outside
+// exclude now: one that is not excluded and is available (or half-open
+// with no probe in flight). It takes no probe and changes nothing, so the
+// engine can ask before giving up a backend's answer for a retry. It does
+// not allocate and is safe for concurrent use.
+func (u *Upstream) CanPick(exclude uint64) bool {
+	now := pickNow(passiveOf(u.Backends))
+	for _, b := range u.Backends {
+		if !skip(exclude, b, now) {
+			return true
+		}
+	}
+	return false
+}

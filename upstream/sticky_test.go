@@ -3,6 +3,7 @@ package upstream
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
@@ -130,5 +131,29 @@ func TestStickyRandomSecret(t *testing.T) {
 	}
 	if pa == cookieOf(t, keyed.Sticky.SetCookie(keyed.Backends[0])) {
 		t.Fatal("random-secret cookie equals the keyed one")
+	}
+}
+
+func TestCanPick(t *testing.T) {
+	c := config.Default()
+	u := config.DefaultUpstream()
+	u.Name, u.MaxFails = "chat", 1
+	u.Backends = []config.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}}
+	c.Upstreams = []config.Upstream{u}
+	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "chat"}}
+	tab, err := NewTable(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := tab.Upstreams[0]
+	if !up.CanPick(0) || !up.CanPick(1) || up.CanPick(3) {
+		t.Fatal("CanPick with nothing ejected: want true unless every backend is excluded")
+	}
+	up.Backends[1].ReportFailure(time.Now().UnixNano()) // max_fails = 1: ejected
+	if up.CanPick(1) {
+		t.Fatal("CanPick(exclude the first) = true with the second ejected")
+	}
+	if !up.CanPick(2) {
+		t.Fatal("CanPick(exclude the ejected one) = false with the first available")
 	}
 }

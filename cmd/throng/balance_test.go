@@ -22,23 +22,35 @@ func taggedBackend(t *testing.T, addr string) {
 func answerTagged(name string) func(net.Conn) {
 	return func(c net.Conn) {
 		br := bufio.NewReader(c)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if k, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-				key = strings.TrimSpace(k)
-			}
-			if l == "\r\n" {
-				break
-			}
+		key, ok := readUpgrade(br)
+		if !ok {
+			return
 		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+name+"\r\n\r\n")
+		writeTagged101(c, key, name)
 		_, _ = io.Copy(io.Discard, br)
 	}
+}
+
+// readUpgrade reads a request head and returns its Sec-WebSocket-Key.
+func readUpgrade(br *bufio.Reader) (key string, ok bool) {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", false
+		}
+		if k, found := strings.CutPrefix(l, "Sec-WebSocket-Key: "); found {
+			key = strings.TrimSpace(k)
+		}
+		if l == "\r\n" {
+			return key, true
+		}
+	}
+}
+
+// writeTagged101 accepts the upgrade with key, naming name in X-Backend.
+func writeTagged101(c net.Conn, key, name string) {
+	_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+name+"\r\n\r\n")
 }
 
 // openTagged opens a session with extra request headers and returns the

@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -17,12 +16,7 @@ func TestPassiveEjection(t *testing.T) {
 	host := newHost()
 	good := net.JoinHostPort(host, "19001")
 	taggedBackend(t, good)
-	dying := net.JoinHostPort(host, "19002")
-	ln, err := net.Listen("tcp", dying)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // dead from the start of the test: connects are refused
+	dying := refusingAddr(t, host, "19002") // dead from the start: connects are refused
 
 	addr := net.JoinHostPort(host, "18080")
 	cfg := basicConfig(addr, []string{dying, good}, "")
@@ -35,15 +29,13 @@ func TestPassiveEjection(t *testing.T) {
 			t.Fatalf("session served by %s", b)
 		}
 	}
-	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
-	out := waitOutput(t, th.proc, `"msg":"stats"`)
-	if n := strings.Count(out, `"msg":"backend ejected"`); n != 1 {
-		t.Fatalf("%d ejection lines, want 1:\n%s", n, tail(out))
+	line := stats(t, th)
+	if n := strings.Count(th.Output(), `"msg":"backend ejected"`); n != 1 {
+		t.Fatalf("%d ejection lines, want 1:\n%s", n, tail(th.Output()))
 	}
-	line := out[strings.Index(out, `"msg":"stats"`):]
 	// Two refused connects ejected it; nothing dialled it after that.
-	if !strings.Contains(line, `"dial_failed":2,`) || !strings.Contains(line, `"ejections":1,`) {
-		t.Fatalf("stats line: %s", line[:strings.IndexByte(line, '\n')])
+	if statOf(t, line, "dial_failed") != 2 || statOf(t, line, "ejections") != 1 {
+		t.Fatalf("stats line: %s", line)
 	}
 }
 
@@ -166,9 +158,7 @@ func TestFlappingBackendTripsBreaker(t *testing.T) {
 			_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
-		key := headValue(head, "Sec-WebSocket-Key")
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+flappy+"\r\n\r\n")
+		writeTagged101(c, headValue(head, "Sec-WebSocket-Key"), flappy)
 		_, _ = io.Copy(io.Discard, c)
 	})
 	good := net.JoinHostPort(host, "19002")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,10 +28,7 @@ func TestStatsOnSIGUSR1(t *testing.T) {
 	th := setup(t, "")
 	c := dialWS(t, th.addr, "/")
 	echo(t, c, 1, []byte("count me"))
-	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
-	out := waitOutput(t, th.proc, `"msg":"stats"`)
-	line := out[strings.Index(out, `"msg":"stats"`):]
-	line = line[:strings.IndexByte(line, '\n')]
+	line := stats(t, th)
 	for _, want := range []string{`"sessions":1`, `"opened":1`, `"bytes_in":14`, `"bytes_out":10`, `"heap_live_bytes":`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("stats line lacks %s:\n%s", want, line)
@@ -60,4 +58,40 @@ func TestDualStackUnmapsClients(t *testing.T) {
 	if !strings.Contains(out, `"client":"`+host+`:`) || strings.Contains(out, "::ffff:") {
 		t.Fatalf("access log does not show the unmapped client %s:\n%s", host, tail(out))
 	}
+}
+
+// stats asks th for a stats line (SIGUSR1) and returns it.
+func stats(t *testing.T, th *throng) string {
+	t.Helper()
+	before := strings.Count(th.Output(), `"msg":"stats"`)
+	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		out := th.Output()
+		if strings.Count(out, `"msg":"stats"`) > before {
+			i := strings.LastIndex(out, `"msg":"stats"`)
+			line := out[i:]
+			if j := strings.IndexByte(line, '\n'); j >= 0 {
+				return line[:j]
+			}
+		}
+		waitABit(20 * time.Millisecond)
+	}
+	t.Fatalf("no stats line:\n%s", tail(th.Output()))
+	return ""
+}
+
+// statOf returns the integer counter key of a stats line.
+func statOf(t *testing.T, line, key string) int {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, `"`+key+`":`)
+	if !ok {
+		t.Fatalf("stats line lacks %s: %s", key, line)
+	}
+	end := strings.IndexAny(rest, ",}")
+	n, err := strconv.Atoi(rest[:end])
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return n
 }

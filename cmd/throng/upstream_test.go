@@ -6,50 +6,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// upstreamConfig is basicConfig with keys added to the [[upstream]] table.
+// upstreamConfig is basicConfig with keys added to the round-robin
+// [[upstream]] table.
 func upstreamConfig(listen string, backends []string, keys string) string {
-	return strings.Replace(basicConfig(listen, backends, ""), "balance = \"round_robin\"\n", "balance = \"round_robin\"\n"+keys+"\n", 1)
-}
-
-// stats asks th for a stats line (SIGUSR1) and returns it.
-func stats(t *testing.T, th *throng) string {
-	t.Helper()
-	before := strings.Count(th.Output(), `"msg":"stats"`)
-	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		out := th.Output()
-		if strings.Count(out, `"msg":"stats"`) > before {
-			i := strings.LastIndex(out, `"msg":"stats"`)
-			line := out[i:]
-			if j := strings.IndexByte(line, '\n'); j >= 0 {
-				return line[:j]
-			}
-		}
-		waitABit(20 * time.Millisecond)
-	}
-	t.Fatalf("no stats line:\n%s", tail(th.Output()))
-	return ""
-}
-
-// statOf returns the integer counter key of a stats line.
-func statOf(t *testing.T, line, key string) int {
-	t.Helper()
-	_, rest, ok := strings.Cut(line, `"`+key+`":`)
-	if !ok {
-		t.Fatalf("stats line lacks %s: %s", key, line)
-	}
-	end := strings.IndexAny(rest, ",}")
-	n, err := strconv.Atoi(rest[:end])
-	if err != nil {
-		t.Fatalf("%s: %v", key, err)
-	}
-	return n
+	return balanceConfig(listen, backends, "balance = \"round_robin\"\n"+keys)
 }
 
 // refusingAddr returns an address on host where nothing listens.

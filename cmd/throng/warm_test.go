@@ -4,50 +4,46 @@ import (
 	"bufio"
 	"io"
 	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// countingBackend is taggedBackend that counts the connections it holds
+// poolBackend is a tagged backend that counts the connections it holds
 // now and has accepted. A connection older than staleAfter when its
 // request arrives is closed unanswered, as by a backend whose idle timer
-// fired as the request came in; one idle for idleTimeout is closed (0: never).
-func countingBackend(t *testing.T, addr string, idleTimeout, staleAfter time.Duration) (open, accepted *atomic.Int64) {
+// fired as the request came in; one idle for idleTimeout is closed (0:
+// never). With status ≠ 0 it refuses every upgrade with that status.
+type poolBackend struct {
+	idleTimeout, staleAfter time.Duration
+	status                  string // e.g. "503 Service Unavailable"; "" accepts
+	open, accepted          atomic.Int64
+}
+
+func (pb *poolBackend) start(t *testing.T, addr string) *poolBackend {
 	t.Helper()
-	open, accepted = new(atomic.Int64), new(atomic.Int64)
 	fakeBackend(t, addr, func(c net.Conn) {
 		born := time.Now()
-		accepted.Add(1)
-		open.Add(1)
-		defer open.Add(-1)
-		if idleTimeout > 0 {
-			_ = c.SetReadDeadline(born.Add(idleTimeout))
+		pb.accepted.Add(1)
+		pb.open.Add(1)
+		defer pb.open.Add(-1)
+		if pb.idleTimeout > 0 {
+			_ = c.SetReadDeadline(born.Add(pb.idleTimeout))
 		}
 		br := bufio.NewReader(c)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return // idle timeout or the proxy closed it
-			}
-			if k, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-				key = strings.TrimSpace(k)
-			}
-			if l == "\r\n" {
-				break
-			}
+		key, ok := readUpgrade(br)
+		if !ok || pb.staleAfter > 0 && time.Since(born) > pb.staleAfter {
+			return // idle timeout, the proxy closed it, or stale
 		}
-		if staleAfter > 0 && time.Since(born) > staleAfter {
+		if pb.status != "" {
+			_, _ = io.WriteString(c, "HTTP/1.1 "+pb.status+"\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
 		_ = c.SetReadDeadline(time.Time{})
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: "+wsAcceptKey(key)+"\r\nX-Backend: "+addr+"\r\n\r\n")
+		writeTagged101(c, key, addr)
 		_, _ = io.Copy(io.Discard, br)
 	})
-	return open, accepted
+	return pb
 }
 
 // waitStat polls stats until key satisfies ok, and returns the last line.
@@ -62,39 +58,49 @@ func waitStat(t *testing.T, th *throng, key string, ok func(int) bool) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never reached the wanted value: %s", key, line)
 		}
-		waitABit(100 * time.Millisecond)
+		waitABit(50 * time.Millisecond)
 	}
 }
 
-// TestWarmPoolUsedAndRefilled: with warm = 4, sessions take pre-connected
-// sockets, each loop's pool refills to its size and never past it.
+// TestWarmPoolUsedAndRefilled: with warm = 4, each loop's pool fills to
+// its size and never past it; a session on a full pool takes a socket
+// (no dial), and the pool refills after it.
 func TestWarmPoolUsedAndRefilled(t *testing.T) {
 	host := newHost()
 	backend := net.JoinHostPort(host, "19001")
-	open, _ := countingBackend(t, backend, 0, 0)
+	pb := (&poolBackend{}).start(t, backend)
 	addr := net.JoinHostPort(host, "18080")
 	th := startThrong(t, addr, upstreamConfig(addr, []string{backend}, "warm = 4\nwarm_max_idle = \"30s\""))
-	// Each loop learns of its pools from its first connection.
-	for range 20 {
+	// A loop makes its pools at its first accepted connection: connect
+	// until both loops of basicConfig have filled theirs.
+	deadline := time.Now().Add(10 * time.Second)
+	sessions := 0
+	for statOf(t, stats(t, th), "warm_idle") != 8 { // 2 loops × 4
+		if time.Now().After(deadline) {
+			t.Fatalf("pools never filled: %s", stats(t, th))
+		}
 		if st, head := openHead(t, addr); st != 101 {
 			t.Fatalf("status %d:\n%s", st, head)
 		}
-		waitABit(30 * time.Millisecond)
+		sessions++
 	}
-	line := waitStat(t, th, "warm_idle", func(n int) bool { return n == 8 }) // 2 loops × 4
-	if used := statOf(t, line, "warm_used"); used < 10 {
-		t.Fatalf("warm_used = %d of 20 handshakes; want most: %s", used, line)
+	for i := range 8 {
+		before := stats(t, th)
+		if st, head := openHead(t, addr); st != 101 {
+			t.Fatalf("status %d:\n%s", st, head)
+		}
+		sessions++
+		after := waitStat(t, th, "warm_idle", func(n int) bool { return n == 8 })
+		if used := statOf(t, after, "warm_used") - statOf(t, before, "warm_used"); used != 1 {
+			t.Fatalf("session %d on full pools took %d warm sockets; want 1: %s", i, used, after)
+		}
+		if dials := statOf(t, after, "dials") - statOf(t, before, "dials"); dials != 0 {
+			t.Fatalf("session %d on full pools dialled %d times; want 0", i, dials)
+		}
 	}
-	if n := statOf(t, line, "rejected"); n != 0 {
-		t.Fatalf("rejected = %d: %s", n, line)
-	}
-	// The backend holds the 20 sessions and the pools, nothing more.
-	if n := open.Load(); n > 20+8 {
-		t.Fatalf("backend holds %d connections; want at most 20 sessions + 8 warm", n)
-	}
-	waitABit(500 * time.Millisecond)
-	if line := stats(t, th); statOf(t, line, "warm_idle") != 8 {
-		t.Fatalf("pools grew or shrank while idle: %s", line)
+	// The backend holds the sessions and the pools, nothing more.
+	if n := pb.open.Load(); n != int64(sessions+8) {
+		t.Fatalf("backend holds %d connections; want %d sessions + 8 warm", n, sessions)
 	}
 }
 
@@ -104,43 +110,63 @@ func TestWarmPoolUsedAndRefilled(t *testing.T) {
 func TestWarmPoolStaleSockets(t *testing.T) {
 	host := newHost()
 	backend := net.JoinHostPort(host, "19001")
-	countingBackend(t, backend, time.Second, 300*time.Millisecond)
+	(&poolBackend{idleTimeout: time.Second, staleAfter: 300 * time.Millisecond}).start(t, backend)
 	addr := net.JoinHostPort(host, "18080")
 	th := startThrong(t, addr, upstreamConfig(addr, []string{backend}, "warm = 1\nwarm_max_idle = \"30s\"\nmax_fails = 1\nretries = 0"))
-	for i := range 16 {
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
 		if st, head := openHead(t, addr); st != 101 {
 			t.Fatalf("handshake %d: status %d:\n%s", i, st, head)
 		}
-		waitABit(time.Duration(150+i*37%250) * time.Millisecond)
-	}
-	line := stats(t, th)
-	if statOf(t, line, "warm_stale") == 0 || statOf(t, line, "warm_used") == 0 {
-		t.Fatalf("want warm sockets used and some found stale: %s", line)
-	}
-	if statOf(t, line, "ejections") != 0 || statOf(t, line, "rejected") != 0 {
-		t.Fatalf("stale warm sockets counted against the backend or the client: %s", line)
+		line := stats(t, th)
+		if statOf(t, line, "warm_stale") > 0 {
+			if statOf(t, line, "ejections") != 0 || statOf(t, line, "rejected") != 0 {
+				t.Fatalf("stale warm sockets counted against the backend or the client: %s", line)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warm socket was ever found stale: %s", line)
+		}
+		// Let the pool's socket age past 300 ms (but not to 1 s).
+		waitABit(400 * time.Millisecond)
 	}
 }
 
-// TestWarmPoolDropsEjectedBackend: a pool never holds sockets to an
-// ejected backend.
+// TestWarmPoolDropsEjectedBackend: a pool never keeps sockets to an
+// ejected backend and does not reconnect to it while it is ejected.
 func TestWarmPoolDropsEjectedBackend(t *testing.T) {
 	host := newHost()
 	flaky := net.JoinHostPort(host, "19001")
-	statusBackend(t, flaky, 503, "")
+	bad := (&poolBackend{status: "503 Service Unavailable"}).start(t, flaky)
 	good := net.JoinHostPort(host, "19002")
-	countingBackend(t, good, 0, 0)
+	(&poolBackend{}).start(t, good)
 	addr := net.JoinHostPort(host, "18080")
 	th := startThrong(t, addr, upstreamConfig(addr, []string{flaky, good}, "warm = 3\nmax_fails = 2\neject_time = \"30s\""))
+	deadline := time.Now().Add(10 * time.Second)
+	for statOf(t, stats(t, th), "ejections") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the 503 backend was never ejected")
+		}
+		if st, head := openHead(t, addr); st != 101 {
+			t.Fatalf("status %d:\n%s", st, head)
+		}
+	}
+	// Within a tick or two every pool lets go of its sockets to it.
+	for bad.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sockets to the ejected backend still open", bad.open.Load())
+		}
+		waitABit(20 * time.Millisecond)
+	}
+	accepted := bad.accepted.Load()
 	for range 10 {
 		if st, head := openHead(t, addr); st != 101 {
 			t.Fatalf("status %d:\n%s", st, head)
 		}
-		waitABit(20 * time.Millisecond)
 	}
-	// Both loops hold 3 to the good backend only.
-	line := waitStat(t, th, "warm_idle", func(n int) bool { return n == 6 })
-	if statOf(t, line, "ejections") != 1 {
-		t.Fatalf("want the 503 backend ejected: %s", line)
+	waitABit(300 * time.Millisecond) // three ticks: pools would have refilled by now
+	if n := bad.accepted.Load(); n != accepted {
+		t.Fatalf("the ejected backend got %d new connections", n-accepted)
 	}
 }
