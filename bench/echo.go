@@ -117,6 +117,8 @@ type EchoReport struct {
 
 	Targets          []EchoTarget `json:"targets"`
 	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the measured time
+	// ClientCPUBound: the load generator used ≥ 90% of its CPUs.
+	ClientCPUBound bool `json:"client_cpu_bound"`
 }
 
 // Echo opens cfg.Sessions sessions on an echo service at cfg.URL; each keeps
@@ -180,6 +182,7 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 	rep.Messages, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
 	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
 	rep.MsgsPerSec = perSecond(rep.Messages, rep.Seconds)
 	rep.BytesPerSec = rep.MsgsPerSec * float64(cfg.Size)
 	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Messages))
@@ -202,5 +205,5 @@ func (r *EchoReport) WriteText(w io.Writer) error {
 	for _, tg := range r.Targets {
 		t.targetRows(tg.PID, tg.CPUSeconds, tg.MsgsPerCPUSecond, "msgs", tg.RSSBytes, tg.Err)
 	}
-	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
+	return t.endRows(r.ClientCPUSeconds, r.ClientCPUBound, r.Interrupted)
 }

@@ -107,6 +107,8 @@ type FanoutReport struct {
 	// Targets' MsgsPerCPUSecond is delivered messages per CPU-second.
 	Targets          []EchoTarget `json:"targets"`
 	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the measured time
+	// ClientCPUBound: the load generator used ≥ 90% of its CPUs.
+	ClientCPUBound bool `json:"client_cpu_bound"`
 }
 
 // Fanout opens cfg.Sessions subscriber sessions and one publisher session
@@ -177,6 +179,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	rep.Delivered, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
 	rep.ClientCPUSeconds = m.clientCPU()
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, m.seconds())
 	rep.Expected = rep.Published * uint64(rep.Connected)
 	if rep.Expected > 0 {
 		rep.DeliveredRatio = float64(rep.Delivered) / float64(rep.Expected)
@@ -306,5 +309,5 @@ func (r *FanoutReport) WriteText(w io.Writer) error {
 	for _, tg := range r.Targets {
 		t.targetRows(tg.PID, tg.CPUSeconds, tg.MsgsPerCPUSecond, "deliveries", tg.RSSBytes, tg.Err)
 	}
-	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
+	return t.endRows(r.ClientCPUSeconds, r.ClientCPUBound, r.Interrupted)
 }

@@ -104,6 +104,8 @@ type HandshakeReport struct {
 
 	Targets          []HandshakeTarget `json:"targets"`
 	ClientCPUSeconds float64           `json:"client_cpu_seconds"` // over the measured time
+	// ClientCPUBound: the load generator used ≥ 90% of its CPUs.
+	ClientCPUBound bool `json:"client_cpu_bound"`
 }
 
 // Handshake measures WebSocket connection set-up at cfg.URL. cfg.Sessions
@@ -180,6 +182,7 @@ func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdr
 		hist.Merge(lp.hist)
 	}
 	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
 	rep.HandshakesPerSec = perSecond(rep.Handshakes, rep.Seconds)
 	rep.Latency = latencyOrZero(hist)
 	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
@@ -202,7 +205,7 @@ func (r *HandshakeReport) WriteText(w io.Writer) error {
 	for _, tg := range r.Targets {
 		t.targetRows(tg.PID, tg.CPUSeconds, tg.HandshakesPerCPUSecond, "handshakes", tg.RSSBytes, tg.Err)
 	}
-	return t.endRows(r.ClientCPUSeconds, r.Interrupted)
+	return t.endRows(r.ClientCPUSeconds, r.ClientCPUBound, r.Interrupted)
 }
 
 // hsState is where one handshake connection is in its life.

@@ -115,6 +115,8 @@ type IdleReport struct {
 	KernelSlabAllPerSession float64          `json:"kernel_slab_all_per_session_bytes"`
 	KernelSlabErr           string           `json:"kernel_slab_err,omitempty"`
 	ClientCPUSeconds        float64          `json:"client_cpu_seconds"`
+	// ClientCPUBound: connecting kept the load generator's CPUs ≥ 90% busy.
+	ClientCPUBound bool `json:"client_cpu_bound"`
 }
 
 // Idle opens cfg.Sessions WebSocket sessions on cfg.URL at cfg.Rate,
@@ -172,6 +174,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	run.closeAll()
 	self1, _ := ReadProc(0)
 	rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
+	// The hold costs next to nothing: the CPU is the connect phase's.
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.ConnectSeconds)
 	for _, lp := range run.loops {
 		rep.Mismatches += lp.mismatches
 	}
@@ -345,7 +349,7 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 			mib(r.KernelSlabBefore.Socket), mib(r.KernelSlabConnected.Socket), r.KernelSlabPerSession, r.KernelSlabAllPerSession)
 		t.row("slab growth", "%s", slabGrowthString(r.KernelSlabGrowth))
 	}
-	t.row("client cpu", "%.2fs", r.ClientCPUSeconds)
+	t.cpuRow(r.ClientCPUSeconds, r.ClientCPUBound)
 	if r.Interrupted {
 		t.row("interrupted", "yes")
 	}

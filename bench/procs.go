@@ -280,6 +280,8 @@ func mergeIdle(rep *IdleReport, parts []*IdleReport) {
 	if rep.ConnectSeconds > 0 {
 		rep.ConnectRate = float64(rep.Connected) / rep.ConnectSeconds
 	}
+	// The workers share the parent's CPUs: judged together, not one by one.
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.ConnectSeconds)
 }
 
 // mergeEcho merges the workers' reports and their merged histogram into
@@ -303,6 +305,7 @@ func mergeEcho(rep *EchoReport, parts []*EchoReport, hist *hdrhistogram.Histogra
 		rep.Seconds = max(rep.Seconds, p.Seconds)
 		addFailed(rep.Failed, p.Failed)
 	}
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
 	rep.Latency = latencyOrZero(hist)
 }
 
@@ -324,6 +327,7 @@ func mergeHandshake(rep *HandshakeReport, parts []*HandshakeReport, hist *hdrhis
 		rep.Seconds = max(rep.Seconds, p.Seconds)
 		addFailed(rep.Failed, p.Failed)
 	}
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
 	rep.Latency = latencyOrZero(hist)
 }
 

@@ -110,13 +110,43 @@ func (t *reportTable) targetRows(pid int, cpu, perCPU float64, per string, rss i
 	}
 }
 
+// clientCPUs is how many CPUs this process may run on: its affinity mask
+// (taskset), else every CPU.
+func clientCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil && set.Count() > 0 {
+		return set.Count()
+	}
+	return runtime.NumCPU()
+}
+
+// cpuBoundShare is the share of its CPUs past which the load generator
+// counts as CPU-bound.
+const cpuBoundShare = 0.9
+
+// cpuBound reports whether the load generator used at least cpuBoundShare
+// of the CPUs it may run on over seconds of wall time: its figures then
+// measure itself as much as the target, and the report says so.
+func cpuBound(cpu, seconds float64) bool {
+	return seconds > 0 && cpu >= cpuBoundShare*seconds*float64(clientCPUs())
+}
+
 // endRows writes the rows that end every timed report and flushes.
-func (t *reportTable) endRows(clientCPU float64, interrupted bool) error {
-	t.row("client cpu", "%.2fs", clientCPU)
+func (t *reportTable) endRows(clientCPU float64, bound, interrupted bool) error {
+	t.cpuRow(clientCPU, bound)
 	if interrupted {
 		t.row("interrupted", "yes")
 	}
 	return t.flush()
+}
+
+// cpuRow writes the load generator's CPU time, flagged when CPU-bound.
+func (t *reportTable) cpuRow(clientCPU float64, bound bool) {
+	if bound {
+		t.row("client cpu", "%.2fs  CPU-BOUND: the load generator saturated its %d CPU(s); the target may be faster than shown", clientCPU, clientCPUs())
+		return
+	}
+	t.row("client cpu", "%.2fs", clientCPU)
 }
 
 // latencyRow writes a latency distribution.
