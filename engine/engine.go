@@ -83,6 +83,9 @@ type Engine struct {
 	gnet    gnet.Engine
 	booted  chan struct{}
 	stopped chan struct{}
+	// loopsUp is closed once gnet runs every loop (loops.go).
+	loopsUp     chan struct{}
+	loopsUpOnce sync.Once
 
 	clock    atomic.Int64 // ticks since start; advanced by ticker
 	tickStop chan struct{}
@@ -132,6 +135,7 @@ func New(o Options) (*Engine, error) {
 		listen:     append([]string(nil), srv.Listen...),
 		booted:     make(chan struct{}),
 		stopped:    make(chan struct{}),
+		loopsUp:    make(chan struct{}),
 		tickStop:   make(chan struct{}),
 		tickDone:   make(chan struct{}),
 	}
@@ -223,6 +227,7 @@ func (e *Engine) Run() error {
 	for i, a := range e.listen {
 		addrs[i] = "tcp://" + a
 	}
+	go e.meetLoops()
 	e.log.LogAttrs(context.Background(), slog.LevelInfo, "throng starting",
 		slog.Any("listen", e.listen), slog.Int("loops", e.loops),
 		slog.String("config", e.cfgPath), slog.Int64("max_sessions", e.sessionCap))
@@ -232,6 +237,7 @@ func (e *Engine) Run() error {
 		gnet.WithReusePort(true),
 		gnet.WithReuseAddr(true),
 		gnet.WithReadBufferCap(int(srv.ReadBuffer.Bytes())),
+		gnet.WithTicker(true), // its first OnTick says the loops run (loops.go)
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
@@ -313,6 +319,10 @@ func (e *Engine) Reload(c *config.Config) error {
 		snap.table.StartHealthChecks(e.log, prev.table)
 	}
 	e.snap.Store(snap)
+	for _, sh := range *e.shards.Load() {
+		// A loop without pools gets no ticks: tell it of the new table.
+		_ = sh.loop.Execute(context.Background(), syncWarmRunnable{sh})
+	}
 	if e.healthOn {
 		prev.table.StopHealthChecks()
 		e.flipsRetired.Add(prev.table.HealthFlips())
@@ -435,6 +445,8 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.onUpstreamOpen(c)
 	case *warmSet:
 		return nil, x.onOpen(c)
+	case loopProbe:
+		return nil, h.e.meet(c)
 	}
 	return nil, h.e.accept(c)
 }

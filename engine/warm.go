@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"net"
 
 	"github.com/panjf2000/gnet/v2"
@@ -17,9 +18,9 @@ import (
 // A shard keeps one warmSet per backend of the current table. Sets are
 // filled by the dial workers (a fill is a dial job without a session),
 // aged out after warm_max_idle, emptied while their backend is not
-// healthy, and retired whole when a reload brings a new table. A loop
-// learns it exists from its first accepted connection (gnet cannot list
-// its loops), which makes its pools; they fill from the next tick on.
+// healthy, and retired whole when a reload brings a new table. A loop's
+// pools are made when the engine meets it at boot (loops.go), or at its
+// first accepted connection if that failed, and fill from the next tick.
 
 // warmFillBurst bounds the fills of one set with the dial workers at once:
 // the refill rate of a pool after use, and the connect burst a backend
@@ -108,6 +109,15 @@ func (sh *shard) syncWarm() {
 		}
 	}
 	sh.hasWarm.Store(sh.warm != nil)
+}
+
+// syncWarmRunnable brings a shard's pools to the current table after a
+// reload.
+type syncWarmRunnable struct{ sh *shard }
+
+func (r syncWarmRunnable) Run(context.Context) error {
+	r.sh.syncWarm()
+	return nil
 }
 
 // tendWarm runs on every tick while the shard has pools: it ages sockets

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,27 +66,20 @@ func waitStat(t *testing.T, th *throng, key string, ok func(int) bool) string {
 }
 
 // TestWarmPoolUsedAndRefilled: with warm = 4, each loop's pool fills to
-// its size and never past it; a session on a full pool takes a socket
-// (no dial), and the pool refills after it.
+// its size at start, before any client, and never grows past it; a
+// session on a full pool takes a socket (no dial), and the pool refills
+// after it.
 func TestWarmPoolUsedAndRefilled(t *testing.T) {
 	host := newHost()
 	backend := net.JoinHostPort(host, "19001")
 	pb := (&poolBackend{}).start(t, backend)
 	addr := net.JoinHostPort(host, "18080")
 	th := startThrong(t, addr, upstreamConfig(addr, []string{backend}, "warm = 4\nwarm_max_idle = \"30s\""))
-	// A loop makes its pools at its first accepted connection: connect
-	// until both loops of basicConfig have filled theirs.
-	deadline := time.Now().Add(10 * time.Second)
-	sessions := 0
-	for statOf(t, stats(t, th), "warm_idle") != 8 { // 2 loops × 4
-		if time.Now().After(deadline) {
-			t.Fatalf("pools never filled: %s", stats(t, th))
-		}
-		if st, head := openHead(t, addr); st != 101 {
-			t.Fatalf("status %d:\n%s", st, head)
-		}
-		sessions++
+	waitStat(t, th, "warm_idle", func(n int) bool { return n == 8 }) // 2 loops × 4, no client yet
+	if n := pb.accepted.Load(); n != 8 {
+		t.Fatalf("backend accepted %d connections before any client; want the 8 warm ones", n)
 	}
+	sessions := 0
 	for i := range 8 {
 		before := stats(t, th)
 		if st, head := openHead(t, addr); st != 101 {
@@ -169,4 +165,47 @@ func TestWarmPoolDropsEjectedBackend(t *testing.T) {
 	if n := bad.accepted.Load(); n != accepted {
 		t.Fatalf("the ejected backend got %d new connections", n-accepted)
 	}
+}
+
+// TestWarmPoolFollowsReload: a reload that turns the pool on fills it
+// without waiting for a client, one that moves the upstream to another
+// backend lets go of the old backend's sockets, and one that turns it off
+// empties it.
+func TestWarmPoolFollowsReload(t *testing.T) {
+	host := newHost()
+	a, b := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "19002")
+	pa := (&poolBackend{}).start(t, a)
+	pb := (&poolBackend{}).start(t, b)
+	addr := net.JoinHostPort(host, "18080")
+	th := startThrong(t, addr, upstreamConfig(addr, []string{a}, ""))
+	reload := func(cfg string) {
+		t.Helper()
+		before := strings.Count(th.Output(), "configuration reloaded")
+		if err := os.WriteFile(th.cfg, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := th.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(th.Output(), "configuration reloaded") == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("reload not done:\n%s", tail(th.Output()))
+			}
+			waitABit(20 * time.Millisecond)
+		}
+	}
+	reload(upstreamConfig(addr, []string{a}, "warm = 2"))
+	waitStat(t, th, "warm_idle", func(n int) bool { return n == 4 }) // 2 loops × 2
+	reload(upstreamConfig(addr, []string{b}, "warm = 2"))
+	waitStat(t, th, "warm_idle", func(n int) bool { return n == 4 })
+	deadline := time.Now().Add(5 * time.Second)
+	for pa.open.Load() != 0 || pb.open.Load() != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after moving the pool: %d sockets to the old backend, %d to the new; want 0 and 4", pa.open.Load(), pb.open.Load())
+		}
+		waitABit(20 * time.Millisecond)
+	}
+	reload(upstreamConfig(addr, []string{b}, ""))
+	waitStat(t, th, "warm_idle", func(n int) bool { return n == 0 })
 }
