@@ -374,7 +374,8 @@ func (e *Engine) admit() bool {
 }
 
 // shardFor returns the shard of loop, making it on first use: gnet cannot
-// list its loops, so each is learned from its first connection.
+// list its loops, so each is learned from a connection on it (the probe
+// of loops.go at start, or a client).
 func (e *Engine) shardFor(loop gnet.EventLoop) *shard {
 	if v, ok := e.shardMap.Load(loop); ok {
 		return v.(*shard)
