@@ -511,6 +511,11 @@ func (s *session) backendFailed() {
 	s.sh.stats.ejections.Add(1)
 	s.sh.e.log.LogAttrs(bgCtx, slog.LevelWarn, "backend ejected",
 		attrUpstream(s.upstreamName()), attrBackend(b.Addr))
+	// This loop lets go of its warm sockets to b now; the others do on
+	// their next tick.
+	if w := s.sh.warm[b]; w != nil {
+		w.drop()
+	}
 }
 
 // releaseBackend stops counting this session against its backend.
