@@ -96,6 +96,9 @@ const (
 	clientFailHandshakeEOF                       // handshake: closed before the 101
 	clientFailProtocol                           // open: the server broke RFC 6455
 	clientFailClosed                             // open: closed by the peer before the run ended
+	clientFailTLSCertificate                     // wss: the server's certificate did not verify
+	clientFailTLSHandshake                       // wss: the TLS handshake failed otherwise (alert, EOF, bad record)
+	clientFailWriteTimeout                       // wss: a write made no progress within its timeout
 	clientFailCount
 )
 
@@ -126,6 +129,12 @@ func (f clientFail) String() string {
 		return "protocol_error"
 	case clientFailClosed:
 		return "closed_by_peer"
+	case clientFailTLSCertificate:
+		return "tls_certificate"
+	case clientFailTLSHandshake:
+		return "tls_handshake"
+	case clientFailWriteTimeout:
+		return "write_timeout"
 	default:
 		return "unknown"
 	}

@@ -14,7 +14,8 @@ import (
 // it, so its fields read as theirs (cfg.URL, cfg.Sessions). Zero values take
 // the defaults given; each generator's own doc says what it does with PIDs.
 type LoadConfig struct {
-	// URL is the ws:// URL to open sessions on. Required.
+	// URL is the ws:// or wss:// URL to open sessions on. Required. A
+	// wss:// URL runs on the TLS client path (ClientPathTLS).
 	URL string
 	// Sessions is the number of sessions to open, at least 1. Required by
 	// Idle; Echo defaults it to 100.
@@ -34,6 +35,9 @@ type LoadConfig struct {
 	// HandshakeTimeout bounds the handshakes still running after the last
 	// connect. Default 10s.
 	HandshakeTimeout time.Duration
+	// TLS says how a wss:// target's certificate is checked. Default:
+	// against the system's roots and the URL's host.
+	TLS TLSOptions
 	// Live, if set, receives the run's counters as it goes, for a progress
 	// line (see Progress). Default nil.
 	Live *Live `json:"-"`
@@ -79,8 +83,12 @@ func (c LoadConfig) withDefaults() LoadConfig {
 // that a negative one is reported once as ErrBadTimeout.
 func (c *LoadConfig) validate(timeouts ...time.Duration) error {
 	var errs []error
-	if _, err := parseClientTarget(c.URL); err != nil {
+	if t, err := parseClientTarget(c.URL); err != nil {
 		errs = append(errs, err)
+	} else if t.tls {
+		if _, err := c.TLS.clientConfig(t); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Sessions < 1 {
 		errs = append(errs, ErrBadSessions)

@@ -20,7 +20,7 @@ import (
 
 // Config errors shared by Idle and Echo.
 var (
-	ErrBadURL      = errors.New("bench: url must be ws://host:port/path")
+	ErrBadURL      = errors.New("bench: url must be ws://host:port/path or wss://host:port/path")
 	ErrBadSessions = errors.New("bench: number of sessions must be at least 1")
 	ErrBadRate     = errors.New("bench: connect rate must not be negative")
 	ErrBadSource   = errors.New("bench: source must be an IPv4 range a.b.c.d-a.b.c.e or a single address")
@@ -40,6 +40,7 @@ type clientTarget struct {
 	addr string // host:port to dial
 	host string // Host header
 	path string // request target (path and query)
+	tls  bool   // wss://: the TLS client path (tls_client.go)
 }
 
 // local returns the address the sessions reach, as a listener sees it:
@@ -61,17 +62,26 @@ func (t clientTarget) local() netip.AddrPort {
 	return netip.AddrPortFrom(ip, uint16(p))
 }
 
-// parseClientTarget parses a ws:// URL. wss is not supported.
+// parseClientTarget parses a ws:// URL (default port 80) or a wss:// URL
+// (default port 443).
 func parseClientTarget(raw string) (clientTarget, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "ws" || u.Host == "" || u.User != nil || u.Fragment != "" {
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return clientTarget{}, fmt.Errorf("%w: %q", ErrBadURL, raw)
 	}
+	secure := u.Scheme == "wss"
 	addr := u.Host
 	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	return clientTarget{addr: addr, host: u.Host, path: u.RequestURI()}, nil
+	if h, _, err := net.SplitHostPort(addr); err != nil || h == "" {
+		return clientTarget{}, fmt.Errorf("%w: %q", ErrBadURL, raw)
+	}
+	return clientTarget{addr: addr, host: u.Host, path: u.RequestURI(), tls: secure}, nil
 }
 
 // ParseSources parses a -source value: "127.0.0.2-127.0.0.20" (an inclusive

@@ -166,8 +166,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	}{
 		{"idle empty", func() error { _, err := Idle(context.Background(), IdleConfig{}); return err },
 			[]error{ErrBadURL, ErrBadSessions}},
-		{"idle wss", func() error {
-			_, err := Idle(context.Background(), IdleConfig{LoadConfig: LoadConfig{URL: "wss://x/", Sessions: 1, Rate: -1, PIDs: []int{0}}})
+		{"idle bad scheme", func() error {
+			_, err := Idle(context.Background(), IdleConfig{LoadConfig: LoadConfig{URL: "https://x/", Sessions: 1, Rate: -1, PIDs: []int{0}}})
 			return err
 		}, []error{ErrBadURL, ErrBadRate, ErrBadPID}},
 		{"echo small", func() error {

@@ -103,6 +103,10 @@ type EchoReport struct {
 	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine  Machine  `json:"machine"`
 
+	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
+	// for a wss:// URL.
+	ClientPath string `json:"client_path"`
+
 	Connected   int               `json:"connected"`
 	Failed      map[string]uint64 `json:"failed"`
 	Seconds     float64           `json:"seconds"`  // measured time
@@ -138,7 +142,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
 // newEchoReport returns the parameters part of cfg's report.
 func newEchoReport(cfg EchoConfig) *EchoReport {
 	return &EchoReport{
-		Mode: "echo", URL: cfg.URL, Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
+		Mode: "echo", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
 		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
 	}
@@ -150,6 +154,9 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 	cfg, target, err := prepareConfig(cfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if target.tls {
+		return echoTLS(ctx, cfg, target)
 	}
 	rep := newEchoReport(cfg)
 	run, err := newClientRun(clientSpec{
@@ -192,6 +199,7 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 // WriteText writes the report as an aligned human-readable table.
 func (r *EchoReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "echo", r.URL)
+	t.row("client path", "%s", clientPathText(r.ClientPath))
 	t.row("sessions", "%d × %d B, window %d (sources %s, %d client loops)", r.Sessions, r.Size, r.Window, clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)

@@ -85,6 +85,10 @@ type FanoutReport struct {
 	Loops       int      `json:"loops"`
 	Machine     Machine  `json:"machine"`
 
+	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
+	// for a wss:// URL.
+	ClientPath string `json:"client_path"`
+
 	Connected int               `json:"connected"` // subscribers open (the publisher not counted)
 	Failed    map[string]uint64 `json:"failed"`
 	Seconds   float64           `json:"seconds"` // measured publishing time: Published / MsgRate
@@ -128,8 +132,11 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if target.tls {
+		return fanoutTLS(ctx, cfg, target)
+	}
 	rep := &FanoutReport{
-		Mode: "fanout", URL: cfg.URL, Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate, Size: cfg.Size,
+		Mode: "fanout", URL: cfg.URL, ClientPath: ClientPathGnet, Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate, Size: cfg.Size,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
 		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
 	}
@@ -295,6 +302,7 @@ func (f *clientFanout) drive(conn gnet.Conn, stop <-chan struct{}) {
 // WriteText writes the report as an aligned human-readable table.
 func (r *FanoutReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "fanout", r.URL)
+	t.row("client path", "%s", clientPathText(r.ClientPath))
 	t.row("sessions", "%d subscribers + 1 publisher, %d B at %g msgs/s (sources %s, %d client loops)",
 		r.Subscribers, r.Size, r.MsgRate, clientSourcesString(r.Sources), r.Loops)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)

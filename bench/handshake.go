@@ -92,6 +92,10 @@ type HandshakeReport struct {
 	Procs        int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine      Machine  `json:"machine"`
 
+	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
+	// for a wss:// URL.
+	ClientPath string `json:"client_path"`
+
 	Seconds          float64 `json:"seconds"`    // measured time
 	Handshakes       uint64  `json:"handshakes"` // 101s received while measuring
 	HandshakesPerSec float64 `json:"handshakes_per_sec"`
@@ -128,7 +132,7 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 // newHandshakeReport returns the parameters part of cfg's report.
 func newHandshakeReport(cfg HandshakeConfig, machine Machine) *HandshakeReport {
 	return &HandshakeReport{
-		Mode: "handshake", URL: cfg.URL, Workers: cfg.Sessions, Duration: cfg.Duration.String(),
+		Mode: "handshake", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Workers: cfg.Sessions, Duration: cfg.Duration.String(),
 		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
 		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: machine,
 	}
@@ -137,6 +141,9 @@ func newHandshakeReport(cfg HandshakeConfig, machine Machine) *HandshakeReport {
 // handshake is Handshake; it also returns the latency histogram (ns), nil
 // when no run started.
 func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdrhistogram.Histogram, error) {
+	if ClientPath(cfg.URL) == ClientPathTLS {
+		return handshakeTLS(ctx, cfg)
+	}
 	machine := ReadMachine() // before the run's clock starts, as it reads /proc
 	cfg.awaitReady(ctx)      // before it too: the connect rate counts from there
 	r, err := newHandshakeRun(cfg)
@@ -192,6 +199,7 @@ func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdr
 // WriteText writes the report as an aligned human-readable table.
 func (r *HandshakeReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "handshake", r.URL)
+	t.row("client path", "%s", clientPathText(r.ClientPath))
 	t.row("workers", "%d in flight, rate %s (sources %s, %d client loops)", r.Workers, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up, close timeout %s", r.Duration, r.Warmup, r.CloseTimeout)

@@ -228,7 +228,7 @@ func TestHandshakeConfigErrors(t *testing.T) {
 		want []error
 	}{
 		{"empty", HandshakeConfig{}, []error{ErrBadURL}},
-		{"wss and negatives", HandshakeConfig{LoadConfig: LoadConfig{URL: "wss://x/", Sessions: -1, Rate: -1, PIDs: []int{-2}}},
+		{"bad scheme and negatives", HandshakeConfig{LoadConfig: LoadConfig{URL: "https://x/", Sessions: -1, Rate: -1, PIDs: []int{-2}}},
 			[]error{ErrBadURL, ErrBadSessions, ErrBadRate, ErrBadPID}},
 		{"negative close timeout", HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}, CloseTimeout: -1}, []error{ErrBadTimeout}},
 		{"negative duration", HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/", Loops: 300}, Duration: -1},

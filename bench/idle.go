@@ -87,6 +87,10 @@ type IdleReport struct {
 	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
 	Machine  Machine  `json:"machine"`
 
+	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
+	// for a wss:// URL.
+	ClientPath string `json:"client_path"`
+
 	Attempted      int               `json:"attempted"`
 	Connected      int               `json:"connected"`
 	Failed         map[string]uint64 `json:"failed"`
@@ -134,6 +138,9 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 		return nil, err
 	}
 	target, _ := parseClientTarget(cfg.URL)
+	if target.tls {
+		return idleTLS(ctx, cfg, target)
+	}
 	rep := newIdleReport(cfg)
 	run, err := newClientRun(clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
@@ -187,7 +194,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 // newIdleReport returns the parameters part of cfg's report.
 func newIdleReport(cfg IdleConfig) *IdleReport {
 	return &IdleReport{
-		Mode: "idle", URL: cfg.URL, Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
+		Mode: "idle", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
 		Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
 	}
 }
@@ -313,6 +320,7 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 	t := newReportTable(w)
 	t.row("mode", "idle")
 	t.row("url", "%s", r.URL)
+	t.row("client path", "%s", clientPathText(r.ClientPath))
 	t.row("sessions", "%d (rate %s, sources %s, %d client loops)", r.Sessions, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("hold", "%s", r.Hold)

@@ -47,6 +47,8 @@ subcommands:
   handshake  measure connect + upgrade + close handshakes per second
            throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
 
+  Every load subcommand takes a wss:// URL too (-insecure, -ca FILE, -sni NAME): it then
+  runs on crypto/tls, one goroutine per connection (gnet has no TLS); reports say which.
   -procs P splits a run over P processes of throng-bench (sessions, connect rate and
   -source addresses divided) and merges their results. On a terminal a progress line
   is shown on stderr, unless -json.
@@ -193,18 +195,20 @@ type loadFlags struct {
 	loops   int
 	procs   int
 	jsonOut bool
-	unit    string // what the progress line's rate counts; default "msgs/s"
+	unit    string           // what the progress line's rate counts; default "msgs/s"
+	tls     bench.TLSOptions // -insecure, -ca, -sni: wss:// only (tls.go)
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet, rate float64) {
 	f.rate = rateFlag(rate)
-	fs.StringVar(&f.url, "url", "", "ws:// `URL` to connect to (required)")
+	fs.StringVar(&f.url, "url", "", "ws:// or wss:// `URL` to connect to (required)")
 	fs.Var(&f.rate, "rate", "connects per second, e.g. 2000/s; 0 is unbounded")
 	fs.StringVar(&f.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
 	fs.Var(&f.pids, "pid", "`PID` of a process to sample (RSS, CPU); repeatable")
 	fs.IntVar(&f.loops, "loops", 0, "client event loops (0: one per CPU)")
 	fs.IntVar(&f.procs, "procs", 1, "worker `processes` to split the sessions and the -source range over;\nresults merged (one process holds at most RLIMIT_NOFILE sockets)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of a table")
+	registerTLSFlags(fs, &f.tls)
 }
 
 // sources resolves -source.
@@ -295,6 +299,8 @@ func runLoad[R any, P interface {
 		return code
 	}
 	cfg.URL, cfg.Rate, cfg.Sources, cfg.PIDs, cfg.Loops = lf.url, float64(lf.rate), srcs, lf.pids, lf.loops
+	cfg.TLS = lf.tls
+	warnTLSFlags(fs.Name(), lf, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProgress := func() {}

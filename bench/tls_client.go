@@ -1,0 +1,578 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/cpu"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// The TLS client path of Idle, Echo and Fanout. The same pool of dial
+// workers as on the gnet path connects TCP at the run's rate; then one
+// goroutine per session makes the TLS handshake and the upgrade and serves
+// the session. The session logic is the gnet path's own
+// (clientSession.received and act, clientReader, clientFrame), fed from a
+// buffer instead of gnet's: the same checks, phases and counters. The
+// driver reaches a session through atomics and wake, which bumps a counter
+// and moves the read deadline to the past. Every read and write has a
+// deadline, and the end of a run closes every socket, which ends every
+// goroutine.
+
+// Timing and sizes of the TLS client path.
+const (
+	// tlsReadTick bounds each read of an open session that waits for
+	// nothing in particular (an idle hold): it then checks its phase and
+	// reads again.
+	tlsReadTick = 30 * time.Second
+	// tlsWriteTimeout bounds each write chunk: a write that makes no
+	// progress for that long fails the session (write_timeout).
+	tlsWriteTimeout = 10 * time.Second
+	// tlsWriteChunk is the most one write call sends, so that the write
+	// deadline bounds progress rather than a whole window of messages.
+	tlsWriteChunk = 256 << 10
+	// tlsReadBuffer is each connection's input buffer: a whole TLS record,
+	// and the longest 101 head (clientMaxHeadBytes).
+	tlsReadBuffer = clientMaxHeadBytes
+	// tlsHandshakeSlack is how long after the handshake timeout the driver
+	// still waits for handshakes to end on their own deadlines.
+	tlsHandshakeSlack = time.Second
+	// tlsShardsPerProc is how many latency histograms a run keeps per
+	// GOMAXPROCS, to keep their locks uncontended.
+	tlsShardsPerProc = 4
+)
+
+// tlsShard is a latency histogram shared by some of a TLS run's
+// goroutines. A histogram per connection would cost ~200 KB each.
+type tlsShard struct {
+	mu   sync.Mutex              // guards hist
+	hist *hdrhistogram.Histogram // ns, newClientHistogram's shape
+	_    cpu.CacheLinePad
+}
+
+// tlsHists are a TLS run's latency histograms, one per shard of its
+// connections.
+type tlsHists []tlsShard
+
+// newTLSHists returns histograms for conns connections: at most
+// tlsShardsPerProc per GOMAXPROCS.
+func newTLSHists(conns int) tlsHists {
+	h := make(tlsHists, max(1, min(conns, tlsShardsPerProc*runtime.GOMAXPROCS(0))))
+	for i := range h {
+		h[i].hist = newClientHistogram()
+	}
+	return h
+}
+
+// shard returns the histogram of connection i.
+func (h tlsHists) shard(i int) *tlsShard { return &h[i%len(h)] }
+
+// merged returns the shards merged into one histogram. Call it once the
+// goroutines have ended.
+func (h tlsHists) merged() *hdrhistogram.Histogram {
+	out := newClientHistogram()
+	for i := range h {
+		out.Merge(h[i].hist)
+	}
+	return out
+}
+
+// tlsConn is one TLS connection and its input buffer. Its fields are
+// touched by its goroutine, except that any goroutine may kill it.
+type tlsConn struct {
+	nc     net.Conn  // the TCP connection
+	tc     *tls.Conn // over nc
+	in     []byte    // received, not yet consumed: between reads, at most part of a frame header
+	killed atomic.Bool
+}
+
+// kill marks c as cut by the run and closes its socket, which ends any
+// read, write or handshake in progress. Safe from any goroutine.
+func (c *tlsConn) kill() {
+	c.killed.Store(true)
+	_ = c.nc.Close()
+}
+
+// handshake makes the TLS handshake over c.nc with conf, then sends the
+// upgrade request for target with key and checks the 101 as the gnet path
+// does (clientCheckResponse, with resp as scratch and out as the request's
+// buffer), all before deadline. Bytes after the head (frames already
+// sent) stay in c.in. It returns the request buffer and, if it failed, the
+// kind of failure.
+func (c *tlsConn) handshake(conf *tls.Config, deadline time.Time, target clientTarget,
+	key *clientKey, resp *codec.Response, out []byte) ([]byte, clientFail, bool) {
+	if c.in == nil {
+		c.in = make([]byte, 0, tlsReadBuffer)
+	}
+	c.in = c.in[:0]
+	_ = c.nc.SetDeadline(deadline)
+	c.tc = tls.Client(c.nc, conf)
+	if err := c.tc.Handshake(); err != nil {
+		return out, classifyTLS(err, c.killed.Load()), false
+	}
+	out = clientAppendRequest(out[:0], target.host, target.path, key)
+	if _, err := c.tc.Write(out); err != nil {
+		return out, classifyHandshakeIO(err, c.killed.Load()), false
+	}
+	var (
+		scan    codec.HeadScanner
+		scanned int
+		rerr    error
+	)
+	for {
+		n, done := scan.Scan(c.in[scanned:])
+		scanned += n
+		if done {
+			break
+		}
+		switch {
+		case rerr != nil:
+			return out, classifyHandshakeIO(rerr, c.killed.Load()), false
+		case len(c.in) == cap(c.in):
+			return out, clientFailHandshake, false // longer than clientMaxHeadBytes
+		}
+		rerr = c.read()
+	}
+	err := clientCheckResponse(c.in[:scanned], key, resp)
+	c.in = c.in[:copy(c.in, c.in[scanned:])]
+	switch {
+	case errors.Is(err, errClientNot101):
+		return out, clientFailStatus, false
+	case err != nil:
+		return out, clientFailHandshake, false
+	}
+	return out, 0, true
+}
+
+// read appends what the connection has to c.in, up to its capacity; it
+// returns the read's error, after keeping whatever came with it.
+func (c *tlsConn) read() error {
+	n, err := c.tc.Read(c.in[len(c.in):cap(c.in)])
+	c.in = c.in[:len(c.in)+n]
+	return err
+}
+
+// write sends p in chunks of at most tlsWriteChunk, each before the
+// deadline given or, after the first, tlsWriteTimeout from its start.
+func (c *tlsConn) write(p []byte, deadline time.Time) error {
+	for len(p) > 0 {
+		n := min(len(p), tlsWriteChunk)
+		_ = c.nc.SetWriteDeadline(deadline)
+		if _, err := c.tc.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+		if len(p) > 0 {
+			deadline = time.Now().Add(tlsWriteTimeout)
+		}
+	}
+	return nil
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// tlsRun is an Idle, Echo or Fanout run on the TLS client path. Its phases,
+// countdowns and failure counts are those of a clientRun, which has no
+// gnet client here.
+type tlsRun struct {
+	cr       *clientRun
+	conf     *tls.Config
+	conns    []*tlsSession // filled by the dial workers, each its own index
+	hists    tlsHists      // nil without spec.hist
+	dialCtx  context.Context
+	stopDial context.CancelFunc // ends dials in progress: the run is over
+	wg       sync.WaitGroup     // session goroutines
+}
+
+// tlsSession is one session of a TLS run: a clientSession (its logic and
+// state, as on the gnet path) served by a goroutine of its own. Fields
+// without a comment saying otherwise are touched by that goroutine only.
+type tlsSession struct {
+	cs    *clientSession // cs.loop is &lp
+	run   *tlsRun
+	lp    clientLoop // this session's output and counters, read after it ended; hist is its shard's
+	shard *tlsShard  // guards lp.hist; nil without histograms
+	c     tlsConn
+	wakes atomic.Uint32 // bumped by the driver before it wakes the goroutine
+}
+
+// newTLSRun builds a TLS run of spec with opts; dials end when ctx does.
+func newTLSRun(ctx context.Context, spec clientSpec, opts TLSOptions) (*tlsRun, error) {
+	conf, err := opts.clientConfig(spec.target)
+	if err != nil {
+		return nil, err
+	}
+	r := &tlsRun{
+		cr: &clientRun{
+			spec:    spec,
+			pattern: clientPattern(spec.size),
+			start:   time.Now(),
+			settle:  newClientCountdown(),
+		},
+		conf:  conf,
+		conns: make([]*tlsSession, spec.sessions),
+	}
+	if spec.hist {
+		r.hists = newTLSHists(spec.sessions)
+	}
+	r.dialCtx, r.stopDial = context.WithCancel(ctx)
+	return r, nil
+}
+
+// connect opens the run's sessions at the spec's rate with a pool of dial
+// workers, as clientRun.connect does, then waits until every handshake has
+// ended or, for the stuck ones, the handshake timeout after the last
+// connect (they are cut then). It returns early, leaving the rest
+// undialled, when ctx is done. It returns how many sessions were attempted.
+func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	begin := time.Now()
+	var interval time.Duration
+	if rate := r.cr.spec.rate; rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
+	}
+	sessions := r.cr.spec.sessions
+	for range min(clientDialWorkers, sessions) {
+		wg.Go(func() {
+			timer := time.NewTimer(0)
+			defer timer.Stop()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= sessions || ctx.Err() != nil {
+					return
+				}
+				if interval > 0 {
+					timer.Reset(time.Until(begin.Add(time.Duration(i) * interval)))
+					select {
+					case <-ctx.Done():
+						return
+					case <-timer.C:
+					}
+				}
+				r.dialOne(i, sources[i%len(sources)])
+			}
+		})
+	}
+	wg.Wait()
+	attempted := int(min(next.Load(), int64(sessions)))
+	r.cr.settle.done() // the driver's token
+	r.awaitHandshakes(ctx)
+	return attempted
+}
+
+// dialOne connects session i over TCP and starts its goroutine, which
+// makes the TLS handshake and the upgrade and then serves it.
+func (r *tlsRun) dialOne(i int, d *net.Dialer) {
+	s := &tlsSession{cs: r.cr.newSession(), run: r}
+	s.cs.loop = &s.lp
+	if r.hists != nil {
+		s.shard = r.hists.shard(i)
+		s.lp.hist = s.shard.hist
+	}
+	r.conns[i] = s
+	r.cr.settle.add()
+	nc, err := d.DialContext(r.dialCtx, "tcp", r.cr.spec.target.addr)
+	if err != nil {
+		s.cs.state.Store(uint32(clientStateFailed))
+		r.cr.fail(classifyDial(err))
+		r.cr.settle.done()
+		return
+	}
+	s.c.nc = nc
+	s.cs.state.Store(uint32(clientStateHandshake))
+	r.wg.Add(1)
+	go s.serve()
+}
+
+// awaitHandshakes waits for the settle countdown. Every handshake has its
+// own deadline, the handshake timeout after its connect; if some are still
+// running a second past the last one's (or once ctx is done) it cuts them
+// (counted as timeouts) and waits, bounded, for them to end.
+func (r *tlsRun) awaitHandshakes(ctx context.Context) {
+	timer := time.NewTimer(r.cr.spec.handTO + tlsHandshakeSlack)
+	defer timer.Stop()
+	select {
+	case <-r.cr.settle.zero:
+		return
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	for _, s := range r.conns {
+		if s != nil && s.c.nc != nil && clientState(s.cs.state.Load()) == clientStateHandshake {
+			s.c.kill()
+		}
+	}
+	waitClient(context.Background(), r.cr.settle.zero, clientCloseTimeout)
+}
+
+// wake makes s's goroutine look at its phase and flags again. Safe from
+// any goroutine.
+func (s *tlsSession) wake() {
+	s.wakes.Add(1)
+	_ = s.c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// arm stores a new countdown in slot, sets flag on every open session,
+// wakes it, and returns the countdown of their answers (already released
+// by the driver), as clientRun.arm does.
+func (r *tlsRun) arm(slot *atomic.Pointer[clientCountdown], flag func(*clientSession) *atomic.Bool) *clientCountdown {
+	cd := newClientCountdown()
+	slot.Store(cd)
+	for _, s := range r.conns {
+		if s == nil || clientState(s.cs.state.Load()) != clientStateOpen {
+			continue
+		}
+		cd.add()
+		f := flag(s.cs)
+		f.Store(true)
+		s.wake()
+		if clientState(s.cs.state.Load()) == clientStateClosed {
+			s.cs.answer(f, slot) // it may have ended before it saw the flag
+		}
+	}
+	cd.done()
+	return cd
+}
+
+// wakeOpen wakes every open session, so it acts on a new phase.
+func (r *tlsRun) wakeOpen() {
+	for _, s := range r.conns {
+		if s != nil && clientState(s.cs.state.Load()) == clientStateOpen {
+			s.wake()
+		}
+	}
+}
+
+// openSession returns an open session of the run, or nil. Call it after
+// connect.
+func (r *tlsRun) openSession() *tlsSession {
+	for _, s := range r.conns {
+		if s != nil && clientState(s.cs.state.Load()) == clientStateOpen {
+			return s
+		}
+	}
+	return nil
+}
+
+// closeAll sends Close on every open session and waits (bounded) for the
+// servers' Close, then kills what is left and waits for every goroutine.
+func (r *tlsRun) closeAll() {
+	r.cr.setPhase(clientPhaseClose)
+	cd := r.arm(&r.cr.closing, clientCloseFlag)
+	waitClient(context.Background(), cd.zero, clientCloseTimeout)
+	r.stopDial()
+	for _, s := range r.conns {
+		if s != nil && s.c.nc != nil {
+			s.c.kill()
+		}
+	}
+	r.wg.Wait() // every socket is closed: every goroutine is ending
+}
+
+// finish ends the run as clientRun.finish does: it notes whether ctx cut it
+// short, closes every session, then sums the sessions' counters and merges
+// the latency histograms.
+func (r *tlsRun) finish(ctx context.Context) clientOutcome {
+	o := clientOutcome{interrupted: ctx.Err() != nil}
+	r.closeAll()
+	o.failed = r.cr.failures()
+	for _, s := range r.conns {
+		if s == nil {
+			continue
+		}
+		o.msgs += s.lp.msgs
+		o.sent += s.lp.sent
+		o.received += s.lp.received
+		o.mismatches += s.lp.mismatches
+	}
+	if r.hists != nil {
+		o.hist = r.hists.merged()
+	} else {
+		o.hist = newClientHistogram()
+	}
+	return o
+}
+
+// mismatches returns the sessions' damaged echoes. Call it after closeAll.
+func (r *tlsRun) mismatches() uint64 {
+	var n uint64
+	for _, s := range r.conns {
+		if s != nil {
+			n += s.lp.mismatches
+		}
+	}
+	return n
+}
+
+// serve is s's goroutine: the handshakes, then the session until it ends.
+func (s *tlsSession) serve() {
+	defer s.run.wg.Done()
+	if s.handshake() {
+		s.traffic()
+	}
+	s.end()
+}
+
+// handshake makes the TLS handshake and the upgrade, bounded by the
+// handshake timeout; it opens s or counts its failure.
+func (s *tlsSession) handshake() bool {
+	r := s.run.cr
+	deadline := time.Now().Add(r.spec.handTO)
+	var (
+		f  clientFail
+		ok bool
+	)
+	s.lp.out, f, ok = s.c.handshake(s.run.conf, deadline, r.spec.target, &s.cs.key, &s.lp.resp, s.lp.out)
+	s.lp.resp = codec.Response{} // the scratch's headers are not needed again
+	if !ok {
+		s.cs.state.Store(uint32(clientStateFailed))
+		r.fail(f)
+		r.settle.done()
+		return false
+	}
+	s.cs.state.Store(uint32(clientStateOpen))
+	r.opened.Add(1)
+	r.spec.live.addUp(1)
+	r.settle.done()
+	return true
+}
+
+// traffic serves the open session: it handles what arrived and sends what
+// the phase asks, then reads, until the session ends.
+func (s *tlsSession) traffic() {
+	r := s.run.cr
+	var rerr error
+	for {
+		gen := s.wakes.Load()
+		phase := clientPhase(r.phase.Load())
+		now := r.nanos()
+		end := s.process(phase, now)
+		if len(s.lp.out) > 0 {
+			if err := s.c.write(s.lp.out, r.start.Add(time.Duration(now)+tlsWriteTimeout)); err != nil {
+				s.writeFailed(err)
+				return
+			}
+		}
+		if end || rerr != nil {
+			return
+		}
+		_ = s.c.nc.SetReadDeadline(r.start.Add(time.Duration(now) + s.readWait(phase)))
+		if s.wakes.Load() != gen {
+			continue // woken since the phase was read
+		}
+		if rerr = s.c.read(); rerr != nil && isTimeout(rerr) && !s.c.killed.Load() {
+			rerr = nil // woken, or the tick: look again
+		}
+	}
+}
+
+// readWait is how long the next read may wait: until the publisher's next
+// tick (as fan.drive wakes it on the gnet path) while it has messages to
+// publish, else tlsReadTick.
+func (s *tlsSession) readWait(phase clientPhase) time.Duration {
+	f := s.run.cr.spec.fan
+	if f == nil || phase < clientPhaseWarmup || phase > clientPhaseDrain || f.pub.Load() != s.cs ||
+		s.cs.nextSend >= f.total.Load() {
+		return tlsReadTick
+	}
+	return min(max(f.due(1), minFanoutTick), maxFanoutTick)
+}
+
+// process handles the frames in s.c.in, then appends to s.lp.out what the
+// phase asks, as clientRun.traffic does on the gnet path; it reports
+// whether the session ends (the peer's Close, or its protocol error). It
+// holds s's histogram shard meanwhile. It does not allocate beyond growing
+// s.lp.out.
+func (s *tlsSession) process(phase clientPhase, now int64) bool {
+	if s.shard != nil {
+		s.shard.mu.Lock()
+		defer s.shard.mu.Unlock()
+	}
+	r, cs, lp := s.run.cr, s.cs, &s.lp
+	lp.out = lp.out[:0]
+	in := s.c.in
+	i := 0
+	peerClosed := false
+	received, mismatches := lp.received, lp.mismatches
+read:
+	for i < len(in) {
+		n, ev, msg, err := cs.rd.next(in[i:])
+		i += n
+		if err != nil {
+			s.c.in = in[:0]
+			cs.state.Store(uint32(clientStateFailed)) // from open: end will not count it again
+			r.spec.live.addUp(-1)
+			r.fail(clientFailProtocol)
+			return true
+		}
+		switch ev {
+		case clientEvMore:
+			break read
+		case clientEvMessage:
+			cs.received(msg, now, phase)
+		case clientEvPing:
+			// The Ping's payload was skipped: answer with an empty Pong.
+			lp.out = clientAppendControl(lp.out, ws.OpPong, cs.frame.mask, nil)
+		case clientEvClose:
+			peerClosed = true
+			break read
+		}
+	}
+	s.c.in = in[:copy(in, in[i:])]
+	r.spec.live.addMsgs(lp.received - received)
+	r.spec.live.addErrors(lp.mismatches - mismatches)
+	if peerClosed {
+		if !cs.closeSent {
+			lp.out = codec.AppendMaskedClose(lp.out, ws.StatusNormalClosure, "", cs.frame.mask)
+		} else {
+			cs.answer(&cs.closeArmed, &r.closing)
+		}
+		return true
+	}
+	cs.act(phase, now)
+	return false
+}
+
+// writeFailed ends the session after a failed write: one that made no
+// progress in time counts as write_timeout; otherwise the connection is
+// gone, which end counts as the gnet path's OnClose does.
+func (s *tlsSession) writeFailed(err error) {
+	if !isTimeout(err) || s.c.killed.Load() {
+		return
+	}
+	r := s.run.cr
+	if s.cs.state.CompareAndSwap(uint32(clientStateOpen), uint32(clientStateFailed)) {
+		r.spec.live.addUp(-1)
+		r.fail(clientFailWriteTimeout)
+	}
+}
+
+// end closes s and counts how it ended, and answers whatever the driver is
+// waiting for, as the gnet path's OnClose does.
+func (s *tlsSession) end() {
+	_ = s.c.nc.Close()
+	r, cs := s.run.cr, s.cs
+	if clientState(cs.state.Swap(uint32(clientStateClosed))) == clientStateOpen {
+		r.spec.live.addUp(-1)
+		if !cs.closeSent {
+			r.fail(clientFailClosed)
+		}
+	}
+	cs.answer(&cs.verifyArmed, &r.verify)
+	cs.answer(&cs.drainArmed, &r.drain)
+	cs.answer(&cs.closeArmed, &r.closing)
+}

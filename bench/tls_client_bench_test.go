@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// newTLSBenchSession returns an open session of a TLS echo run of size-byte
+// messages with no connection, in the measure phase, and the echo of its
+// message 0 as the server sends it: process can be fed it again and again.
+func newTLSBenchSession(tb testing.TB, size int) (*tlsSession, []byte) {
+	tb.Helper()
+	target, err := parseClientTarget("wss://127.0.0.1:1/")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := newTLSRun(context.Background(), clientSpec{target: target, sessions: 1, size: size, window: 1, hist: true}, TLSOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.stopDial)
+	s := &tlsSession{cs: r.cr.newSession(), run: r, shard: r.hists.shard(0)}
+	s.cs.loop = &s.lp
+	s.lp.hist = s.shard.hist
+	s.c.in = make([]byte, 0, tlsReadBuffer)
+	s.cs.state.Store(uint32(clientStateOpen))
+	r.cr.setPhase(clientPhaseMeasure)
+	return s, clientServerFrame(true, ws.OpBinary, clientEchoOf(r.cr.pattern, 1, 0))
+}
+
+// feed puts echo in s's input as the next message's echo and processes it.
+func (s *tlsSession) feed(echo []byte, now int64) {
+	s.cs.nextRecv, s.cs.inflight = 0, 1
+	s.c.in = append(s.c.in[:0], echo...)
+	s.process(clientPhaseMeasure, now)
+}
+
+func BenchmarkTLSSessionProcess(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			s, echo := newTLSBenchSession(b, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(echo)))
+			for b.Loop() {
+				s.feed(echo, 1000)
+			}
+		})
+	}
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRunTLSFlags(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{"idle help", []string{"idle", "-h"}, 0, "-insecure"},
+		{"echo help", []string{"echo", "-h"}, 0, "-ca file"},
+		{"handshake help", []string{"handshake", "-h"}, 0, "-sni name"},
+		{"fanout help", []string{"fanout", "-h"}, 0, "-insecure"},
+		{"echo missing ca", []string{"echo", "-url", "wss://127.0.76.240:1/", "-ca", "/nonexistent/ca.pem"}, 2, "CA file"},
+		{"fanout missing ca", []string{"fanout", "-url", "wss://127.0.76.240:1/", "-ca", "/nonexistent/ca.pem"}, 2, "CA file"},
+		{"handshake missing ca", []string{"handshake", "-url", "wss://127.0.76.240:1/", "-ca", "/nonexistent/ca.pem"}, 2, "CA file"},
+		{"idle procs missing ca", []string{"idle", "-url", "wss://127.0.76.240:1/", "-procs", "2", "-ca", "/nonexistent/ca.pem"}, 2,
+			"CA file"},
+		{"ws warns", []string{"idle", "-url", "ws://127.0.76.240:1/", "-insecure", "-n", "0"}, 2, "apply to wss:// URLs only"},
+		{"wss bad sessions", []string{"idle", "-url", "wss://127.0.76.240:1/", "-insecure", "-n", "0"}, 2, "number of sessions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(tt.args, &stdout, &stderr)
+			if got != tt.wantCode || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("run(%q) = %d, stderr %q; want %d, stderr with %q", tt.args, got, stderr.String(), tt.wantCode, tt.wantStderr)
+			}
+		})
+	}
+}
