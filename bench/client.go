@@ -13,17 +13,19 @@ import (
 	"github.com/throngproxy/throng/codec"
 )
 
-// The load generators (Idle, Echo) share one client, built on a gnet client
-// engine: every session is a gnet conn served by an event loop, with no
-// goroutine of its own. A driver goroutine moves the run through phases; it
-// reaches sessions only through atomics and Conn.Wake (safe off the loop),
-// and reads the loops' counters once the engine has stopped.
+// The load generators (Idle, Echo, Fanout) share one client, built on a
+// gnet client engine: every session is a gnet conn served by an event loop,
+// with no goroutine of its own. A driver goroutine moves the run through
+// phases (client_run.go); it reaches sessions only through atomics,
+// Conn.Wake and EventLoop.Execute (safe off the loop), and reads the loops'
+// counters once the engine has stopped.
 
 // clientPhase is what the run asks of its open sessions.
 type clientPhase uint32
 
 const (
 	clientPhaseConnect clientPhase = iota // handshaking; open sessions wait
+	clientPhaseHold                       // idle: open sessions stay silent, or send the hold's Pings (client_ping.go)
 	clientPhaseVerify                     // idle: armed sessions send one message and await its echo
 	clientPhaseWarmup                     // echo: keep Window messages in flight, record nothing
 	clientPhaseMeasure                    // echo: keep Window in flight, record every echo
@@ -36,6 +38,8 @@ func (p clientPhase) String() string {
 	switch p {
 	case clientPhaseConnect:
 		return "connect"
+	case clientPhaseHold:
+		return "hold"
 	case clientPhaseVerify:
 		return "verify"
 	case clientPhaseWarmup:
@@ -99,6 +103,7 @@ const (
 	clientFailTLSCertificate                     // wss: the server's certificate did not verify
 	clientFailTLSHandshake                       // wss: the TLS handshake failed otherwise (alert, EOF, bad record)
 	clientFailWriteTimeout                       // wss: a write made no progress within its timeout
+	clientFailPongMissing                        // idle -ping: a Ping still unanswered when the verify echo came
 	clientFailCount
 )
 
@@ -135,6 +140,8 @@ func (f clientFail) String() string {
 		return "tls_handshake"
 	case clientFailWriteTimeout:
 		return "write_timeout"
+	case clientFailPongMissing:
+		return "pong_missing"
 	default:
 		return "unknown"
 	}
@@ -176,6 +183,10 @@ type clientLoop struct {
 	received   uint64 // messages echoed, all phases
 	mismatches uint64 // echoes that differ from what was sent, all phases
 	msgs       uint64 // echoes received in the measure phase
+	pings      uint64 // Pings sent (idle -ping)
+	pongs      uint64 // Pongs received
+
+	pingees []clientPingee // open sessions, kept only when the run pings (client_ping.go)
 }
 
 // clientSession is one WebSocket connection of a run. Fields without a
@@ -198,6 +209,8 @@ type clientSession struct {
 	nextSend   uint64 // sequence number of the next message
 	nextRecv   uint64 // sequence number the next echo should carry
 	inflight   int    // messages sent and not echoed
+	pings      uint64 // Pings sent
+	pongs      uint64 // Pongs received
 	verifySent bool
 	closeSent  bool
 }
@@ -213,6 +226,7 @@ type clientSpec struct {
 	hist     bool          // keep a latency histogram per loop
 	handTO   time.Duration // handshake timeout after the last connect
 	fan      *clientFanout // fanout: publisher and subscribers (fanout.go); nil otherwise
+	ping     time.Duration // idle: a Ping from every open session this often during the hold; 0: none
 	live     *Live         // progress counters, or nil
 }
 
@@ -319,11 +333,21 @@ func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if !ok {
 		return gnet.None
 	}
-	switch clientState(s.state.Swap(uint32(clientStateClosed))) {
-	case clientStateHandshake:
+	if s.ended() == clientStateHandshake {
 		r.fail(clientHandshakeCut(s.timedOut.Load()))
 		r.settle.done()
-	case clientStateOpen:
+	}
+	return gnet.None
+}
+
+// ended marks s closed, counts the end of an open session (closed_by_peer
+// unless it had sent its Close), and answers whatever the driver is
+// waiting for. It returns the state s was in. Both client paths call it
+// once a session's connection is gone.
+func (s *clientSession) ended() clientState {
+	r := s.run
+	prev := clientState(s.state.Swap(uint32(clientStateClosed)))
+	if prev == clientStateOpen {
 		r.spec.live.addUp(-1)
 		if !s.closeSent {
 			r.fail(clientFailClosed)
@@ -332,7 +356,7 @@ func (r *clientRun) OnClose(c gnet.Conn, _ error) gnet.Action {
 	s.answer(&s.verifyArmed, &r.verify)
 	s.answer(&s.drainArmed, &r.drain)
 	s.answer(&s.closeArmed, &r.closing)
-	return gnet.None
+	return prev
 }
 
 // OnTraffic reads the 101, then the echoes, and sends what the phase asks.
@@ -348,12 +372,16 @@ func (s *clientSession) states() (cur, head, frames uint32) {
 	return s.state.Load(), uint32(clientStateHandshake), uint32(clientStateOpen)
 }
 
-// upgraded opens s once its 101 is checked.
+// upgraded opens s once its 101 is checked; a run that pings keeps it in
+// its loop's list.
 func (s *clientSession) upgraded(c gnet.Conn) gnet.Action {
 	s.state.Store(uint32(clientStateOpen))
 	s.run.opened.Add(1)
 	s.run.spec.live.addUp(1)
 	s.run.settle.done()
+	if s.run.spec.ping > 0 {
+		s.loop.pingees = append(s.loop.pingees, clientPingee{s: s, c: c})
+	}
 	return s.run.traffic(c, s)
 }
 
@@ -371,24 +399,43 @@ func (s *clientSession) failHandshake(f clientFail) gnet.Action {
 // traffic handles the server's frames, then sends what the phase asks for,
 // all of it in one Write.
 func (r *clientRun) traffic(c gnet.Conn, s *clientSession) gnet.Action {
-	lp := s.loop
-	phase := clientPhase(r.phase.Load())
-	now := r.nanos()
-	lp.out = lp.out[:0]
 	p, _ := c.Peek(-1)
-	i := 0
+	n, end := s.handle(p, clientPhase(r.phase.Load()), r.nanos())
+	_, _ = c.Discard(n)
+	if len(s.loop.out) > 0 {
+		if _, err := c.Write(s.loop.out); err != nil {
+			return gnet.None // gnet closed c
+		}
+	}
+	if end {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// handle reads the server's frames in p, counting Pongs, then appends to
+// the loop's output (emptied first) what they and phase ask of s: a Pong
+// per Ping, a Close answering the server's, else what act sends. It
+// returns how many bytes of p it consumed and whether the session ends:
+// the server's Close (answered, or answering s's), or a protocol error
+// (counted; nothing to send). Both client paths call it: OnTraffic on the
+// gnet path, the session's goroutine on the TLS path. It does not allocate
+// beyond growing the loop's output.
+func (s *clientSession) handle(p []byte, phase clientPhase, now int64) (n int, end bool) {
+	r, lp := s.run, s.loop
+	lp.out = lp.out[:0]
 	peerClosed := false
 	received, mismatches := lp.received, lp.mismatches
 read:
-	for i < len(p) {
-		n, ev, msg, err := s.rd.next(p[i:])
-		i += n
+	for n < len(p) {
+		k, ev, msg, err := s.rd.next(p[n:])
+		n += k
 		if err != nil {
-			_, _ = c.Discard(-1)
-			s.state.Store(uint32(clientStateFailed)) // from open: OnClose will not count it down
+			lp.out = lp.out[:0]
+			s.state.Store(uint32(clientStateFailed)) // from open: the close will not count it again
 			r.spec.live.addUp(-1)
 			r.fail(clientFailProtocol)
-			return gnet.Close
+			return len(p), true
 		}
 		switch ev {
 		case clientEvMore:
@@ -398,12 +445,14 @@ read:
 		case clientEvPing:
 			// The Ping's payload was skipped: answer with an empty Pong.
 			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, nil)
+		case clientEvPong:
+			s.pongs++
+			lp.pongs++
 		case clientEvClose:
 			peerClosed = true
 			break read
 		}
 	}
-	_, _ = c.Discard(i)
 	r.spec.live.addMsgs(lp.received - received)
 	r.spec.live.addErrors(lp.mismatches - mismatches)
 	if peerClosed {
@@ -412,16 +461,10 @@ read:
 		} else {
 			s.answer(&s.closeArmed, &r.closing)
 		}
-		_, _ = c.Write(lp.out)
-		return gnet.Close
+		return n, true
 	}
 	s.act(phase, now)
-	if len(lp.out) > 0 {
-		if _, err := c.Write(lp.out); err != nil {
-			return gnet.None // gnet closed c
-		}
-	}
-	return gnet.None
+	return n, false
 }
 
 // received accounts for one echoed message.
@@ -445,6 +488,11 @@ func (s *clientSession) received(msg clientMessage, now int64, phase clientPhase
 		if s.verifyArmed.CompareAndSwap(true, false) {
 			if ok {
 				s.run.alive.Add(1)
+			}
+			if s.pongs < s.pings {
+				// The echo came after every Pong owed (one stream, in
+				// order): one is missing.
+				s.run.fail(clientFailPongMissing)
 			}
 			s.run.verify.Load().done()
 		}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -210,39 +209,7 @@ func (r *clientRun) newSession() *clientSession {
 // leaving the rest undialled, when ctx is done. It returns how many
 // sessions were attempted.
 func (r *clientRun) connect(ctx context.Context, sources []*net.Dialer) int {
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	begin := time.Now()
-	var interval time.Duration
-	if r.spec.rate > 0 {
-		interval = time.Duration(float64(time.Second) / r.spec.rate)
-	}
-	workers := min(clientDialWorkers, r.spec.sessions)
-	for range workers {
-		wg.Go(func() {
-			timer := time.NewTimer(0)
-			defer timer.Stop()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= r.spec.sessions || ctx.Err() != nil {
-					return
-				}
-				if interval > 0 {
-					timer.Reset(time.Until(begin.Add(time.Duration(i) * interval)))
-					select {
-					case <-ctx.Done():
-						return
-					case <-timer.C:
-					}
-				}
-				r.dialOne(ctx, i, sources[i%len(sources)])
-			}
-		})
-	}
-	wg.Wait()
-	attempted := int(min(next.Load(), int64(r.spec.sessions)))
+	attempted := dialAll(ctx, r.spec.sessions, r.spec.rate, sources, func(i int, d *net.Dialer) { r.dialOne(ctx, i, d) })
 	r.settle.done() // the driver's token
 	r.awaitHandshakes(ctx)
 	return attempted

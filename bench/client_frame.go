@@ -80,6 +80,7 @@ const (
 	clientEvMore    clientEvent = iota // p is used up: feed more
 	clientEvMessage                    // a whole data message arrived
 	clientEvPing                       // a Ping arrived (its payload is skipped)
+	clientEvPong                       // a Pong arrived (its payload is skipped)
 	clientEvClose                      // a Close arrived
 )
 
@@ -92,6 +93,8 @@ func (e clientEvent) String() string {
 		return "message"
 	case clientEvPing:
 		return "ping"
+	case clientEvPong:
+		return "pong"
 	case clientEvClose:
 		return "close"
 	default:
@@ -128,10 +131,10 @@ type clientReader struct {
 }
 
 // next consumes bytes of p until an event: a whole message (msg says what it
-// carried), a Ping or a Close; or until p is used up or holds only part of a
-// frame header (clientEvMore). n is the number of bytes consumed; the caller
-// calls next again with p[n:] after an event. A protocol error stops the
-// connection. It does not allocate.
+// carried), a Ping, a Pong or a Close; or until p is used up or holds only
+// part of a frame header (clientEvMore). n is the number of bytes consumed;
+// the caller calls next again with p[n:] after an event. A protocol error
+// stops the connection. It does not allocate.
 func (r *clientReader) next(p []byte) (n int, ev clientEvent, msg clientMessage, err error) {
 	for {
 		if !r.inFrame {
@@ -167,7 +170,7 @@ func (r *clientReader) next(p []byte) (n int, ev clientEvent, msg clientMessage,
 		case ws.OpClose:
 			return n, clientEvClose, msg, nil
 		case ws.OpPong:
-			continue
+			return n, clientEvPong, msg, nil
 		}
 		if r.fin {
 			return n, clientEvMessage, r.finish(), nil

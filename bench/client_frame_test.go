@@ -113,7 +113,7 @@ func TestClientReader(t *testing.T) {
 			cat(clientServerFrame(false, ws.OpBinary, good0[:10]), clientServerFrame(true, ws.OpPong, []byte("x")),
 				clientServerFrame(false, ws.OpContinuation, good0[10:20]), clientServerFrame(true, ws.OpPing, nil),
 				clientServerFrame(true, ws.OpContinuation, good0[20:])),
-			[]clientEvent{clientEvPing, clientEvMessage},
+			[]clientEvent{clientEvPong, clientEvPing, clientEvMessage},
 			[]clientMessage{{1000, 0, true}}, nil},
 		{"corrupt", clientServerFrame(true, ws.OpBinary, bad),
 			[]clientEvent{clientEvMessage}, []clientMessage{{2000, 1, false}}, nil},
@@ -241,6 +241,7 @@ func FuzzClientReader(f *testing.F) {
 	f.Add(clientServerFrame(true, ws.OpBinary, good), []byte{3, 9, 20})
 	f.Add(append(clientServerFrame(false, ws.OpText, good[:7]), clientServerFrame(true, ws.OpContinuation, good[7:])...), []byte{1, 1, 1})
 	f.Add(append(clientServerFrame(true, ws.OpPing, []byte("hi")), clientServerFrame(true, ws.OpClose, nil)...), []byte{2})
+	f.Add(append(clientServerFrame(true, ws.OpPong, []byte("12345678")), clientServerFrame(true, ws.OpBinary, good)...), []byte{5, 4})
 	f.Add([]byte{0x82, 126, 0, 40}, []byte{1, 2})
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0, 40}, []byte{9})
 	f.Add([]byte{0x02, 0x00, 0x80, 0x00}, []byte{})

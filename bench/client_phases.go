@@ -280,7 +280,8 @@ type clientOutcome struct {
 	interrupted                      bool
 	failed                           map[string]uint64
 	msgs, sent, received, mismatches uint64
-	hist                             *hdrhistogram.Histogram
+	pings, pongs                     uint64
+	hist                             *hdrhistogram.Histogram // nil for a run without histograms (idle)
 }
 
 // finish ends the run: it notes whether ctx cut it short, closes every
@@ -290,13 +291,14 @@ func (r *clientRun) finish(ctx context.Context) clientOutcome {
 	o := clientOutcome{interrupted: ctx.Err() != nil}
 	r.closeAll()
 	o.failed = r.failures()
-	o.hist = newClientHistogram()
+	if r.spec.hist {
+		o.hist = newClientHistogram()
+	}
 	for _, lp := range r.loops {
-		o.msgs += lp.msgs
-		o.sent += lp.sent
-		o.received += lp.received
-		o.mismatches += lp.mismatches
-		o.hist.Merge(lp.hist)
+		o.add(lp)
+		if o.hist != nil {
+			o.hist.Merge(lp.hist)
+		}
 	}
 	return o
 }

@@ -93,26 +93,7 @@ func TestIdleAgainstServe(t *testing.T) {
 func TestIdleFailures(t *testing.T) {
 	// A listener that answers every request with 404 and closes.
 	const notWS = "127.0.0.98:19101"
-	ln, err := net.Listen("tcp", notWS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(loadTestTimeout))
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
-			}()
-		}
-	}()
+	startResponder(t, notWS, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 	tests := []struct {
 		name     string
 		url      string
@@ -134,6 +115,32 @@ func TestIdleFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startResponder listens on addr and answers what each connection sends
+// first with resp, then closes it; it stops listening when t ends.
+func startResponder(t *testing.T, addr, resp string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() { // ends when the listener is closed
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(loadTestTimeout))
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				_, _ = c.Write([]byte(resp))
+			}()
+		}
+	}()
 }
 
 func TestEchoInterrupted(t *testing.T) {

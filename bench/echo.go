@@ -133,7 +133,8 @@ type EchoReport struct {
 // and in order; differences count as Errors. With cfg.PIDs it reports each
 // process's CPU time over the measured time. The sessions are then closed
 // with a Close handshake. Cancelling ctx cuts the run short and returns a
-// report marked Interrupted. The client runs on gnet event loops.
+// report marked Interrupted. The client runs on gnet event loops (a wss://
+// URL: on the TLS client path).
 func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
 	rep, _, err := echo(ctx, cfg)
 	return rep, err
@@ -155,33 +156,32 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 	if err != nil {
 		return nil, nil, err
 	}
-	if target.tls {
-		return echoTLS(ctx, cfg, target)
-	}
 	rep := newEchoReport(cfg)
-	run, err := newClientRun(clientSpec{
+	run, err := newLoadRun(ctx, clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
 		size: cfg.Size, window: cfg.Window, hist: true,
 		handTO: cfg.HandshakeTimeout, live: cfg.Live,
-	})
+	}, cfg.TLS)
 	if err != nil {
 		return nil, nil, err
 	}
+	rep.Loops = run.clientLoops()
+	cr := run.core()
 	run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
-	rep.Connected = int(run.opened.Load())
+	rep.Connected = int(cr.opened.Load())
 	cfg.awaitReady(ctx)
 
 	var m clientMeasure
 	if ctx.Err() == nil && rep.Connected > 0 {
-		run.setPhase(clientPhaseWarmup)
+		cr.setPhase(clientPhaseWarmup)
 		run.wakeOpen()
 		sleepClient(ctx, cfg.Warmup)
 		m.begin(cfg.PIDs)
-		run.setPhase(clientPhaseMeasure)
+		cr.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, cfg.Duration)
-		run.setPhase(clientPhaseDrain)
+		cr.setPhase(clientPhaseDrain)
 		m.end(cfg.PIDs)
-		cd := run.arm(&run.drain, clientDrainFlag)
+		cd := run.arm(&cr.drain, clientDrainFlag)
 		waitClient(context.Background(), cd.zero, cfg.DrainTimeout)
 	}
 	out := run.finish(ctx)

@@ -126,30 +126,31 @@ type FanoutReport struct {
 // subscriber has the last message, then closes the sessions with a Close
 // handshake. With cfg.PIDs it reports each process's CPU time over the
 // measured time. Cancelling ctx cuts the run short and returns a report
-// marked Interrupted. The client runs on gnet event loops.
+// marked Interrupted. The client runs on gnet event loops (a wss:// URL: on
+// the TLS client path, the publisher's goroutine waking itself at the tick
+// fan.drive keeps here).
 func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	cfg, target, err := prepareConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if target.tls {
-		return fanoutTLS(ctx, cfg, target)
-	}
 	rep := &FanoutReport{
-		Mode: "fanout", URL: cfg.URL, ClientPath: ClientPathGnet, Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate, Size: cfg.Size,
-		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
-		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Machine: ReadMachine(),
+		Mode: "fanout", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate,
+		Size: cfg.Size, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
+		Sources: addrStrings(cfg.Sources), Machine: ReadMachine(),
 	}
 	fan := &clientFanout{rate: cfg.MsgRate}
-	run, err := newClientRun(clientSpec{
+	run, err := newLoadRun(ctx, clientSpec{
 		target: target, sessions: cfg.Sessions + 1, rate: cfg.Rate, loops: cfg.Loops,
 		size: cfg.Size, hist: true, handTO: cfg.HandshakeTimeout, fan: fan, live: cfg.Live,
-	})
+	}, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
+	rep.Loops = run.clientLoops()
+	cr := run.core()
 	run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
-	opened := int(run.opened.Load())
+	opened := int(cr.opened.Load())
 	rep.Connected = max(opened-1, 0)
 
 	var m clientMeasure
@@ -158,27 +159,24 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 		first := fanoutCount(cfg.Warmup, cfg.MsgRate)
 		total := fanoutCount(cfg.Warmup+cfg.Duration, cfg.MsgRate)
 		rep.Published = total - first
-		start := run.nanos()
+		start := cr.nanos()
 		fan.first.Store(first)
 		fan.total.Store(total)
 		fan.start.Store(start)
 		fan.pub.Store(pub)
-		run.setPhase(clientPhaseWarmup)
+		cr.setPhase(clientPhaseWarmup)
+		stopDrive := run.drivePublisher(fan)
 
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() { fan.drive(pub.conn, stop) })
-		origin := run.start.Add(time.Duration(start))
+		origin := cr.start.Add(time.Duration(start))
 		sleepClient(ctx, time.Until(origin.Add(fan.due(first))))
 		m.begin(cfg.PIDs)
-		run.setPhase(clientPhaseMeasure)
+		cr.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, time.Until(origin.Add(fan.due(total))))
 		m.end(cfg.PIDs)
-		run.setPhase(clientPhaseDrain)
-		cd := run.arm(&run.drain, clientDrainFlag)
+		cr.setPhase(clientPhaseDrain)
+		cd := run.arm(&cr.drain, clientDrainFlag)
 		waitClient(ctx, cd.zero, cfg.DrainTimeout)
-		close(stop)
-		wg.Wait()
+		stopDrive()
 		rep.Seconds = float64(rep.Published) / cfg.MsgRate
 	}
 	out := run.finish(ctx)
@@ -219,6 +217,19 @@ func (r *clientRun) openSession() *clientSession {
 		}
 	}
 	return nil
+}
+
+// drivePublisher starts a goroutine that wakes the publisher's conn on its
+// schedule (fan.drive); the function it returns stops it and waits for it.
+func (r *clientRun) drivePublisher(fan *clientFanout) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	conn := fan.pub.Load().conn
+	wg.Go(func() { fan.drive(conn, done) })
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // clientFanout is a fanout run's schedule and roles. One session (pub)

@@ -162,15 +162,7 @@ func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdr
 	for i := range min(clientDialWorkers, cfg.Sessions) {
 		workers.Go(func() { r.work(ctx, dialers, i) })
 	}
-	var m clientMeasure
-	if sleepClient(ctx, cfg.Warmup) {
-		m.begin(cfg.PIDs)
-		r.phase.Store(uint32(clientPhaseMeasure))
-		sleepClient(ctx, cfg.Duration)
-		r.phase.Store(uint32(clientPhaseClose))
-		m.end(cfg.PIDs)
-	}
-	r.phase.Store(uint32(clientPhaseClose))
+	m := handshakePhases(ctx, &cfg, &r.phase)
 	rep.Interrupted = ctx.Err() != nil
 	workers.Wait()
 	r.drain(cfg.HandshakeTimeout + cfg.CloseTimeout + time.Second)
@@ -178,22 +170,67 @@ func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdr
 	tickers.Wait()
 	_ = r.cli.Stop() // closes whatever the drain left
 
-	rep.Failed = r.failures()
+	var n hsCounts
 	hist := newClientHistogram()
 	for _, lp := range r.loops {
-		rep.Handshakes += lp.measured
-		rep.Total += lp.total
-		rep.Closes.ServerFirst += lp.serverFirst
-		rep.Closes.ClientFirst += lp.clientFirst
-		rep.Closes.CloseEchoed += lp.closeEchoed
+		n.add(&lp.hsCounts)
 		hist.Merge(lp.hist)
 	}
+	return rep, hist, rep.finish(&m, cfg.PIDs, &r.fails, n, hist)
+}
+
+// handshakePhases runs the warm-up and the measured time of a handshake run
+// on either client path: it moves phase to measure, then to close (stop
+// dialling), sampling pids over the measured time; if ctx ends first it
+// moves phase to close at once.
+func handshakePhases(ctx context.Context, cfg *HandshakeConfig, phase *atomic.Uint32) clientMeasure {
+	var m clientMeasure
+	if sleepClient(ctx, cfg.Warmup) {
+		m.begin(cfg.PIDs)
+		phase.Store(uint32(clientPhaseMeasure))
+		sleepClient(ctx, cfg.Duration)
+		phase.Store(uint32(clientPhaseClose))
+		m.end(cfg.PIDs)
+	}
+	phase.Store(uint32(clientPhaseClose))
+	return m
+}
+
+// hsCounts are the counters of a handshake run's loop (gnet) or worker
+// (TLS), touched by it alone and summed once it has ended.
+type hsCounts struct {
+	measured    uint64 // 101s in the measure phase
+	total       uint64 // 101s, all phases
+	serverFirst uint64
+	clientFirst uint64
+	closeEchoed uint64
+}
+
+// add adds o to c.
+func (c *hsCounts) add(o *hsCounts) {
+	c.measured += o.measured
+	c.total += o.total
+	c.serverFirst += o.serverFirst
+	c.clientFirst += o.clientFirst
+	c.closeEchoed += o.closeEchoed
+}
+
+// finish writes into rep, whose Interrupted is set, what a run on either
+// client path measured: m over the measured time (with pids), its
+// failures, the sum n of its counters and its merged latency histogram. It
+// returns the run's error: ErrNoneOpened if no handshake completed and the
+// run was not interrupted.
+func (rep *HandshakeReport) finish(m *clientMeasure, pids []int, fails *[clientFailCount]atomic.Uint64,
+	n hsCounts, hist *hdrhistogram.Histogram) error {
+	rep.Failed = clientFailures(fails)
+	rep.Handshakes, rep.Total = n.measured, n.total
+	rep.Closes = HandshakeCloses{ServerFirst: n.serverFirst, ClientFirst: n.clientFirst, CloseEchoed: n.closeEchoed}
 	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
 	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
 	rep.HandshakesPerSec = perSecond(rep.Handshakes, rep.Seconds)
 	rep.Latency = latencyOrZero(hist)
-	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
-	return rep, hist, noneOpened(rep.Total > 0, rep.Interrupted)
+	rep.Targets = handshakeTargets(m.targets(pids, rep.Handshakes))
+	return noneOpened(rep.Total > 0, rep.Interrupted)
 }
 
 // WriteText writes the report as an aligned human-readable table.
@@ -282,11 +319,7 @@ type hsLoop struct {
 	// it stays sorted.
 	handQ, closeQ []hsDeadline
 
-	measured    uint64 // 101s in the measure phase
-	total       uint64 // 101s, all phases
-	serverFirst uint64
-	clientFirst uint64
-	closeEchoed uint64
+	hsCounts
 }
 
 // hsRun is one handshake run: its gnet client, worker slots and counters.
@@ -360,10 +393,7 @@ func (r *hsRun) stopping() bool { return clientPhase(r.phase.Load()) == clientPh
 // turn, starting at first) and enrolls a new session, until the run stops
 // dialling or ctx is done.
 func (r *hsRun) work(ctx context.Context, dialers []*net.Dialer, first int) {
-	var interval time.Duration
-	if r.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / r.cfg.Rate)
-	}
+	interval := paceInterval(r.cfg.Rate)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for di := first; ; di++ {
@@ -372,19 +402,9 @@ func (r *hsRun) work(ctx context.Context, dialers []*net.Dialer, first int) {
 		case <-ctx.Done():
 			return
 		}
-		if r.stopping() || ctx.Err() != nil {
+		if r.stopping() || ctx.Err() != nil || !paceWait(ctx, timer, r.begin, interval, r.dialSeq.Add(1)-1) {
 			r.release()
 			return
-		}
-		if interval > 0 {
-			n := r.dialSeq.Add(1) - 1
-			timer.Reset(time.Until(r.begin.Add(time.Duration(n) * interval)))
-			select {
-			case <-ctx.Done():
-				r.release()
-				return
-			case <-timer.C:
-			}
 		}
 		r.dialOne(ctx, dialers[di%len(dialers)])
 	}

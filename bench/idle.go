@@ -21,6 +21,11 @@ type IdleConfig struct {
 	Settle time.Duration
 	// VerifyTimeout bounds the liveness check after the hold. Default 10s.
 	VerifyTimeout time.Duration
+	// Ping, if not 0, makes every session send a WebSocket Ping this often
+	// during the hold, spread over the interval, and count the Pongs: a
+	// keepalive that an idle timeout on the way must see. At least 10ms.
+	// Default 0: the sessions stay silent.
+	Ping time.Duration
 }
 
 // Defaults for IdleConfig.
@@ -45,9 +50,17 @@ func (c IdleConfig) withDefaults() IdleConfig {
 	return c
 }
 
+// ErrBadPing is returned for a Ping interval that is neither 0 nor at
+// least 10ms.
+var ErrBadPing = errors.New("bench: ping interval must be 0 (none) or at least 10ms")
+
 // validate reports every problem with c (after defaults) at once.
 func (c *IdleConfig) validate() error {
-	return c.LoadConfig.validate(c.Hold, c.Settle, c.VerifyTimeout)
+	errs := []error{c.LoadConfig.validate(c.Hold, c.Settle, c.VerifyTimeout, c.Ping)}
+	if c.Ping > 0 && c.Ping < minPingInterval {
+		errs = append(errs, ErrBadPing)
+	}
+	return errors.Join(errs...)
 }
 
 // IdleTarget is what one sampled process used for the idle sessions.
@@ -81,6 +94,7 @@ type IdleReport struct {
 	URL      string   `json:"url"`
 	Sessions int      `json:"sessions"`
 	Hold     string   `json:"hold"`
+	Ping     string   `json:"ping"` // Ping interval during the hold; "0s": silent
 	Rate     float64  `json:"rate"`
 	Sources  []string `json:"sources"`
 	Loops    int      `json:"loops"` // client loops, of all worker processes
@@ -99,7 +113,12 @@ type IdleReport struct {
 	HeldSeconds    float64           `json:"held_seconds"`
 	Alive          int               `json:"alive"` // echoed a message after the hold
 	Mismatches     uint64            `json:"mismatches"`
-	Interrupted    bool              `json:"interrupted"`
+	// PingsSent counts the hold's Pings, PongsReceived the Pongs that came
+	// back (any Pong, all phases). A Pong still missing when a session's
+	// verify echo came counts as failed pong_missing.
+	PingsSent     uint64 `json:"pings_sent"`
+	PongsReceived uint64 `json:"pongs_received"`
+	Interrupted   bool   `json:"interrupted"`
 
 	Targets []IdleTarget `json:"targets"`
 	// KernelTCPMem* are all TCP sockets' kernel memory (/proc/net/sockstat):
@@ -124,31 +143,32 @@ type IdleReport struct {
 }
 
 // Idle opens cfg.Sessions WebSocket sessions on cfg.URL at cfg.Rate,
-// holds them open and silent for cfg.Hold, then checks that each is still
-// alive (one 16-byte message echoed within cfg.VerifyTimeout) and closes
-// them with a Close handshake. With cfg.PIDs it samples those processes
-// before connecting, once connected and settled, and at the end of the hold;
-// it samples the kernel's socket memory before connecting and once
-// connected. Cancelling ctx cuts the run short: the sessions are closed and
-// a report marked Interrupted is returned. The client runs on gnet event
-// loops, no goroutine per session. Every phase is bounded in time.
+// holds them open for cfg.Hold, silent or (cfg.Ping) sending Pings, then
+// checks that each is still alive (one 16-byte message echoed within
+// cfg.VerifyTimeout, after every Pong owed) and closes them with a Close
+// handshake. With cfg.PIDs it samples those processes before connecting,
+// once connected and settled, and at the end of the hold; it samples the
+// kernel's socket memory before connecting and once connected. Cancelling
+// ctx cuts the run short: the sessions are closed and a report marked
+// Interrupted is returned. The client runs on gnet event loops, no
+// goroutine per session (a wss:// URL: on the TLS client path). Every
+// phase is bounded in time.
 func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	target, _ := parseClientTarget(cfg.URL)
-	if target.tls {
-		return idleTLS(ctx, cfg, target)
-	}
 	rep := newIdleReport(cfg)
-	run, err := newClientRun(clientSpec{
+	run, err := newLoadRun(ctx, clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
-		size: clientMinSize, handTO: cfg.HandshakeTimeout, live: cfg.Live,
-	})
+		size: clientMinSize, handTO: cfg.HandshakeTimeout, ping: cfg.Ping, live: cfg.Live,
+	}, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
+	rep.Loops = run.clientLoops()
+	cr := run.core()
 	self0, _ := ReadProc(0)
 	probe := idleProbe{pids: cfg.PIDs, local: target.local()}
 	probe.sampleBefore()
@@ -156,7 +176,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	t0 := time.Now()
 	rep.Attempted = run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
 	rep.ConnectSeconds = time.Since(t0).Seconds()
-	rep.Connected = int(run.opened.Load())
+	rep.Connected = int(cr.opened.Load())
 	if rep.ConnectSeconds > 0 {
 		rep.ConnectRate = float64(rep.Connected) / rep.ConnectSeconds
 	}
@@ -167,26 +187,26 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	probe.sampleConnected()
 
 	t1 := time.Now()
+	cr.setPhase(clientPhaseHold)
+	stopPings := run.startPings()
 	sleepClient(ctx, cfg.Hold)
+	stopPings()
 	rep.HeldSeconds = time.Since(t1).Seconds()
 	probe.sampleEnd()
 
 	if ctx.Err() == nil && rep.Connected > 0 {
-		run.setPhase(clientPhaseVerify)
-		cd := run.arm(&run.verify, clientVerifyFlag)
+		cr.setPhase(clientPhaseVerify)
+		cd := run.arm(&cr.verify, clientVerifyFlag)
 		waitClient(ctx, cd.zero, cfg.VerifyTimeout)
-		rep.Alive = int(run.alive.Load())
+		rep.Alive = int(cr.alive.Load())
 	}
-	rep.Interrupted = ctx.Err() != nil
-	run.closeAll()
+	out := run.finish(ctx)
 	self1, _ := ReadProc(0)
 	rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
 	// The hold costs next to nothing: the CPU is the connect phase's.
 	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.ConnectSeconds)
-	for _, lp := range run.loops {
-		rep.Mismatches += lp.mismatches
-	}
-	rep.Failed = run.failures()
+	rep.Interrupted, rep.Failed, rep.Mismatches = out.interrupted, out.failed, out.mismatches
+	rep.PingsSent, rep.PongsReceived = out.pings, out.pongs
 	probe.fill(rep)
 	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
 }
@@ -195,7 +215,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 func newIdleReport(cfg IdleConfig) *IdleReport {
 	return &IdleReport{
 		Mode: "idle", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
-		Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
+		Ping: cfg.Ping.String(), Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1,
+		Machine: ReadMachine(),
 	}
 }
 
@@ -323,11 +344,14 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 	t.row("client path", "%s", clientPathText(r.ClientPath))
 	t.row("sessions", "%d (rate %s, sources %s, %d client loops)", r.Sessions, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
-	t.row("hold", "%s", r.Hold)
+	t.row("hold", "%s", holdString(r.Hold, r.Ping))
 	t.machineRows(r.Machine)
 	t.row("connected", "%d of %d attempted in %.2fs (%.0f/s)", r.Connected, r.Attempted, r.ConnectSeconds, r.ConnectRate)
 	t.failRows(r.Failed)
 	t.row("held", "%.2fs", r.HeldSeconds)
+	if r.PingsSent > 0 || r.PongsReceived > 0 {
+		t.row("pings", "%d sent, %d pongs received", r.PingsSent, r.PongsReceived)
+	}
 	t.row("alive at end", "%d of %d", r.Alive, r.Connected)
 	if r.Mismatches > 0 {
 		t.row("mismatched echoes", "%d", r.Mismatches)
@@ -362,6 +386,15 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 		t.row("interrupted", "yes")
 	}
 	return t.flush()
+}
+
+// holdString formats the hold and its Ping interval (ping: "0s" or ""
+// for none).
+func holdString(hold, ping string) string {
+	if ping == "" || ping == "0s" {
+		return hold + ", silent"
+	}
+	return hold + ", a Ping every " + ping
 }
 
 // rateString formats a connect rate; 0 is unbounded.

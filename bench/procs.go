@@ -269,6 +269,8 @@ func mergeIdle(rep *IdleReport, parts []*IdleReport) {
 		rep.Connected += p.Connected
 		rep.Alive += p.Alive
 		rep.Mismatches += p.Mismatches
+		rep.PingsSent += p.PingsSent
+		rep.PongsReceived += p.PongsReceived
 		rep.Interrupted = rep.Interrupted || p.Interrupted
 		rep.ClientCPUSeconds += p.ClientCPUSeconds
 		addFailed(rep.Failed, p.Failed)
@@ -645,11 +647,20 @@ func (r *procsRun) stop(d time.Duration) {
 	r.closeInputs()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
+	expired := false // the timer fires once: past it, every worker left is killed
 	for _, w := range r.ws {
+		if !expired {
+			select {
+			case <-w.done:
+				continue
+			case <-timer.C:
+				expired = true
+			}
+		}
 		select {
 		case <-w.done:
 			continue
-		case <-timer.C:
+		default:
 		}
 		_ = w.cmd.Process.Kill()
 		<-w.done // the output ends with the process

@@ -240,22 +240,30 @@ func TestMergeReports(t *testing.T) {
 		}
 	}
 
-	idle := newIdleReport(IdleConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 300}, Hold: time.Second})
+	idle := newIdleReport(IdleConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 300}, Hold: time.Second,
+		Ping: 100 * time.Millisecond})
 	mergeIdle(idle, []*IdleReport{
-		{Loops: 1, Attempted: 100, Connected: 100, Alive: 100, ConnectSeconds: 1.5, HeldSeconds: 1.01},
-		{Loops: 1, Attempted: 100, Connected: 99, Alive: 98, ConnectSeconds: 2, HeldSeconds: 1.002, Failed: map[string]uint64{"refused": 1}},
-		{Loops: 1, Attempted: 100, Connected: 100, Alive: 100, ConnectSeconds: 1, HeldSeconds: 1.005, Mismatches: 2},
+		{Loops: 1, Attempted: 100, Connected: 100, Alive: 100, ConnectSeconds: 1.5, HeldSeconds: 1.01, PingsSent: 1000, PongsReceived: 1000},
+		{Loops: 1, Attempted: 100, Connected: 99, Alive: 98, ConnectSeconds: 2, HeldSeconds: 1.002, Failed: map[string]uint64{"refused": 1},
+			PingsSent: 990, PongsReceived: 989},
+		{Loops: 1, Attempted: 100, Connected: 100, Alive: 100, ConnectSeconds: 1, HeldSeconds: 1.005, Mismatches: 2,
+			PingsSent: 1000, PongsReceived: 1000},
 	})
 	if idle.Procs != 3 || idle.Loops != 3 || idle.Attempted != 300 || idle.Connected != 299 || idle.Alive != 298 ||
 		idle.ConnectSeconds != 2 || idle.ConnectRate != 149.5 || idle.HeldSeconds != 1.002 || idle.Mismatches != 2 ||
-		fmt.Sprint(idle.Failed) != "map[refused:1]" {
-		t.Errorf("mergeIdle = %+v; want 3 procs and loops, 300 attempted, 299 connected, 298 alive, connect 2 s at 149.5/s, held 1.002 s",
-			*idle)
+		idle.PingsSent != 2990 || idle.PongsReceived != 2989 || fmt.Sprint(idle.Failed) != "map[refused:1]" {
+		t.Errorf("mergeIdle = %+v; want 3 procs and loops, 300 attempted, 299 connected, 298 alive, connect 2 s at 149.5/s, "+
+			"held 1.002 s, 2990 pings, 2989 pongs", *idle)
 	}
 	b.Reset()
-	if err := idle.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), "processes 3 workers") ||
-		!strings.Contains(squash(b.String()), "connected 299 of 300 attempted in 2.00s (150/s)") {
-		t.Errorf("WriteText = %v:\n%s\nwant the processes and connected rows", err, b.String())
+	if err := idle.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"processes 3 workers", "connected 299 of 300 attempted in 2.00s (150/s)",
+		"hold 1s, a Ping every 100ms", "pings 2990 sent, 2989 pongs received"} {
+		if !strings.Contains(squash(b.String()), want) {
+			t.Errorf("WriteText:\n%s\nwant it to contain %q", b.String(), want)
+		}
 	}
 
 	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, Machine{})

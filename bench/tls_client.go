@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/gobwas/ws"
 	"golang.org/x/sys/cpu"
 
 	"github.com/throngproxy/throng/codec"
@@ -22,8 +21,9 @@ import (
 // workers as on the gnet path connects TCP at the run's rate; then one
 // goroutine per session makes the TLS handshake and the upgrade and serves
 // the session. The session logic is the gnet path's own
-// (clientSession.received and act, clientReader, clientFrame), fed from a
-// buffer instead of gnet's: the same checks, phases and counters. The
+// (clientSession.handle, clientReader, clientFrame), fed from a buffer
+// instead of gnet's, and so are the drivers (client_run.go): the same
+// checks, phases and counters. The
 // driver reaches a session through atomics and wake, which bumps a counter
 // and moves the read deadline to the past. Every read and write has a
 // deadline, and the end of a run closes every socket, which ends every
@@ -205,6 +205,9 @@ type tlsSession struct {
 	shard *tlsShard  // guards lp.hist; nil without histograms
 	c     tlsConn
 	wakes atomic.Uint32 // bumped by the driver before it wakes the goroutine
+
+	slot   int   // the session's index: its slice of the hold's Ping interval
+	pingAt int64 // run nanos of the next Ping of the hold; 0: not scheduled yet
 }
 
 // newTLSRun builds a TLS run of spec with opts; dials end when ctx does.
@@ -236,39 +239,7 @@ func newTLSRun(ctx context.Context, spec clientSpec, opts TLSOptions) (*tlsRun, 
 // connect (they are cut then). It returns early, leaving the rest
 // undialled, when ctx is done. It returns how many sessions were attempted.
 func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	begin := time.Now()
-	var interval time.Duration
-	if rate := r.cr.spec.rate; rate > 0 {
-		interval = time.Duration(float64(time.Second) / rate)
-	}
-	sessions := r.cr.spec.sessions
-	for range min(clientDialWorkers, sessions) {
-		wg.Go(func() {
-			timer := time.NewTimer(0)
-			defer timer.Stop()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= sessions || ctx.Err() != nil {
-					return
-				}
-				if interval > 0 {
-					timer.Reset(time.Until(begin.Add(time.Duration(i) * interval)))
-					select {
-					case <-ctx.Done():
-						return
-					case <-timer.C:
-					}
-				}
-				r.dialOne(i, sources[i%len(sources)])
-			}
-		})
-	}
-	wg.Wait()
-	attempted := int(min(next.Load(), int64(sessions)))
+	attempted := dialAll(ctx, r.cr.spec.sessions, r.cr.spec.rate, sources, r.dialOne)
 	r.cr.settle.done() // the driver's token
 	r.awaitHandshakes(ctx)
 	return attempted
@@ -277,7 +248,7 @@ func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
 // dialOne connects session i over TCP and starts its goroutine, which
 // makes the TLS handshake and the upgrade and then serves it.
 func (r *tlsRun) dialOne(i int, d *net.Dialer) {
-	s := &tlsSession{cs: r.cr.newSession(), run: r}
+	s := &tlsSession{cs: r.cr.newSession(), run: r, slot: i}
 	s.cs.loop = &s.lp
 	if r.hists != nil {
 		s.shard = r.hists.shard(i)
@@ -357,15 +328,45 @@ func (r *tlsRun) wakeOpen() {
 	}
 }
 
+// core returns the run's clientRun: its phases, countdowns and counters.
+func (r *tlsRun) core() *clientRun { return r.cr }
+
+// clientLoops returns 0: no event loop runs.
+func (r *tlsRun) clientLoops() int { return 0 }
+
 // openSession returns an open session of the run, or nil. Call it after
 // connect.
-func (r *tlsRun) openSession() *tlsSession {
+func (r *tlsRun) openSession() *clientSession {
 	for _, s := range r.conns {
 		if s != nil && clientState(s.cs.state.Load()) == clientStateOpen {
-			return s
+			return s.cs
 		}
 	}
 	return nil
+}
+
+// drivePublisher wakes the publisher's goroutine, which from then on wakes
+// itself at the tick fan.drive keeps on the gnet path (readWait); the
+// function it returns does nothing.
+func (r *tlsRun) drivePublisher(fan *clientFanout) (stop func()) {
+	pub := fan.pub.Load()
+	for _, s := range r.conns {
+		if s != nil && s.cs == pub {
+			s.wake()
+			break
+		}
+	}
+	return func() {}
+}
+
+// startPings wakes every open session if the run pings: from then on each
+// pings on its own (pingIfDue) while the phase is the hold. The function it
+// returns does nothing: the next phase ends the Pings.
+func (r *tlsRun) startPings() (stop func()) {
+	if r.cr.spec.ping > 0 {
+		r.wakeOpen()
+	}
+	return func() {}
 }
 
 // closeAll sends Close on every open session and waits (bounded) for the
@@ -391,31 +392,14 @@ func (r *tlsRun) finish(ctx context.Context) clientOutcome {
 	r.closeAll()
 	o.failed = r.cr.failures()
 	for _, s := range r.conns {
-		if s == nil {
-			continue
+		if s != nil {
+			o.add(&s.lp)
 		}
-		o.msgs += s.lp.msgs
-		o.sent += s.lp.sent
-		o.received += s.lp.received
-		o.mismatches += s.lp.mismatches
 	}
 	if r.hists != nil {
 		o.hist = r.hists.merged()
-	} else {
-		o.hist = newClientHistogram()
 	}
 	return o
-}
-
-// mismatches returns the sessions' damaged echoes. Call it after closeAll.
-func (r *tlsRun) mismatches() uint64 {
-	var n uint64
-	for _, s := range r.conns {
-		if s != nil {
-			n += s.lp.mismatches
-		}
-	}
-	return n
 }
 
 // serve is s's goroutine: the handshakes, then the session until it ends.
@@ -470,7 +454,7 @@ func (s *tlsSession) traffic() {
 		if end || rerr != nil {
 			return
 		}
-		_ = s.c.nc.SetReadDeadline(r.start.Add(time.Duration(now) + s.readWait(phase)))
+		_ = s.c.nc.SetReadDeadline(r.start.Add(time.Duration(now) + s.readWait(phase, now)))
 		if s.wakes.Load() != gen {
 			continue // woken since the phase was read
 		}
@@ -480,10 +464,14 @@ func (s *tlsSession) traffic() {
 	}
 }
 
-// readWait is how long the next read may wait: until the publisher's next
-// tick (as fan.drive wakes it on the gnet path) while it has messages to
-// publish, else tlsReadTick.
-func (s *tlsSession) readWait(phase clientPhase) time.Duration {
+// readWait is how long the next read may wait, now: until the session's
+// next Ping in a hold that pings; until the publisher's next tick (as
+// fan.drive wakes it on the gnet path) while it has messages to publish;
+// else tlsReadTick.
+func (s *tlsSession) readWait(phase clientPhase, now int64) time.Duration {
+	if phase == clientPhaseHold && s.pingAt > 0 {
+		return min(time.Duration(max(s.pingAt-now, 0)), tlsReadTick)
+	}
 	f := s.run.cr.spec.fan
 	if f == nil || phase < clientPhaseWarmup || phase > clientPhaseDrain || f.pub.Load() != s.cs ||
 		s.cs.nextSend >= f.total.Load() {
@@ -492,59 +480,45 @@ func (s *tlsSession) readWait(phase clientPhase) time.Duration {
 	return min(max(f.due(1), minFanoutTick), maxFanoutTick)
 }
 
+// pingIfDue appends the session's Ping to its output when its time has
+// come, in a hold that pings. The first is due a slice of the interval
+// after the session first sees the hold, times its own slice (so the
+// sessions' Pings are spread as on the gnet path), then one every interval.
+func (s *tlsSession) pingIfDue(now int64) {
+	every := s.run.cr.spec.ping
+	if every <= 0 {
+		return
+	}
+	if s.pingAt == 0 { // run nanos are past 0 once a session is open
+		slices, tick := pingSpread(every)
+		s.pingAt = now + int64(tick)*int64(1+s.slot%slices)
+	}
+	if now < s.pingAt {
+		return
+	}
+	s.lp.out = s.cs.appendPing(s.lp.out)
+	s.pingAt += int64(every)
+	if s.pingAt <= now { // late by a whole interval: no burst to catch up
+		s.pingAt = now + int64(every)
+	}
+}
+
 // process handles the frames in s.c.in, then appends to s.lp.out what the
-// phase asks, as clientRun.traffic does on the gnet path; it reports
-// whether the session ends (the peer's Close, or its protocol error). It
-// holds s's histogram shard meanwhile. It does not allocate beyond growing
-// s.lp.out.
+// phase asks (clientSession.handle, as on the gnet path) and, in a hold
+// that pings, the Ping that is due; it reports whether the session ends
+// (the peer's Close, or its protocol error). It holds s's histogram shard
+// meanwhile. It does not allocate beyond growing s.lp.out.
 func (s *tlsSession) process(phase clientPhase, now int64) bool {
 	if s.shard != nil {
 		s.shard.mu.Lock()
 		defer s.shard.mu.Unlock()
 	}
-	r, cs, lp := s.run.cr, s.cs, &s.lp
-	lp.out = lp.out[:0]
-	in := s.c.in
-	i := 0
-	peerClosed := false
-	received, mismatches := lp.received, lp.mismatches
-read:
-	for i < len(in) {
-		n, ev, msg, err := cs.rd.next(in[i:])
-		i += n
-		if err != nil {
-			s.c.in = in[:0]
-			cs.state.Store(uint32(clientStateFailed)) // from open: end will not count it again
-			r.spec.live.addUp(-1)
-			r.fail(clientFailProtocol)
-			return true
-		}
-		switch ev {
-		case clientEvMore:
-			break read
-		case clientEvMessage:
-			cs.received(msg, now, phase)
-		case clientEvPing:
-			// The Ping's payload was skipped: answer with an empty Pong.
-			lp.out = clientAppendControl(lp.out, ws.OpPong, cs.frame.mask, nil)
-		case clientEvClose:
-			peerClosed = true
-			break read
-		}
+	n, end := s.cs.handle(s.c.in, phase, now)
+	s.c.in = s.c.in[:copy(s.c.in, s.c.in[n:])]
+	if !end && phase == clientPhaseHold {
+		s.pingIfDue(now)
 	}
-	s.c.in = in[:copy(in, in[i:])]
-	r.spec.live.addMsgs(lp.received - received)
-	r.spec.live.addErrors(lp.mismatches - mismatches)
-	if peerClosed {
-		if !cs.closeSent {
-			lp.out = codec.AppendMaskedClose(lp.out, ws.StatusNormalClosure, "", cs.frame.mask)
-		} else {
-			cs.answer(&cs.closeArmed, &r.closing)
-		}
-		return true
-	}
-	cs.act(phase, now)
-	return false
+	return end
 }
 
 // writeFailed ends the session after a failed write: one that made no
@@ -565,14 +539,5 @@ func (s *tlsSession) writeFailed(err error) {
 // waiting for, as the gnet path's OnClose does.
 func (s *tlsSession) end() {
 	_ = s.c.nc.Close()
-	r, cs := s.run.cr, s.cs
-	if clientState(cs.state.Swap(uint32(clientStateClosed))) == clientStateOpen {
-		r.spec.live.addUp(-1)
-		if !cs.closeSent {
-			r.fail(clientFailClosed)
-		}
-	}
-	cs.answer(&cs.verifyArmed, &r.verify)
-	cs.answer(&cs.drainArmed, &r.drain)
-	cs.answer(&cs.closeArmed, &r.closing)
+	s.cs.ended()
 }

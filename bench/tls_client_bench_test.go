@@ -50,3 +50,15 @@ func BenchmarkTLSSessionProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPingPong measures a session's Ping and the handling of its Pong,
+// as both client paths run them.
+func BenchmarkPingPong(b *testing.B) {
+	s, _ := newTLSBenchSession(b, 64)
+	pong := clientServerFrame(true, ws.OpPong, make([]byte, clientPingLen))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.lp.out = s.cs.appendPing(s.lp.out[:0])
+		_, _ = s.cs.handle(pong, clientPhaseHold, 1000)
+	}
+}

@@ -47,11 +47,7 @@ type tlsHsWorker struct {
 	out   []byte
 	rd    clientReader
 
-	measured    uint64 // 101s in the measure phase
-	total       uint64 // 101s, all phases
-	serverFirst uint64
-	clientFirst uint64
-	closeEchoed uint64
+	hsCounts
 }
 
 // handshakeTLS is handshake on the TLS client path: it checks cfg, runs,
@@ -81,15 +77,7 @@ func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *
 		r.workers = append(r.workers, w)
 		workers.Go(func() { w.work(dialCtx, dialers) })
 	}
-	var m clientMeasure
-	if sleepClient(ctx, cfg.Warmup) {
-		m.begin(cfg.PIDs)
-		r.phase.Store(uint32(clientPhaseMeasure))
-		sleepClient(ctx, cfg.Duration)
-		r.phase.Store(uint32(clientPhaseClose))
-		m.end(cfg.PIDs)
-	}
-	r.phase.Store(uint32(clientPhaseClose))
+	m := handshakePhases(ctx, &cfg, &r.phase)
 	rep.Interrupted = ctx.Err() != nil
 	// The connections in flight end on their own deadlines; past them, as
 	// the gnet path stops its client, they are cut.
@@ -101,21 +89,12 @@ func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *
 		workers.Wait()
 	}
 
-	rep.Failed = clientFailures(&r.fails)
+	var n hsCounts
 	for _, w := range r.workers {
-		rep.Handshakes += w.measured
-		rep.Total += w.total
-		rep.Closes.ServerFirst += w.serverFirst
-		rep.Closes.ClientFirst += w.clientFirst
-		rep.Closes.CloseEchoed += w.closeEchoed
+		n.add(&w.hsCounts)
 	}
 	hist := r.hists.merged()
-	rep.Seconds, rep.ClientCPUSeconds = m.seconds(), m.clientCPU()
-	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
-	rep.HandshakesPerSec = perSecond(rep.Handshakes, rep.Seconds)
-	rep.Latency = latencyOrZero(hist)
-	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
-	return rep, hist, noneOpened(rep.Total > 0, rep.Interrupted)
+	return rep, hist, rep.finish(&m, cfg.PIDs, &r.fails, n, hist)
 }
 
 // nanos returns the nanoseconds since the run started (monotonic).
@@ -131,21 +110,12 @@ func (r *tlsHsRun) fail(f clientFail) {
 // turn, until the run stops dialling or ctx is done.
 func (w *tlsHsWorker) work(ctx context.Context, dialers []*net.Dialer) {
 	r := w.run
-	var interval time.Duration
-	if r.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / r.cfg.Rate)
-	}
+	interval := paceInterval(r.cfg.Rate)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for clientPhase(r.phase.Load()) != clientPhaseClose && ctx.Err() == nil {
-		if interval > 0 {
-			n := r.dialSeq.Add(1) - 1
-			timer.Reset(time.Until(r.begin.Add(time.Duration(n) * interval)))
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
+		if !paceWait(ctx, timer, r.begin, interval, r.dialSeq.Add(1)-1) {
+			return
 		}
 		d := dialers[(r.srcSeq.Add(1)-1)%uint64(len(dialers))]
 		w.one(ctx, d)

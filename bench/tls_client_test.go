@@ -508,26 +508,7 @@ func TestTLSCertificate(t *testing.T) {
 // TLS WebSocket servers.
 func TestTLSFailures(t *testing.T) {
 	const plain = "127.0.76.203:19661" // answers plain HTTP, so TLS fails
-	ln, err := net.Listen("tcp", plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(loadTestTimeout))
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-			}()
-		}
-	}()
+	startResponder(t, plain, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 	tests := []struct {
 		name, url, want string
 	}{

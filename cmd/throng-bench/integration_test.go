@@ -24,10 +24,12 @@ import (
 )
 
 const (
-	itEcho    = "127.0.75.1:19701"
-	itFanout  = "127.0.75.1:19702"
-	itThrong  = "127.0.75.1:19780"
-	itSources = "127.0.75.10-127.0.75.19"
+	itEcho   = "127.0.75.1:19701"
+	itFanout = "127.0.75.1:19702"
+	itThrong = "127.0.75.1:19780"
+	// itThrongIdle is a second throng that closes sessions idle for 500ms.
+	itThrongIdle = "127.0.75.1:19781"
+	itSources    = "127.0.75.10-127.0.75.19"
 	// itRunTimeout bounds each throng-bench run.
 	itRunTimeout = 60 * time.Second
 )
@@ -129,6 +131,27 @@ func itRun(t *testing.T, tb string, rep any, args ...string) {
 	}
 }
 
+// itConfig writes a throng config into dir/name: one loop listening on
+// listen, no keepalive, quiet logs, then body (routes, upstreams and any
+// other section). It returns the file's path.
+func itConfig(t *testing.T, dir, name, listen, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	cfg := `[server]
+listen = ["` + listen + `"]
+loops = 1
+tcp_keepalive = "0s"
+
+[log]
+level = "warn"
+access = false
+` + body
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestScenariosThroughThrong(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
@@ -137,36 +160,29 @@ func TestScenariosThroughThrong(t *testing.T) {
 	throngBin, tb := itBuild(t, dir)
 	itWaitAccepting(t, itStart(t, tb, "serve", "-listen", itEcho, "-loops", "1"), itEcho)
 	itWaitAccepting(t, itStart(t, tb, "serve", "-listen", itFanout, "-mode", "fanout"), itFanout)
-	cfg := filepath.Join(dir, "throng.toml")
-	err := os.WriteFile(cfg, []byte(`[server]
-listen = ["`+itThrong+`"]
-loops = 1
-tcp_keepalive = "0s"
-
-[log]
-level = "warn"
-access = false
-
+	echoUpstream := `
 [[route]]
 upstream = "echo"
 
+[[upstream]]
+name = "echo"
+backends = [{ addr = "` + itEcho + `" }]
+`
+	throng := itStart(t, throngBin, "-config", itConfig(t, dir, "throng.toml", itThrong, echoUpstream+`
 [[route]]
 path_prefix = "/fanout/"
 upstream = "fanout"
 
 [[upstream]]
-name = "echo"
-backends = [{ addr = "`+itEcho+`" }]
-
-[[upstream]]
 name = "fanout"
 backends = [{ addr = "`+itFanout+`" }]
-`), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	throng := itStart(t, throngBin, "-config", cfg)
+`))
 	itWaitAccepting(t, throng, itThrong)
+	throngIdle := itStart(t, throngBin, "-config", itConfig(t, dir, "throng-idle.toml", itThrongIdle, `
+[timeouts]
+idle = "500ms"
+`+echoUpstream))
+	itWaitAccepting(t, throngIdle, itThrongIdle)
 	pid := strconv.Itoa(throng.cmd.Process.Pid)
 	url := "ws://" + itThrong + "/"
 
@@ -181,6 +197,25 @@ backends = [{ addr = "`+itFanout+`" }]
 		if len(rep.Targets) != 1 || rep.Targets[0].SessionsHeld != 200 || rep.Targets[0].Connected.RSSBytes <= 0 {
 			t.Errorf("got targets %+v; want throng holding the 200 sessions", rep.Targets)
 		}
+	})
+	t.Run("idle timeout defeated by ping", func(t *testing.T) {
+		// Held 1.5s, silent, through a proxy that closes sessions idle
+		// for 500ms: every one dies. A Ping every 200ms keeps them alive.
+		idleURL := "ws://" + itThrongIdle + "/"
+		var silent, pinged bench.IdleReport
+		itRun(t, tb, &silent, "idle", "-url", idleURL, "-n", "20", "-hold", "1500ms", "-source", itSources)
+		if silent.Connected != 20 || silent.Alive != 0 || silent.Failed["closed_by_peer"] != 20 || silent.PingsSent != 0 {
+			t.Errorf("silent: got connected %d, alive %d, failed %v, pings %d; want 20, 0, closed_by_peer=20, 0",
+				silent.Connected, silent.Alive, silent.Failed, silent.PingsSent)
+		}
+		itRun(t, tb, &pinged, "idle", "-url", idleURL, "-n", "20", "-hold", "1500ms", "-ping", "200ms", "-source", itSources)
+		if pinged.Connected != 20 || pinged.Alive != 20 || len(pinged.Failed) != 0 || pinged.PingsSent < 20*5 ||
+			pinged.PongsReceived != pinged.PingsSent {
+			t.Errorf("ping 200ms: got connected %d, alive %d, failed %v, pings %d, pongs %d; want 20, 20, none, >= 100, all answered",
+				pinged.Connected, pinged.Alive, pinged.Failed, pinged.PingsSent, pinged.PongsReceived)
+		}
+		t.Logf("silent: alive %d of %d, failed %v; ping 200ms: alive %d of %d, %d pings, %d pongs",
+			silent.Alive, silent.Connected, silent.Failed, pinged.Alive, pinged.Connected, pinged.PingsSent, pinged.PongsReceived)
 	})
 	t.Run("idle procs", func(t *testing.T) {
 		var rep bench.IdleReport

@@ -3,7 +3,7 @@
 // built on gnet.
 //
 //	throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
-//	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
+//	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-ping 20s] [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
 //	throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s [-procs P] [-pid PID]... [-json]
 //	throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-pid PID]... [-json]
 //	throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
@@ -35,8 +35,8 @@ const usage = `usage: throng-bench <subcommand> [flags]
 subcommands:
   serve    run a WebSocket echo (or fanout) backend on gnet
            throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo|fanout] [-delay D]
-  idle     open N sessions, hold them silent, check they are alive
-           throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-rate 2000/s]
+  idle     open N sessions, hold them silent (or pinging), check they are alive
+           throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-ping 20s] [-rate 2000/s]
                              [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
   echo     measure echo throughput and latency
            throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s
@@ -322,6 +322,7 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 	var cfg bench.IdleConfig
 	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
 	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
+	fs.DurationVar(&cfg.Ping, "ping", 0, "during the hold, send a WebSocket Ping on every session this often\n(at least 10ms; spread over the interval) and count the Pongs; 0: silent")
 	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")

@@ -35,12 +35,7 @@ func TestRunDispatch(t *testing.T) {
 }
 
 func TestRunLoadFlags(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantStderr string
-	}{
+	runFlagCases(t, []flagCase{
 		{"idle help", []string{"idle", "-h"}, 0, "-hold"},
 		{"idle without url", []string{"idle"}, 2, "-url is required"},
 		{"idle bad rate", []string{"idle", "-url", "ws://127.0.0.1:1/", "-rate", "fast"}, 2, "connects per second"},
@@ -51,13 +46,29 @@ func TestRunLoadFlags(t *testing.T) {
 		{"echo without url", []string{"echo", "-c", "3"}, 2, "-url is required"},
 		{"echo bad size", []string{"echo", "-url", "ws://127.0.0.1:1/", "-size", "4"}, 2, "message size"},
 		{"idle help shows procs", []string{"idle", "-h"}, 0, "-procs"},
+		{"idle help shows ping", []string{"idle", "-h"}, 0, "-ping"},
+		{"idle ping too short", []string{"idle", "-url", "ws://127.0.75.1:1/", "-ping", "5ms"}, 2, "ping interval"},
 		{"idle no procs", []string{"idle", "-url", "ws://127.0.75.1:1/", "-procs", "0"}, 2, "procs must be at least 1"},
 		{"echo procs over sources", []string{"echo", "-url", "ws://127.0.75.1:1/", "-procs", "3", "-source", "127.0.75.10-11"}, 2,
 			"fewer source addresses than processes"},
 		{"handshake procs over workers", []string{"handshake", "-url", "ws://127.0.75.1:1/", "-procs", "3", "-c", "2"}, 2,
 			"fewer sessions than processes"},
 		{"worker takes no arguments", []string{"worker", "x"}, 2, "no arguments"},
-	}
+	})
+}
+
+// flagCase is a run of the command whose flags are wrong or ask for help:
+// its exit status and what its stderr says.
+type flagCase struct {
+	name       string
+	args       []string
+	wantCode   int
+	wantStderr string
+}
+
+// runFlagCases runs each case as a subtest.
+func runFlagCases(t *testing.T, tests []flagCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -1,18 +1,9 @@
 package main
 
-import (
-	"bytes"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestRunTLSFlags(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantStderr string
-	}{
+	runFlagCases(t, []flagCase{
 		{"idle help", []string{"idle", "-h"}, 0, "-insecure"},
 		{"echo help", []string{"echo", "-h"}, 0, "-ca file"},
 		{"handshake help", []string{"handshake", "-h"}, 0, "-sni name"},
@@ -24,14 +15,5 @@ func TestRunTLSFlags(t *testing.T) {
 			"CA file"},
 		{"ws warns", []string{"idle", "-url", "ws://127.0.76.240:1/", "-insecure", "-n", "0"}, 2, "apply to wss:// URLs only"},
 		{"wss bad sessions", []string{"idle", "-url", "wss://127.0.76.240:1/", "-insecure", "-n", "0"}, 2, "number of sessions"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			got := run(tt.args, &stdout, &stderr)
-			if got != tt.wantCode || !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("run(%q) = %d, stderr %q; want %d, stderr with %q", tt.args, got, stderr.String(), tt.wantCode, tt.wantStderr)
-			}
-		})
-	}
+	})
 }
