@@ -127,3 +127,19 @@ func TestNodeManyClients(t *testing.T) {
 	th := setup(t, "")
 	runNode(t, node, 90*time.Second, "many.js", "ws://"+th.addr+"/", "200", "20")
 }
+
+// TestNodeStickyCookie: Node's ws client reads the sticky cookie from the
+// 101 and, sending it back, keeps landing on the same one of three backends.
+func TestNodeStickyCookie(t *testing.T) {
+	node := requireNode(t)
+	host := newHost()
+	var backends []string
+	for _, port := range []string{"19001", "19002", "19003"} {
+		b := net.JoinHostPort(host, port)
+		taggedBackend(t, b)
+		backends = append(backends, b)
+	}
+	addr := net.JoinHostPort(host, "18080")
+	startThrong(t, addr, upstreamConfig(addr, backends, "sticky_cookie = \"throng_backend\""))
+	runNode(t, node, 40*time.Second, "sticky.js", "ws://"+addr+"/")
+}
