@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -24,8 +25,8 @@ import (
 type clientPhase uint32
 
 const (
-	clientPhaseConnect clientPhase = iota // handshaking; open sessions wait
-	clientPhaseHold                       // idle: open sessions stay silent, or send the hold's Pings (client_ping.go)
+	clientPhaseConnect clientPhase = iota // handshaking; open sessions wait, or send idle's Pings (client_ping.go)
+	clientPhaseHold                       // idle: open sessions stay silent, or send Pings (client_ping.go)
 	clientPhaseVerify                     // idle: armed sessions send one message and await its echo
 	clientPhaseWarmup                     // echo: keep Window messages in flight, record nothing
 	clientPhaseMeasure                    // echo: keep Window in flight, record every echo
@@ -103,7 +104,7 @@ const (
 	clientFailTLSCertificate                     // wss: the server's certificate did not verify
 	clientFailTLSHandshake                       // wss: the TLS handshake failed otherwise (alert, EOF, bad record)
 	clientFailWriteTimeout                       // wss: a write made no progress within its timeout
-	clientFailPongMissing                        // idle -ping: a Ping still unanswered when the verify echo came
+	clientFailPongMissing                        // idle -ping: no Pong since the last Ping when the verify echo came
 	clientFailCount
 )
 
@@ -187,14 +188,21 @@ type clientLoop struct {
 	pongs      uint64 // Pongs received
 
 	pingees []clientPingee // open sessions, kept only when the run pings (client_ping.go)
+	pinger  *clientPinger  // pings pingees; nil unless the run pings
 }
 
 // clientSession is one WebSocket connection of a run. Fields without a
 // comment saying otherwise are touched on its loop only.
 type clientSession struct {
-	run   *clientRun
-	loop  *clientLoop // set by OnOpen
-	conn  gnet.Conn   // set by the dial worker after Enroll; the driver uses it after dialling ended
+	run  *clientCore
+	loop *clientLoop // set by OnOpen
+	conn gnet.Conn   // gnet path: set by the dial worker after Enroll; the driver uses it after dialling ended
+	// wake makes the session look at its phase and flags again (safe off
+	// its loop): Conn.Wake on the gnet path, tlsSession.wake on the TLS
+	// path. The dial worker sets it once the session can be woken; the
+	// driver calls it after dialling ended. nil: never reachable.
+	wake func() error
+
 	key   clientKey
 	rd    clientReader
 	frame clientFrame
@@ -211,6 +219,7 @@ type clientSession struct {
 	inflight   int    // messages sent and not echoed
 	pings      uint64 // Pings sent
 	pongs      uint64 // Pongs received
+	pongOwed   bool   // a Ping was sent and no Pong has come since
 	verifySent bool
 	closeSent  bool
 }
@@ -226,17 +235,17 @@ type clientSpec struct {
 	hist     bool          // keep a latency histogram per loop
 	handTO   time.Duration // handshake timeout after the last connect
 	fan      *clientFanout // fanout: publisher and subscribers (fanout.go); nil otherwise
-	ping     time.Duration // idle: a Ping from every open session this often during the hold; 0: none
+	ping     time.Duration // idle: a Ping from every open session this often until the hold ends; 0: none
 	live     *Live         // progress counters, or nil
+	tlsConf  *tls.Config   // wss://: the TLS client config (LoadConfig.tlsConf)
 }
 
-// clientRun is one load-generator run: its gnet client, sessions and
-// counters.
-type clientRun struct {
-	gnet.BuiltinEventEngine
-
+// clientCore is what both client paths keep of a run: the spec, phase,
+// sessions, countdowns and counters. Each run embeds it (clientRun on gnet
+// event loops, tlsRun with a goroutine per session), and every method of
+// it serves both paths.
+type clientCore struct {
 	spec     clientSpec
-	cli      *gnet.Client
 	pattern  []byte    // read-only
 	start    time.Time // origin of the payload timestamps
 	phase    atomic.Uint32
@@ -250,6 +259,26 @@ type clientRun struct {
 	fails  [clientFailCount]atomic.Uint64
 	opened atomic.Int64 // handshakes completed
 	alive  atomic.Int64 // verify echoes that matched
+}
+
+// newClientCore returns the core of a run of spec.
+func newClientCore(spec clientSpec) clientCore {
+	return clientCore{
+		spec:     spec,
+		pattern:  clientPattern(spec.size),
+		start:    time.Now(),
+		sessions: make([]*clientSession, spec.sessions),
+		settle:   newClientCountdown(),
+	}
+}
+
+// clientRun is one load-generator run on the gnet path: its core and gnet
+// client.
+type clientRun struct {
+	gnet.BuiltinEventEngine
+	clientCore
+
+	cli *gnet.Client
 
 	mu    sync.Mutex // guards loops
 	loops map[gnet.EventLoop]*clientLoop
@@ -260,14 +289,7 @@ var errClientStopped = errors.New("bench: client: engine not running")
 
 // newClientRun builds a run and starts its gnet client.
 func newClientRun(spec clientSpec) (*clientRun, error) {
-	r := &clientRun{
-		spec:     spec,
-		pattern:  clientPattern(spec.size),
-		start:    time.Now(),
-		sessions: make([]*clientSession, spec.sessions),
-		settle:   newClientCountdown(),
-		loops:    make(map[gnet.EventLoop]*clientLoop),
-	}
+	r := &clientRun{clientCore: newClientCore(spec), loops: make(map[gnet.EventLoop]*clientLoop)}
 	cli, err := startClient(r, spec.loops)
 	if err != nil {
 		return nil, err
@@ -283,13 +305,13 @@ func (r *clientRun) stopEngine() {
 }
 
 // nanos returns the nanoseconds since the run started (monotonic).
-func (r *clientRun) nanos() int64 { return int64(time.Since(r.start)) }
+func (r *clientCore) nanos() int64 { return int64(time.Since(r.start)) }
 
 // setPhase moves the run to p.
-func (r *clientRun) setPhase(p clientPhase) { r.phase.Store(uint32(p)) }
+func (r *clientCore) setPhase(p clientPhase) { r.phase.Store(uint32(p)) }
 
 // fail counts one failure of kind f.
-func (r *clientRun) fail(f clientFail) {
+func (r *clientCore) fail(f clientFail) {
 	r.fails[f].Add(1)
 	r.spec.live.addErrors(1)
 }
@@ -303,6 +325,9 @@ func (r *clientRun) loopFor(el gnet.EventLoop) *clientLoop {
 		lp = &clientLoop{}
 		if r.spec.hist {
 			lp.hist = newClientHistogram()
+		}
+		if r.spec.ping > 0 {
+			lp.pinger = newClientPinger(r, lp, r.spec.ping)
 		}
 		r.loops[el] = lp
 	}
@@ -382,11 +407,11 @@ func (s *clientSession) upgraded(c gnet.Conn) gnet.Action {
 	if s.run.spec.ping > 0 {
 		s.loop.pingees = append(s.loop.pingees, clientPingee{s: s, c: c})
 	}
-	return s.run.traffic(c, s)
+	return s.traffic(c)
 }
 
 // frames handles the server's frames once s is open.
-func (s *clientSession) frames(c gnet.Conn) gnet.Action { return s.run.traffic(c, s) }
+func (s *clientSession) frames(c gnet.Conn) gnet.Action { return s.traffic(c) }
 
 // failHandshake counts a failed handshake and closes the session.
 func (s *clientSession) failHandshake(f clientFail) gnet.Action {
@@ -398,13 +423,16 @@ func (s *clientSession) failHandshake(f clientFail) gnet.Action {
 
 // traffic handles the server's frames, then sends what the phase asks for,
 // all of it in one Write.
-func (r *clientRun) traffic(c gnet.Conn, s *clientSession) gnet.Action {
+func (s *clientSession) traffic(c gnet.Conn) gnet.Action {
+	r := s.run
 	p, _ := c.Peek(-1)
 	n, end := s.handle(p, clientPhase(r.phase.Load()), r.nanos())
 	_, _ = c.Discard(n)
 	if len(s.loop.out) > 0 {
 		if _, err := c.Write(s.loop.out); err != nil {
-			return gnet.None // gnet closed c
+			// Write closed c (OnClose has run; closing again is a no-op):
+			// the session ends, after its Close too.
+			return gnet.Close
 		}
 	}
 	if end {
@@ -447,6 +475,7 @@ read:
 			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, nil)
 		case clientEvPong:
 			s.pongs++
+			s.pongOwed = false
 			lp.pongs++
 		case clientEvClose:
 			peerClosed = true
@@ -489,9 +518,12 @@ func (s *clientSession) received(msg clientMessage, now int64, phase clientPhase
 			if ok {
 				s.run.alive.Add(1)
 			}
-			if s.pongs < s.pings {
-				// The echo came after every Pong owed (one stream, in
-				// order): one is missing.
+			if s.pongOwed {
+				// The echo came after the Pong owed for the last Ping
+				// (one stream, in order): it is missing. A peer may
+				// answer only the latest of several Pings, and may send
+				// unsolicited Pongs (RFC 6455 §5.5.3), so any Pong since
+				// the last Ping will do.
 				s.run.fail(clientFailPongMissing)
 			}
 			s.run.verify.Load().done()

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -42,6 +43,10 @@ type LoadConfig struct {
 	// line (see Progress). Default nil.
 	Live *Live `json:"-"`
 
+	// tlsConf is the TLS client config of a wss:// URL, built from TLS by
+	// validate (which reads TLS.CAFile, once); nil otherwise.
+	tlsConf *tls.Config
+
 	// ready, if set, is called once the sessions are connected (handshake:
 	// once the client runs), before the held or measured time; it returns
 	// when the run may go on. A worker process waits there for its parent
@@ -80,15 +85,16 @@ func (c LoadConfig) withDefaults() LoadConfig {
 
 // validate reports every problem with c (after defaults) at once, joined;
 // timeouts are the embedding config's own durations, checked with c's so
-// that a negative one is reported once as ErrBadTimeout.
+// that a negative one is reported once as ErrBadTimeout. For a wss:// URL
+// it builds c.tlsConf, which the run then uses.
 func (c *LoadConfig) validate(timeouts ...time.Duration) error {
 	var errs []error
+	c.tlsConf = nil
 	if t, err := parseClientTarget(c.URL); err != nil {
 		errs = append(errs, err)
 	} else if t.tls {
-		if _, err := c.TLS.clientConfig(t); err != nil {
-			errs = append(errs, err)
-		}
+		c.tlsConf, err = c.TLS.clientConfig(t)
+		errs = append(errs, err)
 	}
 	if c.Sessions < 1 {
 		errs = append(errs, ErrBadSessions)

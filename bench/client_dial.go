@@ -192,7 +192,7 @@ func classifyDial(err error) clientFail {
 }
 
 // newSession prepares session i: random key and mask.
-func (r *clientRun) newSession() *clientSession {
+func (r *clientCore) newSession() *clientSession {
 	var nonce [16]byte
 	var mask [4]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
@@ -236,7 +236,12 @@ func (r *clientRun) dialOne(ctx context.Context, i int, d *net.Dialer) {
 		return
 	}
 	s.conn = gc
+	s.wake = s.wakeConn
 }
+
+// wakeConn wakes s's conn (gnet path): its OnTraffic runs. Safe off the
+// loop.
+func (s *clientSession) wakeConn() error { return s.conn.Wake(nil) }
 
 // awaitHandshakes waits for the settle countdown; at the handshake timeout
 // it closes the stuck sessions (counted as timeouts by OnClose) and counts
@@ -270,36 +275,6 @@ func (r *clientRun) awaitHandshakes(ctx context.Context) {
 // clientCloseTimeout bounds the closing handshake of a whole run, and the
 // wait for stuck handshakes to be closed.
 const clientCloseTimeout = 5 * time.Second
-
-// arm stores a new countdown in slot, sets flag on every open session,
-// wakes it, and returns the countdown of their answers (already released by
-// the driver). Whoever clears a flag (CAS) counts the countdown down.
-func (r *clientRun) arm(slot *atomic.Pointer[clientCountdown], flag func(*clientSession) *atomic.Bool) *clientCountdown {
-	cd := newClientCountdown()
-	slot.Store(cd)
-	for _, s := range r.sessions {
-		if s == nil || s.conn == nil || clientState(s.state.Load()) != clientStateOpen {
-			continue
-		}
-		cd.add()
-		f := flag(s)
-		f.Store(true)
-		if s.conn.Wake(nil) != nil {
-			s.answer(f, slot)
-		}
-	}
-	cd.done()
-	return cd
-}
-
-// wakeOpen wakes every open session, so it acts on a new phase.
-func (r *clientRun) wakeOpen() {
-	for _, s := range r.sessions {
-		if s != nil && s.conn != nil && clientState(s.state.Load()) == clientStateOpen {
-			_ = s.conn.Wake(nil)
-		}
-	}
-}
 
 // closeAll sends Close on every open session and waits (bounded) for the
 // servers' Close, then stops the engine, which closes whatever is left.
@@ -335,4 +310,4 @@ func sleepClient(ctx context.Context, d time.Duration) bool {
 }
 
 // failures returns the nonzero failure counts by kind.
-func (r *clientRun) failures() map[string]uint64 { return clientFailures(&r.fails) }
+func (r *clientCore) failures() map[string]uint64 { return clientFailures(&r.fails) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,37 @@ func startClient(h gnet.EventHandler, loops int) (*gnet.Client, error) {
 		return nil, fmt.Errorf("%w: %w", errClientStopped, err)
 	}
 	return cli, nil
+}
+
+// tickLoops hands, every tick until stop is closed, each event loop of
+// loops the runnable task returns for its state (EventLoop.Execute). It
+// reads loops under mu at every tick, so that a loop that joins the run
+// late is served too. It allocates only to grow its list of loops.
+func tickLoops[L any](stop <-chan struct{}, every time.Duration, mu *sync.Mutex, loops map[gnet.EventLoop]L,
+	task func(L) gnet.Runnable) {
+	type loopTask struct {
+		el   gnet.EventLoop
+		task gnet.Runnable
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var due []loopTask
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		due = due[:0]
+		mu.Lock()
+		for el, lp := range loops {
+			due = append(due, loopTask{el: el, task: task(lp)})
+		}
+		mu.Unlock()
+		for _, d := range due {
+			_ = d.el.Execute(context.Background(), d.task) // fails only once the engine stopped
+		}
+	}
 }
 
 // clientFailures returns the nonzero failure counts by kind.
@@ -284,13 +316,9 @@ type clientOutcome struct {
 	hist                             *hdrhistogram.Histogram // nil for a run without histograms (idle)
 }
 
-// finish ends the run: it notes whether ctx cut it short, closes every
-// session (closeAll), then sums the loops' counters and merges their
-// histograms.
-func (r *clientRun) finish(ctx context.Context) clientOutcome {
-	o := clientOutcome{interrupted: ctx.Err() != nil}
-	r.closeAll()
-	o.failed = r.failures()
+// sum adds the loops' counters to o and merges their histograms. Call it
+// after closeAll: the engine has stopped.
+func (r *clientRun) sum(o *clientOutcome) {
 	if r.spec.hist {
 		o.hist = newClientHistogram()
 	}
@@ -300,7 +328,6 @@ func (r *clientRun) finish(ctx context.Context) clientOutcome {
 			o.hist.Merge(lp.hist)
 		}
 	}
-	return o
 }
 
 // latencyOrZero reads a nanosecond histogram; zero if it is empty.

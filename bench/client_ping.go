@@ -10,17 +10,20 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// The Pings of an idle hold (IdleConfig.Ping): every open session sends a
-// masked Ping every interval and counts the Pongs (clientSession.handle);
-// the verify echo, which follows every Pong owed on the same stream, finds
-// any still missing (pong_missing). The sends are spread over the interval:
+// The Pings of an idle run (IdleConfig.Ping): every open session sends a
+// masked Ping every interval, from its upgrade to the end of the hold, and
+// counts the Pongs (clientSession.handle). The verify echo follows, on the
+// same stream, the Pong owed for the last Ping: if no Pong came since that
+// Ping it is missing (pong_missing; a peer may answer only the latest of
+// several Pings, RFC 6455 §5.5.3). The sends are spread over the interval:
 // it is cut in slices, and each session has one. On the gnet path one
-// goroutine per run ticks once a slice and hands each client loop a
-// runnable, built once, that pings that loop's sessions of the next slice
-// (EventLoop.Execute): no goroutine or timer per session. On the TLS path
-// each session's goroutine pings when its slice comes (tlsSession.pingIfDue).
+// goroutine per run ticks once a slice and hands each client loop, at
+// every tick the loops the run has then (tickLoops), a runnable built with
+// the loop that pings its sessions of the slices due (EventLoop.Execute):
+// no goroutine or timer per session. On the TLS path each session's
+// goroutine pings when its slice comes (tlsSession.pingIfDue).
 
-// Limits of the hold's Pings.
+// Limits of the Pings.
 const (
 	// minPingInterval is the shortest interval, and the shortest slice.
 	minPingInterval = 10 * time.Millisecond
@@ -44,6 +47,7 @@ func (s *clientSession) appendPing(dst []byte) []byte {
 	var p [clientPingLen]byte
 	binary.LittleEndian.PutUint64(p[:], s.pings)
 	s.pings++
+	s.pongOwed = true
 	s.loop.pings++
 	return clientAppendControl(dst, ws.OpPing, s.frame.mask, p[:])
 }
@@ -56,28 +60,33 @@ type clientPingee struct {
 }
 
 // clientPinger is the runnable that pings one loop's sessions: at each
-// run, the slices whose time has come since the last. The driver builds it
-// once per loop; done is touched on the loop only.
+// run, the slices whose time has come since the last. Every loop of a run
+// that pings has one (clientLoop.pinger), built with the loop; done is
+// touched on the loop only.
 type clientPinger struct {
 	run    *clientRun
 	lp     *clientLoop
-	el     gnet.EventLoop
 	slices int
-	start  int64 // run nanos of the hold's start: slice k is due at start + (k+1)×tick
-	tick   int64 // ns
+	tick   int64 // ns; slice k is due at run nanos (k+1)×tick
 	done   int64 // slices pinged so far
 }
 
-// Run pings, on the loop, the open sessions of the slices now due, if the
-// run is still in its hold: those due since the last run too, so that a
-// late run (a tick dropped, a busy loop) keeps every session's interval,
-// but each session at most once. It does not allocate beyond growing the
-// loop's output.
+// newClientPinger returns lp's pinger for a run that pings every every.
+func newClientPinger(r *clientRun, lp *clientLoop, every time.Duration) *clientPinger {
+	slices, tick := pingSpread(every)
+	return &clientPinger{run: r, lp: lp, slices: slices, tick: int64(tick)}
+}
+
+// Run pings, on the loop, the open sessions of the slices now due, until
+// the hold is over: those due since the last run too, so that a late run
+// (a tick dropped, a busy loop, a loop new to the run) keeps every
+// session's interval, but each session at most once. It does not allocate
+// beyond growing the loop's output.
 func (p *clientPinger) Run(context.Context) error {
-	if clientPhase(p.run.phase.Load()) != clientPhaseHold {
+	if clientPhase(p.run.phase.Load()) > clientPhaseHold {
 		return nil // the hold is over: no Ping may follow the verify message or a Close
 	}
-	due := (p.run.nanos() - p.start) / p.tick
+	due := p.run.nanos() / p.tick
 	p.done = max(p.done, due-int64(p.slices))
 	lp := p.lp
 	n := int64(len(lp.pingees))
@@ -94,37 +103,20 @@ func (p *clientPinger) Run(context.Context) error {
 	return nil
 }
 
-// startPings starts the hold's Pings if the run pings (spec.ping), once
-// the sessions are connected and the phase is the hold. The function it
-// returns stops them and waits for the ticker goroutine to end; a runnable
-// still queued then finds the hold over.
+// startPings starts the Pings if the run pings (spec.ping): call it before
+// connect, so that every session pings from its upgrade on, through the
+// connect phase and the hold. The function it returns stops them and
+// waits for the ticker goroutine to end; a runnable still queued then
+// finds the hold over.
 func (r *clientRun) startPings() (stop func()) {
 	if r.spec.ping <= 0 {
 		return func() {}
 	}
-	slices, tick := pingSpread(r.spec.ping)
-	start := r.nanos()
-	r.mu.Lock()
-	pingers := make([]*clientPinger, 0, len(r.loops))
-	for el, lp := range r.loops {
-		pingers = append(pingers, &clientPinger{run: r, lp: lp, el: el, slices: slices, start: start, tick: int64(tick)})
-	}
-	r.mu.Unlock()
+	_, tick := pingSpread(r.spec.ping)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			for _, p := range pingers {
-				_ = p.el.Execute(context.Background(), p) // fails only once the engine stopped
-			}
-		}
+		tickLoops(done, tick, &r.mu, r.loops, func(lp *clientLoop) gnet.Runnable { return lp.pinger })
 	})
 	return func() {
 		close(done)

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // Tests of the hold's Pings use 127.0.77.0/24: servers on .1 to .3,
@@ -60,30 +62,35 @@ func TestAppendPing(t *testing.T) {
 }
 
 // TestPongsAndVerify checks that Pongs are counted, and that a session
-// whose verify echo comes while a Pong is owed counts pong_missing.
+// whose verify echo comes with no Pong since its last Ping counts
+// pong_missing, while one Pong for the latest of several Pings will do
+// (RFC 6455 §5.5.3).
 func TestPongsAndVerify(t *testing.T) {
 	pong := clientServerFrame(true, ws.OpPong, []byte("01234567"))
 	tests := []struct {
 		name        string
-		pings       uint64
+		pings       int // Pings sent before the Pongs came
 		pongsBefore int // Pongs ahead of the echo
 		wantMissing uint64
 	}{
 		{"all answered", 2, 2, 0},
-		{"one missing", 3, 2, 1},
+		{"two pings, one pong for the latest", 2, 1, 0},
+		{"missing", 1, 0, 1},
 		{"none sent", 0, 0, 0},
 		{"unsolicited", 0, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, echo := newTLSBenchSession(t, 64)
-			r := s.run.cr
+			r := s.run
 			cd := newClientCountdown()
 			r.verify.Store(cd)
 			cd.add()
 			s.cs.verifyArmed.Store(true)
 			cd.done()
-			s.cs.pings = tt.pings
+			for range tt.pings {
+				s.lp.out = s.cs.appendPing(s.lp.out[:0])
+			}
 			in := append(bytes.Repeat(pong, tt.pongsBefore), echo...)
 			s.c.in = append(s.c.in[:0], in...)
 			if end := s.process(clientPhaseVerify, 1000); end {
@@ -112,8 +119,8 @@ func TestPongsAndVerify(t *testing.T) {
 // burst) when late.
 func TestTLSPingSchedule(t *testing.T) {
 	s, _ := newTLSBenchSession(t, 64)
-	s.run.cr.spec.ping = 100 * time.Millisecond // 10 slices of 10ms
-	s.slot = 13                                 // slice 3
+	s.run.spec.ping = 100 * time.Millisecond // 10 slices of 10ms
+	s.slot = 13                              // slice 3
 	const ms = int64(time.Millisecond)
 	steps := []struct {
 		now       int64
@@ -219,3 +226,59 @@ func TestIdlePingErrors(t *testing.T) {
 		})
 	}
 }
+
+// tickTestLoop is an event loop that runs what it is handed at once and
+// says so on ran.
+type tickTestLoop struct {
+	gnet.EventLoop // nil: only Execute is called
+	ran            chan struct{}
+}
+
+func (l *tickTestLoop) Execute(ctx context.Context, r gnet.Runnable) error {
+	_ = r.Run(ctx)
+	select {
+	case l.ran <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// TestTickLoopsLateLoop checks that tickLoops reads the loops at every
+// tick: a loop that joins after the ticker started (its first session
+// opened late) is served too.
+func TestTickLoopsLateLoop(t *testing.T) {
+	var mu sync.Mutex
+	loops := map[gnet.EventLoop]int{}
+	early := &tickTestLoop{ran: make(chan struct{}, 1)}
+	late := &tickTestLoop{ran: make(chan struct{}, 1)}
+	loops[early] = 1
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tickLoops(stop, time.Millisecond, &mu, loops, func(int) gnet.Runnable { return tickTestTask{} })
+	})
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	select {
+	case <-early.ran:
+	case <-deadline.C:
+		t.Fatal("the first loop was not served within 10s")
+	}
+	mu.Lock()
+	loops[late] = 2
+	mu.Unlock()
+	select {
+	case <-late.ran:
+	case <-deadline.C:
+		t.Fatal("the loop that joined late was not served within 10s")
+	}
+}
+
+// tickTestTask is a runnable that does nothing.
+type tickTestTask struct{}
+
+func (tickTestTask) Run(context.Context) error { return nil }

@@ -15,42 +15,37 @@ import (
 
 // loadRun is a run of Idle, Echo or Fanout on one client path.
 type loadRun interface {
-	// core returns the phases, countdowns and counters both paths keep in
-	// a clientRun.
-	core() *clientRun
+	// core returns the phases, sessions, countdowns and counters both
+	// paths keep in a clientCore, whose methods serve both.
+	core() *clientCore
 	// clientLoops returns the client event loops to report: the run's on
 	// the gnet path, 0 on the TLS path.
 	clientLoops() int
 	// connect opens the sessions (clientRun.connect) and returns how many
 	// were attempted.
 	connect(ctx context.Context, sources []*net.Dialer) int
-	// arm sets flag on every open session, wakes it, and returns the
-	// countdown of their answers (clientRun.arm).
-	arm(slot *atomic.Pointer[clientCountdown], flag func(*clientSession) *atomic.Bool) *clientCountdown
-	// wakeOpen wakes every open session, so it acts on a new phase.
-	wakeOpen()
-	// startPings starts the hold's Pings, if the run pings; the function
+	// startPings starts the Pings, if the run pings, before connect: each
+	// session pings from its upgrade to the end of the hold; the function
 	// it returns stops them (client_ping.go).
 	startPings() (stop func())
-	// openSession returns an open session, or nil. Call it after connect.
-	openSession() *clientSession
 	// drivePublisher keeps the publisher of fan (fan.pub, set) publishing
 	// on its schedule until the function it returns is called.
 	drivePublisher(fan *clientFanout) (stop func())
-	// finish closes every session and returns the run's outcome.
-	finish(ctx context.Context) clientOutcome
+	// closeAll sends Close on every open session, waits (bounded) for the
+	// servers' Close, then ends whatever is left: after it the counters
+	// may be read.
+	closeAll()
+	// sum adds the run's message counters to o, and sets o.hist to its
+	// merged latency histograms if it keeps any. Call it after closeAll.
+	sum(o *clientOutcome)
 }
 
 // newLoadRun returns a run of spec on its target's client path: TLS (with
-// opts) for a wss:// target, else gnet. Dials in progress on the TLS path
-// end when ctx does.
-func newLoadRun(ctx context.Context, spec clientSpec, opts TLSOptions) (loadRun, error) {
+// spec.tlsConf) for a wss:// target, else gnet. Dials in progress on the
+// TLS path end when ctx does.
+func newLoadRun(ctx context.Context, spec clientSpec) (loadRun, error) {
 	if spec.target.tls {
-		r, err := newTLSRun(ctx, spec, opts)
-		if err != nil {
-			return nil, err
-		}
-		return r, nil
+		return newTLSRun(ctx, spec), nil
 	}
 	r, err := newClientRun(spec)
 	if err != nil {
@@ -59,11 +54,72 @@ func newLoadRun(ctx context.Context, spec clientSpec, opts TLSOptions) (loadRun,
 	return r, nil
 }
 
-// core returns r.
-func (r *clientRun) core() *clientRun { return r }
+// core returns r's core.
+func (r *clientRun) core() *clientCore { return &r.clientCore }
 
 // clientLoops returns the run's event loops.
 func (r *clientRun) clientLoops() int { return r.spec.loops }
+
+// finishRun ends run: it notes whether ctx cut it short, closes every
+// session (closeAll), then sums the counters and merges the latency
+// histograms.
+func finishRun(ctx context.Context, run loadRun) clientOutcome {
+	o := clientOutcome{interrupted: ctx.Err() != nil}
+	run.closeAll()
+	o.failed = run.core().failures()
+	run.sum(&o)
+	return o
+}
+
+// reachable reports whether s is open and can be woken.
+func (s *clientSession) reachable() bool {
+	return s != nil && s.wake != nil && clientState(s.state.Load()) == clientStateOpen
+}
+
+// arm stores a new countdown in slot, sets flag on every open session,
+// wakes it, and returns the countdown of their answers (already released by
+// the driver). Whoever clears a flag (CAS) counts the countdown down: the
+// session when it sees it, when it ends (ended), or arm itself when the
+// wake fails or the session ended before the flag was set. Call it after
+// connect.
+func (r *clientCore) arm(slot *atomic.Pointer[clientCountdown], flag func(*clientSession) *atomic.Bool) *clientCountdown {
+	cd := newClientCountdown()
+	slot.Store(cd)
+	for _, s := range r.sessions {
+		if !s.reachable() {
+			continue
+		}
+		cd.add()
+		f := flag(s)
+		f.Store(true)
+		if s.wake() != nil || clientState(s.state.Load()) == clientStateClosed {
+			s.answer(f, slot)
+		}
+	}
+	cd.done()
+	return cd
+}
+
+// wakeOpen wakes every open session, so it acts on a new phase. Call it
+// after connect.
+func (r *clientCore) wakeOpen() {
+	for _, s := range r.sessions {
+		if s.reachable() {
+			_ = s.wake()
+		}
+	}
+}
+
+// openSession returns an open session of the run, or nil. Call it after
+// connect.
+func (r *clientCore) openSession() *clientSession {
+	for _, s := range r.sessions {
+		if s.reachable() {
+			return s
+		}
+	}
+	return nil
+}
 
 // add adds a loop's counters (or a TLS session's) to o.
 func (o *clientOutcome) add(lp *clientLoop) {

@@ -161,7 +161,8 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
 		size: cfg.Size, window: cfg.Window, hist: true,
 		handTO: cfg.HandshakeTimeout, live: cfg.Live,
-	}, cfg.TLS)
+		tlsConf: cfg.tlsConf,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -174,17 +175,17 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 	var m clientMeasure
 	if ctx.Err() == nil && rep.Connected > 0 {
 		cr.setPhase(clientPhaseWarmup)
-		run.wakeOpen()
+		cr.wakeOpen()
 		sleepClient(ctx, cfg.Warmup)
 		m.begin(cfg.PIDs)
 		cr.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, cfg.Duration)
 		cr.setPhase(clientPhaseDrain)
 		m.end(cfg.PIDs)
-		cd := run.arm(&cr.drain, clientDrainFlag)
+		cd := cr.arm(&cr.drain, clientDrainFlag)
 		waitClient(context.Background(), cd.zero, cfg.DrainTimeout)
 	}
-	out := run.finish(ctx)
+	out := finishRun(ctx, run)
 	rep.Interrupted, rep.Failed = out.interrupted, out.failed
 	rep.Messages, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)

@@ -143,7 +143,8 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	run, err := newLoadRun(ctx, clientSpec{
 		target: target, sessions: cfg.Sessions + 1, rate: cfg.Rate, loops: cfg.Loops,
 		size: cfg.Size, hist: true, handTO: cfg.HandshakeTimeout, fan: fan, live: cfg.Live,
-	}, cfg.TLS)
+		tlsConf: cfg.tlsConf,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	rep.Connected = max(opened-1, 0)
 
 	var m clientMeasure
-	pub := run.openSession()
+	pub := cr.openSession()
 	if ctx.Err() == nil && opened >= 2 && pub != nil {
 		first := fanoutCount(cfg.Warmup, cfg.MsgRate)
 		total := fanoutCount(cfg.Warmup+cfg.Duration, cfg.MsgRate)
@@ -174,12 +175,12 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 		sleepClient(ctx, time.Until(origin.Add(fan.due(total))))
 		m.end(cfg.PIDs)
 		cr.setPhase(clientPhaseDrain)
-		cd := run.arm(&cr.drain, clientDrainFlag)
+		cd := cr.arm(&cr.drain, clientDrainFlag)
 		waitClient(ctx, cd.zero, cfg.DrainTimeout)
 		stopDrive()
 		rep.Seconds = float64(rep.Published) / cfg.MsgRate
 	}
-	out := run.finish(ctx)
+	out := finishRun(ctx, run)
 	rep.Interrupted, rep.Failed = out.interrupted, out.failed
 	rep.Delivered, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
@@ -206,17 +207,6 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 // those due at k/rate < d.
 func fanoutCount(d time.Duration, rate float64) uint64 {
 	return uint64(math.Ceil(d.Seconds()*rate - 1e-9))
-}
-
-// openSession returns an open session of the run, or nil. Call it after
-// connect.
-func (r *clientRun) openSession() *clientSession {
-	for _, s := range r.sessions {
-		if s != nil && s.conn != nil && clientState(s.state.Load()) == clientStateOpen {
-			return s
-		}
-	}
-	return nil
 }
 
 // drivePublisher starts a goroutine that wakes the publisher's conn on its

@@ -19,7 +19,7 @@ func TestFanoutAllocs(t *testing.T) {
 		t.Errorf("serveFanin.next: got %v allocs, want 0", got)
 	}
 
-	run := &clientRun{spec: clientSpec{size: 64}, pattern: clientPattern(64)}
+	run := &clientCore{spec: clientSpec{size: 64}, pattern: clientPattern(64)}
 	fan := &clientFanout{rate: 1e6}
 	fan.total.Store(1 << 62)
 	run.spec.fan = fan

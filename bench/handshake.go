@@ -322,21 +322,78 @@ type hsLoop struct {
 	hsCounts
 }
 
-// hsRun is one handshake run: its gnet client, worker slots and counters.
-type hsRun struct {
-	gnet.BuiltinEventEngine
-
+// hsCore is what a handshake run keeps on both client paths: hsRun (gnet)
+// and tlsHsRun (a goroutine per worker) embed it.
+type hsCore struct {
 	target  clientTarget
 	cfg     HandshakeConfig
-	cli     *gnet.Client
 	begin   time.Time     // origin of run nanos
 	phase   atomic.Uint32 // clientPhase: warmup, measure, close (stop dialling)
-	slots   chan struct{} // one token per connection allowed in flight
 	dialSeq atomic.Int64  // connects started, for the rate
+	fails   [clientFailCount]atomic.Uint64
+}
+
+// newHsCore returns the core of a run of cfg (checked) on target; its
+// clock starts now.
+func newHsCore(cfg HandshakeConfig, target clientTarget) hsCore {
+	return hsCore{target: target, cfg: cfg, begin: time.Now()}
+}
+
+// nanos returns the nanoseconds since the run started (monotonic).
+func (r *hsCore) nanos() int64 { return int64(time.Since(r.begin)) }
+
+// fail counts one failure of kind f.
+func (r *hsCore) fail(f clientFail) {
+	r.fails[f].Add(1)
+	r.cfg.Live.addErrors(1)
+}
+
+// failures returns the nonzero failure counts by kind.
+func (r *hsCore) failures() map[string]uint64 { return clientFailures(&r.fails) }
+
+// pace waits, with timer, until the run's next connect is due at the
+// rate's interval (paceWait); with no rate it returns at once, taking no
+// number. It reports false if ctx ended first.
+func (r *hsCore) pace(ctx context.Context, timer *time.Timer, interval time.Duration) bool {
+	if interval <= 0 {
+		return true
+	}
+	return paceWait(ctx, timer, r.begin, interval, r.dialSeq.Add(1)-1)
+}
+
+// hsScanClose reads with rd the server's frames in p, which follow the
+// client's Close, and counts (echoed) the server's first Close, noted in
+// gotClose. It returns how many bytes of p it consumed and the reader's
+// error, if the server broke RFC 6455. It does not allocate.
+func hsScanClose(rd *clientReader, p []byte, gotClose *bool, echoed *uint64) (int, error) {
+	i := 0
+	for i < len(p) {
+		n, ev, _, err := rd.next(p[i:])
+		i += n
+		if err != nil {
+			return i, err
+		}
+		if ev == clientEvMore {
+			break
+		}
+		if ev == clientEvClose && !*gotClose {
+			*gotClose = true
+			*echoed++
+		}
+	}
+	return i, nil
+}
+
+// hsRun is one handshake run on the gnet path: its core, gnet client and
+// worker slots.
+type hsRun struct {
+	gnet.BuiltinEventEngine
+	hsCore
+
+	cli     *gnet.Client
+	slots   chan struct{} // one token per connection allowed in flight
 	handTO  int64         // ns
 	closeTO int64         // ns
-
-	fails [clientFailCount]atomic.Uint64
 
 	mu    sync.Mutex // guards loops
 	loops map[gnet.EventLoop]*hsLoop
@@ -350,9 +407,7 @@ func newHandshakeRun(cfg HandshakeConfig) (*hsRun, error) {
 		return nil, err
 	}
 	r := &hsRun{
-		target:  target,
-		cfg:     cfg,
-		begin:   time.Now(),
+		hsCore:  newHsCore(cfg, target),
 		slots:   make(chan struct{}, cfg.Sessions),
 		handTO:  int64(cfg.HandshakeTimeout),
 		closeTO: int64(cfg.CloseTimeout),
@@ -367,15 +422,6 @@ func newHandshakeRun(cfg HandshakeConfig) (*hsRun, error) {
 	}
 	r.cli = cli
 	return r, nil
-}
-
-// nanos returns the nanoseconds since the run started (monotonic).
-func (r *hsRun) nanos() int64 { return int64(time.Since(r.begin)) }
-
-// fail counts one failure of kind f.
-func (r *hsRun) fail(f clientFail) {
-	r.fails[f].Add(1)
-	r.cfg.Live.addErrors(1)
 }
 
 // release frees one connection slot. Safe from any goroutine.
@@ -402,7 +448,7 @@ func (r *hsRun) work(ctx context.Context, dialers []*net.Dialer, first int) {
 		case <-ctx.Done():
 			return
 		}
-		if r.stopping() || ctx.Err() != nil || !paceWait(ctx, timer, r.begin, interval, r.dialSeq.Add(1)-1) {
+		if r.stopping() || ctx.Err() != nil || !r.pace(ctx, timer, interval) {
 			r.release()
 			return
 		}
@@ -451,25 +497,7 @@ func (r *hsRun) drain(d time.Duration) {
 func (r *hsRun) tick(stop <-chan struct{}) {
 	every := min(handshakeTickMax, time.Duration(min(r.handTO, r.closeTO)/4))
 	every = max(every, time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var loops []*hsLoop
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		loops = loops[:0]
-		r.mu.Lock()
-		for _, lp := range r.loops {
-			loops = append(loops, lp)
-		}
-		r.mu.Unlock()
-		for _, lp := range loops {
-			_ = lp.el.Execute(context.Background(), lp)
-		}
-	}
+	tickLoops(stop, every, &r.mu, r.loops, func(lp *hsLoop) gnet.Runnable { return lp })
 }
 
 // loopFor returns the state of event loop el, creating it on first use.
@@ -590,23 +618,12 @@ func (s *hsSession) frames(c gnet.Conn) gnet.Action { return s.run.closing(c, s)
 // Close; the server is left to close TCP first.
 func (r *hsRun) closing(c gnet.Conn, s *hsSession) gnet.Action {
 	p, _ := c.Peek(-1)
-	i := 0
-	for i < len(p) {
-		n, ev, _, err := s.rd.next(p[i:])
-		i += n
-		if err != nil {
-			_, _ = c.Discard(-1)
-			return s.failed(clientFailProtocol)
-		}
-		if ev == clientEvMore {
-			break
-		}
-		if ev == clientEvClose && !s.gotClose {
-			s.gotClose = true
-			s.loop.closeEchoed++
-		}
+	n, err := hsScanClose(&s.rd, p, &s.gotClose, &s.loop.closeEchoed)
+	if err != nil {
+		_, _ = c.Discard(-1)
+		return s.failed(clientFailProtocol)
 	}
-	_, _ = c.Discard(i)
+	_, _ = c.Discard(n)
 	return gnet.None
 }
 
@@ -619,6 +636,3 @@ func (s *hsSession) failed(f clientFail) gnet.Action {
 
 // failHandshake counts a failed handshake and closes the connection.
 func (s *hsSession) failHandshake(f clientFail) gnet.Action { return s.failed(f) }
-
-// failures returns the nonzero failure counts by kind.
-func (r *hsRun) failures() map[string]uint64 { return clientFailures(&r.fails) }

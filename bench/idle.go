@@ -22,8 +22,9 @@ type IdleConfig struct {
 	// VerifyTimeout bounds the liveness check after the hold. Default 10s.
 	VerifyTimeout time.Duration
 	// Ping, if not 0, makes every session send a WebSocket Ping this often
-	// during the hold, spread over the interval, and count the Pongs: a
-	// keepalive that an idle timeout on the way must see. At least 10ms.
+	// from its upgrade to the end of the hold (through the connect phase
+	// and the settle wait), spread over the interval, and count the Pongs:
+	// a keepalive that an idle timeout on the way must see. At least 10ms.
 	// Default 0: the sessions stay silent.
 	Ping time.Duration
 }
@@ -94,7 +95,7 @@ type IdleReport struct {
 	URL      string   `json:"url"`
 	Sessions int      `json:"sessions"`
 	Hold     string   `json:"hold"`
-	Ping     string   `json:"ping"` // Ping interval during the hold; "0s": silent
+	Ping     string   `json:"ping"` // Ping interval, from each upgrade to the end of the hold; "0s": silent
 	Rate     float64  `json:"rate"`
 	Sources  []string `json:"sources"`
 	Loops    int      `json:"loops"` // client loops, of all worker processes
@@ -113,9 +114,10 @@ type IdleReport struct {
 	HeldSeconds    float64           `json:"held_seconds"`
 	Alive          int               `json:"alive"` // echoed a message after the hold
 	Mismatches     uint64            `json:"mismatches"`
-	// PingsSent counts the hold's Pings, PongsReceived the Pongs that came
-	// back (any Pong, all phases). A Pong still missing when a session's
-	// verify echo came counts as failed pong_missing.
+	// PingsSent counts the Pings (from each upgrade to the end of the
+	// hold), PongsReceived the Pongs that came
+	// back (any Pong, all phases). A session whose verify echo came with
+	// no Pong since its last Ping counts as failed pong_missing.
 	PingsSent     uint64 `json:"pings_sent"`
 	PongsReceived uint64 `json:"pongs_received"`
 	Interrupted   bool   `json:"interrupted"`
@@ -143,10 +145,10 @@ type IdleReport struct {
 }
 
 // Idle opens cfg.Sessions WebSocket sessions on cfg.URL at cfg.Rate,
-// holds them open for cfg.Hold, silent or (cfg.Ping) sending Pings, then
-// checks that each is still alive (one 16-byte message echoed within
-// cfg.VerifyTimeout, after every Pong owed) and closes them with a Close
-// handshake. With cfg.PIDs it samples those processes before connecting,
+// holds them open for cfg.Hold, silent or (cfg.Ping) sending Pings from
+// each upgrade on, then checks that each is still alive (one 16-byte
+// message echoed within cfg.VerifyTimeout, after the Pong owed for its
+// last Ping) and closes them with a Close handshake. With cfg.PIDs it samples those processes before connecting,
 // once connected and settled, and at the end of the hold; it samples the
 // kernel's socket memory before connecting and once connected. Cancelling
 // ctx cuts the run short: the sessions are closed and a report marked
@@ -163,7 +165,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	run, err := newLoadRun(ctx, clientSpec{
 		target: target, sessions: cfg.Sessions, rate: cfg.Rate, loops: cfg.Loops,
 		size: clientMinSize, handTO: cfg.HandshakeTimeout, ping: cfg.Ping, live: cfg.Live,
-	}, cfg.TLS)
+		tlsConf: cfg.tlsConf,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +177,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	probe.sampleBefore()
 
 	t0 := time.Now()
+	stopPings := run.startPings() // from each upgrade on: a long connect phase must not let the first idle out
 	rep.Attempted = run.connect(ctx, clientDialers(cfg.Sources, cfg.ConnectTimeout))
 	rep.ConnectSeconds = time.Since(t0).Seconds()
 	rep.Connected = int(cr.opened.Load())
@@ -188,7 +192,6 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 
 	t1 := time.Now()
 	cr.setPhase(clientPhaseHold)
-	stopPings := run.startPings()
 	sleepClient(ctx, cfg.Hold)
 	stopPings()
 	rep.HeldSeconds = time.Since(t1).Seconds()
@@ -196,11 +199,11 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 
 	if ctx.Err() == nil && rep.Connected > 0 {
 		cr.setPhase(clientPhaseVerify)
-		cd := run.arm(&cr.verify, clientVerifyFlag)
+		cd := cr.arm(&cr.verify, clientVerifyFlag)
 		waitClient(ctx, cd.zero, cfg.VerifyTimeout)
 		rep.Alive = int(cr.alive.Load())
 	}
-	out := run.finish(ctx)
+	out := finishRun(ctx, run)
 	self1, _ := ReadProc(0)
 	rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
 	// The hold costs next to nothing: the CPU is the connect phase's.

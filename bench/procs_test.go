@@ -492,3 +492,39 @@ func FuzzDecodeHist(f *testing.F) {
 		}
 	})
 }
+
+// TestProcsStopKillsEveryHungWorker is a regression test: stop must kill
+// every worker still running once its deadline passes, not only the first,
+// and so return within the deadline and some slack rather than when the
+// hung workers would exit (minutes).
+func TestProcsStopKillsEveryHungWorker(t *testing.T) {
+	const (
+		wait  = 300 * time.Millisecond
+		slack = 10 * time.Second
+	)
+	cfg := IdleConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.3:1/", Sessions: 1}}
+	pc := testProcs(2, "hang")
+	r := &procsRun{lives: make([]LiveSample, pc.Procs), failed: make(chan struct{})}
+	for i := range pc.Procs {
+		w, err := r.start(pc, i, workerJob{Mode: workerModeIdle, Idle: &cfg})
+		if w != nil {
+			r.ws = append(r.ws, w)
+		}
+		if err != nil {
+			r.stop(0)
+			t.Fatalf("start worker %d = %v", i, err)
+		}
+	}
+	start := time.Now()
+	r.stop(wait)
+	if d := time.Since(start); d < wait || d > wait+slack {
+		t.Errorf("stop took %v; want between %v and %v", d, wait, wait+slack)
+	}
+	for i, w := range r.ws {
+		select {
+		case <-w.done:
+		default:
+			t.Errorf("worker %d still running after stop", i)
+		}
+	}
+}

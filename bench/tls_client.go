@@ -182,11 +182,12 @@ func (c *tlsConn) write(p []byte, deadline time.Time) error {
 // isTimeout reports whether err is a deadline passing.
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
-// tlsRun is an Idle, Echo or Fanout run on the TLS client path. Its phases,
-// countdowns and failure counts are those of a clientRun, which has no
-// gnet client here.
+// tlsRun is an Idle, Echo or Fanout run on the TLS client path: its core
+// (phases, sessions, countdowns and counters, as on the gnet path) and a
+// goroutine per session.
 type tlsRun struct {
-	cr       *clientRun
+	clientCore
+
 	conf     *tls.Config
 	conns    []*tlsSession // filled by the dial workers, each its own index
 	hists    tlsHists      // nil without spec.hist
@@ -206,31 +207,19 @@ type tlsSession struct {
 	c     tlsConn
 	wakes atomic.Uint32 // bumped by the driver before it wakes the goroutine
 
-	slot   int   // the session's index: its slice of the hold's Ping interval
+	slot   int   // the session's index: its slice of the Ping interval
 	pingAt int64 // run nanos of the next Ping of the hold; 0: not scheduled yet
 }
 
-// newTLSRun builds a TLS run of spec with opts; dials end when ctx does.
-func newTLSRun(ctx context.Context, spec clientSpec, opts TLSOptions) (*tlsRun, error) {
-	conf, err := opts.clientConfig(spec.target)
-	if err != nil {
-		return nil, err
-	}
-	r := &tlsRun{
-		cr: &clientRun{
-			spec:    spec,
-			pattern: clientPattern(spec.size),
-			start:   time.Now(),
-			settle:  newClientCountdown(),
-		},
-		conf:  conf,
-		conns: make([]*tlsSession, spec.sessions),
-	}
+// newTLSRun builds a TLS run of spec, whose connections use spec.tlsConf;
+// dials end when ctx does.
+func newTLSRun(ctx context.Context, spec clientSpec) *tlsRun {
+	r := &tlsRun{clientCore: newClientCore(spec), conf: spec.tlsConf, conns: make([]*tlsSession, spec.sessions)}
 	if spec.hist {
 		r.hists = newTLSHists(spec.sessions)
 	}
 	r.dialCtx, r.stopDial = context.WithCancel(ctx)
-	return r, nil
+	return r
 }
 
 // connect opens the run's sessions at the spec's rate with a pool of dial
@@ -239,8 +228,8 @@ func newTLSRun(ctx context.Context, spec clientSpec, opts TLSOptions) (*tlsRun, 
 // connect (they are cut then). It returns early, leaving the rest
 // undialled, when ctx is done. It returns how many sessions were attempted.
 func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
-	attempted := dialAll(ctx, r.cr.spec.sessions, r.cr.spec.rate, sources, r.dialOne)
-	r.cr.settle.done() // the driver's token
+	attempted := dialAll(ctx, r.spec.sessions, r.spec.rate, sources, r.dialOne)
+	r.settle.done() // the driver's token
 	r.awaitHandshakes(ctx)
 	return attempted
 }
@@ -248,22 +237,24 @@ func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
 // dialOne connects session i over TCP and starts its goroutine, which
 // makes the TLS handshake and the upgrade and then serves it.
 func (r *tlsRun) dialOne(i int, d *net.Dialer) {
-	s := &tlsSession{cs: r.cr.newSession(), run: r, slot: i}
+	s := &tlsSession{cs: r.newSession(), run: r, slot: i}
 	s.cs.loop = &s.lp
 	if r.hists != nil {
 		s.shard = r.hists.shard(i)
 		s.lp.hist = s.shard.hist
 	}
 	r.conns[i] = s
-	r.cr.settle.add()
-	nc, err := d.DialContext(r.dialCtx, "tcp", r.cr.spec.target.addr)
+	r.sessions[i] = s.cs
+	r.settle.add()
+	nc, err := d.DialContext(r.dialCtx, "tcp", r.spec.target.addr)
 	if err != nil {
 		s.cs.state.Store(uint32(clientStateFailed))
-		r.cr.fail(classifyDial(err))
-		r.cr.settle.done()
+		r.fail(classifyDial(err))
+		r.settle.done()
 		return
 	}
 	s.c.nc = nc
+	s.cs.wake = s.wake
 	s.cs.state.Store(uint32(clientStateHandshake))
 	r.wg.Add(1)
 	go s.serve()
@@ -274,10 +265,10 @@ func (r *tlsRun) dialOne(i int, d *net.Dialer) {
 // running a second past the last one's (or once ctx is done) it cuts them
 // (counted as timeouts) and waits, bounded, for them to end.
 func (r *tlsRun) awaitHandshakes(ctx context.Context) {
-	timer := time.NewTimer(r.cr.spec.handTO + tlsHandshakeSlack)
+	timer := time.NewTimer(r.spec.handTO + tlsHandshakeSlack)
 	defer timer.Stop()
 	select {
-	case <-r.cr.settle.zero:
+	case <-r.settle.zero:
 		return
 	case <-ctx.Done():
 	case <-timer.C:
@@ -287,93 +278,41 @@ func (r *tlsRun) awaitHandshakes(ctx context.Context) {
 			s.c.kill()
 		}
 	}
-	waitClient(context.Background(), r.cr.settle.zero, clientCloseTimeout)
+	waitClient(context.Background(), r.settle.zero, clientCloseTimeout)
 }
 
-// wake makes s's goroutine look at its phase and flags again. Safe from
-// any goroutine.
-func (s *tlsSession) wake() {
+// wake makes s's goroutine look at its phase and flags again: its
+// clientSession's wake. Safe from any goroutine; it returns nil.
+func (s *tlsSession) wake() error {
 	s.wakes.Add(1)
 	_ = s.c.nc.SetReadDeadline(time.Unix(1, 0))
+	return nil
 }
 
-// arm stores a new countdown in slot, sets flag on every open session,
-// wakes it, and returns the countdown of their answers (already released
-// by the driver), as clientRun.arm does.
-func (r *tlsRun) arm(slot *atomic.Pointer[clientCountdown], flag func(*clientSession) *atomic.Bool) *clientCountdown {
-	cd := newClientCountdown()
-	slot.Store(cd)
-	for _, s := range r.conns {
-		if s == nil || clientState(s.cs.state.Load()) != clientStateOpen {
-			continue
-		}
-		cd.add()
-		f := flag(s.cs)
-		f.Store(true)
-		s.wake()
-		if clientState(s.cs.state.Load()) == clientStateClosed {
-			s.cs.answer(f, slot) // it may have ended before it saw the flag
-		}
-	}
-	cd.done()
-	return cd
-}
-
-// wakeOpen wakes every open session, so it acts on a new phase.
-func (r *tlsRun) wakeOpen() {
-	for _, s := range r.conns {
-		if s != nil && clientState(s.cs.state.Load()) == clientStateOpen {
-			s.wake()
-		}
-	}
-}
-
-// core returns the run's clientRun: its phases, countdowns and counters.
-func (r *tlsRun) core() *clientRun { return r.cr }
+// core returns the run's core.
+func (r *tlsRun) core() *clientCore { return &r.clientCore }
 
 // clientLoops returns 0: no event loop runs.
 func (r *tlsRun) clientLoops() int { return 0 }
-
-// openSession returns an open session of the run, or nil. Call it after
-// connect.
-func (r *tlsRun) openSession() *clientSession {
-	for _, s := range r.conns {
-		if s != nil && clientState(s.cs.state.Load()) == clientStateOpen {
-			return s.cs
-		}
-	}
-	return nil
-}
 
 // drivePublisher wakes the publisher's goroutine, which from then on wakes
 // itself at the tick fan.drive keeps on the gnet path (readWait); the
 // function it returns does nothing.
 func (r *tlsRun) drivePublisher(fan *clientFanout) (stop func()) {
-	pub := fan.pub.Load()
-	for _, s := range r.conns {
-		if s != nil && s.cs == pub {
-			s.wake()
-			break
-		}
-	}
+	_ = fan.pub.Load().wake()
 	return func() {}
 }
 
-// startPings wakes every open session if the run pings: from then on each
-// pings on its own (pingIfDue) while the phase is the hold. The function it
-// returns does nothing: the next phase ends the Pings.
-func (r *tlsRun) startPings() (stop func()) {
-	if r.cr.spec.ping > 0 {
-		r.wakeOpen()
-	}
-	return func() {}
-}
+// startPings does nothing: in a run that pings, every session pings on
+// its own (pingIfDue) from its upgrade to the end of the hold. The function
+// it returns does nothing either: the verify phase ends the Pings.
+func (r *tlsRun) startPings() (stop func()) { return func() {} }
 
 // closeAll sends Close on every open session and waits (bounded) for the
 // servers' Close, then kills what is left and waits for every goroutine.
 func (r *tlsRun) closeAll() {
-	r.cr.setPhase(clientPhaseClose)
-	cd := r.arm(&r.cr.closing, clientCloseFlag)
+	r.setPhase(clientPhaseClose)
+	cd := r.arm(&r.closing, clientCloseFlag)
 	waitClient(context.Background(), cd.zero, clientCloseTimeout)
 	r.stopDial()
 	for _, s := range r.conns {
@@ -384,13 +323,9 @@ func (r *tlsRun) closeAll() {
 	r.wg.Wait() // every socket is closed: every goroutine is ending
 }
 
-// finish ends the run as clientRun.finish does: it notes whether ctx cut it
-// short, closes every session, then sums the sessions' counters and merges
-// the latency histograms.
-func (r *tlsRun) finish(ctx context.Context) clientOutcome {
-	o := clientOutcome{interrupted: ctx.Err() != nil}
-	r.closeAll()
-	o.failed = r.cr.failures()
+// sum adds the sessions' counters to o and merges the latency histograms.
+// Call it after closeAll: every goroutine has ended.
+func (r *tlsRun) sum(o *clientOutcome) {
 	for _, s := range r.conns {
 		if s != nil {
 			o.add(&s.lp)
@@ -399,7 +334,6 @@ func (r *tlsRun) finish(ctx context.Context) clientOutcome {
 	if r.hists != nil {
 		o.hist = r.hists.merged()
 	}
-	return o
 }
 
 // serve is s's goroutine: the handshakes, then the session until it ends.
@@ -414,7 +348,7 @@ func (s *tlsSession) serve() {
 // handshake makes the TLS handshake and the upgrade, bounded by the
 // handshake timeout; it opens s or counts its failure.
 func (s *tlsSession) handshake() bool {
-	r := s.run.cr
+	r := &s.run.clientCore
 	deadline := time.Now().Add(r.spec.handTO)
 	var (
 		f  clientFail
@@ -438,7 +372,7 @@ func (s *tlsSession) handshake() bool {
 // traffic serves the open session: it handles what arrived and sends what
 // the phase asks, then reads, until the session ends.
 func (s *tlsSession) traffic() {
-	r := s.run.cr
+	r := &s.run.clientCore
 	var rerr error
 	for {
 		gen := s.wakes.Load()
@@ -465,14 +399,14 @@ func (s *tlsSession) traffic() {
 }
 
 // readWait is how long the next read may wait, now: until the session's
-// next Ping in a hold that pings; until the publisher's next tick (as
+// next Ping in a run that pings, up to the end of the hold; until the publisher's next tick (as
 // fan.drive wakes it on the gnet path) while it has messages to publish;
 // else tlsReadTick.
 func (s *tlsSession) readWait(phase clientPhase, now int64) time.Duration {
-	if phase == clientPhaseHold && s.pingAt > 0 {
+	if phase <= clientPhaseHold && s.pingAt > 0 {
 		return min(time.Duration(max(s.pingAt-now, 0)), tlsReadTick)
 	}
-	f := s.run.cr.spec.fan
+	f := s.run.spec.fan
 	if f == nil || phase < clientPhaseWarmup || phase > clientPhaseDrain || f.pub.Load() != s.cs ||
 		s.cs.nextSend >= f.total.Load() {
 		return tlsReadTick
@@ -481,11 +415,11 @@ func (s *tlsSession) readWait(phase clientPhase, now int64) time.Duration {
 }
 
 // pingIfDue appends the session's Ping to its output when its time has
-// come, in a hold that pings. The first is due a slice of the interval
-// after the session first sees the hold, times its own slice (so the
+// come, in a run that pings (connect phase or hold). The first is due a
+// slice of the interval after the session opens, times its own slice (so the
 // sessions' Pings are spread as on the gnet path), then one every interval.
 func (s *tlsSession) pingIfDue(now int64) {
-	every := s.run.cr.spec.ping
+	every := s.run.spec.ping
 	if every <= 0 {
 		return
 	}
@@ -504,8 +438,8 @@ func (s *tlsSession) pingIfDue(now int64) {
 }
 
 // process handles the frames in s.c.in, then appends to s.lp.out what the
-// phase asks (clientSession.handle, as on the gnet path) and, in a hold
-// that pings, the Ping that is due; it reports whether the session ends
+// phase asks (clientSession.handle, as on the gnet path) and, in a run
+// that pings, up to the end of the hold, the Ping that is due; it reports whether the session ends
 // (the peer's Close, or its protocol error). It holds s's histogram shard
 // meanwhile. It does not allocate beyond growing s.lp.out.
 func (s *tlsSession) process(phase clientPhase, now int64) bool {
@@ -515,7 +449,7 @@ func (s *tlsSession) process(phase clientPhase, now int64) bool {
 	}
 	n, end := s.cs.handle(s.c.in, phase, now)
 	s.c.in = s.c.in[:copy(s.c.in, s.c.in[n:])]
-	if !end && phase == clientPhaseHold {
+	if !end && phase <= clientPhaseHold {
 		s.pingIfDue(now)
 	}
 	return end
@@ -528,7 +462,7 @@ func (s *tlsSession) writeFailed(err error) {
 	if !isTimeout(err) || s.c.killed.Load() {
 		return
 	}
-	r := s.run.cr
+	r := &s.run.clientCore
 	if s.cs.state.CompareAndSwap(uint32(clientStateOpen), uint32(clientStateFailed)) {
 		r.spec.live.addUp(-1)
 		r.fail(clientFailWriteTimeout)

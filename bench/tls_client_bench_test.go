@@ -17,18 +17,19 @@ func newTLSBenchSession(tb testing.TB, size int) (*tlsSession, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, err := newTLSRun(context.Background(), clientSpec{target: target, sessions: 1, size: size, window: 1, hist: true}, TLSOptions{})
+	conf, err := (&TLSOptions{}).clientConfig(target)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	r := newTLSRun(context.Background(), clientSpec{target: target, sessions: 1, size: size, window: 1, hist: true, tlsConf: conf})
 	tb.Cleanup(r.stopDial)
-	s := &tlsSession{cs: r.cr.newSession(), run: r, shard: r.hists.shard(0)}
+	s := &tlsSession{cs: r.newSession(), run: r, shard: r.hists.shard(0)}
 	s.cs.loop = &s.lp
 	s.lp.hist = s.shard.hist
 	s.c.in = make([]byte, 0, tlsReadBuffer)
 	s.cs.state.Store(uint32(clientStateOpen))
-	r.cr.setPhase(clientPhaseMeasure)
-	return s, clientServerFrame(true, ws.OpBinary, clientEchoOf(r.cr.pattern, 1, 0))
+	r.setPhase(clientPhaseMeasure)
+	return s, clientServerFrame(true, ws.OpBinary, clientEchoOf(r.pattern, 1, 0))
 }
 
 // feed puts echo in s's input as the next message's echo and processes it.

@@ -23,16 +23,12 @@ import (
 
 // tlsHsRun is one Handshake run on the TLS client path.
 type tlsHsRun struct {
-	target  clientTarget
-	cfg     HandshakeConfig
+	hsCore
+
 	conf    *tls.Config
-	begin   time.Time     // origin of run nanos
-	phase   atomic.Uint32 // clientPhase: warmup, measure, close (stop dialling)
-	dialSeq atomic.Int64  // connects started, for the rate
 	srcSeq  atomic.Uint64 // connects started, for the sources in turn
 	hists   tlsHists
 	workers []*tlsHsWorker
-	fails   [clientFailCount]atomic.Uint64
 }
 
 // tlsHsWorker is one goroutine of a handshake run and its connection in
@@ -59,11 +55,7 @@ func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *
 	if err != nil {
 		return nil, nil, err
 	}
-	conf, err := cfg.TLS.clientConfig(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	r := &tlsHsRun{target: target, cfg: cfg, conf: conf, begin: time.Now(), hists: newTLSHists(cfg.Sessions)}
+	r := &tlsHsRun{hsCore: newHsCore(cfg, target), conf: cfg.tlsConf, hists: newTLSHists(cfg.Sessions)}
 	rep := newHandshakeReport(cfg, machine)
 	rep.Loops = 0 // no event loop runs
 
@@ -97,15 +89,6 @@ func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *
 	return rep, hist, rep.finish(&m, cfg.PIDs, &r.fails, n, hist)
 }
 
-// nanos returns the nanoseconds since the run started (monotonic).
-func (r *tlsHsRun) nanos() int64 { return int64(time.Since(r.begin)) }
-
-// fail counts one failure of kind f.
-func (r *tlsHsRun) fail(f clientFail) {
-	r.fails[f].Add(1)
-	r.cfg.Live.addErrors(1)
-}
-
 // work connects again and again, at the run's rate, from the sources in
 // turn, until the run stops dialling or ctx is done.
 func (w *tlsHsWorker) work(ctx context.Context, dialers []*net.Dialer) {
@@ -114,7 +97,7 @@ func (w *tlsHsWorker) work(ctx context.Context, dialers []*net.Dialer) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for clientPhase(r.phase.Load()) != clientPhaseClose && ctx.Err() == nil {
-		if !paceWait(ctx, timer, r.begin, interval, r.dialSeq.Add(1)-1) {
+		if !r.pace(ctx, timer, interval) {
 			return
 		}
 		d := dialers[(r.srcSeq.Add(1)-1)%uint64(len(dialers))]
@@ -175,21 +158,10 @@ func (w *tlsHsWorker) one(ctx context.Context, d *net.Dialer) {
 	gotClose := false
 	var rerr error
 	for {
-		i := 0
-		for i < len(w.c.in) {
-			n, ev, _, err := w.rd.next(w.c.in[i:])
-			i += n
-			if err != nil {
-				r.fail(clientFailProtocol)
-				return
-			}
-			if ev == clientEvMore {
-				break
-			}
-			if ev == clientEvClose && !gotClose {
-				gotClose = true
-				w.closeEchoed++
-			}
+		i, err := hsScanClose(&w.rd, w.c.in, &gotClose, &w.closeEchoed)
+		if err != nil {
+			r.fail(clientFailProtocol)
+			return
 		}
 		w.c.in = w.c.in[:copy(w.c.in, w.c.in[i:])]
 		if rerr != nil {

@@ -595,7 +595,7 @@ func FuzzParseClientTarget(f *testing.F) {
 func FuzzTLSSessionProcess(f *testing.F) {
 	s0, echo := newTLSBenchSession(f, 40)
 	r := s0.run
-	pattern := r.cr.pattern
+	pattern := r.pattern
 	f.Add(echo, []byte{3, 9, 20})
 	f.Add(append(clientServerFrame(false, ws.OpBinary, echo[2:9]), clientServerFrame(true, ws.OpContinuation, echo[9:])...), []byte{1, 1, 1})
 	f.Add(append(clientServerFrame(true, ws.OpPing, []byte("hi")), clientServerFrame(true, ws.OpClose, nil)...), []byte{2})
@@ -603,7 +603,7 @@ func FuzzTLSSessionProcess(f *testing.F) {
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0, 40}, []byte{9})
 	f.Add([]byte{0x02, 0x00, 0x80, 0x00}, []byte{})
 	run := func(in []byte, cuts []int) (received, mismatches, msgs uint64, ended bool) {
-		s := &tlsSession{cs: r.cr.newSession(), run: r, shard: s0.shard}
+		s := &tlsSession{cs: r.newSession(), run: r, shard: s0.shard}
 		s.cs.loop = &s.lp
 		s.lp.hist = s.shard.hist
 		s.c.in = make([]byte, 0, tlsReadBuffer)

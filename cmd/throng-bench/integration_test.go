@@ -27,7 +27,7 @@ const (
 	itEcho   = "127.0.75.1:19701"
 	itFanout = "127.0.75.1:19702"
 	itThrong = "127.0.75.1:19780"
-	// itThrongIdle is a second throng that closes sessions idle for 500ms.
+	// itThrongIdle is a second throng that closes sessions idle for 1s.
 	itThrongIdle = "127.0.75.1:19781"
 	itSources    = "127.0.75.10-127.0.75.19"
 	// itRunTimeout bounds each throng-bench run.
@@ -180,7 +180,7 @@ backends = [{ addr = "`+itFanout+`" }]
 	itWaitAccepting(t, throng, itThrong)
 	throngIdle := itStart(t, throngBin, "-config", itConfig(t, dir, "throng-idle.toml", itThrongIdle, `
 [timeouts]
-idle = "500ms"
+idle = "1s"
 `+echoUpstream))
 	itWaitAccepting(t, throngIdle, itThrongIdle)
 	pid := strconv.Itoa(throng.cmd.Process.Pid)
@@ -194,27 +194,31 @@ idle = "500ms"
 			t.Errorf("got connected %d, alive %d, failed %v, mismatches %d, rate %v; want 200, 200, none, 0, > 0",
 				rep.Connected, rep.Alive, rep.Failed, rep.Mismatches, rep.ConnectRate)
 		}
-		if len(rep.Targets) != 1 || rep.Targets[0].SessionsHeld != 200 || rep.Targets[0].Connected.RSSBytes <= 0 {
+		// One more socket may be counted: a connection throng accepted but
+		// has not yet seen closed (a readiness probe, a client's
+		// abandoned connect) is established on its side for a moment.
+		if len(rep.Targets) != 1 || !heldAbout(rep.Targets[0].SessionsHeld, 200) || rep.Targets[0].Connected.RSSBytes <= 0 {
 			t.Errorf("got targets %+v; want throng holding the 200 sessions", rep.Targets)
 		}
 	})
 	t.Run("idle timeout defeated by ping", func(t *testing.T) {
-		// Held 1.5s, silent, through a proxy that closes sessions idle
-		// for 500ms: every one dies. A Ping every 200ms keeps them alive.
+		// Held 2.5s, silent, through a proxy that closes sessions idle
+		// for 1s: every one dies. A Ping every 100ms, from each upgrade
+		// on, keeps them alive with 900ms to spare.
 		idleURL := "ws://" + itThrongIdle + "/"
 		var silent, pinged bench.IdleReport
-		itRun(t, tb, &silent, "idle", "-url", idleURL, "-n", "20", "-hold", "1500ms", "-source", itSources)
+		itRun(t, tb, &silent, "idle", "-url", idleURL, "-n", "20", "-hold", "2500ms", "-source", itSources)
 		if silent.Connected != 20 || silent.Alive != 0 || silent.Failed["closed_by_peer"] != 20 || silent.PingsSent != 0 {
 			t.Errorf("silent: got connected %d, alive %d, failed %v, pings %d; want 20, 0, closed_by_peer=20, 0",
 				silent.Connected, silent.Alive, silent.Failed, silent.PingsSent)
 		}
-		itRun(t, tb, &pinged, "idle", "-url", idleURL, "-n", "20", "-hold", "1500ms", "-ping", "200ms", "-source", itSources)
-		if pinged.Connected != 20 || pinged.Alive != 20 || len(pinged.Failed) != 0 || pinged.PingsSent < 20*5 ||
+		itRun(t, tb, &pinged, "idle", "-url", idleURL, "-n", "20", "-hold", "2500ms", "-ping", "100ms", "-source", itSources)
+		if pinged.Connected != 20 || pinged.Alive != 20 || len(pinged.Failed) != 0 || pinged.PingsSent < 20*20 ||
 			pinged.PongsReceived != pinged.PingsSent {
-			t.Errorf("ping 200ms: got connected %d, alive %d, failed %v, pings %d, pongs %d; want 20, 20, none, >= 100, all answered",
+			t.Errorf("ping 100ms: got connected %d, alive %d, failed %v, pings %d, pongs %d; want 20, 20, none, >= 400, all answered",
 				pinged.Connected, pinged.Alive, pinged.Failed, pinged.PingsSent, pinged.PongsReceived)
 		}
-		t.Logf("silent: alive %d of %d, failed %v; ping 200ms: alive %d of %d, %d pings, %d pongs",
+		t.Logf("silent: alive %d of %d, failed %v; ping 100ms: alive %d of %d, %d pings, %d pongs",
 			silent.Alive, silent.Connected, silent.Failed, pinged.Alive, pinged.Connected, pinged.PingsSent, pinged.PongsReceived)
 	})
 	t.Run("idle procs", func(t *testing.T) {
@@ -225,7 +229,7 @@ idle = "500ms"
 			t.Errorf("got procs %d, connected %d, alive %d, failed %v, mismatches %d; want 2, 200, 200, none, 0",
 				rep.Procs, rep.Connected, rep.Alive, rep.Failed, rep.Mismatches)
 		}
-		if len(rep.Targets) != 1 || rep.Targets[0].SessionsHeld != 200 {
+		if len(rep.Targets) != 1 || !heldAbout(rep.Targets[0].SessionsHeld, 200) {
 			t.Errorf("got targets %+v; want throng holding the 200 sessions", rep.Targets)
 		}
 	})
@@ -264,3 +268,7 @@ idle = "500ms"
 		}
 	})
 }
+
+// heldAbout reports whether a proxy's count of established sessions is
+// want, or want+1 while a connection it accepted is on its way out.
+func heldAbout(held, want int) bool { return held == want || held == want+1 }

@@ -322,7 +322,7 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 	var cfg bench.IdleConfig
 	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
 	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
-	fs.DurationVar(&cfg.Ping, "ping", 0, "during the hold, send a WebSocket Ping on every session this often\n(at least 10ms; spread over the interval) and count the Pongs; 0: silent")
+	fs.DurationVar(&cfg.Ping, "ping", 0, "from each upgrade to the end of the hold, send a WebSocket Ping on every session\nthis often (at least 10ms; spread over the interval) and count the Pongs; 0: silent")
 	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
