@@ -167,38 +167,18 @@ func EchoProcs(ctx context.Context, cfg EchoConfig, pc ProcsConfig) (*EchoReport
 	if err != nil {
 		return nil, err
 	}
-	shares, err := splitLoad(cfg.LoadConfig, pc.Procs)
-	if err != nil {
-		return nil, err
-	}
-	jobs := make([]workerJob, len(shares))
-	for i, s := range shares {
+	run, err := runTimedProcs[EchoReport](ctx, pc, cfg.LoadConfig, func(s LoadConfig) workerJob {
 		c := cfg
 		c.LoadConfig = s
-		jobs[i] = workerJob{Mode: workerModeEcho, Echo: &c}
+		return workerJob{Mode: workerModeEcho, Echo: &c}
+	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout)
+	if err != nil {
+		return nil, err
 	}
 	rep := newEchoReport(cfg)
-	var m clientMeasure
-	ws, err := runProcs(ctx, pc, procsPlan{
-		jobs:    jobs,
-		readyBy: connectBudget(shares[0]) + procsSlack,
-		runFor:  cfg.Warmup + cfg.Duration + cfg.DrainTimeout + procsStopWait + procsSlack,
-		onGo:    func(ctx context.Context) { measureTimed(ctx, &m, cfg.PIDs, cfg.Warmup, cfg.Duration) },
-	}, cfg.Live)
-	if err != nil {
-		return nil, err
-	}
-	parts, err := decodeResults[EchoReport](ws)
-	if err != nil {
-		return nil, err
-	}
-	hist, err := mergeHists(ws)
-	if err != nil {
-		return nil, err
-	}
-	mergeEcho(rep, parts, hist)
+	mergeEcho(rep, run.parts, run.hist)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
-	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Messages))
+	rep.Targets = echoTargets(run.measure.targets(cfg.PIDs, rep.Messages))
 	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
 }
 
@@ -211,40 +191,63 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc ProcsConfig) (*
 	if err != nil {
 		return nil, err
 	}
-	shares, err := splitLoad(cfg.LoadConfig, pc.Procs)
+	// Handshake workers connect as they go: nothing to wait for before go.
+	noConnect := func(LoadConfig) time.Duration { return 0 }
+	run, err := runTimedProcs[HandshakeReport](ctx, pc, cfg.LoadConfig, func(s LoadConfig) workerJob {
+		c := cfg
+		c.LoadConfig = s
+		return workerJob{Mode: workerModeHandshake, Handshake: &c}
+	}, noConnect, cfg.Warmup, cfg.Duration, cfg.HandshakeTimeout+cfg.CloseTimeout+time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rep := newHandshakeReport(cfg, ReadMachine())
+	mergeHandshake(rep, run.parts, run.hist)
+	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
+	rep.Targets = handshakeTargets(run.measure.targets(cfg.PIDs, rep.Handshakes))
+	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
+}
+
+// timedProcs is what the workers of a timed scenario (echo, handshake)
+// sent back: their reports, their merged histogram, and the parent's
+// samples of the measured time.
+type timedProcs[R any] struct {
+	parts   []*R
+	hist    *hdrhistogram.Histogram
+	measure clientMeasure
+}
+
+// runTimedProcs splits load over pc.Procs workers, each given the job
+// jobFor makes from its share, waits up to connect(share)+slack for them
+// to be connected, then lets them warm up, measure for duration and
+// finish within tail, sampling load.PIDs over the measured time.
+func runTimedProcs[R any](ctx context.Context, pc ProcsConfig, load LoadConfig, jobFor func(LoadConfig) workerJob,
+	connect func(LoadConfig) time.Duration, warmup, duration, tail time.Duration) (*timedProcs[R], error) {
+	shares, err := splitLoad(load, pc.Procs)
 	if err != nil {
 		return nil, err
 	}
 	jobs := make([]workerJob, len(shares))
 	for i, s := range shares {
-		c := cfg
-		c.LoadConfig = s
-		jobs[i] = workerJob{Mode: workerModeHandshake, Handshake: &c}
+		jobs[i] = jobFor(s)
 	}
-	rep := newHandshakeReport(cfg, ReadMachine())
-	var m clientMeasure
+	run := &timedProcs[R]{}
 	ws, err := runProcs(ctx, pc, procsPlan{
 		jobs:    jobs,
-		readyBy: procsSlack,
-		runFor: cfg.Warmup + cfg.Duration + cfg.HandshakeTimeout + cfg.CloseTimeout + time.Second +
-			procsStopWait + procsSlack,
-		onGo: func(ctx context.Context) { measureTimed(ctx, &m, cfg.PIDs, cfg.Warmup, cfg.Duration) },
-	}, cfg.Live)
+		readyBy: connect(shares[0]) + procsSlack,
+		runFor:  warmup + duration + tail + procsStopWait + procsSlack,
+		onGo:    func(ctx context.Context) { measureTimed(ctx, &run.measure, load.PIDs, warmup, duration) },
+	}, load.Live)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := decodeResults[HandshakeReport](ws)
-	if err != nil {
+	if run.parts, err = decodeResults[R](ws); err != nil {
 		return nil, err
 	}
-	hist, err := mergeHists(ws)
-	if err != nil {
+	if run.hist, err = mergeHists(ws); err != nil {
 		return nil, err
 	}
-	mergeHandshake(rep, parts, hist)
-	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
-	rep.Targets = handshakeTargets(m.targets(cfg.PIDs, rep.Handshakes))
-	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
+	return run, nil
 }
 
 // measureTimed samples pids into m over the measured time: from warmup
