@@ -271,19 +271,10 @@ func TestParseHashKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := "[[route]]\nupstream = \"u\"\n[[upstream]]\nname = \"u\"\n" + tt.keys +
-				"backends = [{ addr = \"127.0.0.1:9001\" }]\n"
-			c, err := Parse([]byte(doc), "throng.toml")
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Parse error %v; want one containing %q", err, tt.wantErr)
-				}
+			u, ok := parseUpstreamKeys(t, tt.keys, tt.wantErr)
+			if !ok {
 				return
 			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			u := c.Upstreams[0]
 			if u.HashKey != tt.wantKey || u.HashLoadFactor != tt.wantFactor {
 				t.Fatalf("hash_key, hash_load_factor = %q, %v; want %q, %v", u.HashKey, u.HashLoadFactor, tt.wantKey, tt.wantFactor)
 			}
@@ -332,19 +323,10 @@ func TestParsePassiveKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := "[[route]]\nupstream = \"u\"\n[[upstream]]\nname = \"u\"\n" + tt.keys +
-				"backends = [{ addr = \"127.0.0.1:9001\" }]\n"
-			c, err := Parse([]byte(doc), "throng.toml")
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Parse error %v; want one containing %q", err, tt.wantErr)
-				}
+			u, ok := parseUpstreamKeys(t, tt.keys, tt.wantErr)
+			if !ok {
 				return
 			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			u := c.Upstreams[0]
 			if u.MaxFails != tt.wantFails || u.FailWindow.D() != tt.wantWindow || u.EjectTime.D() != tt.wantEject {
 				t.Fatalf("max_fails, fail_window, eject_time = %d, %v, %v; want %d, %v, %v",
 					u.MaxFails, u.FailWindow, u.EjectTime, tt.wantFails, tt.wantWindow, tt.wantEject)
@@ -411,4 +393,24 @@ backends = [{ addr = "127.0.0.1:9002" }]
 	if got := c.Upstreams[1].Health; got != documentedUpstream().Health {
 		t.Fatalf("spare health = %+v; want the defaults", got)
 	}
+}
+
+// parseUpstreamKeys parses a one-upstream document with keys added to its
+// [[upstream]] table. With wantErr it checks that Parse fails naming it
+// and returns false; otherwise it returns the upstream.
+func parseUpstreamKeys(t *testing.T, keys, wantErr string) (Upstream, bool) {
+	t.Helper()
+	doc := "[[route]]\nupstream = \"u\"\n[[upstream]]\nname = \"u\"\n" + keys +
+		"backends = [{ addr = \"127.0.0.1:9001\" }]\n"
+	c, err := Parse([]byte(doc), "throng.toml")
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("Parse error %v; want one containing %q", err, wantErr)
+		}
+		return Upstream{}, false
+	}
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c.Upstreams[0], true
 }

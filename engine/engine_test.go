@@ -112,11 +112,7 @@ func dial(t *testing.T, addr string) net.Conn {
 }
 
 func TestEngineConcurrentEcho(t *testing.T) {
-	host := testHost()
-	backend := net.JoinHostPort(host, "19001")
-	startEcho(t, backend)
-	addr := net.JoinHostPort(host, "18080")
-	e := startEngine(t, addr, backend, "")
+	e, addr := echoEngine(t, "")
 
 	const clients, msgs = 40, 25
 	var wg sync.WaitGroup
@@ -169,11 +165,7 @@ func TestEngineConcurrentEcho(t *testing.T) {
 }
 
 func TestEngineProtocolErrorIsolated(t *testing.T) {
-	host := testHost()
-	backend := net.JoinHostPort(host, "19001")
-	startEcho(t, backend)
-	addr := net.JoinHostPort(host, "18080")
-	startEngine(t, addr, backend, "")
+	_, addr := echoEngine(t, "")
 
 	good := dial(t, addr)
 	defer good.Close()
@@ -183,11 +175,7 @@ func TestEngineProtocolErrorIsolated(t *testing.T) {
 	if err := ws.WriteFrame(bad, ws.NewTextFrame([]byte("unmasked"))); err != nil {
 		t.Fatal(err)
 	}
-	_ = bad.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := ws.ReadFrame(bad)
-	if err != nil || f.Header.OpCode != ws.OpClose {
-		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
-	}
+	f := readClose(t, bad)
 	if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusProtocolError {
 		t.Fatalf("close code %d, want 1002", code)
 	}
@@ -201,47 +189,25 @@ func TestEngineProtocolErrorIsolated(t *testing.T) {
 }
 
 func TestEngineDrain(t *testing.T) {
-	host := testHost()
-	backend := net.JoinHostPort(host, "19001")
-	startEcho(t, backend)
-	addr := net.JoinHostPort(host, "18080")
-	e := startEngine(t, addr, backend, "")
+	e, addr := echoEngine(t, "")
 	c := dial(t, addr)
 	defer c.Close()
 	go e.Drain(context.Background())
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := ws.ReadFrame(c)
-	if err != nil || f.Header.OpCode != ws.OpClose {
-		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
-	}
+	f := readClose(t, c)
 	if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusGoingAway {
 		t.Fatalf("close code %d, want 1001", code)
 	}
 	// Answer the Close as a client should; the session then ends.
 	_ = ws.WriteFrame(c, ws.MaskFrame(ws.NewCloseFrame(f.Payload)))
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Active() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions still active after drain", e.Active())
-		}
-		<-time.After(20 * time.Millisecond)
-	}
+	waitFor(t, "every session to end after the drain", func() bool { return e.Active() == 0 })
 }
 
 func TestEngineIdleTimeout(t *testing.T) {
-	host := testHost()
-	backend := net.JoinHostPort(host, "19001")
-	startEcho(t, backend)
-	addr := net.JoinHostPort(host, "18080")
-	startEngine(t, addr, backend, `idle = "500ms"`)
+	_, addr := echoEngine(t, `idle = "500ms"`)
 	c := dial(t, addr)
 	defer c.Close()
 	start := time.Now()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := ws.ReadFrame(c)
-	if err != nil || f.Header.OpCode != ws.OpClose {
-		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
-	}
+	readClose(t, c)
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("idle close after %v, before the 500ms idle timeout", d)
 	}
@@ -263,11 +229,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // open is closed at the linger deadline and its session slot freed (a
 // client cannot hold slots by sending bad requests and never closing).
 func TestEngineRejectedClientReleased(t *testing.T) {
-	host := testHost()
-	backend := net.JoinHostPort(host, "19001")
-	startEcho(t, backend)
-	addr := net.JoinHostPort(host, "18080")
-	e := startEngine(t, addr, backend, "")
+	e, addr := echoEngine(t, "")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -330,4 +292,27 @@ func TestEngineDrainReachesLateOpeners(t *testing.T) {
 	if got := <-code; got != ws.StatusGoingAway {
 		t.Fatalf("client got close code %d, want 1001", got)
 	}
+}
+
+// echoEngine starts an echo backend and an engine in front of it, with
+// extra lines in its [timeouts], and returns the engine and its address.
+func echoEngine(t *testing.T, extra string) (*Engine, string) {
+	t.Helper()
+	host := testHost()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	return startEngine(t, addr, backend, extra), addr
+}
+
+// readClose reads the next frame from c within 5 s and fails unless it is
+// a Close.
+func readClose(t *testing.T, c net.Conn) ws.Frame {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := ws.ReadFrame(c)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("got %v %v, want a Close", f.Header.OpCode, err)
+	}
+	return f
 }

@@ -141,48 +141,32 @@ func readHead(c net.Conn) (string, error) {
 func TestBackendAnswers(t *testing.T) {
 	tests := []struct {
 		name   string
-		answer func(net.Conn)
+		answer string // sent after the request head, then closed; "" sends nothing and waits
 		status int
 		body   string
 	}{
-		{"403 relayed", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Why: policy\r\nContent-Length: 9\r\n\r\nforbidden")
-		}, 403, "forbidden"},
-		{"500 chunked", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbad \r\n5\r\nthing\r\n0\r\n\r\n")
-		}, 500, "bad thing"},
-		{"401 close-delimited after 100", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\n\r\nwho are you")
-		}, 401, "who are you"},
-		{"garbage", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n\r\n")
-		}, 502, ""},
-		{"101 with bad accept", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n")
-		}, 502, ""},
-		{"101 naming unoffered subprotocol", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
-		}, 502, ""},
-		{"101 naming unoffered extension", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-		}, 502, ""},
-		{"never answers", func(c net.Conn) {
-			_, _ = readHead(c)
-			_, _ = io.Copy(io.Discard, c) // until the proxy gives up
-		}, 504, ""},
+		{"403 relayed", "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Why: policy\r\nContent-Length: 9\r\n\r\nforbidden", 403, "forbidden"},
+		{"500 chunked", "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbad \r\n5\r\nthing\r\n0\r\n\r\n", 500, "bad thing"},
+		{"401 close-delimited after 100", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\n\r\nwho are you", 401, "who are you"},
+		{"garbage", "SSH-2.0-OpenSSH_9.2\r\n\r\n", 502, ""},
+		{"101 with bad accept", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", 502, ""},
+		{"101 naming unoffered subprotocol", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n", 502, ""},
+		{"101 naming unoffered extension", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 502, ""},
+		{"never answers", "", 504, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			host := newHost()
 			backend := net.JoinHostPort(host, "19001")
-			fakeBackend(t, backend, tt.answer)
+			fakeBackend(t, backend, func(c net.Conn) {
+				_, _ = readHead(c)
+				if tt.answer == "" {
+					_, _ = io.Copy(io.Discard, c) // until the proxy gives up
+					return
+				}
+				// Then close: that ends a close-delimited body.
+				_, _ = io.WriteString(c, tt.answer)
+			})
 			addr := net.JoinHostPort(host, "18080")
 			startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
 			st, resp := rawRequest(t, addr, upgradeRequest(addr, "/"))
