@@ -19,7 +19,7 @@
 # Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
 # usage: bench/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
-#                         [-hc 32] [-subs 5000] [-rate 20] [-n 9000] [-hold 20s]
+#                         [-hc 32] [-subs 5000] [-rate 2] [-n 9000] [-hold 20s]
 #                         [-scale-k 3] [-scale-n 18000] [-scale-only]
 #   -quick       a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
 #                -scale-n 1500 (other flags still override it, wherever they stand)

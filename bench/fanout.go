@@ -255,9 +255,7 @@ func (f *clientFanout) act(s *clientSession, now int64) {
 	if elapsed := now - f.start.Load(); elapsed >= 0 {
 		due := min(uint64(float64(elapsed)*f.rate/float64(time.Second))+1, total)
 		for s.nextSend < due {
-			s.loop.out = append(s.loop.out, s.frame.stamp(now, s.nextSend)...)
-			s.nextSend++
-			s.loop.sent++
+			s.send(now)
 		}
 		f.sent.Store(s.nextSend)
 	}

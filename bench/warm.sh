@@ -64,12 +64,16 @@ P0=$(start_throng 0 9410)
 pids+=("$P0")
 PW=$(start_throng "$WARM" 9411)
 pids+=("$PW")
-for port in 9401 9410 9411; do
+# wait_port PORT: waits up to 5 s for 127.0.0.1:PORT to accept; exits if not.
+wait_port() {
 	for _ in $(seq 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
 	done
-done
+	echo "warm.sh: 127.0.0.1:$1 is not accepting after 5 s" >&2
+	exit 1
+}
+for port in 9401 9410 9411; do wait_port "$port"; done
 
 # run LABEL PID PORT ARGS...: one handshake run, its JSON kept as LABEL-n.json.
 run() {
@@ -106,9 +110,13 @@ mkdir -p bench/results
 	row 0 "warm = 0"
 	row w "warm = $WARM"
 	echo
-	stale=$(grep -o '"warm_used":[0-9]*' "$work/throng-$WARM.log" | tail -1 || true)
+	# The pool's counters: ask for a stats line and wait (up to 5 s) for it.
+	before=$(grep -c '"msg":"stats"' "$work/throng-$WARM.log" || true)
 	kill -USR1 "$PW"
-	sleep 0.5
+	for _ in $(seq 50); do
+		[ "$(grep -c '"msg":"stats"' "$work/throng-$WARM.log" || true)" -gt "$before" ] && break
+		sleep 0.1
+	done
 	grep '"msg":"stats"' "$work/throng-$WARM.log" | tail -1 | grep -o '"\(dials\|warm_used\|warm_stale\|warm_dials\)":[0-9]*' | tr '\n' ' '
 	echo
 } | tee bench/results/warm.md

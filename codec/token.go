@@ -25,17 +25,22 @@ func inClass(c byte, lo, hi uint64) bool {
 }
 
 // isToken reports whether b is a non-empty RFC 9110 §5.6.2 token.
-func isToken(b []byte) bool {
+func isToken[T ~string | ~[]byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if !inClass(c, tokenLo, tokenHi) {
+	for i := 0; i < len(b); i++ {
+		if !inClass(b[i], tokenLo, tokenHi) {
 			return false
 		}
 	}
 	return true
 }
+
+// IsToken reports whether s is a non-empty RFC 9110 §5.6.2 token: letters,
+// digits and !#$%&'*+-.^_`|~ (a header or cookie name, a method). It does
+// not allocate.
+func IsToken(s string) bool { return isToken(s) }
 
 // TrimOWS removes optional whitespace (SP, HTAB) from both ends of b
 // (RFC 9110 §5.6.3). It does not allocate; the result aliases b.

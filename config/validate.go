@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/throngproxy/throng/codec"
 	"math"
 	"net"
 	"net/netip"
@@ -178,7 +179,7 @@ func (c *Config) validateUpstreams(v *validator) {
 			v.nonNegative(key+".fail_window", u.FailWindow)
 			v.nonNegative(key+".eject_time", u.EjectTime)
 		}
-		if u.StickyCookie != "" && !ValidToken(u.StickyCookie) {
+		if u.StickyCookie != "" && !codec.IsToken(u.StickyCookie) {
 			v.add(key+".sticky_cookie", strconv.Quote(u.StickyCookie)+" is not a cookie name (a token)")
 		}
 		v.intRange(key+".retries", u.Retries, 0, maxRetries)
@@ -437,33 +438,26 @@ func validName(s string) bool {
 	return s != ""
 }
 
-// ValidHashKey reports whether s is a hash_key value: "ip", "path", or
-// "header:", "cookie:" or "query:" followed by a non-empty token
-// (RFC 9110 §5.6.2). upstream.ParseKeySource accepts the same strings.
-func ValidHashKey(s string) bool {
+// ParseHashKey splits a hash_key value: "ip" and "path" come back as kind
+// with no name; "header:NAME", "cookie:NAME" and "query:NAME" as their
+// prefix and NAME, which must be a non-empty token (RFC 9110 §5.6.2). ok is
+// false for anything else. upstream.ParseKeySource builds on it, so
+// validation and the balancer accept the same strings.
+func ParseHashKey(s string) (kind, name string, ok bool) {
 	switch s {
 	case HashKeyIP, HashKeyPath:
-		return true
+		return s, "", true
 	}
 	for _, p := range [...]string{HashKeyHeaderPrefix, HashKeyCookiePrefix, HashKeyQueryPrefix} {
-		if name, ok := strings.CutPrefix(s, p); ok {
-			return ValidToken(name)
+		if name, found := strings.CutPrefix(s, p); found {
+			return p, name, codec.IsToken(name)
 		}
 	}
-	return false
+	return "", "", false
 }
 
-// ValidToken reports whether s is a non-empty RFC 9110 §5.6.2 token:
-// letters, digits and !#$%&'*+-.^_`|~.
-func ValidToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return s != ""
+// ValidHashKey reports whether s is a hash_key value (see ParseHashKey).
+func ValidHashKey(s string) bool {
+	_, _, ok := ParseHashKey(s)
+	return ok
 }

@@ -168,11 +168,6 @@ func (s *session) onUpstreamGone() {
 		s.finishRefusal()
 	case stateOpen, stateClosing:
 		s.sendClose(false, statusGoingAway, s.u2c.AtBoundary())
-		if s.flags&flagClosedToClient != 0 && !s.u2c.CloseSeen() && s.c2u.CloseSeen() {
-			// The client's Close went up but the backend left without
-			// answering: nothing more will come for the client.
-			s.flags |= flagClientFailed
-		}
 		s.beginClosing()
 		s.pollClosing()
 	}

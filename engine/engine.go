@@ -206,9 +206,6 @@ func checkFree(addr string) error {
 	return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade)", addr, ErrAddressInUse)
 }
 
-// SessionCap returns the maximum number of concurrent sessions.
-func (e *Engine) SessionCap() int64 { return e.sessionCap }
-
 // Run serves until Stop is called or the engine fails. It blocks.
 func (e *Engine) Run() error {
 	snap := e.snap.Load()
@@ -307,8 +304,9 @@ func (e *Engine) Reload(c *config.Config) error {
 		return err
 	}
 	old := e.snap.Load().cfg
-	if strings.Join(c.Server.Listen, ",") != strings.Join(old.Server.Listen, ",") || c.Server.Loops != old.Server.Loops {
-		e.log.LogAttrs(context.Background(), slog.LevelWarn, "listen and loops changes need a restart")
+	if restart := needsRestart(&old.Server, &c.Server); len(restart) > 0 {
+		e.log.LogAttrs(context.Background(), slog.LevelWarn, "these changes need a restart",
+			slog.Any("keys", restart))
 	}
 	e.healthMu.Lock()
 	defer e.healthMu.Unlock()
@@ -328,6 +326,28 @@ func (e *Engine) Reload(c *config.Config) error {
 		e.flipsRetired.Add(prev.table.HealthFlips())
 	}
 	return nil
+}
+
+// needsRestart names the [server] keys that differ between old and new
+// but are read only at start.
+func needsRestart(old, new *config.Server) []string {
+	var keys []string
+	if strings.Join(old.Listen, ",") != strings.Join(new.Listen, ",") {
+		keys = append(keys, "server.listen")
+	}
+	if old.Loops != new.Loops {
+		keys = append(keys, "server.loops")
+	}
+	if old.DialWorkers != new.DialWorkers {
+		keys = append(keys, "server.dial_workers")
+	}
+	if old.MaxSessions != new.MaxSessions {
+		keys = append(keys, "server.max_sessions")
+	}
+	if old.ReadBuffer != new.ReadBuffer {
+		keys = append(keys, "server.read_buffer")
+	}
+	return keys
 }
 
 // startHealth starts the active health checks of the current table.
@@ -394,7 +414,7 @@ func (e *Engine) shardFor(loop gnet.EventLoop) *shard {
 }
 
 // ticker advances the clock every tickInterval and posts a tick to each
-// shard whose wheel holds a session. It is the only timer goroutine; the
+// shard whose wheel holds a session or that keeps warm pools. It is the only timer goroutine; the
 // wheels run on their loops.
 func (e *Engine) ticker() {
 	defer close(e.tickDone)

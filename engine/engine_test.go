@@ -238,9 +238,9 @@ func TestEngineRejectedClientReleased(t *testing.T) {
 	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the session to be admitted", func() bool { return e.Stats().Accepted == 1 })
+	waitFor(t, "the refusal", func() bool { return e.Stats().Rejected == 1 })
 	waitFor(t, "the refused session to finish", func() bool { return e.Active() == 0 })
-	// The proxy closed the socket: reads end, and writes are refused.
+	// The proxy closed the socket: reads end.
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatalf("read after refusal: %v", err)

@@ -38,7 +38,9 @@ func (s *session) relay(p []byte, fromClient bool) {
 		s.write(dst, held, p[:n])
 		sent := uint64(len(held) + n)
 		*count += sent
-		total.Add(sent)
+		// The loop is the counter's only writer: a plain store of the sum
+		// is enough for scrapers and avoids a locked add per read.
+		total.Store(total.Load() + sent)
 	}
 	if err != nil {
 		s.protocolError(fromClient, err)

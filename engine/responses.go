@@ -10,20 +10,19 @@ type responses struct {
 	needVersion []byte // 426 naming the version
 }
 
-const (
-	headerUpgrade    = "Upgrade: websocket\r\n"
-	headerVersion    = "Sec-WebSocket-Version: 13\r\n"
-	headerRetryAfter = "Retry-After: 1\r\n"
-)
+// headerRetryAfter goes with every 503: come back in a second.
+const headerRetryAfter = "Retry-After: 1\r\n"
 
 func newResponses() *responses {
 	r := &responses{}
-	for _, st := range []int{400, 403, 404, 405, 408, 426, 429, 431, 500, 502, 504} {
+	// The statuses the codec's handshake errors and the engine's own
+	// refusals use; any other is built when asked for.
+	for _, st := range []int{400, 404, 405, 426, 431, 502, 504} {
 		r.byStatus[st] = codec.AppendErrorResponse(nil, st, "")
 	}
 	r.byStatus[503] = codec.AppendErrorResponse(nil, 503, headerRetryAfter)
-	r.needUpgrade = codec.AppendErrorResponse(nil, 426, headerUpgrade)
-	r.needVersion = codec.AppendErrorResponse(nil, 426, headerVersion)
+	r.needUpgrade = codec.AppendErrorResponse(nil, 426, codec.ErrNotUpgrade.Header)
+	r.needVersion = codec.AppendErrorResponse(nil, 426, codec.ErrBadVersion.Header)
 	return r
 }
 
@@ -34,11 +33,11 @@ func (r *responses) get(status int, header string) []byte {
 		if status > 0 && status < len(r.byStatus) && r.byStatus[status] != nil {
 			return r.byStatus[status]
 		}
-	case headerUpgrade:
+	case codec.ErrNotUpgrade.Header:
 		if status == 426 {
 			return r.needUpgrade
 		}
-	case headerVersion:
+	case codec.ErrBadVersion.Header:
 		if status == 426 {
 			return r.needVersion
 		}

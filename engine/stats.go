@@ -24,7 +24,7 @@ type Stats struct {
 	IdleTimeout      uint64 // open sessions closed for idleness
 	BytesIn          uint64 // client to backend, frames relayed
 	BytesOut         uint64 // backend to client, frames relayed
-	Loops            int    // shards seen (loops that accepted a connection)
+	Loops            int    // shards: loops met at start or by a connection
 	// Transitions counts entries into each session state, by state name.
 	Transitions map[string]uint64
 }

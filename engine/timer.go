@@ -20,9 +20,10 @@ const wheelSlots = 1024
 // disarming never allocate and an idle session with no deadline costs nothing.
 //
 // Time is the engine's clock, a tick count advanced by the ticker goroutine.
-// The ticker posts a tick to a loop only while its wheel holds a session:
-// with idle = 0 a loop of idle open sessions is never woken (each wake-up
-// costs the runtime far more than the tick itself).
+// The ticker posts a tick to a loop only while its wheel holds a session or
+// it keeps warm pools: with idle = 0 and no pool, a loop of idle open
+// sessions is never woken (each wake-up costs the runtime far more than the
+// tick itself).
 type wheel struct {
 	clock *atomic.Int64 // the engine's tick count
 	now   int64         // the last tick processed

@@ -122,21 +122,11 @@ func passiveOf(backends []*Backend) *passive {
 // It reads atomics only (plus one compare-and-swap when half-open), does
 // not allocate, and is safe for concurrent use.
 func (b *Backend) Available(now int64) bool {
-	if b.h.down.Load() {
-		return false
+	ok, halfOpen, lease := b.gate(now)
+	if !ok || !halfOpen {
+		return ok
 	}
-	u := b.h.until.Load()
-	if u == 0 {
-		return true
-	}
-	if now < u {
-		return false
-	}
-	l := b.h.probe.Load()
-	if l != 0 && now-l < b.h.p.ejectTime {
-		return false
-	}
-	return b.h.probe.CompareAndSwap(l, max(now, 1))
+	return b.h.probe.CompareAndSwap(lease, max(now, 1))
 }
 
 // usable is Available without taking the probe: whether a pick may choose
@@ -146,18 +136,29 @@ func (b *Backend) usable(now int64) bool {
 	if now == 0 {
 		return true
 	}
+	ok, _, _ := b.gate(now)
+	return ok
+}
+
+// gate is the state check of Available and usable: whether b may take a
+// session at now and, when it is half-open, the probe lease to take with
+// a compare-and-swap.
+func (b *Backend) gate(now int64) (ok, halfOpen bool, lease int64) {
 	if b.h.down.Load() {
-		return false
+		return false, false, 0
 	}
 	u := b.h.until.Load()
 	if u == 0 {
-		return true
+		return true, false, 0
 	}
 	if now < u {
-		return false
+		return false, false, 0
 	}
 	l := b.h.probe.Load()
-	return l == 0 || now-l >= b.h.p.ejectTime
+	if l != 0 && now-l < b.h.p.ejectTime {
+		return false, false, 0
+	}
+	return true, true, l
 }
 
 // ReportFailure counts a failure of b at now (unix nanoseconds): a connect

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
@@ -50,25 +49,22 @@ type KeySource struct {
 
 // ParseKeySource parses a hash_key value: "ip", "path", "header:NAME",
 // "cookie:NAME" or "query:NAME", NAME a non-empty token (RFC 9110 §5.6.2),
-// kinds in lowercase. It accepts exactly what config.ValidHashKey does;
-// errors wrap ErrBadHashKey. It allocates only for the error.
+// kinds in lowercase, as config.ParseHashKey splits it. Errors wrap
+// ErrBadHashKey. It allocates only for the error.
 func ParseKeySource(s string) (KeySource, error) {
-	switch s {
-	case config.HashKeyIP:
-		return KeySource{Kind: KeyIP}, nil
-	case config.HashKeyPath:
-		return KeySource{Kind: KeyPath}, nil
-	}
-	for _, p := range [...]struct {
-		prefix string
-		kind   KeyKind
-	}{
-		{config.HashKeyHeaderPrefix, KeyHeader},
-		{config.HashKeyCookiePrefix, KeyCookie},
-		{config.HashKeyQueryPrefix, KeyQuery},
-	} {
-		if name, ok := strings.CutPrefix(s, p.prefix); ok && config.ValidToken(name) {
-			return KeySource{Kind: p.kind, Name: name}, nil
+	kind, name, ok := config.ParseHashKey(s)
+	if ok {
+		switch kind {
+		case config.HashKeyIP:
+			return KeySource{Kind: KeyIP}, nil
+		case config.HashKeyPath:
+			return KeySource{Kind: KeyPath}, nil
+		case config.HashKeyHeaderPrefix:
+			return KeySource{Kind: KeyHeader, Name: name}, nil
+		case config.HashKeyCookiePrefix:
+			return KeySource{Kind: KeyCookie, Name: name}, nil
+		case config.HashKeyQueryPrefix:
+			return KeySource{Kind: KeyQuery, Name: name}, nil
 		}
 	}
 	return KeySource{}, fmt.Errorf("%w %q: want ip, path, header:NAME, cookie:NAME or query:NAME", ErrBadHashKey, s)

@@ -1,11 +1,14 @@
 // Command throng is a WebSocket edge proxy.
 //
 //	throng -config throng.toml        run
+//	throng -config F -takeover        run beside an older throng on the same
+//	                                  addresses (SO_REUSEPORT), for upgrades
 //	throng -check-config -config F    validate F and exit 0 or 1
 //	throng -version                   print the version
 //
 // SIGHUP reloads the configuration (new sessions use it; an invalid file is
-// rejected and the old one stays). SIGUSR1 logs counters and the live heap. SIGTERM and SIGINT drain: stop admitting,
+// rejected and the old one stays; server.listen, loops, dial_workers,
+// max_sessions and read_buffer need a restart). SIGUSR1 logs counters and the live heap. SIGTERM and SIGINT drain: stop admitting,
 // send Close 1001 to every session, wait up to timeouts.drain, exit.
 package main
 
@@ -20,6 +23,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine"
@@ -68,7 +72,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	log := newLogger(cfg.Log.Level)
+	var level slog.LevelVar // log.level takes effect on reload too
+	setLevel(&level, cfg.Log.Level)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: &level}))
 
 	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, TrimMemory: true})
 	if err != nil {
@@ -92,7 +98,7 @@ func run(args []string) int {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				reload(log, e, *cfgPath)
+				reload(log, &level, e, *cfgPath)
 				continue
 			case syscall.SIGUSR1:
 				logStats(log, e)
@@ -103,7 +109,7 @@ func run(args []string) int {
 	}
 }
 
-func reload(log *slog.Logger, e *engine.Engine, path string) {
+func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, path string) {
 	cfg, err := config.Load(path)
 	if err == nil {
 		err = e.Reload(cfg)
@@ -112,6 +118,7 @@ func reload(log *slog.Logger, e *engine.Engine, path string) {
 		log.Error("reload rejected, keeping the running configuration", "config", path, "err", err.Error())
 		return
 	}
+	setLevel(level, cfg.Log.Level)
 	log.Info("configuration reloaded", "config", path)
 }
 
@@ -122,7 +129,7 @@ func drain(log *slog.Logger, e *engine.Engine, runErr <-chan error) int {
 	log.Info("draining", "sessions", e.Active())
 	e.Drain(ctx)
 	log.Info("drained", "sessions_left", e.Active())
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Timeouts.Close.D()+5e9)
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Timeouts.Close.D()+5*time.Second)
 	defer stopCancel()
 	if err := e.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("stop", "err", err.Error())
@@ -148,15 +155,16 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
 		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
 		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle, "health_flips", st.HealthFlips,
-		"handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
+		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut,
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }
 
-func newLogger(level string) *slog.Logger {
+// setLevel sets v to a validated log.level value (info if it is not one).
+func setLevel(v *slog.LevelVar, level string) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	v.Set(l)
 }

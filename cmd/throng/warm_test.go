@@ -156,12 +156,16 @@ func TestWarmPoolDropsEjectedBackend(t *testing.T) {
 		waitABit(20 * time.Millisecond)
 	}
 	accepted := bad.accepted.Load()
+	dials := statOf(t, stats(t, th), "warm_dials")
 	for range 10 {
 		if st, head := openHead(t, addr); st != 101 {
 			t.Fatalf("status %d:\n%s", st, head)
 		}
 	}
-	waitABit(300 * time.Millisecond) // three ticks: pools would have refilled by now
+	// The sessions took warm sockets to the good backend: once the pools
+	// have refilled, every refill has been made, none to the ejected one.
+	waitStat(t, th, "warm_dials", func(n int) bool { return n > dials })
+	waitStat(t, th, "warm_idle", func(n int) bool { return n == 6 }) // 2 loops × 3, good backend only
 	if n := bad.accepted.Load(); n != accepted {
 		t.Fatalf("the ejected backend got %d new connections", n-accepted)
 	}
