@@ -414,3 +414,38 @@ func parseUpstreamKeys(t *testing.T, keys, wantErr string) (Upstream, bool) {
 	}
 	return c.Upstreams[0], true
 }
+
+// TestParseDurationTypeInArrays: a duration given as a number inside an
+// array table is reported with its line and its element's key path, as
+// one outside is.
+func TestParseDurationTypeInArrays(t *testing.T) {
+	doc := `[[route]]
+upstream = "u"
+[[upstream]]
+name = "v"
+backends = [{ addr = "127.0.0.1:1" }]
+[[upstream]]
+name = "u"
+fail_window = 5
+[[upstream.backends]]
+addr = "127.0.0.1:2"
+[upstream.health]
+type = "tcp"
+interval = 2
+[timeouts]
+connect = 3
+`
+	_, err := Parse([]byte(doc), "throng.toml")
+	if err == nil {
+		t.Fatal("Parse accepted durations given as numbers")
+	}
+	for _, want := range []string{
+		"throng.toml:8: upstream[1].fail_window: ",
+		"throng.toml:13: upstream[1].health.interval: ",
+		"throng.toml:15: timeouts.connect: ",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -10,7 +12,8 @@ import (
 var durationType = reflect.TypeFor[Duration]()
 
 // durationKeys appends the dotted key of every Duration field reachable from
-// t through struct fields (not through arrays) to keys.
+// t to keys; fields of array elements ([[upstream]]) appear as
+// "upstream[].fail_window".
 func durationKeys(keys []string, t reflect.Type, prefix string) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -23,6 +26,8 @@ func durationKeys(keys []string, t reflect.Type, prefix string) []string {
 			keys = append(keys, prefix+name)
 		case f.Type.Kind() == reflect.Struct:
 			keys = durationKeys(keys, f.Type, prefix+name+".")
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			keys = durationKeys(keys, f.Type.Elem(), prefix+name+"[].")
 		}
 	}
 	return keys
@@ -38,7 +43,12 @@ func checkDurationTypes(data []byte) []*Error {
 	var p unstable.Parser
 	p.Reset(data)
 	var table []string
-	inArray := false
+	// The array tables being filled, outermost first ("upstream", then
+	// "upstream.backends"), and how many elements of each have begun: keys
+	// inside one are reported as "upstream[2].fail_window" and matched as
+	// "upstream[].fail_window".
+	var arrays []string
+	elems := map[string]int{}
 	for p.NextExpression() {
 		expr := p.Expression()
 		switch expr.Kind {
@@ -47,11 +57,16 @@ func checkDurationTypes(data []byte) []*Error {
 			for it := expr.Key(); it.Next(); {
 				table = append(table, string(it.Node().Data))
 			}
-			inArray = expr.Kind == unstable.ArrayTable
-		case unstable.KeyValue:
-			if inArray {
-				continue
+			t := strings.Join(table, ".")
+			arrays = slices.DeleteFunc(arrays, func(a string) bool { return !within(t, a) })
+			if expr.Kind == unstable.ArrayTable {
+				if len(arrays) > 0 && arrays[len(arrays)-1] == t {
+					arrays = arrays[:len(arrays)-1]
+				}
+				arrays = append(arrays, t)
+				elems[t]++
 			}
+		case unstable.KeyValue:
 			path := append([]string(nil), table...)
 			var first *unstable.Node
 			for it := expr.Key(); it.Next(); {
@@ -60,9 +75,14 @@ func checkDurationTypes(data []byte) []*Error {
 				}
 				path = append(path, string(it.Node().Data))
 			}
-			key := strings.Join(path, ".")
+			key, shape := strings.Join(path, "."), strings.Join(path, ".")
+			for i := len(arrays) - 1; i >= 0; i-- { // innermost first
+				a := arrays[i]
+				key = a + "[" + strconv.Itoa(elems[a]-1) + "]" + key[len(a):]
+				shape = a + "[]" + shape[len(a):]
+			}
 			v := expr.Value()
-			if v.Kind == unstable.String || !contains(keys, key) {
+			if v.Kind == unstable.String || !slices.Contains(keys, shape) {
 				continue
 			}
 			line := 0
@@ -76,11 +96,7 @@ func checkDurationTypes(data []byte) []*Error {
 	return errs
 }
 
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
+// within reports whether dotted key k is table t or inside it.
+func within(k, t string) bool {
+	return k == t || strings.HasPrefix(k, t+".")
 }
