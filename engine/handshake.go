@@ -139,6 +139,8 @@ func (s *session) startUpstream() {
 	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
 	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
+	// Kept for the 101: f.RequestID may be the shard's scratch.
+	hs.rid = append(hs.rid[:0], f.RequestID...)
 	u := route.Upstream
 	hs.up = u
 	if u.NeedsKey() {
@@ -465,14 +467,13 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 		sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "backend restored",
 			attrUpstream(s.upstreamName()), attrBackend(s.backend.Addr))
 	}
-	id := forwardedRequestID(hs.fwd)
 	var cookie []byte
 	if st := s.backend.Upstream.Sticky; st != nil && hs.sticky != s.backend {
 		// A new client, or its backend was unavailable: send it where it
 		// went this time.
 		cookie = st.SetCookie(s.backend)
 	}
-	out := codec.AppendSwitchingResponse(hs.body[:0], resp, id, cookie)
+	out := codec.AppendSwitchingResponse(hs.body[:0], resp, hs.rid, cookie)
 	hs.body = out
 	s.status = 101
 	if _, err := s.client.Write(out); err != nil || s.client == nil {
@@ -529,25 +530,6 @@ func (s *session) releaseBackend() {
 // maxFallbacks bounds how many fallback upstreams one handshake may move
 // through (config validation already rules out loops).
 const maxFallbacks = 8
-
-// forwardedRequestID finds the X-Request-Id the proxy put in the forwarded
-// request (the last header line before the blank line).
-func forwardedRequestID(fwd []byte) []byte {
-	const key = "X-Request-Id: "
-	end := len(fwd) - 4 // "\r\n\r\n"
-	if end < 0 {
-		return nil
-	}
-	start := end
-	for start > 0 && fwd[start-1] != '\n' {
-		start--
-	}
-	line := fwd[start:end]
-	if len(line) < len(key) || string(line[:len(key)]) != key {
-		return nil
-	}
-	return line[len(key):]
-}
 
 // canRetry reports whether a failed attempt could be retried: a retry is
 // left, any backoff fits in the handshake time, and some backend not yet

@@ -140,6 +140,7 @@ type handshake struct {
 	resp  []byte // the backend's answer head
 	body  []byte // the backend's refusal body
 	early []byte // client bytes that followed its head
+	rid   []byte // the X-Request-Id sent upstream, echoed in the 101
 
 	scan     codec.HeadScanner
 	chunk    codec.ChunkedDecoder
@@ -163,7 +164,7 @@ type handshake struct {
 
 func (hs *handshake) reset() {
 	hs.head, hs.fwd, hs.resp = hs.head[:0], hs.fwd[:0], hs.resp[:0]
-	hs.body, hs.early = hs.body[:0], hs.early[:0]
+	hs.body, hs.early, hs.rid = hs.body[:0], hs.early[:0], hs.rid[:0]
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft = 0, 0
