@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"time"
 
@@ -157,13 +156,7 @@ func (s *session) startUpstream() {
 // clientIP is the client's address with any v4-in-v6 mapping removed, and
 // whether it is a trusted proxy.
 func (s *session) clientIP() (netip.Addr, bool) {
-	var ip netip.Addr
-	if s.client != nil {
-		if ta, ok := s.client.RemoteAddr().(*net.TCPAddr); ok {
-			ip, _ = netip.AddrFromSlice(ta.IP)
-		}
-	}
-	ip = ip.Unmap()
+	ip := s.clientAddrPort().Addr()
 	return ip, s.snap.trusted(ip)
 }
 

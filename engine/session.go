@@ -271,15 +271,24 @@ func (s *session) onDeadline() {
 // clientAddr is the client's address for logs, v4-in-v6 mapping removed
 // (a dual-stack ":port" listener sees IPv4 clients as ::ffff:a.b.c.d).
 func (s *session) clientAddr() string {
-	if ta, ok := s.raddr.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port)).String()
-		}
+	if ap := s.clientAddrPort(); ap.IsValid() {
+		return ap.String()
 	}
 	if s.raddr == nil {
 		return ""
 	}
 	return s.raddr.String()
+}
+
+// clientAddrPort is the client's TCP address with any v4-in-v6 mapping
+// removed; invalid when it is not a TCP address.
+func (s *session) clientAddrPort() netip.AddrPort {
+	ta, ok := s.raddr.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ip, _ := netip.AddrFromSlice(ta.IP)
+	return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
 }
 
 // routeName names the route as the config does: host and path prefix.
