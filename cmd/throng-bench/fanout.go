@@ -14,13 +14,8 @@ func runFanout(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("throng-bench fanout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lf := new(loadFlags)
-	fs.StringVar(&lf.url, "url", "", "ws:// or wss:// `URL` of a fanout service (required)")
-	fs.Var(&lf.rate, "connect-rate", "connects per second, e.g. 2000/s; 0 is unbounded")
-	fs.StringVar(&lf.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
-	fs.Var(&lf.pids, "pid", "`PID` of a process to sample (CPU, RSS); repeatable")
-	fs.IntVar(&lf.loops, "loops", 0, "client event loops (0: one per CPU)")
-	fs.BoolVar(&lf.jsonOut, "json", false, "print one JSON object instead of a table")
-	registerTLSFlags(fs, &lf.tls)
+	// One publisher: no -procs (its clock stamps every message).
+	lf.register(fs, 0, "connect-rate", false)
 	var cfg bench.FanoutConfig
 	fs.IntVar(&cfg.Sessions, "subs", 100, "number of subscriber sessions (one more publishes)")
 	fs.Float64Var(&cfg.MsgRate, "rate", 100, "messages the publisher sends per second")

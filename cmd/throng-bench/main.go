@@ -199,14 +199,19 @@ type loadFlags struct {
 	tls     bench.TLSOptions // -insecure, -ca, -sni: wss:// only (tls.go)
 }
 
-func (f *loadFlags) register(fs *flag.FlagSet, rate float64) {
+// register adds the shared load flags to fs: the connect rate (default
+// rate) under rateName, and -procs when procs is set.
+func (f *loadFlags) register(fs *flag.FlagSet, rate float64, rateName string, procs bool) {
 	f.rate = rateFlag(rate)
 	fs.StringVar(&f.url, "url", "", "ws:// or wss:// `URL` to connect to (required)")
-	fs.Var(&f.rate, "rate", "connects per second, e.g. 2000/s; 0 is unbounded")
+	fs.Var(&f.rate, rateName, "connects per second, e.g. 2000/s; 0 is unbounded")
 	fs.StringVar(&f.source, "source", "", "source `addresses`: a range 127.0.0.2-127.0.0.20, or \"kernel\";\ndefault 127.0.0.2-127.0.0.9 for a loopback target")
 	fs.Var(&f.pids, "pid", "`PID` of a process to sample (RSS, CPU); repeatable")
 	fs.IntVar(&f.loops, "loops", 0, "client event loops (0: one per CPU)")
-	fs.IntVar(&f.procs, "procs", 1, "worker `processes` to split the sessions and the -source range over;\nresults merged (one process holds at most RLIMIT_NOFILE sockets)")
+	f.procs = 1
+	if procs {
+		fs.IntVar(&f.procs, "procs", 1, "worker `processes` to split the sessions and the -source range over;\nresults merged (one process holds at most RLIMIT_NOFILE sockets)")
+	}
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of a table")
 	registerTLSFlags(fs, &f.tls)
 }
@@ -280,7 +285,7 @@ func newLoadFlagSet(name string, rate float64, stderr io.Writer) (*flag.FlagSet,
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lf := new(loadFlags)
-	lf.register(fs, rate)
+	lf.register(fs, rate, "rate", true)
 	return fs, lf
 }
 
