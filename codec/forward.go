@@ -1,34 +1,51 @@
 package codec
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Forward describes what the proxy adds when it forwards a client's upgrade
 // request to a backend.
 type Forward struct {
 	ClientIP    []byte // textual client address (already unmapped from v4-in-v6), e.g. "192.0.2.1" or "2001:db8::1"
-	TrustedPeer bool   // the TCP peer is a trusted proxy: append ClientIP to an existing X-Forwarded-For instead of replacing it
+	TrustedPeer bool   // the TCP peer is a trusted proxy: keep its client-address headers and append ClientIP to its X-Forwarded-For
 	Proto       string // "http" or "https" → X-Forwarded-Proto (replaces any client value); "" sends none
 	RequestID   []byte // X-Request-Id value to send (the client's, or one the engine made); nil sends none
 	Target      []byte // request target to send, in origin form (nil = r.Target)
+	// Forwarded adds an RFC 7239 Forwarded element of the proxy's own,
+	// "for=ClientIP;host=Host;proto=Proto", after any the request keeps.
+	Forwarded bool
+	// Owned lists header names the proxy alone sets (values it verified
+	// itself, such as identity claims): a client's copy is removed whether
+	// or not the peer is trusted. Compared ASCII case-insensitively.
+	Owned []string
 }
 
 // AppendForwardedRequest appends to dst the request head to send upstream
 // for the client's handshake r (RFC 9110 §7.6.1, RFC 6455 §4.1):
 //
 //   - "GET <target> HTTP/1.1\r\n", target being f.Target or else r.Target;
-//   - the client's headers in order, except hop-by-hop ones (Connection,
+//   - the client's headers in order, except: hop-by-hop ones (Connection,
 //     Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization,
 //     TE, Trailer, Transfer-Encoding, Upgrade, and every header named in the
-//     client's Connection tokens) and the client's X-Forwarded-For,
+//     client's Connection tokens); the client's X-Forwarded-For,
 //     X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id, which are
-//     rewritten below; Host and all Sec-WebSocket-* headers are kept as sent,
-//     even if Connection names them;
+//     rewritten below; the names in f.Owned; and, unless f.TrustedPeer, every
+//     other header that conventionally carries the client's address or
+//     scheme (IsClientAddressHeader), which a client could otherwise spoof.
+//     Host and all Sec-WebSocket-* headers are kept as sent, even if
+//     Connection names them;
 //   - "Upgrade: websocket\r\nConnection: Upgrade\r\n";
 //   - "X-Forwarded-For: ": with f.TrustedPeer, the client's X-Forwarded-For
 //     lists joined by ", ", then ", " and f.ClientIP; otherwise just
 //     f.ClientIP (the line is left out if it would be empty);
 //   - "X-Forwarded-Proto: <f.Proto>", "X-Forwarded-Host: <r.Host>" and
 //     "X-Request-Id: <f.RequestID>", each left out when empty;
+//   - with f.Forwarded, "Forwarded: for=...;host=...;proto=..." (RFC 7239
+//     §4, §6: an IPv6 address bracketed and quoted, a host that is not a
+//     token quoted), which follows a trusted peer's own Forwarded lines and
+//     so extends their list;
 //   - the final "\r\n".
 //
 // r must have passed ParseRequest; the fields of f are written as given, so
@@ -45,7 +62,8 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 	for i := range r.Headers {
 		name := r.Headers[i].Name
 		if !EqualFold(name, "host") && !hasPrefixFold(name, "sec-websocket-") &&
-			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name)) {
+			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name) ||
+				!f.TrustedPeer && IsClientAddressHeader(name) || isOwned(name, f.Owned)) {
 			continue
 		}
 		dst = appendHeader(dst, name, r.Headers[i].Value)
@@ -87,7 +105,59 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 	if len(f.RequestID) > 0 {
 		dst = appendNamedHeader(dst, "X-Request-Id", f.RequestID)
 	}
+	if f.Forwarded {
+		dst = appendForwarded(dst, f.ClientIP, r.Host, f.Proto)
+	}
 	return append(dst, "\r\n"...)
+}
+
+// appendForwarded appends the proxy's own RFC 7239 Forwarded line. Each
+// parameter is left out when its value is empty.
+func appendForwarded(dst, clientIP, host []byte, proto string) []byte {
+	dst = append(dst, "Forwarded: "...)
+	mark := len(dst)
+	if len(clientIP) > 0 {
+		dst = append(dst, "for="...)
+		if bytes.IndexByte(clientIP, ':') >= 0 {
+			// An IPv6 address is bracketed, and as ':' is not a token
+			// character, quoted (RFC 7239 §6).
+			dst = append(dst, `"[`...)
+			dst = append(dst, clientIP...)
+			dst = append(dst, `]"`...)
+		} else {
+			dst = append(dst, clientIP...)
+		}
+	}
+	if len(host) > 0 {
+		if len(dst) > mark {
+			dst = append(dst, ';')
+		}
+		dst = append(dst, "host="...)
+		dst = appendTokenOrQuoted(dst, host)
+	}
+	if proto != "" {
+		if len(dst) > mark {
+			dst = append(dst, ';')
+		}
+		dst = append(dst, "proto="...)
+		dst = append(dst, proto...)
+	}
+	if len(dst) == mark {
+		return dst[:mark-len("Forwarded: ")]
+	}
+	return append(dst, "\r\n"...)
+}
+
+// appendTokenOrQuoted appends v as a token, or as a quoted-string when it
+// is not one (RFC 9110 §5.6.4). v is a validated Host value: RFC 3986
+// characters, so it holds neither '"' nor '\\' and needs no escapes.
+func appendTokenOrQuoted(dst, v []byte) []byte {
+	if isToken(v) {
+		return append(dst, v...)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, v...)
+	return append(dst, '"')
 }
 
 // AppendSwitchingResponse appends to dst the backend's 101 head resp for the
@@ -243,6 +313,66 @@ func isForwardingHeader(name []byte) bool {
 		return EqualFold(name, "x-forwarded-host")
 	case 17:
 		return EqualFold(name, "x-forwarded-proto")
+	}
+	return false
+}
+
+// clientAddressHeaders are the request headers that, by convention of some
+// proxy, CDN or framework, carry the original client's address, port or
+// scheme. A backend may believe any of them, so they are only passed on
+// from a trusted proxy. X-Forwarded-For, -Proto and -Host, which the proxy
+// always rewrites, are not in the list.
+var clientAddressHeaders = [...]string{
+	"forwarded",                // RFC 7239
+	"forwarded-for",            // non-standard spelling
+	"x-forwarded",              // non-standard spelling
+	"x-forwarded-port",         // AWS ELB, Traefik
+	"x-forwarded-scheme",       // nginx ingress
+	"x-forwarded-ssl",          // Heroku, some Rack stacks
+	"x-forwarded-server",       // Apache mod_proxy
+	"x-original-forwarded-for", // nginx ingress, AWS
+	"x-real-ip",                // nginx realip
+	"x-client-ip",              // Apache, Rails
+	"client-ip",                // older proxies
+	"true-client-ip",           // Akamai, Cloudflare Enterprise
+	"cf-connecting-ip",         // Cloudflare
+	"cf-connecting-ipv6",       // Cloudflare pseudo-IPv4
+	"fastly-client-ip",         // Fastly
+	"x-cluster-client-ip",      // Rackspace, Riverbed
+	"x-envoy-external-address", // Envoy
+	"x-appengine-user-ip",      // Google App Engine
+	"x-azure-clientip",         // Azure Front Door
+	"x-azure-socketip",         // Azure Front Door
+	"x-url-scheme",             // some WSGI stacks
+	"front-end-https",          // Microsoft
+}
+
+// IsClientAddressHeader reports whether name is one of the headers that
+// conventionally carry the client's address or scheme and that the proxy
+// removes from a request whose peer is not a trusted proxy: Forwarded,
+// Forwarded-For, X-Forwarded, X-Forwarded-Port, X-Forwarded-Scheme,
+// X-Forwarded-Ssl, X-Forwarded-Server, X-Original-Forwarded-For, X-Real-IP,
+// X-Client-IP, Client-IP, True-Client-IP, CF-Connecting-IP,
+// CF-Connecting-IPv6, Fastly-Client-IP, X-Cluster-Client-IP,
+// X-Envoy-External-Address, X-AppEngine-User-IP, X-Azure-ClientIP,
+// X-Azure-SocketIP, X-Url-Scheme and Front-End-Https (docs/protocol.md
+// lists them too). Names compare ASCII case-insensitively. It does not
+// allocate.
+func IsClientAddressHeader(name []byte) bool {
+	for _, h := range clientAddressHeaders {
+		if len(h) == len(name) && EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOwned reports whether name is one of owned, ASCII case-insensitively.
+func isOwned(name []byte, owned []string) bool {
+	for _, h := range owned {
+		if len(h) == len(name) && EqualFold(name, h) {
+			return true
+		}
 	}
 	return false
 }

@@ -68,8 +68,14 @@ type Server struct {
 	TCPKeepalive Duration `toml:"tcp_keepalive"`
 	// TrustedProxies lists IPs or CIDRs of proxies in front of throng: a
 	// request from one of them has its X-Forwarded-For appended to rather
-	// than replaced. Default empty.
+	// than replaced, and keeps its other client-address headers (Forwarded,
+	// X-Real-IP, ...: docs/protocol.md), which are removed from everybody
+	// else's. Default empty.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// ForwardedHeader adds an RFC 7239 Forwarded header of throng's own
+	// (for, host, proto) to every forwarded request, after a trusted
+	// proxy's. Default false.
+	ForwardedHeader bool `toml:"forwarded_header"`
 	// DialWorkers is the number of goroutines dialling backends, 1..1024.
 	// Default 16.
 	DialWorkers int `toml:"dial_workers"`

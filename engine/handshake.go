@@ -124,7 +124,7 @@ func (s *session) startUpstream() {
 
 	// Build the forwarded request once; retries reuse it.
 	f := &sh.fwd
-	*f = codec.Forward{Proto: "http", RequestID: req.RequestID}
+	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded}
 	if len(f.RequestID) == 0 {
 		v1, v2 := sh.rand.Uint64(), sh.rand.Uint64()
 		var raw [16]byte

@@ -32,6 +32,7 @@ type snapshot struct {
 	keepAlive time.Duration
 	dialer    *net.Dialer // connect timeout and keepalive of this config
 	trustedIP []netip.Prefix
+	forwarded bool // server.forwarded_header
 	accessLog bool
 }
 
@@ -59,6 +60,7 @@ func newSnapshot(c *config.Config) (*snapshot, error) {
 		maxEarlyBytes:          c.Limits.MaxEarlyBytes.Bytes(),
 		keepAlive:              c.Server.TCPKeepalive.D(),
 		accessLog:              c.Log.Access,
+		forwarded:              c.Server.ForwardedHeader,
 		dialer:                 newNetDialer(to.Connect.D(), c.Server.TCPKeepalive.D()),
 	}
 	for _, tp := range c.Server.TrustedProxies {

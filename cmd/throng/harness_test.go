@@ -181,9 +181,18 @@ func startThrong(t testing.TB, addr, cfg string, prefix ...string) *throng {
 }
 
 // basicConfig is a proxy on listen in front of backends with short timeouts.
+// extra is appended; keys of a "[server]" table at its start join the
+// server table instead.
 func basicConfig(listen string, backends []string, extra string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = [%q]\nloops = 2\n\n", listen)
+	var server string
+	if rest, ok := strings.CutPrefix(extra, "[server]\n"); ok {
+		server, extra = rest, ""
+		if i := strings.Index(rest, "\n["); i >= 0 {
+			server, extra = rest[:i+1], rest[i+1:]
+		}
+	}
+	fmt.Fprintf(&b, "[server]\nlisten = [%q]\nloops = 2\n%s\n", listen, server)
 	fmt.Fprintf(&b, "[timeouts]\nhandshake = \"3s\"\nconnect = \"1s\"\nupstream_handshake = \"2s\"\nclose = \"1s\"\n\n")
 	b.WriteString("[[route]]\nhost = \"*\"\npath_prefix = \"/\"\nupstream = \"main\"\n\n")
 	b.WriteString("[[upstream]]\nname = \"main\"\nbalance = \"round_robin\"\nbackends = [")
