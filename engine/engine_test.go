@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/engine/enginetest"
+
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
@@ -153,7 +155,7 @@ func TestEngineConcurrentEcho(t *testing.T) {
 	}
 	// Counters are added after each write: wait for every session to end
 	// before reading them.
-	waitFor(t, "every session to finish", func() bool { return e.Active() == 0 })
+	enginetest.WaitFor(t, "every session to finish", func() bool { return e.Active() == 0 })
 	st := e.Stats()
 	// Echoed frames differ only by the client's 4-byte masking key.
 	if st.Opened != clients || st.Accepted != clients || st.BytesIn == 0 || st.BytesIn-st.BytesOut != 4*clients*msgs {
@@ -199,7 +201,7 @@ func TestEngineDrain(t *testing.T) {
 	}
 	// Answer the Close as a client should; the session then ends.
 	_ = ws.WriteFrame(c, ws.MaskFrame(ws.NewCloseFrame(f.Payload)))
-	waitFor(t, "every session to end after the drain", func() bool { return e.Active() == 0 })
+	enginetest.WaitFor(t, "every session to end after the drain", func() bool { return e.Active() == 0 })
 }
 
 func TestEngineIdleTimeout(t *testing.T) {
@@ -214,16 +216,6 @@ func TestEngineIdleTimeout(t *testing.T) {
 }
 
 // waitFor polls cond until it holds or 5 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-time.After(10 * time.Millisecond)
-	}
-}
 
 // TestEngineRejectedClientReleased: a refused client that keeps its socket
 // open is closed at the linger deadline and its session slot freed (a
@@ -238,8 +230,8 @@ func TestEngineRejectedClientReleased(t *testing.T) {
 	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the refusal", func() bool { return e.Stats().Rejected == 1 })
-	waitFor(t, "the refused session to finish", func() bool { return e.Active() == 0 })
+	enginetest.WaitFor(t, "the refusal", func() bool { return e.Stats().Rejected == 1 })
+	enginetest.WaitFor(t, "the refused session to finish", func() bool { return e.Active() == 0 })
 	// The proxy closed the socket: reads end.
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := io.ReadAll(c); err != nil {
@@ -281,7 +273,7 @@ func TestEngineDrainReachesLateOpeners(t *testing.T) {
 		code <- cc
 	}()
 	// Past the request (a drain refuses requests it has not parsed yet).
-	waitFor(t, "the backend dial", func() bool { return e.Stats().Dials == 1 })
+	enginetest.WaitFor(t, "the backend dial", func() bool { return e.Stats().Dials == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	start := time.Now()

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/engine/enginetest"
+
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/codec"
@@ -153,7 +155,7 @@ func TestEngineStopUnderHandshakeLoad(t *testing.T) {
 				}
 			}()
 		}
-		waitFor(t, "handshakes under way", func() bool { return e.Stats().Accepted > 200 })
+		enginetest.WaitFor(t, "handshakes under way", func() bool { return e.Stats().Accepted > 200 })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		serr := e.Stop(ctx)
 		cancel()
@@ -225,10 +227,10 @@ func TestEngineClientGoneWhileConnecting(t *testing.T) {
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dial to start", func() bool { return e.Stats().Dials == 1 })
+	enginetest.WaitFor(t, "the dial to start", func() bool { return e.Stats().Dials == 1 })
 	c.Close()
 	start := time.Now()
-	waitFor(t, "the session to finish", func() bool { return e.Active() == 0 })
+	enginetest.WaitFor(t, "the session to finish", func() bool { return e.Active() == 0 })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("slot freed after %v: the session waited for the 5s connect", d)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/engine/enginetest"
+
 	"github.com/throngproxy/throng/config"
 )
 
@@ -105,13 +107,13 @@ func TestFallRise(t *testing.T) {
 	log, lb := newLog()
 	startChecks(t, tb, log, nil)
 	a, b := tb.Upstreams[0].Backends[0], tb.Upstreams[0].Backends[1]
-	waitFor(t, "first passing checks", func() bool { return a.h.okRun.Load() >= 2 && b.h.okRun.Load() >= 2 })
+	enginetest.WaitFor(t, "first passing checks", func() bool { return a.h.okRun.Load() >= 2 && b.h.okRun.Load() >= 2 })
 	if a.Down() || !a.Healthy() || tb.HealthFlips() != 0 {
 		t.Fatalf("before: Down %v, Healthy %v, flips %d; want false, true, 0", a.Down(), a.Healthy(), tb.HealthFlips())
 	}
 
 	srvA.stop()
-	waitFor(t, "backend A down", a.Down)
+	enginetest.WaitFor(t, "backend A down", a.Down)
 	if got := a.h.failRun.Load(); got < 2 {
 		t.Fatalf("down after %d failed checks; want ≥ 2", got)
 	}
@@ -129,7 +131,7 @@ func TestFallRise(t *testing.T) {
 	}
 
 	serve(t, addrA, hangUp)
-	waitFor(t, "backend A up", func() bool { return !a.Down() })
+	enginetest.WaitFor(t, "backend A up", func() bool { return !a.Down() })
 	if got := a.h.okRun.Load(); got < 2 {
 		t.Fatalf("up after %d passing checks; want ≥ 2", got)
 	}
@@ -137,7 +139,7 @@ func TestFallRise(t *testing.T) {
 		t.Fatal("backend A up but not healthy, or the upstream still counts it")
 	}
 	// A few more checks: no more lines.
-	waitFor(t, "more passing checks", func() bool { return a.h.okRun.Load() >= 5 })
+	enginetest.WaitFor(t, "more passing checks", func() bool { return a.h.okRun.Load() >= 5 })
 	downs, ups := lb.records(t, "backend down"), lb.records(t, "backend up")
 	if len(downs) != 1 || len(ups) != 1 {
 		t.Fatalf("%d \"backend down\" and %d \"backend up\" lines; want 1 and 1", len(downs), len(ups))
@@ -228,7 +230,7 @@ func TestRiseUnejects(t *testing.T) {
 	tb := healthTable(t, config.BalanceRoundRobin, 1, healthCheck(config.HealthTCP), addrA, srvB.addr())
 	startChecks(t, tb, nil, nil)
 	a, b := tb.Upstreams[0].Backends[0], tb.Upstreams[0].Backends[1]
-	waitFor(t, "backend A down", a.Down)
+	enginetest.WaitFor(t, "backend A down", a.Down)
 
 	// Eject A, as if for the third time in a row: level 3.
 	now := time.Now().UnixNano()
@@ -246,13 +248,13 @@ func TestRiseUnejects(t *testing.T) {
 		t.Fatal("ReportFailure did not eject B")
 	}
 	okB := b.h.okRun.Load()
-	waitFor(t, "B's next checks", func() bool { return b.h.okRun.Load() >= okB+3 })
+	enginetest.WaitFor(t, "B's next checks", func() bool { return b.h.okRun.Load() >= okB+3 })
 	if !b.Ejected() || b.Healthy() {
 		t.Fatal("passing checks of an up backend unejected it")
 	}
 
 	serve(t, addrA, hangUp)
-	waitFor(t, "backend A up", func() bool { return !a.Down() })
+	enginetest.WaitFor(t, "backend A up", func() bool { return !a.Down() })
 	if a.Ejected() || !a.Healthy() || a.h.level.Load() != 0 {
 		t.Fatalf("after rise: Ejected %v, Healthy %v, level %d; want false, true, 0", a.Ejected(), a.Healthy(), a.h.level.Load())
 	}
@@ -278,7 +280,7 @@ func TestInheritState(t *testing.T) {
 	prev := healthTable(t, config.BalanceRoundRobin, 0, hc, addrA, srvB.addr())
 	startChecks(t, prev, nil, nil)
 	pa, pb := prev.Upstreams[0].Backends[0], prev.Upstreams[0].Backends[1]
-	waitFor(t, "prev: A down, B passing", func() bool { return pa.Down() && pb.h.okRun.Load() >= 3 })
+	enginetest.WaitFor(t, "prev: A down, B passing", func() bool { return pa.Down() && pb.h.okRun.Load() >= 3 })
 
 	tests := []struct {
 		name      string
@@ -353,7 +355,7 @@ func TestStopHealthChecks(t *testing.T) {
 			if !same {
 				t.Fatal("a second StartHealthChecks started the checks again")
 			}
-			waitFor(t, "a check in flight", func() bool {
+			enginetest.WaitFor(t, "a check in flight", func() bool {
 				silentSrv.mu.Lock()
 				defer silentSrv.mu.Unlock()
 				return len(silentSrv.conns) > 0
@@ -377,14 +379,14 @@ func TestStopHealthChecks(t *testing.T) {
 			if got := tb.HealthFlips(); got != 0 {
 				t.Fatalf("HealthFlips = %d; want 0", got)
 			}
-			waitFor(t, "the aborted check's connection to close", func() bool {
+			enginetest.WaitFor(t, "the aborted check's connection to close", func() bool {
 				silentSrv.mu.Lock()
 				defer silentSrv.mu.Unlock()
 				return len(silentSrv.conns) == 0
 			})
 		})
 	}
-	waitFor(t, "the checkers' goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	enginetest.WaitFor(t, "the checkers' goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // TestActiveWithoutPassive: with max_fails = 0 a down backend is still
@@ -429,9 +431,9 @@ func TestActiveWithoutPassive(t *testing.T) {
 	tb := healthTable(t, config.BalanceLeastConn, 0, healthCheck(config.HealthTCP), addrA, srvB.addr())
 	startChecks(t, tb, nil, nil)
 	a := tb.Upstreams[0].Backends[0]
-	waitFor(t, "first checks", func() bool { return a.h.okRun.Load() >= 1 })
+	enginetest.WaitFor(t, "first checks", func() bool { return a.h.okRun.Load() >= 1 })
 	srvA.stop()
-	waitFor(t, "backend A down", a.Down)
+	enginetest.WaitFor(t, "backend A down", a.Down)
 	neverPicks(t, tb.Upstreams[0].Backends, a, 1000)
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/engine/enginetest"
+
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/codec"
@@ -350,7 +352,7 @@ func TestCheckCancel(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- Check(ctx, &hc, srv.addr()) }()
 			// Wait until the check is in flight: the server holds its conn.
-			waitFor(t, "the check's connection", func() bool {
+			enginetest.WaitFor(t, "the check's connection", func() bool {
 				srv.mu.Lock()
 				defer srv.mu.Unlock()
 				return len(srv.conns) > 0
@@ -421,16 +423,4 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("parseStatus(%q) = %d; want 100..999", line, got)
 		}
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after 5s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
