@@ -43,8 +43,8 @@ var (
 	// ErrDuplicateHeader is Host or Sec-WebSocket-Key sent twice
 	// (RFC 9110 §7.2, RFC 6455 §11.3.1).
 	ErrDuplicateHeader = &HandshakeError{Status: 400, msg: "codec: duplicate Host or Sec-WebSocket-Key"}
-	// ErrHasBody is a handshake announcing a body: a Content-Length other
-	// than 0 or any Transfer-Encoding.
+	// ErrHasBody is a handshake announcing a body: any Content-Length, "0"
+	// included, or any Transfer-Encoding.
 	ErrHasBody = &HandshakeError{Status: 400, msg: "codec: handshake has a body"}
 	// ErrHeadTooLarge is a head longer than the configured limit; the engine
 	// returns it, ParseRequest does not.

@@ -162,10 +162,13 @@ func appendTokenOrQuoted(dst, v []byte) []byte {
 
 // AppendSwitchingResponse appends to dst the backend's 101 head resp for the
 // client: the status line and headers as the backend sent them (with CRLF line
-// ends), "X-Request-Id: <requestID>\r\n" if the backend sent no X-Request-Id
-// and requestID is not empty, and the final "\r\n". Nothing else changes: the
-// backend's Sec-WebSocket-Accept is valid for the client because the key was
-// the client's (RFC 6455 §4.2.2). extraHeader, if not empty, is appended
+// ends), less the hop-by-hop ones other than Upgrade and Connection (as for
+// AppendForwardedRequest: Keep-Alive, TE, Trailer, Transfer-Encoding,
+// Proxy-*, and the headers the backend's Connection names, except Upgrade
+// and Sec-WebSocket-*), "X-Request-Id: <requestID>\r\n" if the backend sent
+// no X-Request-Id and requestID is not empty, and the final "\r\n". Nothing
+// else changes: the backend's Sec-WebSocket-Accept is valid for the client
+// because the key was the client's (RFC 6455 §4.2.2). extraHeader, if not empty, is appended
 // verbatim before the final "\r\n": whole header lines the proxy adds, such
 // as its sticky cookie's "Set-Cookie: ...\r\n". It allocates only by
 // growing dst.
@@ -177,7 +180,12 @@ func AppendSwitchingResponse(dst []byte, resp *Response, requestID, extraHeader 
 	dst = append(dst, resp.Reason...)
 	dst = append(dst, "\r\n"...)
 	for i := range resp.Headers {
-		dst = appendHeader(dst, resp.Headers[i].Name, resp.Headers[i].Value)
+		name := resp.Headers[i].Name
+		if !EqualFold(name, "upgrade") && !EqualFold(name, "connection") && !hasPrefixFold(name, "sec-websocket-") &&
+			(isHopByHop(name) || namedInConnection(resp.Headers, name)) {
+			continue
+		}
+		dst = appendHeader(dst, name, resp.Headers[i].Value)
 	}
 	if len(requestID) > 0 && Get(resp.Headers, "x-request-id") == nil {
 		dst = appendNamedHeader(dst, "X-Request-Id", requestID)
@@ -186,16 +194,27 @@ func AppendSwitchingResponse(dst []byte, resp *Response, requestID, extraHeader 
 	return append(dst, "\r\n"...)
 }
 
-// AppendRelayedResponse appends to dst a non-101 backend answer for the
-// client, who is then disconnected: "HTTP/1.1 <status> <reason>\r\n" (the
-// standard reason if the backend sent none), the backend's headers except
-// hop-by-hop ones (as for AppendForwardedRequest, with the backend's
-// Connection tokens), Content-Length and Transfer-Encoding, then
-// "Content-Length: <len(body)>\r\nConnection: close\r\n\r\n" and body. For
-// 1xx, 204 and 304, which have no body (RFC 9110 §6.4.1, §8.6), body and the
-// Content-Length line are left out. body is the decoded body. It allocates
-// only by growing dst.
-func AppendRelayedResponse(dst []byte, resp *Response, body []byte) []byte {
+// AppendRelayedHead appends to dst the head of a non-101 backend answer
+// for the client, who is disconnected after its body:
+// "HTTP/1.1 <status> <reason>\r\n" (the standard reason if the backend sent
+// none), the backend's headers except hop-by-hop ones (as for
+// AppendForwardedRequest, with the backend's Connection tokens),
+// Content-Length and Transfer-Encoding, then the framing of the body as the
+// proxy relays it and "Connection: close\r\n\r\n". kind and length are what
+// resp.Body reported:
+//
+//   - BodyLength: "Content-Length: <length>", the backend's own length, so
+//     that a body cut short shows as incomplete;
+//   - BodyChunked: "Transfer-Encoding: chunked", the chunks passed on as
+//     they come;
+//   - BodyClose: "Transfer-Encoding: chunked" as well, the proxy wrapping
+//     what it reads in chunks (AppendChunk), so that a client can tell a
+//     body cut short from a whole one, which a close-delimited body cannot;
+//   - BodyNone: "Content-Length: 0", or nothing for 1xx, 204 and 304, which
+//     have no body (RFC 9110 §6.4.1, §8.6).
+//
+// It allocates only by growing dst.
+func AppendRelayedHead(dst []byte, resp *Response, kind BodyKind, length int64) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = appendStatus(dst, resp.Status)
 	dst = append(dst, ' ')
@@ -212,17 +231,30 @@ func AppendRelayedResponse(dst []byte, resp *Response, body []byte) []byte {
 		}
 		dst = appendHeader(dst, name, resp.Headers[i].Value)
 	}
-	noBody := resp.Status < 200 || resp.Status == 204 || resp.Status == 304
-	if !noBody {
+	switch kind {
+	case BodyLength:
 		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = strconv.AppendInt(dst, length, 10)
 		dst = append(dst, "\r\n"...)
+	case BodyChunked, BodyClose:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	default:
+		if resp.Status >= 200 && resp.Status != 204 && resp.Status != 304 {
+			dst = append(dst, "Content-Length: 0\r\n"...)
+		}
 	}
-	dst = append(dst, "Connection: close\r\n\r\n"...)
-	if !noBody {
-		dst = append(dst, body...)
-	}
-	return dst
+	return append(dst, "Connection: close\r\n\r\n"...)
+}
+
+// AppendChunk appends p to dst as one chunk of a chunked body (RFC 9112
+// §7.1): its size in hex, CRLF, p, CRLF. An empty p appends the last chunk
+// and the empty trailer section, "0\r\n\r\n", which ends the body. It
+// allocates only by growing dst.
+func AppendChunk(dst, p []byte) []byte {
+	dst = strconv.AppendInt(dst, int64(len(p)), 16)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, p...)
+	return append(dst, "\r\n"...)
 }
 
 // AppendErrorResponse appends to dst a complete proxy-generated answer:
@@ -317,52 +349,47 @@ func isForwardingHeader(name []byte) bool {
 	return false
 }
 
-// clientAddressHeaders are the request headers that, by convention of some
-// proxy, CDN or framework, carry the original client's address, port or
-// scheme. A backend may believe any of them, so they are only passed on
-// from a trusted proxy. X-Forwarded-For, -Proto and -Host, which the proxy
-// always rewrites, are not in the list.
-var clientAddressHeaders = [...]string{
-	"forwarded",                // RFC 7239
-	"forwarded-for",            // non-standard spelling
-	"x-forwarded",              // non-standard spelling
-	"x-forwarded-port",         // AWS ELB, Traefik
-	"x-forwarded-scheme",       // nginx ingress
-	"x-forwarded-ssl",          // Heroku, some Rack stacks
-	"x-forwarded-server",       // Apache mod_proxy
-	"x-original-forwarded-for", // nginx ingress, AWS
-	"x-real-ip",                // nginx realip
-	"x-client-ip",              // Apache, Rails
-	"client-ip",                // older proxies
-	"true-client-ip",           // Akamai, Cloudflare Enterprise
-	"cf-connecting-ip",         // Cloudflare
-	"cf-connecting-ipv6",       // Cloudflare pseudo-IPv4
-	"fastly-client-ip",         // Fastly
-	"x-cluster-client-ip",      // Rackspace, Riverbed
-	"x-envoy-external-address", // Envoy
-	"x-appengine-user-ip",      // Google App Engine
-	"x-azure-clientip",         // Azure Front Door
-	"x-azure-socketip",         // Azure Front Door
-	"x-url-scheme",             // some WSGI stacks
-	"front-end-https",          // Microsoft
-}
-
-// IsClientAddressHeader reports whether name is one of the headers that
-// conventionally carry the client's address or scheme and that the proxy
-// removes from a request whose peer is not a trusted proxy: Forwarded,
-// Forwarded-For, X-Forwarded, X-Forwarded-Port, X-Forwarded-Scheme,
-// X-Forwarded-Ssl, X-Forwarded-Server, X-Original-Forwarded-For, X-Real-IP,
-// X-Client-IP, Client-IP, True-Client-IP, CF-Connecting-IP,
-// CF-Connecting-IPv6, Fastly-Client-IP, X-Cluster-Client-IP,
-// X-Envoy-External-Address, X-AppEngine-User-IP, X-Azure-ClientIP,
-// X-Azure-SocketIP, X-Url-Scheme and Front-End-Https (docs/protocol.md
-// lists them too). Names compare ASCII case-insensitively. It does not
-// allocate.
+// IsClientAddressHeader reports whether name is one of the headers that,
+// by convention of some proxy, CDN or framework, carry the original
+// client's address, port or scheme, and that the proxy therefore removes
+// from a request whose peer is not a trusted proxy (a backend may believe
+// any of them). X-Forwarded-For, -Proto and -Host, which the proxy always
+// rewrites, are not among them. docs/protocol.md lists them too. Names
+// compare ASCII case-insensitively. It does not allocate.
 func IsClientAddressHeader(name []byte) bool {
-	for _, h := range clientAddressHeaders {
-		if len(h) == len(name) && EqualFold(name, h) {
-			return true
-		}
+	switch len(name) {
+	case 9:
+		return EqualFold(name, "forwarded") || // RFC 7239
+			EqualFold(name, "x-real-ip") || // nginx realip
+			EqualFold(name, "client-ip") // older proxies
+	case 11:
+		return EqualFold(name, "x-forwarded") || // non-standard spelling
+			EqualFold(name, "x-client-ip") // Apache, Rails
+	case 12:
+		return EqualFold(name, "x-url-scheme") // some WSGI stacks
+	case 13:
+		return EqualFold(name, "forwarded-for") // non-standard spelling
+	case 14:
+		return EqualFold(name, "true-client-ip") // Akamai, Cloudflare
+	case 15:
+		return EqualFold(name, "x-forwarded-ssl") || // Heroku, Rack
+			EqualFold(name, "front-end-https") // Microsoft
+	case 16:
+		return EqualFold(name, "x-forwarded-port") || // AWS ELB, Traefik
+			EqualFold(name, "cf-connecting-ip") || // Cloudflare
+			EqualFold(name, "fastly-client-ip") || // Fastly
+			EqualFold(name, "x-azure-clientip") || // Azure Front Door
+			EqualFold(name, "x-azure-socketip") // Azure Front Door
+	case 18:
+		return EqualFold(name, "x-forwarded-scheme") || // nginx ingress
+			EqualFold(name, "x-forwarded-server") || // Apache mod_proxy
+			EqualFold(name, "cf-connecting-ipv6") // Cloudflare pseudo-IPv4
+	case 19:
+		return EqualFold(name, "x-cluster-client-ip") || // Rackspace, Riverbed
+			EqualFold(name, "x-appengine-user-ip") // Google App Engine
+	case 24:
+		return EqualFold(name, "x-original-forwarded-for") || // nginx ingress, AWS
+			EqualFold(name, "x-envoy-external-address") // Envoy
 	}
 	return false
 }

@@ -208,7 +208,7 @@ func TestAppendForwardedRequest(t *testing.T) {
 		{
 			name: "lf-only client, order kept",
 			head: []byte("GET / HTTP/1.1\nUser-Agent: ua\nHost: h:81\nUpgrade: websocket\nConnection: upgrade\n" +
-				"Sec-WebSocket-Version: 13\nAccept: */*\nSec-WebSocket-Key: " + testKey + "\nContent-Length: 0\n\n"),
+				"Sec-WebSocket-Version: 13\nAccept: */*\nSec-WebSocket-Key: " + testKey + "\n\n"),
 			f: Forward{ClientIP: ip, Proto: "http", RequestID: []byte("r")},
 			want: httpHead("GET / HTTP/1.1",
 				"User-Agent: ua",
@@ -216,7 +216,6 @@ func TestAppendForwardedRequest(t *testing.T) {
 				"Sec-WebSocket-Version: 13",
 				"Accept: */*",
 				"Sec-WebSocket-Key: "+testKey,
-				"Content-Length: 0",
 				"Upgrade: websocket",
 				"Connection: Upgrade",
 				"X-Forwarded-For: 192.0.2.1",
@@ -258,6 +257,14 @@ func TestAppendSwitchingResponse(t *testing.T) {
 			want: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + testAccept + "\r\nX-Request-Id: rid\r\n\r\n",
 		},
 		{
+			name: "hop-by-hop stripped but upgrade and connection",
+			head: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Internal, Sec-WebSocket-Protocol\r\n" +
+				"Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\nTrailer: X-Sum\r\nProxy-Authenticate: Basic\r\n" +
+				"X-Internal: secret\r\nSec-WebSocket-Accept: " + testAccept + "\r\nSet-Cookie: a=b\r\n\r\n",
+			want: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Internal, Sec-WebSocket-Protocol\r\n" +
+				"Sec-WebSocket-Accept: " + testAccept + "\r\nSet-Cookie: a=b\r\n\r\n",
+		},
+		{
 			name: "keeps the backend's request id",
 			head: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nx-request-id: backend\r\nConnection: Upgrade\r\n\r\n",
 			id:   "rid",
@@ -293,39 +300,40 @@ func TestAppendSwitchingResponse(t *testing.T) {
 	}
 }
 
-func TestAppendRelayedResponse(t *testing.T) {
+func TestAppendRelayedHead(t *testing.T) {
 	tests := []struct {
 		name string
 		head string
-		body string
 		want string
 	}{
 		{
-			name: "chunked backend",
+			name: "chunked backend stays chunked",
 			head: "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=b\r\n\r\n",
-			body: "go away",
-			want: "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nSet-Cookie: a=b\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngo away",
+			want: "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nSet-Cookie: a=b\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
 		},
 		{
-			name: "length backend",
-			head: "HTTP/1.0 404 Not Here\nContent-Length: 3\nUpgrade: h2c\nProxy-Authenticate: Basic\n\n",
-			body: "abc",
-			want: "HTTP/1.1 404 Not Here\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+			name: "length backend keeps its length",
+			head: "HTTP/1.0 404 Not Here\nContent-Length: 99999999\nUpgrade: h2c\nProxy-Authenticate: Basic\n\n",
+			want: "HTTP/1.1 404 Not Here\r\nContent-Length: 99999999\r\nConnection: close\r\n\r\n",
+		},
+		{
+			name: "close-delimited backend is chunked",
+			head: "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n\r\n",
+			want: "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
 		},
 		{
 			name: "standard reason when none",
-			head: "HTTP/1.1 503\r\nRetry-After: 5\r\n\r\n",
+			head: "HTTP/1.1 503\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n",
 			want: "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		},
 		{
 			name: "unknown status without reason",
-			head: "HTTP/1.1 599\r\n\r\n",
+			head: "HTTP/1.1 599\r\nContent-Length: 0\r\n\r\n",
 			want: "HTTP/1.1 599 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		},
 		{
 			name: "204 has no body",
 			head: "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
-			body: "ignored",
 			want: "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
 		},
 		{
@@ -340,10 +348,26 @@ func TestAppendRelayedResponse(t *testing.T) {
 			if err := ParseResponse([]byte(tc.head), &r); err != nil {
 				t.Fatal(err)
 			}
-			if got := string(AppendRelayedResponse(nil, &r, []byte(tc.body))); got != tc.want {
+			kind, length, err := r.Body()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(AppendRelayedHead(nil, &r, kind, length)); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestAppendChunk(t *testing.T) {
+	got := AppendChunk(AppendChunk([]byte("x"), []byte("0123456789abcdefg")), nil)
+	if want := "x11\r\n0123456789abcdefg\r\n0\r\n\r\n"; string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	var d ChunkedDecoder
+	out, n, done, err := d.Decode(nil, got[1:])
+	if string(out) != "0123456789abcdefg" || n != len(got)-1 || !done || err != nil {
+		t.Fatalf("decodes to %q, %d, %v, %v", out, n, done, err)
 	}
 }
 

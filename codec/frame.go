@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -40,6 +41,14 @@ var (
 	// ErrBadLength is a 64-bit payload length with its most significant bit
 	// set (RFC 6455 §5.2). Non-minimal length encodings are accepted.
 	ErrBadLength = &CloseError{Code: ws.StatusProtocolError, msg: "codec: bad payload length"}
+	// ErrBadCloseCode is a Close frame whose status code may not appear on
+	// the wire: 0–999, 1004 (reserved), 1005, 1006 and 1015 (RFC 6455
+	// §7.4.1: never sent in a Close), 1016–2999 (reserved, §7.4.2) and
+	// 5000 and over. See ValidCloseCode.
+	ErrBadCloseCode = &CloseError{Code: ws.StatusProtocolError, msg: "codec: close code not allowed on the wire"}
+	// ErrBadCloseReason is a Close frame whose reason is not valid UTF-8
+	// (RFC 6455 §5.5.1).
+	ErrBadCloseReason = &CloseError{Code: ws.StatusProtocolError, msg: "codec: close reason not UTF-8"}
 )
 
 // violation names a Scan failure in one byte, so a failed Stream can return
@@ -59,6 +68,12 @@ const (
 	vBadClosePayload
 	vFrameTooLarge
 	vBadLength
+	vBadCloseCode
+	vBadCloseReason
+	// vCloseFrame is no violation: parse's mark for a valid Close header,
+	// whose payload Scan checks before forwarding it. Folding it into the
+	// violation keeps data frames on the one branch they already take.
+	vCloseFrame
 )
 
 func (v violation) err() error {
@@ -85,6 +100,10 @@ func (v violation) err() error {
 		return ErrFrameTooLarge
 	case vBadLength:
 		return ErrBadLength
+	case vBadCloseCode:
+		return ErrBadCloseCode
+	case vBadCloseReason:
+		return ErrBadCloseReason
 	}
 	return nil
 }
@@ -111,12 +130,13 @@ func (r Role) String() string {
 
 // Stream flags.
 const (
-	fServer    = 1 << iota // frames must not be masked
-	fDeflate               // permessage-deflate: RSV1 on first data frames
-	fOther                 // another extension: any RSV bit anywhere
-	fInMessage             // a fragmented data message is open
-	fClose                 // the current frame is a Close
-	fCloseSeen             // a whole Close frame has been scanned
+	fServer       = 1 << iota // frames must not be masked
+	fDeflate                  // permessage-deflate: RSV1 on first data frames
+	fOther                    // another extension: any RSV bit anywhere
+	fInMessage                // a fragmented data message is open
+	fClose                    // the current frame is a Close
+	fCloseSeen                // a whole Close frame has been scanned
+	fClosePending             // Scan stopped at a Close frame not yet whole
 )
 
 // partTail is how many bytes of a held-back header do not fit in remain.
@@ -182,10 +202,17 @@ func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
 // header, which the caller may forward before failing the session with err's
 // code.
 //
-// err is a *CloseError for the first violation found (RFC 6455 §5.2–§5.5);
-// a header is checked as soon as its first two bytes are present, and its
-// length as soon as the extended length is. Afterwards s only returns the
-// same error again.
+// A Close frame is forwarded only whole, once its status code and reason
+// have been checked (RFC 6455 §5.5.1, §7.4): when p ends inside one, Scan
+// stops at its first byte, n ends there, nothing of it is copied into s, and
+// ClosePending reports true. The caller then keeps p[n:] (at most 131 bytes)
+// and passes it again, followed by the bytes that come next, in the
+// following call: bufio.SplitFunc's "return 0 for more".
+//
+// err is a *CloseError for the first violation found (RFC 6455 §5.2–§5.5,
+// §7.4); a header is checked as soon as its first two bytes are present,
+// its length as soon as the extended length is, and a Close frame's payload
+// once the frame is whole. Afterwards s only returns the same error again.
 //
 // Scan does not allocate and does not modify p. It costs O(1) per frame
 // header and per call: payload bytes are jumped over, never read.
@@ -193,6 +220,7 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 	if s.fail != vNone {
 		return nil, 0, s.fail.err()
 	}
+	s.flags &^= fClosePending
 	i := 0
 	switch {
 	case s.npart != 0:
@@ -226,9 +254,24 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 	for i < len(p) && s.flags&fCloseSeen == 0 {
 		size, length, v := s.parse(p[i:])
 		if v != vNone {
-			return held, i, s.failWith(v)
+			if v != vCloseFrame {
+				return held, i, s.failWith(v)
+			}
+			// length <= 125: parse checked it.
+			if len(p)-i < size || uint64(len(p)-i-size) < length {
+				s.flags |= fClosePending
+				return held, i, nil
+			}
+			if v := checkClosePayload(p[i:i+size+int(length)], size); v != vNone {
+				return held, i, s.failWith(v)
+			}
 		}
 		if size == 0 || len(p)-i < size {
+			if ws.OpCode(p[i]&0x0f) == ws.OpClose {
+				// One byte of a Close: not held in s, like all of one.
+				s.flags |= fClosePending
+				return held, i, nil
+			}
 			s.hold(p[i:])
 			return held, i, nil
 		}
@@ -256,6 +299,18 @@ func (s *Stream) AtBoundary() bool { return s.npart != 0 || s.remain == 0 }
 // frame has been accepted, its final frame not yet (RFC 6455 §5.4).
 func (s *Stream) InMessage() bool { return s.flags&fInMessage != 0 }
 
+// ClosePending reports whether the last Scan stopped at a Close frame that
+// is not whole yet: the caller must pass the bytes from there on again.
+func (s *Stream) ClosePending() bool { return s.flags&fClosePending != 0 }
+
+// MidFrame reports whether this direction stands inside a frame: part of a
+// header, some but not all of a payload, or part of a Close has arrived. A
+// peer that keeps a stream mid-frame for long holds the session open
+// without finishing anything (docs/tuning.md, "Slow senders").
+func (s *Stream) MidFrame() bool {
+	return s.remain != 0 || s.npart != 0 || s.flags&fClosePending != 0
+}
+
 // CloseSeen reports whether a whole Close frame, header and payload, has been
 // scanned in this direction (RFC 6455 §5.5.1). A Close ends the stream: an
 // endpoint must not send anything after it, so Scan stops right after the
@@ -269,7 +324,8 @@ func (s *Stream) Frames() uint64 { return s.frames }
 // parse examines the header at the start of b, which may hold only part of
 // it. size is the header's length in bytes, 0 while b holds fewer than 2;
 // length is the payload length once b holds the extended length. v is the
-// first rule broken by the bytes present. The checks on the first two bytes
+// first rule broken by the bytes present, or vCloseFrame for a Close header
+// that breaks none. The checks on the first two bytes
 // come before those on the extended length, so a header gives the same
 // answer whether it arrives whole or in pieces.
 func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
@@ -296,6 +352,7 @@ func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
 		}
 	}
 	l7 := b1 & 0x7f
+	mark := vNone
 	switch {
 	case op.IsControl():
 		switch {
@@ -305,6 +362,8 @@ func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
 			return 0, 0, vControlTooLong
 		case op == ws.OpClose && l7 == 1:
 			return 0, 0, vBadClosePayload
+		case op == ws.OpClose:
+			mark = vCloseFrame
 		}
 	case op == ws.OpContinuation:
 		if s.flags&fInMessage == 0 {
@@ -339,7 +398,46 @@ func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
 	if length > s.max {
 		return 0, 0, vFrameTooLarge
 	}
-	return size, length, vNone
+	return size, length, mark
+}
+
+// checkClosePayload checks a whole Close frame f whose header is size bytes
+// long: its status code must be one allowed on the wire and its reason
+// valid UTF-8 (RFC 6455 §5.5.1, §7.4). A client's payload is unmasked into
+// a copy on the stack first; f is not modified.
+func checkClosePayload(f []byte, size int) violation {
+	payload := f[size:]
+	if len(payload) == 0 {
+		return vNone // no status code: allowed (§5.5.1)
+	}
+	var buf [ws.MaxControlFramePayloadSize]byte
+	b := buf[:copy(buf[:], payload)]
+	if f[1]&0x80 != 0 {
+		var mask [4]byte
+		copy(mask[:], f[size-4:size])
+		ws.Cipher(b, mask, 0)
+	}
+	if !ValidCloseCode(ws.StatusCode(binary.BigEndian.Uint16(b))) {
+		return vBadCloseCode
+	}
+	if !utf8.Valid(b[2:]) {
+		return vBadCloseReason
+	}
+	return vNone
+}
+
+// ValidCloseCode reports whether code may be sent in a Close frame (RFC 6455
+// §7.4): 1000–1003, 1007–1014 (1012–1014 registered with IANA since) and
+// 3000–4999. 1005, 1006 and 1015 are for APIs and logs only, 1004 and
+// 1016–2999 are reserved, the rest undefined. It does not allocate.
+func ValidCloseCode(code ws.StatusCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
 }
 
 // accept records a header that parse found whole and valid; b0 is its first
@@ -377,6 +475,8 @@ func (s *Stream) resume(p []byte) (held []byte, used int, length uint64, done bo
 	copy(h[8:], s.part[:])
 	old := int(s.npart)
 	k := copy(h[old:], p)
+	// A Close is never held (Scan keeps it whole), so v is never
+	// vCloseFrame here.
 	size, length, v := s.parse(h[:old+k])
 	if v != vNone {
 		return nil, 0, 0, false, v

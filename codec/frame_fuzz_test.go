@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -35,6 +36,9 @@ func FuzzStream(f *testing.F) {
 	f.Add(frFrame(frFin|frPing, true, 126, 0), []byte{1}, uint8(0), uint32(0))
 	f.Add(frFrame(frFin|0xb, true, 0, 0), []byte{1}, uint8(0), uint32(0))
 	f.Add([]byte{frFin | frText}, []byte{}, uint8(0), uint32(0))
+	f.Add(closeFrame(true, []byte{0x03, 0xed, 'x'}), []byte{1, 1, 1, 1, 1, 1}, uint8(0), uint32(0))
+	f.Add(closeFrame(false, []byte{0x03, 0xe8, 0xff}), []byte{2, 1}, uint8(1), uint32(0))
+	f.Add(frCat(frFrame(frFin|frText, true, 3, 0), closeFrame(true, []byte{0x03, 0xe8, 'o', 'k'})), []byte{9, 3}, uint8(0), uint32(0))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, cfg uint8, maxFrame uint32) {
 		role := FromClient
 		if cfg&1 != 0 {
@@ -49,7 +53,7 @@ func FuzzStream(f *testing.F) {
 			t.Fatalf("first Scan returned %d held bytes", len(held))
 		}
 		want := data[:n]
-		if wantErr == nil && !whole.CloseSeen() && len(data)-n >= ws.MaxHeaderSize {
+		if wantErr == nil && !whole.CloseSeen() && !whole.ClosePending() && len(data)-n >= ws.MaxHeaderSize {
 			t.Fatalf("no error but %d bytes held back", len(data)-n)
 		}
 
@@ -108,6 +112,19 @@ func FuzzStream(f *testing.F) {
 			}
 			if h.OpCode == ws.OpClose && h.Length == 1 {
 				t.Fatalf("forwarded close of 1 byte")
+			}
+			if h.OpCode == ws.OpClose && h.Length >= 2 {
+				p := make([]byte, h.Length)
+				if _, err := io.ReadFull(r, p); err != nil {
+					t.Fatalf("forwarded a Close cut short: %v", err)
+				}
+				if h.Masked {
+					ws.Cipher(p, h.Mask, 0)
+				}
+				if c := ws.StatusCode(uint16(p[0])<<8 | uint16(p[1])); !ValidCloseCode(c) || !utf8.Valid(p[2:]) {
+					t.Fatalf("forwarded a Close with code %d, reason %q", c, p[2:])
+				}
+				continue
 			}
 			if h.Rsv != 0 && !other && (h.Rsv != 4 || !deflate || h.OpCode.IsControl() || h.OpCode == ws.OpContinuation) {
 				t.Fatalf("forwarded header %d: rsv %b", frames, h.Rsv)

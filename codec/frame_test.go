@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -63,11 +64,24 @@ func frHeader(b0 byte, masked bool, length uint64, lenBits int) []byte {
 	return h
 }
 
-// frFrame encodes a whole frame with n payload bytes; see frHeader.
+// frFrame encodes a whole frame with n payload bytes; see frHeader. A
+// Close of 2 bytes or more carries code 1000 and a reason of "a"s, masked
+// with frMask when masked is set.
 func frFrame(b0 byte, masked bool, n int, lenBits int) []byte {
 	p := frHeader(b0, masked, uint64(n), lenBits)
+	start := len(p)
 	for i := range n {
 		p = append(p, byte(i*7+1))
+	}
+	if ws.OpCode(b0&0x0f) == ws.OpClose && n >= 2 {
+		pl := p[start:]
+		pl[0], pl[1] = 0x03, 0xe8
+		for i := 2; i < n; i++ {
+			pl[i] = 'a'
+		}
+		if masked {
+			ws.Cipher(pl, frMask, 0)
+		}
 	}
 	return p
 }
@@ -75,14 +89,21 @@ func frFrame(b0 byte, masked bool, n int, lenBits int) []byte {
 func frCat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // frFeed scans pieces in order as the engine would and returns what it would
-// forward, stopping at the first error.
+// forward, stopping at the first error. Like the engine, it passes the bytes
+// of a Close not yet whole again, before the next piece.
 func frFeed(s *Stream, pieces ...[]byte) (out []byte, err error) {
+	var kept []byte
 	for _, p := range pieces {
+		p = append(kept, p...)
 		held, n, err := s.Scan(p)
 		out = append(out, held...)
 		out = append(out, p[:n]...)
 		if err != nil {
 			return out, err
+		}
+		kept = nil
+		if s.ClosePending() {
+			kept = append([]byte(nil), p[n:]...)
 		}
 	}
 	return out, nil
@@ -99,13 +120,21 @@ func frFeedMatch(s *Stream, want []byte, pieces ...[]byte) error {
 		off += len(b)
 		return true
 	}
+	var kept []byte
 	for _, p := range pieces {
+		if len(kept) > 0 {
+			p = append(kept, p...)
+		}
 		held, n, err := s.Scan(p)
 		if err != nil {
 			return err
 		}
 		if !match(held) || !match(p[:n]) {
 			return errors.New("forwarded bytes differ")
+		}
+		kept = nil
+		if s.ClosePending() {
+			kept = append([]byte(nil), p[n:]...)
 		}
 	}
 	if off != len(want) {
@@ -472,18 +501,101 @@ func TestStreamSplits(t *testing.T) {
 func TestStreamCloseSeenNeedsPayload(t *testing.T) {
 	cl := frFrame(frFin|frClose, false, 20, 0)
 	s := frNewStream(FromServer, 0, false, false)
-	if _, n, err := s.Scan(cl[:10]); err != nil || n != 10 {
-		t.Fatalf("Scan = %d, %v; want 10, nil", n, err)
+	if _, n, err := s.Scan(cl[:10]); err != nil || n != 0 {
+		t.Fatalf("Scan = %d, %v; want 0, nil", n, err)
 	}
-	if s.CloseSeen() {
-		t.Errorf("CloseSeen() = true with payload pending, want false")
+	if s.CloseSeen() || !s.ClosePending() || !s.MidFrame() || !s.AtBoundary() {
+		t.Errorf("CloseSeen %v ClosePending %v MidFrame %v AtBoundary %v with payload pending, want false true true true",
+			s.CloseSeen(), s.ClosePending(), s.MidFrame(), s.AtBoundary())
 	}
-	if _, n, err := s.Scan(cl[10:]); err != nil || n != len(cl)-10 {
-		t.Fatalf("Scan = %d, %v; want %d, nil", n, err, len(cl)-10)
+	if _, n, err := s.Scan(cl); err != nil || n != len(cl) {
+		t.Fatalf("Scan = %d, %v; want %d, nil", n, err, len(cl))
 	}
-	if !s.CloseSeen() {
-		t.Errorf("CloseSeen() = false after whole Close, want true")
+	if !s.CloseSeen() || s.ClosePending() || s.MidFrame() {
+		t.Errorf("CloseSeen %v ClosePending %v MidFrame %v after whole Close, want true false false",
+			s.CloseSeen(), s.ClosePending(), s.MidFrame())
 	}
+}
+
+// closeFrame is a Close frame carrying payload as is, masked with frMask
+// when masked is set.
+func closeFrame(masked bool, payload []byte) []byte {
+	f := frHeader(frFin|frClose, masked, uint64(len(payload)), 0)
+	p := append([]byte(nil), payload...)
+	if masked {
+		ws.Cipher(p, frMask, 0)
+	}
+	return append(f, p...)
+}
+
+func TestStreamCloseCodes(t *testing.T) {
+	code := func(c int, reason string) []byte { return append([]byte{byte(c >> 8), byte(c)}, reason...) }
+	tests := []struct {
+		name    string
+		payload []byte
+		want    error
+	}{
+		{"empty", nil, nil},
+		{"1000", code(1000, "bye"), nil},
+		{"1003", code(1003, ""), nil},
+		{"1007", code(1007, ""), nil},
+		{"1011", code(1011, ""), nil},
+		{"1012 registered", code(1012, ""), nil},
+		{"1013 registered", code(1013, ""), nil},
+		{"1014 registered", code(1014, ""), nil},
+		{"3000", code(3000, ""), nil},
+		{"4999", code(4999, ""), nil},
+		{"utf-8 reason", code(1000, "tschüss ✓"), nil},
+		{"123-byte reason", code(1000, strings.Repeat("é", 61)+"x"), nil},
+		{"0", code(0, ""), ErrBadCloseCode},
+		{"999", code(999, ""), ErrBadCloseCode},
+		{"1004 reserved", code(1004, ""), ErrBadCloseCode},
+		{"1005 never on the wire", code(1005, ""), ErrBadCloseCode},
+		{"1006 never on the wire", code(1006, ""), ErrBadCloseCode},
+		{"1015 never on the wire", code(1015, ""), ErrBadCloseCode},
+		{"1016", code(1016, ""), ErrBadCloseCode},
+		{"2999", code(2999, ""), ErrBadCloseCode},
+		{"5000", code(5000, ""), ErrBadCloseCode},
+		{"65535", code(65535, ""), ErrBadCloseCode},
+		{"invalid utf-8", code(1000, "\xff\xfe"), ErrBadCloseReason},
+		{"truncated rune", code(1000, "ab\xc3"), ErrBadCloseReason},
+		{"surrogate", code(1000, "\xed\xa0\x80"), ErrBadCloseReason},
+	}
+	for _, tt := range tests {
+		for _, role := range []Role{FromClient, FromServer} {
+			t.Run(tt.name+"/"+role.String(), func(t *testing.T) {
+				in := frCat(frFrame(frFin|frText, role == FromClient, 3, 0), closeFrame(role == FromClient, tt.payload))
+				pieces := make([][]byte, len(in))
+				for i := range in {
+					pieces[i] = in[i : i+1]
+				}
+				for _, split := range [][][]byte{{in}, pieces} {
+					s := frNewStream(role, 0, false, false)
+					out, err := frFeed(s, split...)
+					if err != tt.want {
+						t.Fatalf("in %d pieces: err %v, want %v", len(split), err, tt.want)
+					}
+					wantOut := in
+					if tt.want != nil {
+						wantOut = in[:len(in)-len(closeFrame(false, tt.payload))-len(frMask)*boolInt(role == FromClient)]
+					}
+					if !bytes.Equal(out, wantOut) {
+						t.Fatalf("in %d pieces: forwarded %d bytes, want %d", len(split), len(out), len(wantOut))
+					}
+					if tt.want == nil != s.CloseSeen() {
+						t.Fatalf("CloseSeen %v", s.CloseSeen())
+					}
+				}
+			})
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestRoleString(t *testing.T) {

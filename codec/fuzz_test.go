@@ -131,7 +131,7 @@ func FuzzParseResponse(f *testing.F) {
 		} else if err == nil && (back.Status != r.Status || !bytes.Equal(back.Reason, r.Reason)) {
 			t.Fatalf("switching response status %d %q, want %d %q", back.Status, back.Reason, r.Status, r.Reason)
 		}
-		rel := AppendRelayedResponse(nil, &r, []byte("body"))
+		rel := AppendRelayedHead(nil, &r, kind, length)
 		end := bytes.Index(rel, []byte("\r\n\r\n")) + 4
 		if err := ParseResponse(rel[:end], &back); err != nil && len(r.Headers) < MaxHeaders-1 {
 			t.Fatalf("relayed response %q does not parse: %v", rel, err)

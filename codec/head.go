@@ -7,7 +7,9 @@ import (
 
 // HeadScanner states: where the scanner stands relative to a line end.
 const (
-	scanLine        uint8 = iota // inside a line
+	scanStart       uint8 = iota // before the first line: empty lines are skipped
+	scanStartCR                  // a CR before the first line
+	scanLine                     // inside a line
 	scanLineStart                // just after LF: an empty line would end the head
 	scanLineStartCR              // after LF then CR: LF now ends the head
 	scanDone                     // the empty line has been consumed
@@ -26,14 +28,34 @@ type HeadScanner struct {
 // done == true once the empty line ending the head has been consumed, so
 // p[n:] is the first byte after the head. While done is false, n == len(p).
 // Lines may end in CRLF or a bare LF (RFC 9112 §2.2), so "\r\n\r\n", "\n\n",
-// "\r\n\n" and "\n\r\n" all end a head. Leading empty lines are not skipped
-// (RFC 9112 §2.2 allows it; WebSocket clients send none): they end up in a
-// head that ParseRequest rejects. Once done, Scan returns 0, true until Reset.
+// "\r\n\n" and "\n\r\n" all end a head. Empty lines before the first line
+// (CRLF or LF) are part of the head but do not end it: RFC 9112 §2.2 says a
+// server SHOULD ignore at least one, and ParseRequest and ParseResponse
+// skip them. Once done, Scan returns 0, true until Reset.
 // It does not allocate and does not retain p.
 func (s *HeadScanner) Scan(p []byte) (n int, done bool) {
 	i := 0
 	for i < len(p) {
 		switch s.state {
+		case scanStart:
+			switch p[i] {
+			case '\n':
+			case '\r':
+				s.state = scanStartCR
+			default:
+				s.state = scanLine
+				continue
+			}
+			i++
+		case scanStartCR:
+			if p[i] != '\n' {
+				// A bare CR: the line it starts is malformed, which
+				// the parser reports.
+				s.state = scanLine
+				continue
+			}
+			s.state = scanStart
+			i++
 		case scanLine:
 			j := bytes.IndexByte(p[i:], '\n')
 			if j < 0 {
@@ -69,7 +91,22 @@ func (s *HeadScanner) Scan(p []byte) (n int, done bool) {
 }
 
 // Reset makes s ready to scan a new head.
-func (s *HeadScanner) Reset() { s.state = scanLine }
+func (s *HeadScanner) Reset() { s.state = scanStart }
+
+// skipEmptyLines returns p without the empty lines (CRLF or LF) it starts
+// with (RFC 9112 §2.2).
+func skipEmptyLines(p []byte) []byte {
+	for {
+		switch {
+		case len(p) > 0 && p[0] == '\n':
+			p = p[1:]
+		case len(p) > 1 && p[0] == '\r' && p[1] == '\n':
+			p = p[2:]
+		default:
+			return p
+		}
+	}
+}
 
 // nextLine splits p at its first LF: line is what comes before it, without a
 // CR just before the LF, and rest what follows. ok is false when p holds no

@@ -30,6 +30,9 @@ type Request struct {
 // into head. It does not allocate once r.Headers has grown, and it is safe
 // off the loop on a Request the caller owns.
 //
+// Empty lines before the request line are ignored (RFC 9112 §2.2), as
+// HeadScanner ignores them.
+//
 // On failure it returns one of the *HandshakeError sentinels; the first
 // failing check, in this order, wins:
 //   - malformed syntax (RFC 9112 §3, §5): the request line must be
@@ -46,7 +49,7 @@ type Request struct {
 //   - Host or Sec-WebSocket-Key sent twice → ErrDuplicateHeader
 //   - an empty Host → ErrNoHost; a Host with characters outside RFC 3986
 //     host and port syntax → ErrMalformed
-//   - Content-Length other than "0", or any Transfer-Encoding → ErrHasBody
+//   - any Content-Length (even "0") or Transfer-Encoding → ErrHasBody
 //   - no Upgrade header with the token "websocket" → ErrNotUpgrade
 //   - no Connection header with the token "upgrade" → ErrNoConnectionUpgrade
 //   - Sec-WebSocket-Version missing, repeated or not "13" → ErrBadVersion
@@ -57,7 +60,7 @@ type Request struct {
 // are token lists and may each span several lines.
 func ParseRequest(head []byte, r *Request) error {
 	*r = Request{Headers: r.Headers[:0]}
-	line, rest, ok := nextLine(head)
+	line, rest, ok := nextLine(skipEmptyLines(head))
 	if !ok {
 		return ErrMalformed
 	}
@@ -124,7 +127,10 @@ func ParseRequest(head []byte, r *Request) error {
 				r.RequestID = value
 			}
 		case 14:
-			if EqualFold(name, "content-length") && string(value) != "0" {
+			if EqualFold(name, "content-length") {
+				// Even "0": RFC 6455 §4.1 defines the handshake without
+				// a body, and a proxy that lets a length through invites
+				// a backend to read one.
 				hasBody = true
 			}
 		case 17:

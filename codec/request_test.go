@@ -116,7 +116,7 @@ func TestParseRequestValid(t *testing.T) {
 			"/chat", "example.com", testKey, "", "", 5},
 		{"ows trimmed", httpHandshake("", "", "X-Request-Id: \t id \t", "Origin:o"),
 			"/chat", "example.com", testKey, "o", "id", 7},
-		{"content-length 0", httpHandshake("", "", "Content-Length: 0"), "/chat", "example.com", testKey, "", "", 6},
+		{"empty lines before the request line", append([]byte("\r\n\n"), httpHandshake("", "")...), "/chat", "example.com", testKey, "", "", 5},
 		{"empty request id ignored", httpHandshake("", "", "X-Request-Id:", "X-Request-Id: second"),
 			"/chat", "example.com", testKey, "", "second", 7},
 		{"obs-text value", httpHandshake("", "", "X-Name: caf\xc3\xa9"), "/chat", "example.com", testKey, "", "", 6},
@@ -225,6 +225,7 @@ func TestParseRequestErrors(t *testing.T) {
 		// Body.
 		{"content-length", httpHandshake("", "", "Content-Length: 5"), ErrHasBody},
 		{"content-length 00", httpHandshake("", "", "Content-Length: 00"), ErrHasBody},
+		{"content-length 0", httpHandshake("", "", "Content-Length: 0"), ErrHasBody},
 		{"transfer-encoding", httpHandshake("", "", "Transfer-Encoding: chunked"), ErrHasBody},
 		{"empty transfer-encoding", httpHandshake("", "", "Transfer-Encoding:"), ErrHasBody},
 		{"body beats no upgrade", httpHandshake("", "Upgrade", "Content-Length: 1"), ErrHasBody},

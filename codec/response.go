@@ -16,11 +16,12 @@ type Response struct {
 // HeadScanner, including the final empty line and nothing after it) into r
 // (RFC 9112 §4, §5). The status line is HTTP/1.x SP 3DIGIT [SP reason]; a
 // missing SP before an empty reason is tolerated. Header lines follow the
-// same rules as in ParseRequest, at most MaxHeaders of them. Every failure is
+// same rules as in ParseRequest, at most MaxHeaders of them; empty lines
+// before the status line are ignored (RFC 9112 §2.2). Every failure is
 // ErrBadResponse. It does not allocate once r.Headers has grown.
 func ParseResponse(head []byte, r *Response) error {
 	*r = Response{Headers: r.Headers[:0]}
-	line, rest, ok := nextLine(head)
+	line, rest, ok := nextLine(skipEmptyLines(head))
 	if !ok || len(line) < len("HTTP/1.1 101") || !isHTTP1(line[:8]) || line[8] != ' ' {
 		return ErrBadResponse
 	}
@@ -55,7 +56,7 @@ type Negotiated struct {
 
 // CheckUpgrade validates the backend's answer resp to the forwarded request
 // req as a WebSocket client would (RFC 6455 §4.1 client checks, §4.2.2): the
-// status is 101 and Upgrade has the token "websocket" and Connection the token
+// status is 101, the version HTTP/1.1, and Upgrade has the token "websocket" and Connection the token
 // "upgrade" (else ErrBadUpgradeResponse); there is exactly one
 // Sec-WebSocket-Accept and it equals AppendAcceptKey(req.Key) (else
 // ErrBadAccept); Sec-WebSocket-Protocol, if present, is a single line holding
@@ -71,7 +72,9 @@ func CheckUpgrade(resp *Response, req *Request) (Negotiated, error) {
 		accept, protocol   []byte
 		unoffered          bool
 	)
-	if resp.Status != 101 {
+	if resp.Status != 101 || string(resp.Proto) != "HTTP/1.1" {
+		// An HTTP/1.0 server cannot switch protocols (RFC 9110 §7.8:
+		// Upgrade is an HTTP/1.1 mechanism).
 		return neg, ErrBadUpgradeResponse
 	}
 	for i := range resp.Headers {

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -97,6 +98,8 @@ func TestCheckUpgrade(t *testing.T) {
 		{"empty extensions", with("Sec-WebSocket-Extensions:"), Negotiated{}, nil},
 
 		{"200", resp("200 OK", ok...), Negotiated{}, ErrBadUpgradeResponse},
+		{"http/1.0 101", []byte("HTTP/1.0 101 Switching Protocols\r\n" + strings.Join(ok, "\r\n") + "\r\n\r\n"), Negotiated{}, ErrBadUpgradeResponse},
+		{"empty line before status", append([]byte("\r\n"), with()...), Negotiated{}, nil},
 		{"no upgrade", resp("101 Switching Protocols", ok[1:]...), Negotiated{}, ErrBadUpgradeResponse},
 		{"upgrade h2c", resp("101 Switching Protocols", "Upgrade: h2c", ok[1], ok[2]), Negotiated{}, ErrBadUpgradeResponse},
 		{"no connection", resp("101 Switching Protocols", ok[0], ok[2]), Negotiated{}, ErrBadUpgradeResponse},

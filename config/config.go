@@ -100,6 +100,10 @@ type Limits struct {
 	// MaxEarlyBytes bounds the client bytes received after its request head
 	// and held until the backend's 101. ≥ 0. Default "64KiB".
 	MaxEarlyBytes Size `toml:"max_early_bytes"`
+	// StalledFrame is how long a frame may stand incomplete before its
+	// session counts as stalled (stalled_frames in the stats line); nothing
+	// is closed for it. > 0. Default "60s".
+	StalledFrame Duration `toml:"stalled_frame"`
 }
 
 // Timeouts are the per-state deadlines of a session ([timeouts]).

@@ -23,6 +23,7 @@ func Default() *Config {
 			MaxFrameBytes:    16 * MiB,
 			WriteBufferLimit: 4 * MiB,
 			MaxEarlyBytes:    64 * KiB,
+			StalledFrame:     DurationOf(time.Minute),
 		},
 		Timeouts: Timeouts{
 			Handshake:         DurationOf(10 * time.Second),

@@ -131,6 +131,7 @@ func (c *Config) validateLimits(v *validator) {
 	v.sizeRange("limits.max_frame_bytes", l.MaxFrameBytes, 125, -1)
 	v.sizeRange("limits.write_buffer_limit", l.WriteBufferLimit, 64*KiB, -1)
 	v.sizeRange("limits.max_early_bytes", l.MaxEarlyBytes, 0, -1)
+	v.positive("limits.stalled_frame", l.StalledFrame)
 }
 
 func (c *Config) validateTimeouts(v *validator) {

@@ -107,9 +107,10 @@ func (s *session) sendAndLinger(out []byte) {
 		s.maybeFinish()
 		return
 	}
-	_, _ = c.Write(out)
-	if s.client == nil {
-		return
+	if len(out) > 0 {
+		if _, _ = c.Write(out); s.client == nil {
+			return
+		}
 	}
 	s.setState(stateRejecting)
 	s.pollRejecting()
@@ -165,7 +166,7 @@ func (s *session) onUpstreamGone() {
 		s.backendFailed()
 		s.retry(502)
 	case stateUpstreamBody:
-		s.finishRefusal()
+		s.onRefusalBackendGone()
 	case stateOpen, stateClosing:
 		s.sendClose(false, statusGoingAway, s.u2c.AtBoundary())
 		s.beginClosing()

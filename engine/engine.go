@@ -473,9 +473,11 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	// Everything read is consumed now: bytes left in gnet's ring would cost
-	// the idle session about 1 KB (GNET-NOTES.md §4).
-	p, _ := c.Next(-1)
+	// What the session does not keep is consumed now: bytes left in gnet's
+	// ring would cost the idle session about 1 KB (GNET-NOTES.md §4). It
+	// keeps bytes only for a moment: client bytes that follow the request
+	// head until the 101, and a Close frame until it is whole.
+	p, _ := c.Peek(-1)
 	s, _ := c.Context().(*session)
 	if s == nil {
 		// A warm socket has nothing to say before its request: a backend
@@ -485,10 +487,16 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		return gnet.Close
 	}
+	keep := 0
 	if c == s.client {
-		s.onClientData(p)
+		keep = s.onClientData(p)
 	} else if c == s.upstream {
-		s.onUpstreamData(p)
+		keep = s.onUpstreamData(p)
+	}
+	// Discard(0) would discard everything; a conn closed meanwhile has
+	// nothing left to discard.
+	if keep < len(p) && (c == s.client || c == s.upstream) {
+		_, _ = c.Discard(len(p) - keep)
 	}
 	return gnet.None
 }
@@ -513,28 +521,33 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	return gnet.None
 }
 
-// onClientData dispatches client bytes by state.
-func (s *session) onClientData(p []byte) {
+// onClientData dispatches client bytes by state. p is everything gnet holds
+// for the client; it returns how many bytes at the end of p gnet must keep
+// for the next call (which then sees them again, first).
+func (s *session) onClientData(p []byte) int {
 	switch s.state {
 	case stateRequest:
-		s.onClientRequest(p)
+		return s.onClientRequest(p)
 	case stateConnecting, stateUpstreamHandshake:
-		s.holdEarly(p)
+		return s.holdEarly(p)
 	case stateOpen, stateClosing:
-		s.relayFromClient(p)
+		return s.relayFromClient(p)
 	}
+	return 0
 }
 
-// onUpstreamData dispatches backend bytes by state.
-func (s *session) onUpstreamData(p []byte) {
+// onUpstreamData dispatches backend bytes by state, with onClientData's
+// contract.
+func (s *session) onUpstreamData(p []byte) int {
 	switch s.state {
 	case stateUpstreamHandshake:
-		s.onUpstreamHandshake(p)
+		return s.onUpstreamHandshake(p)
 	case stateUpstreamBody:
 		s.onUpstreamBody(p)
 	case stateOpen, stateClosing:
-		s.relayFromUpstream(p)
+		return s.relayFromUpstream(p)
 	}
+	return 0
 }
 
 // Config returns the configuration new sessions use.

@@ -63,37 +63,52 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 	return s
 }
 
-// onClientRequest handles client bytes while the request head is incomplete.
-func (s *session) onClientRequest(p []byte) {
+// onClientRequest handles client bytes while the request head is
+// incomplete. Bytes after the head are left to gnet (see holdEarly).
+func (s *session) onClientRequest(p []byte) int {
 	hs := s.hs
 	n, done := hs.scan.Scan(p)
 	if len(hs.head)+n > int(s.snap.maxHeaderBytes) {
 		s.reject(431)
-		return
+		return 0
 	}
 	hs.head = append(hs.head, p[:n]...)
 	if !done {
-		return
+		return 0
 	}
-	if !s.holdEarly(p[n:]) {
-		return
+	if s.earlyOverflow(len(p) - n) {
+		// Refused before any backend is dialled for it.
+		return 0
 	}
 	s.startUpstream()
+	if s.state == stateConnecting || s.state == stateUpstreamHandshake {
+		return len(p) - n
+	}
+	return 0
 }
 
-// holdEarly keeps client bytes that arrived before the backend's 101. They
-// are relayed once the upgrade succeeds and dropped otherwise, never sent
-// upstream as another request.
-func (s *session) holdEarly(p []byte) bool {
-	if len(p) == 0 {
-		return true
+// holdEarly keeps client bytes that arrive before the backend's 101 in
+// gnet's buffer (p is all of them). They are relayed once the upgrade
+// succeeds (upgrade wakes the client for them) and dropped otherwise,
+// never sent upstream as part of the request.
+func (s *session) holdEarly(p []byte) int {
+	if s.earlyOverflow(len(p)) {
+		return 0
 	}
-	if len(s.hs.early)+len(p) > int(s.snap.maxEarlyBytes) {
-		s.sh.stats.protocolErr.Add(1)
-		s.abort()
+	return len(p)
+}
+
+// earlyOverflow refuses a client that sent more than max_early_bytes after
+// its head before the 101 (n bytes held now): 400, and whatever attempt is
+// under way is called off, so no backend gets a request already refused.
+func (s *session) earlyOverflow(n int) bool {
+	if n <= int(s.snap.maxEarlyBytes) {
 		return false
 	}
-	s.hs.early = append(s.hs.early, p...)
+	s.sh.stats.protocolErr.Add(1)
+	s.abandonDial()
+	s.flags &^= flagBackoff
+	s.reject(400)
 	return true
 }
 
@@ -398,8 +413,8 @@ func (s *session) attachUpstream(c gnet.Conn) {
 }
 
 // onUpstreamHandshake handles backend bytes while its answer's head is
-// incomplete.
-func (s *session) onUpstreamHandshake(p []byte) {
+// incomplete; it returns what gnet must keep (onUpstreamData).
+func (s *session) onUpstreamHandshake(p []byte) int {
 	hs := s.hs
 	// The backend answered: a warm socket closed from now on is the
 	// backend failing, not a stale socket.
@@ -409,23 +424,22 @@ func (s *session) onUpstreamHandshake(p []byte) {
 		if len(hs.resp)+n > int(s.snap.maxHeaderBytes) {
 			s.backendFailed()
 			s.retry(502)
-			return
+			return 0
 		}
 		hs.resp = append(hs.resp, p[:n]...)
 		p = p[n:]
 		if !done {
-			return
+			return 0
 		}
 		resp := &s.sh.resp
 		if err := codec.ParseResponse(hs.resp, resp); err != nil {
 			s.backendFailed()
 			s.retry(502)
-			return
+			return 0
 		}
 		switch {
 		case resp.Status == 101:
-			s.upgrade(resp, p)
-			return
+			return s.upgrade(resp, p)
 		case resp.Status >= 100 && resp.Status < 200:
 			// 1xx interim answers (100, 103) are skipped.
 			hs.scan.Reset()
@@ -433,18 +447,19 @@ func (s *session) onUpstreamHandshake(p []byte) {
 			continue
 		}
 		s.startRefusal(resp, p)
-		return
+		return 0
 	}
 }
 
 // upgrade checks the backend's 101, relays it and opens the session. rest
-// are the bytes that followed the 101 in the same read: frames.
-func (s *session) upgrade(resp *codec.Response, rest []byte) {
+// are the bytes that followed the 101 in the same read: frames. It returns
+// how many bytes at the end of rest gnet must keep (onUpstreamData).
+func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	sh, hs := s.sh, s.hs
 	req := &sh.req
 	if err := codec.ParseRequest(hs.head, req); err != nil {
 		s.reject(502) // cannot happen: it parsed before
-		return
+		return 0
 	}
 	neg, err := codec.CheckUpgrade(resp, req)
 	if err != nil {
@@ -454,7 +469,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 		}
 		s.backendFailed()
 		s.retry(502)
-		return
+		return 0
 	}
 	if s.backend.ReportSuccess(time.Now().UnixNano()) {
 		sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "backend restored",
@@ -470,29 +485,30 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) {
 	hs.body = out
 	s.status = 101
 	if _, err := s.client.Write(out); err != nil || s.client == nil {
-		return
+		return 0
 	}
 	maxFrame := uint64(s.snap.maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
 	sh.stats.opened.Add(1)
-	early := hs.early
 	s.hs = nil
 	s.lastActive = sh.now()
 	s.setState(stateOpen)
-	if len(early) > 0 {
-		s.relayFromClient(early)
-	}
 	sh.handshakes.Put(hs)
-	// The early client bytes may have closed the session's client side
-	// already; the backend's bytes still go to the client.
-	if len(rest) > 0 && (s.state == stateOpen || s.state == stateClosing) {
-		s.relayFromUpstream(rest)
+	if s.client.InboundBuffered() > 0 {
+		// Client frames that came before the 101 wait in gnet's buffer;
+		// the client's next OnTraffic relays them.
+		_ = s.client.Wake(nil)
+	}
+	keep := 0
+	if len(rest) > 0 {
+		keep = s.relayFromUpstream(rest)
 	}
 	if s.state == stateOpen && sh.e.draining.Load() {
 		// Opened after the drain pass walked the shard.
 		s.goAway(statusGoingAway)
 	}
+	return keep
 }
 
 // backendFailed reports a failed attempt against the session's backend for
@@ -535,93 +551,4 @@ func (s *session) canRetry() bool {
 		return false
 	}
 	return hs.up.CanPick(hs.tried) || hs.up.Fallback != nil && hs.fallbacks < maxFallbacks && hs.up.Fallback.CanPick(0)
-}
-
-// maxRefusalBody bounds the body of a non-101 answer relayed to the client.
-const maxRefusalBody = 64 << 10
-
-// startRefusal begins relaying a backend's non-101 answer.
-func (s *session) startRefusal(resp *codec.Response, rest []byte) {
-	hs := s.hs
-	kind, length, err := resp.Body()
-	if err != nil {
-		s.reject(502)
-		return
-	}
-	if resp.Status >= 502 && resp.Status <= 504 {
-		// The backend (or something behind it) is failing; a 4xx is the
-		// backend doing its job for this client and counts for nothing.
-		s.backendFailed()
-		if s.canRetry() {
-			s.retry(resp.Status)
-			return
-		}
-	}
-	s.status = uint16(resp.Status)
-	hs.bodyKind, hs.bodyLeft = kind, length
-	hs.body = hs.body[:0]
-	if kind == codec.BodyNone {
-		s.finishRefusal()
-		return
-	}
-	s.setState(stateUpstreamBody)
-	s.onUpstreamBody(rest)
-}
-
-// onUpstreamBody collects the refusal body.
-func (s *session) onUpstreamBody(p []byte) {
-	hs := s.hs
-	switch hs.bodyKind {
-	case codec.BodyLength:
-		n := int64(len(p))
-		if n > hs.bodyLeft {
-			n = hs.bodyLeft
-		}
-		hs.body = appendBounded(hs.body, p[:n])
-		hs.bodyLeft -= n
-		if hs.bodyLeft == 0 {
-			s.finishRefusal()
-		}
-	case codec.BodyChunked:
-		var (
-			done bool
-			err  error
-		)
-		hs.body, _, done, err = hs.chunk.Decode(hs.body, p)
-		if len(hs.body) > maxRefusalBody {
-			hs.body = hs.body[:maxRefusalBody]
-			done = true
-		}
-		if err != nil || done {
-			s.finishRefusal()
-		}
-	case codec.BodyClose:
-		hs.body = appendBounded(hs.body, p)
-		if len(hs.body) >= maxRefusalBody {
-			s.finishRefusal()
-		}
-	}
-}
-
-func appendBounded(dst, p []byte) []byte {
-	if room := maxRefusalBody - len(dst); len(p) > room {
-		p = p[:room]
-	}
-	return append(dst, p...)
-}
-
-// finishRefusal relays the backend's refusal (status, headers, body) to the
-// client and closes both sides.
-func (s *session) finishRefusal() {
-	hs := s.hs
-	resp := &s.sh.resp
-	if err := codec.ParseResponse(hs.resp, resp); err != nil {
-		s.reject(502)
-		return
-	}
-	out := codec.AppendRelayedResponse(hs.fwd[:0], resp, hs.body)
-	hs.fwd = out
-	s.status = uint16(resp.Status)
-	s.closeUpstream()
-	s.sendAndLinger(out)
 }

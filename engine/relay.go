@@ -13,16 +13,18 @@ import (
 )
 
 // relayFromClient forwards client bytes of an open (or closing) session to
-// the backend, frame headers validated, payload cut through.
-func (s *session) relayFromClient(p []byte) { s.relay(p, true) }
+// the backend, frame headers validated, payload cut through. It returns how
+// many bytes at the end of p gnet must keep: a Close frame not yet whole.
+func (s *session) relayFromClient(p []byte) int { return s.relay(p, true) }
 
-// relayFromUpstream forwards backend bytes to the client.
-func (s *session) relayFromUpstream(p []byte) { s.relay(p, false) }
+// relayFromUpstream forwards backend bytes to the client, like
+// relayFromClient.
+func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
 
 // relay forwards p, read from the client (fromClient) or the backend, to the
 // other side. Nothing follows a violation or a Close in a direction; bytes
 // are scanned but not forwarded once a Close went the other way.
-func (s *session) relay(p []byte, fromClient bool) {
+func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	src, failed, closedTo := &s.u2c, flagUpstreamFailed, flagClosedToClient
 	count, total := &s.bytesU2C, &s.sh.stats.bytesU2C
 	if fromClient {
@@ -30,10 +32,15 @@ func (s *session) relay(p []byte, fromClient bool) {
 		count, total = &s.bytesC2U, &s.sh.stats.bytesC2U
 	}
 	if s.flags&failed != 0 || src.CloseSeen() {
-		return
+		return 0
 	}
 	s.lastActive = s.sh.now()
 	held, n, err := src.Scan(p)
+	if src.ClosePending() {
+		// A Close goes out only whole and checked: gnet keeps its bytes.
+		keep = len(p) - n
+	}
+	s.trackMidFrame(src.MidFrame())
 	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 {
 		s.write(dst, held, p[:n])
 		sent := uint64(len(held) + n)
@@ -44,7 +51,7 @@ func (s *session) relay(p []byte, fromClient bool) {
 	}
 	if err != nil {
 		s.protocolError(fromClient, err)
-		return
+		return 0
 	}
 	if src.CloseSeen() {
 		s.flags |= closedTo
@@ -55,10 +62,28 @@ func (s *session) relay(p []byte, fromClient bool) {
 	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 &&
 		dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
 		s.slowConsumer(fromClient)
-		return
+		return 0
 	}
 	if s.state == stateClosing {
 		s.pollClosing()
+	}
+	return keep
+}
+
+// trackMidFrame notes since when a frame has stood incomplete in either
+// direction, for the stalled count of the stats line: a peer trickling one
+// byte every few seconds inside a frame keeps its session open for ever,
+// whatever the idle timeout (docs/tuning.md). It reads the engine's clock,
+// not the wheel's, which stands still while the wheel is empty.
+// mid says whether the direction just scanned stands inside a frame.
+func (s *session) trackMidFrame(mid bool) {
+	switch {
+	case mid:
+		if s.frameSince == 0 {
+			s.frameSince = uint32(s.sh.e.clock.Load()) + 1
+		}
+	case s.frameSince != 0 && !s.c2u.MidFrame() && !s.u2c.MidFrame():
+		s.frameSince = 0
 	}
 }
 

@@ -119,6 +119,10 @@ type session struct {
 	// dialAbandoned tells the dial worker holding this session's job that
 	// the session no longer waits for it. The only field a worker reads.
 	dialAbandoned atomic.Bool
+	// frameSince is 1 + the engine tick (low 32 bits) since which a frame
+	// has stood incomplete in either direction; 0 when both directions are
+	// between frames. It fills what was padding after dialAbandoned.
+	frameSince uint32
 
 	c2u, u2c codec.Stream // frame state of each direction
 
@@ -135,17 +139,17 @@ type session struct {
 // heads, the early client bytes and the retry bookkeeping. Shards recycle
 // them, so a handshake costs no allocation in steady state.
 type handshake struct {
-	head  []byte // the client's raw request head
-	fwd   []byte // the request as forwarded upstream
-	resp  []byte // the backend's answer head
-	body  []byte // the backend's refusal body
-	early []byte // client bytes that followed its head
-	rid   []byte // the X-Request-Id sent upstream, echoed in the 101
+	head []byte // the client's raw request head
+	fwd  []byte // the request as forwarded upstream
+	resp []byte // the backend's answer head
+	body []byte // scratch: the 101 for the client, pieces of a refusal's body
+	rid  []byte // the X-Request-Id sent upstream, echoed in the 101
 
 	scan     codec.HeadScanner
 	chunk    codec.ChunkedDecoder
 	bodyKind codec.BodyKind
-	bodyLeft int64
+	bodyLeft int64 // BodyLength: bytes of the refusal's body still to come
+	bodySent int64 // bytes of the refusal's body relayed
 
 	up     *upstream.Upstream // the upstream being tried: the route's or a fallback
 	sticky *upstream.Backend  // the backend the client's sticky cookie names
@@ -164,10 +168,10 @@ type handshake struct {
 
 func (hs *handshake) reset() {
 	hs.head, hs.fwd, hs.resp = hs.head[:0], hs.fwd[:0], hs.resp[:0]
-	hs.body, hs.early, hs.rid = hs.body[:0], hs.early[:0], hs.rid[:0]
+	hs.body, hs.rid = hs.body[:0], hs.rid[:0]
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
-	hs.bodyKind, hs.bodyLeft = 0, 0
+	hs.bodyKind, hs.bodyLeft, hs.bodySent = 0, 0, 0
 	hs.up, hs.sticky, hs.stickyTried = nil, nil, false
 	hs.tried, hs.key, hs.by, hs.sent, hs.attempts = 0, 0, 0, 0, 0
 	hs.failStatus, hs.fallbacks = 0, 0 // gen keeps counting: a stale timer must not match a new session
@@ -182,7 +186,7 @@ const maxFreeHandshakes = 256
 
 // recycleHandshake resets hs for reuse, or refuses one that grew too large.
 func recycleHandshake(hs *handshake) bool {
-	if cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body)+cap(hs.early) > maxRecycledHandshake {
+	if cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body) > maxRecycledHandshake {
 		return false
 	}
 	hs.reset()
@@ -249,8 +253,9 @@ func (s *session) onDeadline() {
 		s.backendFailed()
 		s.retry(504)
 	case stateUpstreamBody:
-		// The backend's refusal body did not finish in time: send what came.
-		s.finishRefusal()
+		// The head and part of the body went out: the client sees the
+		// body incomplete.
+		s.endRefusal(nil, cutTimeout)
 	case stateOpen:
 		now := s.sh.now()
 		if idle := s.snap.idleTicks; idle > 0 {

@@ -23,6 +23,7 @@ type snapshot struct {
 	idleTicks              int64
 	closeTicks             int64
 	lingerTicks            int64
+	stalledTicks           int64
 
 	maxHeaderBytes   int64
 	maxFrameBytes    int64
@@ -54,6 +55,7 @@ func newSnapshot(c *config.Config) (*snapshot, error) {
 		idleTicks:              ticks(to.Idle.D()),
 		closeTicks:             ticks(to.Close.D()),
 		lingerTicks:            ticks(linger),
+		stalledTicks:           ticks(c.Limits.StalledFrame.D()),
 		maxHeaderBytes:         c.Limits.MaxHeaderBytes.Bytes(),
 		maxFrameBytes:          c.Limits.MaxFrameBytes.Bytes(),
 		writeBufferLimit:       c.Limits.WriteBufferLimit.Bytes(),

@@ -1,5 +1,10 @@
 package engine
 
+import (
+	"context"
+	"time"
+)
+
 // Stats are the engine's counters summed over its shards. Reading them is
 // safe from any goroutine; the sum is not a snapshot taken at one instant.
 type Stats struct {
@@ -59,4 +64,55 @@ func (e *Engine) Stats() Stats {
 		st.Loops++
 	}
 	return st
+}
+
+// StalledSessions counts the sessions in which a frame has stood
+// incomplete, in either direction, for longer than limits.stalled_frame
+// (a minute by default): a peer that
+// trickles a byte every few seconds inside a frame holds the session (two
+// descriptors and a slot under the cap) open for ever, whatever the idle
+// timeout, because every byte is activity (docs/tuning.md, "Slow
+// senders"). Each shard walks its own sessions on its loop, so the call
+// costs a round trip to every loop and time linear in the sessions; it is
+// meant for the stats line, not a hot path. A loop that does not answer
+// within a second is left out of the count. Safe from any goroutine.
+func (e *Engine) StalledSessions() int {
+	shards := *e.shards.Load()
+	limit := uint32(e.snap.Load().stalledTicks)
+	counts := make(chan int, len(shards))
+	for _, sh := range shards {
+		if err := sh.loop.Execute(context.Background(), &stalledCount{sh: sh, limit: limit, out: counts}); err != nil {
+			counts <- 0
+		}
+	}
+	total := 0
+	timeout := time.After(time.Second)
+	for range shards {
+		select {
+		case n := <-counts:
+			total += n
+		case <-timeout:
+			return total
+		}
+	}
+	return total
+}
+
+// stalledCount walks one shard's sessions on its loop.
+type stalledCount struct {
+	sh    *shard
+	limit uint32 // ticks
+	out   chan<- int
+}
+
+func (c *stalledCount) Run(context.Context) error {
+	now := uint32(c.sh.e.clock.Load())
+	n := 0
+	for s := c.sh.sessions; s != nil; s = s.next {
+		if s.frameSince != 0 && now+1-s.frameSince > c.limit {
+			n++
+		}
+	}
+	c.out <- n
+	return nil
 }
