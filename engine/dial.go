@@ -21,7 +21,7 @@ type dialJob struct {
 }
 
 // dialer is the bounded pool of goroutines that connect to backends off the
-// loops. gnet's Register would dial without any deadline (GNET-NOTES.md §1),
+// loops. gnet's Register would dial without any deadline (docs/gnet.md §1),
 // so workers dial with net.Dialer and hand the socket to the session's loop
 // with EventLoop.Enroll.
 type dialer struct {
@@ -135,7 +135,7 @@ func (d *dialer) dial(j dialJob) {
 	}
 	// Report back on the loop; the session's or pool's fields are not
 	// ours to touch. A pool hears of successes too: gnet may report one
-	// without ever running OnOpen (GNET-NOTES.md §1), and the pool must
+	// without ever running OnOpen (docs/gnet.md §1), and the pool must
 	// not count that fill as pending forever.
 	_ = j.loop.Execute(d.ctx, &dialResult{s: j.s, warm: j.warm, err: err})
 }

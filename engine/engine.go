@@ -167,7 +167,7 @@ func warmPerLoop(c *config.Config) int64 {
 }
 
 // sessionCap derives how many sessions fit in the descriptor limit: gnet
-// stops the whole engine when accept fails with EMFILE (GNET-NOTES.md §9),
+// stops the whole engine when accept fails with EMFILE (docs/gnet.md §9),
 // so the proxy must refuse well before that. Each session holds two
 // descriptors; each dial in flight briefly holds two (Enroll dups); warm
 // pools hold warmFDs.
@@ -474,7 +474,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	// What the session does not keep is consumed now: bytes left in gnet's
-	// ring would cost the idle session about 1 KB (GNET-NOTES.md §4). It
+	// ring would cost the idle session about 1 KB (docs/gnet.md §4). It
 	// keeps bytes only for a moment: client bytes that follow the request
 	// head until the 101, and a Close frame until it is whole.
 	p, _ := c.Peek(-1)

@@ -9,7 +9,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// gnet cannot list its event loops (GNET-NOTES.md §6), yet a loop's warm
+// gnet cannot list its event loops (docs/gnet.md §6), yet a loop's warm
 // pools must fill before its first client arrives. So at boot the engine
 // introduces itself to every loop: it connects to a throwaway loopback
 // listener of its own once per loop and registers each socket with

@@ -11,7 +11,7 @@ import (
 	"github.com/throngproxy/throng/upstream"
 )
 
-// state is where a session is in its life (DESIGN.md, "Session state
+// state is where a session is in its life (docs/architecture.md, "Session state
 // machine"). Every change goes through session.setState.
 type state uint8
 

@@ -6,7 +6,7 @@ import (
 )
 
 // TestSessionSize keeps the per-session struct small: it is most of what an
-// idle session costs beyond gnet's two conns (DESIGN.md, "Idle costs almost
+// idle session costs beyond gnet's two conns (docs/architecture.md, "Idle costs almost
 // nothing").
 func TestSessionSize(t *testing.T) {
 	const limit = 288 // a size class of the Go allocator: one byte more costs 32

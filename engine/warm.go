@@ -10,7 +10,7 @@ import (
 	"github.com/throngproxy/throng/upstream"
 )
 
-// The warm pool (DESIGN.md, "Warm pool"): each loop keeps up to
+// The warm pool (docs/architecture.md, "Warm pool"): each loop keeps up to
 // upstream.warm connected sockets per backend, enrolled on that loop, so
 // that a new session writes its upgrade request at once instead of waiting
 // for a dial worker, a connect round trip and the hand-over to the loop.

@@ -1,6 +1,6 @@
 // Package pool keeps things that are expensive to make or hold, one set per
 // event loop: free lists of reusable objects (FreeList) and the stacks of
-// warm pre-connected backend sockets (Idle; DESIGN.md, "Warm pool").
+// warm pre-connected backend sockets (Idle; docs/architecture.md, "Warm pool").
 package pool
 
 // FreeList is a bounded LIFO of reusable objects owned by one event loop.
