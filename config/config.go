@@ -186,9 +186,9 @@ type Upstream struct {
 	StickyCookie string `toml:"sticky_cookie"`
 	// StickySecret keys the sticky cookie's signature. Give every throng
 	// process behind one address the same secret so that a cookie from
-	// one is honoured by the others and across restarts; "" means a random
-	// secret per process (cookies then last as long as the process).
-	// Default "".
+	// one is honoured by the others and across restarts; "" means a key
+	// the engine draws at start and keeps across reloads (cookies then last
+	// as long as the process; a warning says so at start). Default "".
 	StickySecret string `toml:"sticky_secret"`
 	// Retries is how many more backends a handshake may try after the
 	// first fails (connect refused or timed out, upstream handshake

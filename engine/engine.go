@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/upstream"
 )
 
 // ErrAddressInUse means a listen address already accepts connections from
@@ -56,6 +57,7 @@ type Engine struct {
 	trim     bool
 
 	snap      atomic.Pointer[snapshot]
+	stickyKey []byte // keys sticky cookies without sticky_secret, for every table
 	responses *responses
 	dialer    *dialer
 
@@ -110,10 +112,12 @@ func New(o Options) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	snap, err := newSnapshot(o.Config)
+	stickyKey := upstream.NewStickyKey()
+	snap, err := newSnapshot(o.Config, stickyKey)
 	if err != nil {
 		return nil, err
 	}
+	warnStickyWithoutSecret(log, o.Config)
 	srv := &o.Config.Server
 	loops := srv.Loops
 	if loops <= 0 {
@@ -129,6 +133,7 @@ func New(o Options) (*Engine, error) {
 		cfgPath:    o.ConfigPath,
 		takeover:   o.Takeover,
 		trim:       o.TrimMemory,
+		stickyKey:  stickyKey,
 		responses:  newResponses(),
 		sessionCap: capacity,
 		loops:      loops,
@@ -153,6 +158,19 @@ func New(o Options) (*Engine, error) {
 		slog.Int64("max_sessions", capacity), slog.Uint64("nofile", nofile),
 		slog.Int("dial_workers", srv.DialWorkers), slog.Int64("warm_sockets", warmFDs))
 	return e, nil
+}
+
+// warnStickyWithoutSecret logs, once per upstream, a sticky cookie keyed
+// by this process's random key: another process behind the same address
+// does not honour it, nor does this one after a restart.
+func warnStickyWithoutSecret(log *slog.Logger, c *config.Config) {
+	for _, u := range c.Upstreams {
+		if u.StickyCookie != "" && u.StickySecret == "" {
+			log.LogAttrs(context.Background(), slog.LevelWarn,
+				"sticky_cookie without sticky_secret: only this process honours the cookie, until it restarts",
+				attrUpstream(u.Name))
+		}
+	}
 }
 
 // warmPerLoop is how many warm sockets one loop may hold under c: warm
@@ -299,10 +317,11 @@ func (e *Engine) Active() int64 { return e.active.Load() }
 // keep the snapshot they started with. Listen addresses and loops cannot
 // change without a restart.
 func (e *Engine) Reload(c *config.Config) error {
-	snap, err := newSnapshot(c)
+	snap, err := newSnapshot(c, e.stickyKey)
 	if err != nil {
 		return err
 	}
+	warnStickyWithoutSecret(e.log, c)
 	old := e.snap.Load().cfg
 	if restart := needsRestart(&old.Server, &c.Server); len(restart) > 0 {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "these changes need a restart",

@@ -40,8 +40,10 @@ type snapshot struct {
 // maxLinger bounds how long a refused client's input is drained.
 const maxLinger = 2 * time.Second
 
-func newSnapshot(c *config.Config) (*snapshot, error) {
-	t, err := upstream.NewTable(c)
+// newSnapshot prepares c; stickyKey keys the sticky cookies of upstreams
+// without sticky_secret (the engine's, the same for every reload).
+func newSnapshot(c *config.Config, stickyKey []byte) (*snapshot, error) {
+	t, err := upstream.NewTable(c, stickyKey)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

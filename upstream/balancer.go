@@ -27,6 +27,9 @@ var (
 	ErrBadLoadFactor = errors.New("upstream: hash load factor not a finite number ≥ 1")
 	// ErrBadHashKey: ParseKeySource was given a string it does not accept.
 	ErrBadHashKey = errors.New("upstream: bad hash key")
+	// ErrNoStickyKey: NewTable got no key for a sticky cookie without
+	// sticky_secret.
+	ErrNoStickyKey = errors.New("upstream: sticky cookie without secret or key")
 )
 
 // Backend is one server of an upstream. Addr is "host:port". Index is its
@@ -86,15 +89,10 @@ type Balancer interface {
 // BalanceWeightedRoundRobin, BalanceLeastConn, BalanceRandomTwo or
 // BalanceHash) over backends, which it keeps and never modifies. Each
 // backend's Index must be its position in backends; every kind but
-// round_robin needs weights ≥ 1. A hash balancer gets the default load
-// factor (config.DefaultUpstream); use NewHash to choose it. It allocates;
+// round_robin needs weights ≥ 1. loadFactor is the hash balancer's bound
+// (upstream.hash_load_factor); the other kinds ignore it. It allocates;
 // Pick does not.
-func NewBalancer(kind string, backends []*Backend) (Balancer, error) {
-	return newBalancer(kind, backends, config.DefaultUpstream().HashLoadFactor)
-}
-
-// newBalancer is NewBalancer with the hash load factor.
-func newBalancer(kind string, backends []*Backend, loadFactor float64) (Balancer, error) {
+func NewBalancer(kind string, backends []*Backend, loadFactor float64) (Balancer, error) {
 	if len(backends) == 0 {
 		return nil, ErrNoBackends
 	}

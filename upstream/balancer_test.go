@@ -19,7 +19,7 @@ func backends(weights ...int) []*Backend {
 
 func mustBalancer(t testing.TB, kind string, bs []*Backend) Balancer {
 	t.Helper()
-	b, err := NewBalancer(kind, bs)
+	b, err := NewBalancer(kind, bs, config.DefaultUpstream().HashLoadFactor)
 	if err != nil {
 		t.Fatalf("NewBalancer(%q): %v", kind, err)
 	}
@@ -45,7 +45,7 @@ func TestNewBalancerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewBalancer(tt.kind, tt.bs)
+			_, err := NewBalancer(tt.kind, tt.bs, 1.25)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("NewBalancer error %v; want %v", err, tt.want)
 			}

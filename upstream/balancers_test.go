@@ -480,12 +480,12 @@ func TestNewTableHash(t *testing.T) {
 	}
 	c.Upstreams[0].Balance = config.BalanceHash
 	c.Upstreams[0].HashKey = "cookie:"
-	if _, err := NewTable(c); !errors.Is(err, ErrBadHashKey) {
+	if _, err := NewTable(c, testStickyKey); !errors.Is(err, ErrBadHashKey) {
 		t.Fatalf("NewTable(bad hash_key) error %v; want ErrBadHashKey", err)
 	}
 	c.Upstreams[0].HashKey = "ip"
 	c.Upstreams[0].HashLoadFactor = 0
-	if _, err := NewTable(c); !errors.Is(err, ErrBadLoadFactor) {
+	if _, err := NewTable(c, testStickyKey); !errors.Is(err, ErrBadLoadFactor) {
 		t.Fatalf("NewTable(load factor 0) error %v; want ErrBadLoadFactor", err)
 	}
 }

@@ -48,6 +48,9 @@ var (
 	ErrCheckTimeout = errors.New("upstream: health check: timed out")
 	// ErrUnknownCheck: the check type is not tcp, http or websocket.
 	ErrUnknownCheck = errors.New("upstream: unknown health check type")
+	// ErrBadExpectStatus: an http check's expect_status is not a status
+	// range (config.Load rejects such a file).
+	ErrBadExpectStatus = errors.New("upstream: expect_status is not a status range")
 )
 
 const (
@@ -199,15 +202,10 @@ func inherit(u, prev *Upstream) {
 	}
 }
 
-// policyOf fills in hc's defaults (config.DefaultHealthCheck) where hc is
-// out of range, as in a config that skipped Validate.
+// policyOf is hc in the units the checker uses. hc is complete and valid,
+// as config.Load leaves it: defaults live in config alone.
 func policyOf(hc config.HealthCheck) checkPolicy {
-	def := config.DefaultHealthCheck()
-	pol := checkPolicy{hc: hc, interval: hc.Interval.D(), rise: int32(min(max(hc.Rise, 1), 100)), fall: int32(min(max(hc.Fall, 1), 100))}
-	if pol.interval <= 0 {
-		pol.interval = def.Interval.D()
-	}
-	return pol
+	return checkPolicy{hc: hc, interval: hc.Interval.D(), rise: int32(hc.Rise), fall: int32(hc.Fall)}
 }
 
 // checkLoop checks b until ctx is done.
@@ -305,23 +303,22 @@ func (b *Backend) upstreamName() string {
 //   - tcp: the connect succeeds; the socket is closed at once.
 //   - http: "GET hc.Path HTTP/1.1" with Host hc.Host (or addr),
 //     User-Agent throng-health and Connection: close; the status line's
-//     status is within hc.ExpectStatus (default 200-399). Only the first
-//     13 bytes of the answer are read.
+//     status is within hc.ExpectStatus. Only the first 13 bytes of the
+//     answer are read.
 //   - websocket: an RFC 6455 §4.1 opening handshake to hc.Path with a
 //     random Sec-WebSocket-Key; the answer is 101 with the matching
 //     Sec-WebSocket-Accept, Upgrade and Connection; then a masked Close
 //     1000 (§5.5.1) is sent and the socket closed.
 //
-// hc.Timeout (default 1s) and ctx bound the check, connect included. A
-// failure wraps ErrUnexpectedStatus, ErrMalformedAnswer, ErrBadUpgrade,
-// ErrCheckTimeout or ErrUnknownCheck, or is the network error (connection
-// refused, reset). It allocates; it is meant for checker goroutines, never
-// an event loop. Safe for concurrent use.
+// hc is complete and valid, as config.Load leaves it (start from
+// config.DefaultHealthCheck to build one): defaults live in config alone.
+// hc.Timeout and ctx bound the check, connect included. A failure wraps
+// ErrUnexpectedStatus, ErrMalformedAnswer, ErrBadUpgrade, ErrCheckTimeout or
+// ErrUnknownCheck, or is the network error (connection refused, reset). It
+// allocates; it is meant for checker goroutines, never an event loop. Safe
+// for concurrent use.
 func Check(ctx context.Context, hc *config.HealthCheck, addr string) error {
 	timeout := hc.Timeout.D()
-	if timeout <= 0 {
-		timeout = config.DefaultHealthCheck().Timeout.D()
-	}
 	switch hc.Type {
 	case config.HealthTCP, config.HealthHTTP, config.HealthWebSocket:
 	default:
@@ -358,21 +355,17 @@ func checkConn(ctx context.Context, conn net.Conn, hc *config.HealthCheck, addr 
 	if host == "" {
 		host = addr
 	}
-	path := hc.Path
-	if path == "" {
-		path = "/"
-	}
 	if hc.Type == config.HealthHTTP {
-		return checkHTTP(conn, host, path, hc.ExpectStatus)
+		return checkHTTP(conn, host, hc.Path, hc.ExpectStatus)
 	}
-	return checkWebSocket(conn, host, path)
+	return checkWebSocket(conn, host, hc.Path)
 }
 
 // checkHTTP sends the http check's request on conn and reads the status.
 func checkHTTP(conn net.Conn, host, path, expect string) error {
 	lo, hi, ok := config.ParseStatusRange(expect)
 	if !ok {
-		lo, hi, _ = config.ParseStatusRange(config.DefaultHealthCheck().ExpectStatus)
+		return fmt.Errorf("%w: %q", ErrBadExpectStatus, expect)
 	}
 	req := make([]byte, 0, 96+len(path)+len(host))
 	req = append(req, "GET "...)

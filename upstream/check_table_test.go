@@ -67,7 +67,7 @@ func healthTable(t testing.TB, kind string, maxFails int, hc config.HealthCheck,
 	}
 	c.Upstreams = []config.Upstream{u}
 	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "u"}}
-	tb, err := NewTable(c)
+	tb, err := NewTable(c, testStickyKey)
 	if err != nil {
 		t.Fatal(err)
 	}

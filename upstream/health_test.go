@@ -389,7 +389,7 @@ func TestNewTablePassive(t *testing.T) {
 			u.Backends = []config.Backend{{Addr: "127.0.0.1:1", Weight: 1}, {Addr: "127.0.0.1:2", Weight: 1}}
 			c.Upstreams = []config.Upstream{u}
 			c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "u"}}
-			tb, err := NewTable(c)
+			tb, err := NewTable(c, testStickyKey)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"sync"
 
 	"github.com/throngproxy/throng/codec"
 )
@@ -31,22 +30,22 @@ type Sticky struct {
 // stickyValueLen is the encoded length of a 16-byte MAC.
 const stickyValueLen = 22
 
-// processSecret is the sticky secret of upstreams that set none: random,
-// made once per process and never changed, so cookies last as long as the
-// process does.
-var processSecret = sync.OnceValue(func() []byte {
+// NewStickyKey returns a random key for the sticky cookies of upstreams
+// that set no sticky_secret. Whoever builds Tables draws one at start and
+// passes it to every NewTable, so that such cookies survive reloads; they
+// do not survive a restart, and another process does not honour them.
+func NewStickyKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k) // crypto/rand.Read never fails on Linux
 	return k
-})
+}
 
 // newSticky returns the sticky cookie called name for backends of the
-// upstream called upstream, keyed by secret ("" means the process's random
-// secret). It allocates; call it when building a Table.
-func newSticky(name, secret, upstream string, backends []*Backend) *Sticky {
-	key := []byte(secret)
-	if secret == "" {
-		key = processSecret()
+// upstream called upstream, keyed by secret, or by key when secret is "".
+// It allocates; call it when building a Table.
+func newSticky(name, secret string, key []byte, upstream string, backends []*Backend) *Sticky {
+	if secret != "" {
+		key = []byte(secret)
 	}
 	s := &Sticky{
 		Cookie:    name,

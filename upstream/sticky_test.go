@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func stickyTable(t *testing.T, secret string, addrs ...string) *Upstream {
 	}
 	c.Upstreams = []config.Upstream{u}
 	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "chat"}}
-	tab, err := NewTable(c)
+	tab, err := NewTable(c, testStickyKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,18 +120,40 @@ func TestStickySurvivesReorder(t *testing.T) {
 	}
 }
 
-// TestStickyRandomSecret checks that without sticky_secret the cookie
-// still round-trips within the process and differs from a keyed one.
-func TestStickyRandomSecret(t *testing.T) {
+// testStickyKey is the process key of every Table the tests build, as the
+// engine has one.
+var testStickyKey = NewStickyKey()
+
+// TestStickyProcessKey checks that without sticky_secret the cookie is
+// keyed by the key NewTable is given: tables built with one key (reloads
+// of one process) agree, another key (another process, a restart) does
+// not, and neither equals a keyed one; without a key NewTable refuses.
+func TestStickyProcessKey(t *testing.T) {
 	a := stickyTable(t, "", "10.0.0.1:80")
 	b := stickyTable(t, "", "10.0.0.1:80")
 	keyed := stickyTable(t, "secret", "10.0.0.1:80")
 	pa := cookieOf(t, a.Sticky.SetCookie(a.Backends[0]))
 	if pa != cookieOf(t, b.Sticky.SetCookie(b.Backends[0])) {
-		t.Fatal("two tables of one process disagree on the random-secret cookie")
+		t.Fatal("two tables with one key disagree on the cookie")
 	}
 	if pa == cookieOf(t, keyed.Sticky.SetCookie(keyed.Backends[0])) {
-		t.Fatal("random-secret cookie equals the keyed one")
+		t.Fatal("process-key cookie equals the keyed one")
+	}
+	c := config.Default()
+	u := config.DefaultUpstream()
+	u.Name, u.StickyCookie = "chat", "throng_backend"
+	u.Backends = []config.Backend{{Addr: "10.0.0.1:80", Weight: 1}}
+	c.Upstreams = []config.Upstream{u}
+	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "chat"}}
+	other, err := NewTable(c, NewStickyKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pa == cookieOf(t, other.Upstreams[0].Sticky.SetCookie(other.Upstreams[0].Backends[0])) {
+		t.Fatal("tables with different keys agree on the cookie")
+	}
+	if _, err := NewTable(c, nil); !errors.Is(err, ErrNoStickyKey) {
+		t.Fatalf("NewTable without a key: %v, want ErrNoStickyKey", err)
 	}
 }
 
@@ -141,7 +164,7 @@ func TestCanPick(t *testing.T) {
 	u.Backends = []config.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}}
 	c.Upstreams = []config.Upstream{u}
 	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "chat"}}
-	tab, err := NewTable(c)
+	tab, err := NewTable(c, testStickyKey)
 	if err != nil {
 		t.Fatal(err)
 	}

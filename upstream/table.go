@@ -85,9 +85,10 @@ const maxHost = 256
 // and path prefix, the first wins. Backends get passive health from their
 // upstream's max_fails, fail_window and eject_time. Each Table has its own
 // Backends, so live-session counts and ejections start afresh in a new
-// Table. It allocates; build
-// tables off the loops.
-func NewTable(c *config.Config) (*Table, error) {
+// Table. stickyKey keys the sticky cookie of upstreams with no
+// sticky_secret (see NewStickyKey); a nil key with such an upstream gives
+// ErrNoStickyKey. It allocates; build tables off the loops.
+func NewTable(c *config.Config, stickyKey []byte) (*Table, error) {
 	t := &Table{
 		Routes:    make([]*Route, len(c.Routes)),
 		Upstreams: make([]*Upstream, len(c.Upstreams)),
@@ -106,9 +107,12 @@ func NewTable(c *config.Config) (*Table, error) {
 		}
 		setPassive(u.Backends, cu.MaxFails, cu.FailWindow.D(), cu.EjectTime.D())
 		if cu.StickyCookie != "" {
-			u.Sticky = newSticky(cu.StickyCookie, cu.StickySecret, cu.Name, u.Backends)
+			if cu.StickySecret == "" && len(stickyKey) == 0 {
+				return nil, fmt.Errorf("upstream %q: %w", cu.Name, ErrNoStickyKey)
+			}
+			u.Sticky = newSticky(cu.StickyCookie, cu.StickySecret, stickyKey, cu.Name, u.Backends)
 		}
-		bal, err := newBalancer(cu.Balance, u.Backends, cu.HashLoadFactor)
+		bal, err := NewBalancer(cu.Balance, u.Backends, cu.HashLoadFactor)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", cu.Name, err)
 		}

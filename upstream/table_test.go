@@ -22,7 +22,7 @@ func testConfig(routes ...config.Route) *config.Config {
 
 func mustTable(t testing.TB, c *config.Config) *Table {
 	t.Helper()
-	tb, err := NewTable(c)
+	tb, err := NewTable(c, testStickyKey)
 	if err != nil {
 		t.Fatalf("NewTable: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestNewTableErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testConfig(config.Route{Host: "*", PathPrefix: "/"})
 			tt.edit(c)
-			if _, err := NewTable(c); !errors.Is(err, tt.want) {
+			if _, err := NewTable(c, testStickyKey); !errors.Is(err, tt.want) {
 				t.Fatalf("NewTable error %v; want %v", err, tt.want)
 			}
 		})

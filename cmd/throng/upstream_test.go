@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -223,5 +224,37 @@ func TestFallbackUpstream(t *testing.T) {
 	st, head := openHead(t, addr2)
 	if st != 503 || headValue(head, "Retry-After") == "" {
 		t.Fatalf("no backend available: status %d, Retry-After %q; want 503 with Retry-After", st, headValue(head, "Retry-After"))
+	}
+}
+
+// TestStickyWithoutSecret: a sticky cookie without sticky_secret is keyed
+// by the process; throng warns of it at start and at a reload, and a
+// reload keeps the cookie valid.
+func TestStickyWithoutSecret(t *testing.T) {
+	host := newHost()
+	backends := []string{net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "19002")}
+	for _, b := range backends {
+		fakeBackend(t, b, answerTagged(b))
+	}
+	addr := net.JoinHostPort(host, "18080")
+	cfg := upstreamConfig(addr, backends, "sticky_cookie = \"throng_backend\"")
+	th := startThrong(t, addr, cfg)
+	const warning = "sticky_cookie without sticky_secret: only this process honours the cookie, until it restarts"
+	waitLog(t, th.proc, 5*time.Second, 1, warning, func(r logRecord) bool {
+		return r.str("msg") == warning && r.str("level") == "WARN" && r.str("upstream") == "main"
+	})
+	st, head := openHead(t, addr)
+	first, cookie := headValue(head, "X-Backend"), cookiePair(head, "throng_backend")
+	if st != 101 || cookie == "" {
+		t.Fatalf("status %d, cookie %q", st, cookie)
+	}
+	_ = th.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, th.proc, 5*time.Second, 1, "configuration reloaded", func(r logRecord) bool { return r.str("msg") == "configuration reloaded" })
+	waitLog(t, th.proc, 5*time.Second, 2, warning, func(r logRecord) bool { return r.str("msg") == warning })
+	for i := range 4 {
+		st, head := openHead(t, addr, "Cookie: "+cookie)
+		if b := headValue(head, "X-Backend"); st != 101 || b != first {
+			t.Fatalf("handshake %d after the reload went to %q; want %s", i, b, first)
+		}
 	}
 }
