@@ -134,46 +134,6 @@ func (s *session) pollRejecting() {
 	s.sh.wheel.arm(s, s.sh.now()+1)
 }
 
-// onClientGone runs in OnClose for the client socket.
-func (s *session) onClientGone() {
-	switch s.state {
-	case stateOpen, stateClosing:
-		// A vanished client turns into a Close 1001 toward the backend.
-		s.sendClose(true, statusGoingAway, s.c2u.AtBoundary())
-		s.beginClosing()
-		s.pollClosing()
-	case stateRejecting, stateClosed:
-	default:
-		s.abandonDial()
-		s.closeUpstream()
-		s.setState(stateClosed)
-	}
-}
-
-// onUpstreamGone runs in OnClose for the backend socket.
-func (s *session) onUpstreamGone() {
-	switch s.state {
-	case stateUpstreamHandshake:
-		if s.flags&flagWarmConn != 0 {
-			// A warm socket the backend had closed (its idle timeout
-			// beat ours): not the backend failing, and not a retry.
-			s.flags &^= flagWarmConn
-			s.sh.stats.warmStale.Add(1)
-			s.dial()
-			return
-		}
-		// Nothing reached the client yet: try the next backend.
-		s.backendFailed()
-		s.retry(502)
-	case stateUpstreamBody:
-		s.onRefusalBackendGone()
-	case stateOpen, stateClosing:
-		s.sendClose(false, statusGoingAway, s.u2c.AtBoundary())
-		s.beginClosing()
-		s.pollClosing()
-	}
-}
-
 // maybeFinish ends the session once neither socket nor a dial is left.
 func (s *session) maybeFinish() {
 	if s.client != nil || s.upstream != nil || s.flags&(flagDialing|flagFinished) != 0 {

@@ -395,9 +395,7 @@ type drainRunnable struct{ sh *shard }
 func (d drainRunnable) Run(context.Context) error {
 	for s := d.sh.sessions; s != nil; {
 		next := s.next
-		if s.state == stateOpen {
-			s.goAway(statusGoingAway)
-		}
+		s.onDrain()
 		s = next
 	}
 	return nil
@@ -538,35 +536,6 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	s.maybeFinish()
 	return gnet.None
-}
-
-// onClientData dispatches client bytes by state. p is everything gnet holds
-// for the client; it returns how many bytes at the end of p gnet must keep
-// for the next call (which then sees them again, first).
-func (s *session) onClientData(p []byte) int {
-	switch s.state {
-	case stateRequest:
-		return s.onClientRequest(p)
-	case stateConnecting, stateUpstreamHandshake:
-		return s.holdEarly(p)
-	case stateOpen, stateClosing:
-		return s.relayFromClient(p)
-	}
-	return 0
-}
-
-// onUpstreamData dispatches backend bytes by state, with onClientData's
-// contract.
-func (s *session) onUpstreamData(p []byte) int {
-	switch s.state {
-	case stateUpstreamHandshake:
-		return s.onUpstreamHandshake(p)
-	case stateUpstreamBody:
-		s.onUpstreamBody(p)
-	case stateOpen, stateClosing:
-		return s.relayFromUpstream(p)
-	}
-	return 0
 }
 
 // Config returns the configuration new sessions use.

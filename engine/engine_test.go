@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throngproxy/throng/engine/enginetest"
-
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/throngproxy/throng/bench"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 var hostN = 0
@@ -94,6 +93,10 @@ backends = [{ addr = %q }]
 		}
 		if err := <-runErr; err != nil {
 			t.Errorf("run: %v", err)
+		}
+		// Whatever the test did, the machine made only moves of its table.
+		if n := e.Stats().BadTransitions; n != 0 {
+			t.Errorf("%d state changes outside allowedNext", n)
 		}
 	})
 	return e

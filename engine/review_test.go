@@ -17,12 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throngproxy/throng/engine/enginetest"
-
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // acceptFor computes Sec-WebSocket-Accept (RFC 6455 §4.2.2).

@@ -11,47 +11,6 @@ import (
 	"github.com/throngproxy/throng/upstream"
 )
 
-// state is where a session is in its life (docs/architecture.md, "Session state
-// machine"). Every change goes through session.setState.
-type state uint8
-
-const (
-	// stateRequest: reading the client's upgrade request head.
-	stateRequest state = iota
-	// stateConnecting: a dial worker is connecting to a backend.
-	stateConnecting
-	// stateUpstreamHandshake: the request went upstream; waiting for the head
-	// of the backend's answer.
-	stateUpstreamHandshake
-	// stateUpstreamBody: the backend refused the upgrade; collecting the
-	// (bounded) body of its answer to relay it.
-	stateUpstreamBody
-	// stateOpen: relaying frames both ways.
-	stateOpen
-	// stateClosing: a Close went one way or the proxy injected one; waiting
-	// for the peers to finish, bounded by the close timeout.
-	stateClosing
-	// stateRejecting: an HTTP error was sent to the client; its write side is
-	// being shut down and its input drained so that it reads the answer.
-	stateRejecting
-	// stateClosed: both sockets are gone or going.
-	stateClosed
-	numStates
-)
-
-var stateNames = [numStates]string{
-	"request", "connecting", "upstream_handshake", "upstream_body",
-	"open", "closing", "rejecting", "closed",
-}
-
-// String returns the state's name as used in logs and metrics.
-func (st state) String() string {
-	if st < numStates {
-		return stateNames[st]
-	}
-	return "invalid"
-}
-
 // session flags.
 const (
 	// flagDialing: a dial job for this session is with a worker; the session
@@ -191,86 +150,6 @@ func recycleHandshake(hs *handshake) bool {
 	}
 	hs.reset()
 	return true
-}
-
-// setState moves s to st, counts the transition and arms the new state's
-// deadline.
-func (s *session) setState(st state) {
-	s.state = st
-	s.sh.stats.transitions[st].Add(1)
-	w := &s.sh.wheel
-	switch st {
-	case stateRequest, stateConnecting:
-		w.arm(s, s.hs.by)
-	case stateUpstreamHandshake, stateUpstreamBody:
-		at := s.sh.now() + 1 + s.snap.upstreamHandshakeTicks
-		if at > s.hs.by {
-			at = s.hs.by
-		}
-		w.arm(s, at)
-	case stateOpen:
-		if s.snap.idleTicks > 0 {
-			w.arm(s, s.lastActive+s.snap.idleTicks+1)
-		} else {
-			w.disarm(s)
-		}
-	case stateClosing, stateRejecting:
-		s.closeBy = s.sh.now() + 1 + s.snap.closeTicks
-		if st == stateRejecting {
-			s.closeBy = s.sh.now() + 1 + s.snap.lingerTicks
-		}
-		w.arm(s, s.sh.now()+1)
-	case stateClosed:
-		w.disarm(s)
-	}
-}
-
-// onDeadline runs when the session's wheel deadline has come.
-func (s *session) onDeadline() {
-	switch s.state {
-	case stateRequest:
-		// Slowloris or a silent client: nothing useful to answer.
-		s.sh.stats.handshakeTimeout.Add(1)
-		s.abort()
-	case stateConnecting:
-		s.sh.stats.handshakeTimeout.Add(1)
-		// Stop waiting for the dial: if it completes, OnOpen finds the
-		// session past connecting and closes the socket; if it fails, the
-		// report finds the session finished. Waiting could be forever: a
-		// gnet enrol whose epoll registration fails reports success
-		// without ever calling OnOpen.
-		s.abandonDial()
-		s.reject(504)
-	case stateUpstreamHandshake:
-		s.sh.stats.handshakeTimeout.Add(1)
-		if s.sh.now()-s.hs.sent < s.snap.upstreamHandshakeTicks {
-			// The client's handshake time ran out before the backend's
-			// upstream_handshake did: not the backend's failure, and no
-			// time for another attempt.
-			s.reject(504)
-			return
-		}
-		s.backendFailed()
-		s.retry(504)
-	case stateUpstreamBody:
-		// The head and part of the body went out: the client sees the
-		// body incomplete.
-		s.endRefusal(nil, cutTimeout)
-	case stateOpen:
-		now := s.sh.now()
-		if idle := s.snap.idleTicks; idle > 0 {
-			if now-s.lastActive < idle {
-				s.sh.wheel.arm(s, s.lastActive+idle+1)
-				return
-			}
-			s.sh.stats.idleTimeout.Add(1)
-			s.goAway(statusGoingAway)
-		}
-	case stateClosing:
-		s.pollClosing()
-	case stateRejecting:
-		s.pollRejecting()
-	}
 }
 
 // clientAddr is the client's address for logs, v4-in-v6 mapping removed

@@ -74,9 +74,10 @@ type shardStats struct {
 	warmIdle         atomic.Int64  // warm sockets waiting
 	bytesC2U         atomic.Uint64
 	bytesU2C         atomic.Uint64
-	handshakeTimeout atomic.Uint64            // handshakes that ran out of time
-	idleTimeout      atomic.Uint64            // open sessions closed for idleness
-	transitions      [numStates]atomic.Uint64 // entries into each state
+	handshakeTimeout atomic.Uint64                       // handshakes that ran out of time
+	idleTimeout      atomic.Uint64                       // open sessions closed for idleness
+	moves            [numStates][numStates]atomic.Uint64 // state changes, by from and to
+	badTransitions   atomic.Uint64                       // moves allowedNext does not have: 0 unless the machine is wrong
 	_                cpu.CacheLinePad
 }
 

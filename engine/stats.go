@@ -27,6 +27,7 @@ type Stats struct {
 	HealthFlips      uint64 // backends taken down or brought up by active health checks
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
+	BadTransitions   uint64 // state changes the transition table lacks: 0 unless the machine is wrong
 	BytesIn          uint64 // client to backend, frames relayed
 	BytesOut         uint64 // backend to client, frames relayed
 	Loops            int    // shards: loops met at start or by a connection
@@ -56,10 +57,13 @@ func (e *Engine) Stats() Stats {
 		st.WarmIdle += c.warmIdle.Load()
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
+		st.BadTransitions += c.badTransitions.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
-		for i := range c.transitions {
-			st.Transitions[state(i).String()] += c.transitions[i].Load()
+		for from := range c.moves {
+			for to := range c.moves[from] {
+				st.Transitions[state(to).String()] += c.moves[from][to].Load()
+			}
 		}
 		st.Loops++
 	}

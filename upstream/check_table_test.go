@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throngproxy/throng/engine/enginetest"
-
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // logBuffer is a bytes.Buffer safe for the checkers' concurrent writes.

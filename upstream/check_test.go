@@ -14,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throngproxy/throng/engine/enginetest"
-
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // errAny stands for any non-nil error in test tables.

@@ -155,7 +155,7 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
 		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
 		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle, "health_flips", st.HealthFlips,
-		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout,
+		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout, "bad_transitions", st.BadTransitions,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "stalled_frames", e.StalledSessions(),
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }

@@ -29,7 +29,7 @@ func TestStatsOnSIGUSR1(t *testing.T) {
 	c := dialWS(t, th.addr, "/")
 	echo(t, c, 1, []byte("count me"))
 	line := stats(t, th)
-	for _, want := range []string{`"sessions":1`, `"opened":1`, `"bytes_in":14`, `"bytes_out":10`, `"heap_live_bytes":`} {
+	for _, want := range []string{`"sessions":1`, `"opened":1`, `"bytes_in":14`, `"bytes_out":10`, `"heap_live_bytes":`, `"bad_transitions":0`, `"stalled_frames":0`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("stats line lacks %s:\n%s", want, line)
 		}

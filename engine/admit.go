@@ -1,0 +1,176 @@
+package engine
+
+// Admitting a client: the accept, the request head, early bytes, routing
+// and the forwarded request (docs/architecture.md, "Session state machine").
+
+import (
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+)
+
+// accept runs in OnOpen for a client connection.
+func (e *Engine) accept(c gnet.Conn) gnet.Action {
+	sh := e.shardFor(c.EventLoop())
+	sh.stats.accepted.Add(1)
+	snap := e.snap.Load()
+	setKeepAlive(c.Fd(), snap.keepAlive)
+
+	if e.draining.Load() || !e.admit() {
+		sh.stats.overCap.Add(1)
+		// Every rejected connection holds a descriptor while its answer
+		// drains; past a small number, answer and close at once so that a
+		// flood cannot reach RLIMIT_NOFILE (which would stop gnet).
+		if e.lingering.Add(1) > maxLingering {
+			e.lingering.Add(-1)
+			_, _ = c.Write(e.responses.get(503, ""))
+			return gnet.Close
+		}
+		s := sh.newSession(c, snap)
+		s.flags |= flagLingering
+		s.reject(503)
+		return gnet.None
+	}
+	sh.newSession(c, snap)
+	sh.syncWarm()
+	return gnet.None
+}
+
+// newSession makes the session for an accepted client connection.
+func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
+	sh.nextID++
+	s := &session{
+		sh:     sh,
+		snap:   snap,
+		client: c,
+		raddr:  c.RemoteAddr(),
+		id:     sh.nextID,
+		start:  time.Now().UnixNano(),
+		hs:     sh.handshakes.Get(),
+	}
+	s.lastActive = sh.now()
+	// Deadlines count from the current tick, which began up to one tick
+	// ago: one more tick keeps them from firing early.
+	s.hs.by = sh.now() + 1 + snap.handshakeTicks
+	c.SetContext(s)
+	sh.link(s)
+	s.setState(stateRequest)
+	return s
+}
+
+// onClientRequest handles client bytes while the request head is
+// incomplete. Bytes after the head are left to gnet (see holdEarly).
+func (s *session) onClientRequest(p []byte) int {
+	hs := s.hs
+	n, done := hs.scan.Scan(p)
+	if len(hs.head)+n > int(s.snap.maxHeaderBytes) {
+		s.reject(431)
+		return 0
+	}
+	hs.head = append(hs.head, p[:n]...)
+	if !done {
+		return 0
+	}
+	if s.earlyOverflow(len(p) - n) {
+		// Refused before any backend is dialled for it.
+		return 0
+	}
+	s.startUpstream()
+	if s.state == stateConnecting || s.state == stateUpstreamHandshake {
+		return len(p) - n
+	}
+	return 0
+}
+
+// holdEarly keeps client bytes that arrive before the backend's 101 in
+// gnet's buffer (p is all of them). They are relayed once the upgrade
+// succeeds (upgrade wakes the client for them) and dropped otherwise,
+// never sent upstream as part of the request.
+func (s *session) holdEarly(p []byte) int {
+	if s.earlyOverflow(len(p)) {
+		return 0
+	}
+	return len(p)
+}
+
+// earlyOverflow refuses a client that sent more than max_early_bytes after
+// its head before the 101 (n bytes held now): 400, and whatever attempt is
+// under way is called off, so no backend gets a request already refused.
+func (s *session) earlyOverflow(n int) bool {
+	if n <= int(s.snap.maxEarlyBytes) {
+		return false
+	}
+	s.sh.stats.protocolErr.Add(1)
+	s.abandonDial()
+	s.flags &^= flagBackoff
+	s.reject(400)
+	return true
+}
+
+// startUpstream validates the complete request head, routes it and starts
+// the first connect attempt.
+func (s *session) startUpstream() {
+	sh, hs := s.sh, s.hs
+	req := &sh.req
+	if err := codec.ParseRequest(hs.head, req); err != nil {
+		var he *codec.HandshakeError
+		if errors.As(err, &he) {
+			s.rejectWith(he.Status, he.Header)
+			return
+		}
+		s.reject(400)
+		return
+	}
+	if s.sh.e.draining.Load() {
+		s.reject(503)
+		return
+	}
+	route := s.snap.table.Match(req.Host, req.Target)
+	if route == nil {
+		s.reject(404)
+		return
+	}
+	s.route = route
+
+	// Build the forwarded request once; retries reuse it.
+	f := &sh.fwd
+	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded}
+	if len(f.RequestID) == 0 {
+		v1, v2 := sh.rand.Uint64(), sh.rand.Uint64()
+		var raw [16]byte
+		for i := 0; i < 8; i++ {
+			raw[i], raw[8+i] = byte(v1>>(8*i)), byte(v2>>(8*i))
+		}
+		hex.Encode(sh.idbuf[:], raw[:])
+		f.RequestID = sh.idbuf[:]
+	}
+	ip, trusted := s.clientIP()
+	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
+	f.TrustedPeer = trusted
+	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
+	// Kept for the 101: f.RequestID may be the shard's scratch.
+	hs.rid = append(hs.rid[:0], f.RequestID...)
+	u := route.Upstream
+	hs.up = u
+	if u.NeedsKey() {
+		// Computed once: retries pick with the same key, and req is the
+		// shard's scratch, gone after this call.
+		hs.key = u.HashKey.HashKey(f.ClientIP, req.Headers, req.Target)
+	}
+	if u.Sticky != nil {
+		hs.sticky = u.Sticky.Find(req.Headers)
+	}
+	s.dialNext(502)
+}
+
+// clientIP is the client's address with any v4-in-v6 mapping removed, and
+// whether it is a trusted proxy.
+func (s *session) clientIP() (netip.Addr, bool) {
+	ip := s.clientAddrPort().Addr()
+	return ip, s.snap.trusted(ip)
+}

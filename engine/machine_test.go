@@ -1,0 +1,516 @@
+package engine
+
+// The session state machine as a table: (state, event) → (next state, bytes
+// written to each side, close codes), on in-memory conns with the engine's
+// clock driven by the test. No socket, no goroutine, no wall clock: each row
+// runs in microseconds and says exactly which transition it covers.
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/config"
+)
+
+// memConn is a gnet.Conn in memory: it holds what the peer "sent" until
+// the handler consumes it (Peek and Discard, as gnet does), records every
+// write, and turns Close into an OnClose that the machine delivers after
+// the current event, as gnet does. Any method the engine is not expected
+// to call panics through the nil embedded interface.
+type memConn struct {
+	gnet.Conn
+	ctx     any
+	in      []byte   // unread bytes gnet holds for the handler
+	writes  [][]byte // each Write or Writev, in order
+	queued  int      // what OutboundBuffered reports
+	closing bool     // Close was called; OnClose pending
+	gone    bool     // OnClose ran
+	woken   int      // Wake calls
+}
+
+func (c *memConn) Context() any         { return c.ctx }
+func (c *memConn) SetContext(v any)     { c.ctx = v }
+func (c *memConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000} }
+func (c *memConn) Fd() int              { return -1 } // raw sends fail with EBADF and fall back to Write
+func (c *memConn) OutboundBuffered() int {
+	return c.queued
+}
+func (c *memConn) InboundBuffered() int { return len(c.in) }
+func (c *memConn) Peek(int) ([]byte, error) {
+	return c.in, nil
+}
+
+func (c *memConn) Discard(n int) (int, error) {
+	if n <= 0 || n >= len(c.in) { // gnet's contract: 0 discards everything
+		n = len(c.in)
+	}
+	c.in = c.in[n:]
+	return n, nil
+}
+
+func (c *memConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+func (c *memConn) Writev(bs [][]byte) (int, error) {
+	return c.Write(bytes.Join(bs, nil))
+}
+
+func (c *memConn) Close() error                  { c.closing = true; return nil }
+func (c *memConn) Wake(gnet.AsyncCallback) error { c.woken++; return nil }
+
+// wrote is everything written to c.
+func (c *memConn) wrote() string { return string(bytes.Join(c.writes, nil)) }
+
+// closeCode is the code of the last Close frame written to c, unmasking
+// it if masked; 0 when there is none.
+func (c *memConn) closeCode() int {
+	for i := len(c.writes) - 1; i >= 0; i-- {
+		if len(c.writes[i]) < 2 || c.writes[i][0] != 0x88 { // FIN, Close; an HTTP head starts with 'H'
+			continue
+		}
+		f, err := ws.ReadFrame(bytes.NewReader(c.writes[i]))
+		if err != nil || f.Header.OpCode != ws.OpClose {
+			continue
+		}
+		if f.Header.Masked {
+			ws.Cipher(f.Payload, f.Header.Mask, 0)
+		}
+		code, _ := ws.ParseCloseFrameData(f.Payload)
+		return int(code)
+	}
+	return 0
+}
+
+// machine is one session driven by hand: the engine and shard of the
+// setup benchmark, with a clock the test advances.
+type machine struct {
+	t      *testing.T
+	e      *Engine
+	sh     *shard
+	h      *handler
+	s      *session
+	client *memConn
+	up     *memConn // the latest backend socket
+	jobs   int      // dial jobs taken
+}
+
+const (
+	mBackendA = "127.0.0.1:1"
+	mBackendB = "127.0.0.1:2"
+)
+
+// newMachine accepts one client on an engine configured by cfg (on top of
+// two round-robin backends, no retry backoff, short timeouts).
+func newMachine(t *testing.T, cfg func(*config.Config)) *machine {
+	t.Helper()
+	c := config.Default()
+	c.Server.TCPKeepalive = config.DurationOf(0)
+	c.Log.Access = false
+	c.Timeouts.Handshake = config.DurationOf(5 * time.Second)
+	c.Timeouts.UpstreamHandshake = config.DurationOf(2 * time.Second)
+	c.Timeouts.Close = config.DurationOf(time.Second)
+	c.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "u"}}
+	u := config.DefaultUpstream()
+	u.Name, u.Retries = "u", 0
+	u.RetryBackoff, u.RetryBackoffMax = config.DurationOf(0), config.DurationOf(0) // retries at once: no timer goroutine
+	u.Backends = []config.Backend{{Addr: mBackendA, Weight: 1}, {Addr: mBackendB, Weight: 1}}
+	c.Upstreams = []config.Upstream{u}
+	if cfg != nil {
+		cfg(c)
+	}
+	snap, err := newSnapshot(c, []byte("machine-test-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{responses: newResponses(), sessionCap: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	e.dialer = &dialer{jobs: make(chan dialJob, 8)}
+	e.snap.Store(snap)
+	e.clock.Store(1000)
+	m := &machine{t: t, e: e, sh: newShard(e, nil, 7), h: &handler{e: e}, client: &memConn{}}
+	m.sh.wheel.now = e.clock.Load()
+	e.active.Add(1)
+	m.s = m.sh.newSession(m.client, snap)
+	return m
+}
+
+// settle delivers the OnClose of every conn closed during the last event.
+func (m *machine) settle() {
+	for _, c := range []*memConn{m.client, m.up} {
+		if c != nil && c.closing && !c.gone {
+			c.gone = true
+			m.h.OnClose(c, nil)
+		}
+	}
+}
+
+func (m *machine) clientSends(p string) {
+	m.client.in = append(m.client.in, p...)
+	m.h.OnTraffic(m.client)
+	m.settle()
+}
+
+func (m *machine) backendSends(p string) {
+	m.up.in = append(m.up.in, p...)
+	if m.h.OnTraffic(m.up) == gnet.Close {
+		m.up.closing = true
+	}
+	m.settle()
+}
+
+// dialed completes the pending dial: the socket is enrolled and opened.
+func (m *machine) dialed() {
+	m.t.Helper()
+	select {
+	case j := <-m.e.dialer.jobs:
+		m.jobs++
+		m.up = &memConn{ctx: j.s}
+		if _, a := m.h.OnOpen(m.up); a == gnet.Close {
+			m.up.closing = true
+		}
+	default:
+		m.t.Fatal("no dial job pending")
+	}
+	m.settle()
+}
+
+// dialFailed reports the pending dial as failed, as a worker does.
+func (m *machine) dialFailed() {
+	m.t.Helper()
+	select {
+	case j := <-m.e.dialer.jobs:
+		m.jobs++
+		(&dialResult{s: j.s, err: errors.New("connection refused")}).Run(nil)
+	default:
+		m.t.Fatal("no dial job pending")
+	}
+	m.settle()
+}
+
+// dialLost takes the pending dial job and drops it (for a result later).
+func (m *machine) dialLost() dialJob {
+	m.t.Helper()
+	select {
+	case j := <-m.e.dialer.jobs:
+		m.jobs++
+		return j
+	default:
+		m.t.Fatal("no dial job pending")
+		return dialJob{}
+	}
+}
+
+// after advances the engine's clock by d and runs the shard's tick.
+func (m *machine) after(d time.Duration) {
+	m.e.clock.Add(ticks(d))
+	m.sh.onTick()
+	m.settle()
+}
+
+func (m *machine) clientGone() {
+	m.client.closing = true
+	m.settle()
+}
+
+func (m *machine) backendGone() {
+	m.up.closing = true
+	m.settle()
+}
+
+func (m *machine) drain() {
+	m.e.draining.Store(true)
+	_ = drainRunnable{m.sh}.Run(nil)
+	m.settle()
+}
+
+// open takes the session to open: request, dial, 101.
+func (m *machine) open() {
+	m.clientSends(setupRequest)
+	m.dialed()
+	m.backendSends(setupResponse)
+	if m.s.state != stateOpen {
+		m.t.Fatalf("state %v after the 101, want open", m.s.state)
+	}
+}
+
+// clientFrame is a masked client frame.
+func clientFrame(op ws.OpCode, payload []byte) string {
+	f := ws.NewFrame(op, true, payload)
+	f = ws.MaskFrameWith(f, [4]byte{1, 2, 3, 4})
+	var b bytes.Buffer
+	_ = ws.WriteFrame(&b, f)
+	return b.String()
+}
+
+// serverFrame is an unmasked backend frame.
+func serverFrame(op ws.OpCode, payload []byte) string {
+	var b bytes.Buffer
+	_ = ws.WriteFrame(&b, ws.NewFrame(op, true, payload))
+	return b.String()
+}
+
+func closeBody(code ws.StatusCode) []byte { return ws.NewCloseFrameBody(code, "") }
+
+func TestMachine(t *testing.T) {
+	retry := func(c *config.Config) { c.Upstreams[0].Retries = 1 }
+	tests := []struct {
+		name   string
+		cfg    func(*config.Config)
+		run    func(m *machine)
+		want   state
+		client string // the client was sent this
+		up     string // the backend was sent this
+		// close codes of the last Close sent each way (0: none)
+		clientCode, upCode int
+		finished           bool // the session is over and unlinked
+	}{
+		{name: "request → connecting: head complete, dial queued",
+			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateConnecting},
+		{name: "request → request: head in pieces",
+			run: func(m *machine) { m.clientSends(setupRequest[:20]) }, want: stateRequest},
+		{name: "request → rejecting: not GET",
+			run:  func(m *machine) { m.clientSends(strings.Replace(setupRequest, "GET", "PUT", 1)) },
+			want: stateRejecting, client: "HTTP/1.1 405 "},
+		{name: "request → rejecting: early bytes past the limit with the head, no dial",
+			cfg:  func(c *config.Config) { c.Limits.MaxEarlyBytes = 4 },
+			run:  func(m *machine) { m.clientSends(setupRequest + "12345") },
+			want: stateRejecting, client: "HTTP/1.1 400 "},
+		{name: "request → closed: slowloris deadline",
+			run: func(m *machine) { m.clientSends("GET / HT"); m.after(6 * time.Second) }, want: stateClosed, finished: true},
+		{name: "request → closed: client gone",
+			run: func(m *machine) { m.clientSends("GET / HT"); m.clientGone() }, want: stateClosed, finished: true},
+		{name: "connecting → upstream_handshake: dial done, request sent",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed() },
+			want: stateUpstreamHandshake, up: "GET /chat HTTP/1.1\r\n"},
+		{name: "connecting → connecting: dial failed, retried on the other backend",
+			cfg: retry, run: func(m *machine) { m.clientSends(setupRequest); m.dialFailed() }, want: stateConnecting},
+		{name: "connecting → rejecting: dial failed, no retry",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialFailed() },
+			want: stateRejecting, client: "HTTP/1.1 502 "},
+		{name: "connecting → rejecting: handshake deadline",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialLost(); m.after(6 * time.Second) },
+			want: stateRejecting, client: "HTTP/1.1 504 "},
+		{name: "connecting → rejecting: early bytes past the limit while dialling",
+			cfg:  func(c *config.Config) { c.Limits.MaxEarlyBytes = 4 },
+			run:  func(m *machine) { m.clientSends(setupRequest); m.clientSends("12345") },
+			want: stateRejecting, client: "HTTP/1.1 400 "},
+		{name: "connecting → closed: client gone, then the dial result is refused",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				j := m.dialLost()
+				m.clientGone()
+				m.up = &memConn{ctx: j.s}
+				if _, a := m.h.OnOpen(m.up); a != gnet.Close {
+					m.t.Fatal("a late socket was not refused")
+				}
+			},
+			want: stateClosed, finished: true},
+		{name: "connecting: drain while dialling, then Close 1001 on opening",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.drain()
+				m.dialed()
+				m.backendSends(setupResponse)
+			},
+			want: stateClosing, client: "HTTP/1.1 101 ", clientCode: 1001, upCode: 1001},
+		{name: "upstream_handshake → open: 101 relayed",
+			run:  func(m *machine) { m.open() },
+			want: stateOpen, client: "HTTP/1.1 101 Switching Protocols\r\n"},
+		{name: "upstream_handshake → connecting: backend closed before answering, retried",
+			cfg:  retry,
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.backendGone() },
+			want: stateConnecting},
+		{name: "upstream_handshake → rejecting: garbage answer, no retry",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.backendSends("SSH-2.0-x\r\n\r\n") },
+			want: stateRejecting, client: "HTTP/1.1 502 "},
+		{name: "upstream_handshake → rejecting: backend's deadline",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.after(3 * time.Second) },
+			want: stateRejecting, client: "HTTP/1.1 504 "},
+		{name: "upstream_handshake → rejecting: refusal without a body",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+			},
+			want: stateRejecting, client: "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{name: "upstream_handshake → upstream_body: head relayed at once",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nabc")
+			},
+			want: stateUpstreamBody, client: "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc"},
+		{name: "upstream_handshake → closed: client gone",
+			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.clientGone() },
+			want: stateClosed, finished: true},
+		{name: "upstream_body → rejecting: body complete",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nabc")
+				m.backendSends("def")
+			},
+			want: stateRejecting, client: "\r\n\r\nabcdef"},
+		{name: "upstream_body → rejecting: deadline cuts the body",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 60\r\n\r\nabc")
+				m.after(3 * time.Second)
+			},
+			want: stateRejecting, client: "Content-Length: 60\r\nConnection: close\r\n\r\nabc"},
+		{name: "upstream_body → rejecting: close-delimited body ends with the backend",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 401 Unauthorized\r\n\r\nwho")
+				m.backendGone()
+			},
+			want: stateRejecting, client: "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nwho\r\n0\r\n\r\n"},
+		{name: "upstream_body → closed: client gone mid-body",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				m.dialed()
+				m.backendSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 60\r\n\r\nabc")
+				m.clientGone()
+			},
+			want: stateClosed, finished: true},
+		{name: "open: early client frame relayed after the 101 by a wake",
+			run: func(m *machine) {
+				m.clientSends(setupRequest + clientFrame(ws.OpText, []byte("early")))
+				m.dialed()
+				m.backendSends(setupResponse)
+				if m.client.woken != 1 {
+					m.t.Fatalf("client woken %d times, want 1", m.client.woken)
+				}
+				m.h.OnTraffic(m.client) // what the wake runs
+			},
+			want: stateOpen, up: clientFrame(ws.OpText, []byte("early"))},
+		{name: "open → closing: client's Close relayed",
+			run:  func(m *machine) { m.open(); m.clientSends(clientFrame(ws.OpClose, closeBody(1000))) },
+			want: stateClosing, upCode: 1000},
+		{name: "open: a Close split in two waits in gnet's buffer",
+			run: func(m *machine) {
+				m.open()
+				f := clientFrame(ws.OpClose, closeBody(1000))
+				m.clientSends(f[:5])
+				if len(m.client.in) != 5 || m.s.state != stateOpen {
+					m.t.Fatalf("kept %d bytes in state %v, want 5 in open", len(m.client.in), m.s.state)
+				}
+				m.clientSends(f[5:])
+			},
+			want: stateClosing, upCode: 1000},
+		{name: "open → closing: forbidden close code",
+			run:  func(m *machine) { m.open(); m.clientSends(clientFrame(ws.OpClose, closeBody(1005))) },
+			want: stateClosing, clientCode: 1002, upCode: 1001},
+		{name: "open → closing: backend gone",
+			run:  func(m *machine) { m.open(); m.backendGone() },
+			want: stateClosing, clientCode: 1001},
+		{name: "open → closing: idle deadline",
+			cfg:  func(c *config.Config) { c.Timeouts.Idle = config.DurationOf(time.Second) },
+			run:  func(m *machine) { m.open(); m.after(3 * time.Second) },
+			want: stateClosing, clientCode: 1001, upCode: 1001},
+		{name: "open → closing: drain",
+			run:  func(m *machine) { m.open(); m.drain() },
+			want: stateClosing, clientCode: 1001, upCode: 1001},
+		{name: "closing → closed: close handshake both ways",
+			run: func(m *machine) {
+				m.open()
+				m.clientSends(clientFrame(ws.OpClose, closeBody(1000)))
+				m.backendSends(serverFrame(ws.OpClose, closeBody(1000)))
+				m.backendGone()
+			},
+			want: stateClosed, clientCode: 1000, upCode: 1000, finished: true},
+		{name: "closing → closed: client gone while its Close is queued",
+			run: func(m *machine) {
+				m.open()
+				m.client.queued = 1 << 10 // the client does not read
+				m.backendGone()           // Close 1001 queued for the client
+				if m.client.closing {
+					m.t.Fatal("client closed with its Close still queued")
+				}
+				m.clientGone()
+			},
+			want: stateClosed, clientCode: 1001, finished: true},
+		{name: "closing → closed: close deadline",
+			run: func(m *machine) {
+				m.open()
+				m.client.queued = 1 << 10
+				m.backendGone()
+				m.after(2 * time.Second)
+			},
+			want: stateClosed, clientCode: 1001, finished: true},
+		{name: "rejecting → closed: linger deadline",
+			run: func(m *machine) {
+				m.clientSends(strings.Replace(setupRequest, "GET", "PUT", 1))
+				m.after(3 * time.Second)
+			},
+			want: stateClosed, client: "HTTP/1.1 405 ", finished: true},
+	}
+	// made collects the moves the rows make, to check the table against.
+	var made [numStates][numStates]bool
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t, tt.cfg)
+			tt.run(m)
+			for from := range numStates {
+				for to := range numStates {
+					if m.sh.stats.moves[from][to].Load() > 0 {
+						made[from][to] = true
+					}
+				}
+			}
+			if m.s.state != tt.want {
+				t.Errorf("state %v, want %v", m.s.state, tt.want)
+			}
+			if tt.client != "" && !strings.Contains(m.client.wrote(), tt.client) {
+				t.Errorf("client got %q, want it to contain %q", m.client.wrote(), tt.client)
+			}
+			var up string
+			if m.up != nil {
+				up = m.up.wrote()
+			}
+			if tt.up != "" && !strings.Contains(up, tt.up) {
+				t.Errorf("backend got %q, want it to contain %q", up, tt.up)
+			}
+			if got := m.client.closeCode(); got != tt.clientCode {
+				t.Errorf("client's last Close %d, want %d", got, tt.clientCode)
+			}
+			upCode := 0
+			if m.up != nil {
+				upCode = m.up.closeCode()
+			}
+			if upCode != tt.upCode {
+				t.Errorf("backend's last Close %d, want %d", upCode, tt.upCode)
+			}
+			if finished := m.s.flags&flagFinished != 0; finished != tt.finished {
+				t.Errorf("finished %v, want %v", finished, tt.finished)
+			}
+			if tt.finished && (m.sh.sessions != nil || m.e.active.Load() != 0) {
+				t.Errorf("a finished session is still counted or linked")
+			}
+			if n := m.sh.stats.badTransitions.Load(); n != 0 {
+				t.Errorf("%d transitions outside allowedNext", n)
+			}
+		})
+	}
+	// Every move allowedNext permits is made by some row: the table holds
+	// nothing the machine never does.
+	for from := range numStates {
+		for to := range numStates {
+			if allowedNext[from]&(1<<to) != 0 && !made[from][to] {
+				t.Errorf("allowedNext has %v → %v, which no row makes", state(from), state(to))
+			}
+		}
+	}
+}
