@@ -24,15 +24,6 @@ import (
 	"github.com/throngproxy/throng/engine/enginetest"
 )
 
-var hostN = 0
-
-// testHost gives each test its own loopback address (SO_REUSEPORT would let
-// two listeners share a port silently).
-func testHost() string {
-	hostN++
-	return fmt.Sprintf("127.0.200.%d", hostN)
-}
-
 func startEcho(t *testing.T, addr string) { startEchoDelayed(t, addr, 0) }
 
 // startEchoDelayed runs the echo backend answering each upgrade after delay.
@@ -246,7 +237,7 @@ func TestEngineRejectedClientReleased(t *testing.T) {
 // handshake when the drain starts gets Close 1001 as soon as it opens, and
 // the drain does not wait for its deadline.
 func TestEngineDrainReachesLateOpeners(t *testing.T) {
-	host := testHost()
+	host := enginetest.Host()
 	backend := net.JoinHostPort(host, "19001")
 	startEchoDelayed(t, backend, 500*time.Millisecond)
 	addr := net.JoinHostPort(host, "18080")
@@ -293,7 +284,7 @@ func TestEngineDrainReachesLateOpeners(t *testing.T) {
 // extra lines in its [timeouts], and returns the engine and its address.
 func echoEngine(t *testing.T, extra string) (*Engine, string) {
 	t.Helper()
-	host := testHost()
+	host := enginetest.Host()
 	backend := net.JoinHostPort(host, "19001")
 	startEcho(t, backend)
 	addr := net.JoinHostPort(host, "18080")

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +30,7 @@ func acceptFor(key string) string { return string(codec.AppendAcceptKey(nil, []b
 // 101, moves the session to closing as soon as it is relayed; the frames the
 // backend sent with its 101 must still reach the client, whole and in order.
 func TestEngineBackendFramesAfterEarlyClose(t *testing.T) {
-	host := testHost()
+	host := enginetest.Host()
 	backend := net.JoinHostPort(host, "19001")
 	ln, err := net.Listen("tcp", backend)
 	if err != nil {
@@ -104,7 +103,7 @@ func TestEngineBackendFramesAfterEarlyClose(t *testing.T) {
 // run used to block Run forever.
 func TestEngineStopUnderHandshakeLoad(t *testing.T) {
 	for iter := range 3 {
-		host := testHost()
+		host := enginetest.Host()
 		backend := net.JoinHostPort(host, "19001")
 		ln, err := net.Listen("tcp", backend) // accepts, never answers
 		if err != nil {
@@ -174,48 +173,12 @@ func TestEngineStopUnderHandshakeLoad(t *testing.T) {
 	}
 }
 
-// blackhole listens on addr with a backlog it fills itself and never
-// accepts, so that further connects hang (SYNs dropped) until their timeout.
-func blackhole(t *testing.T, host string) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	// A previous run's connections may linger in TIME_WAIT on this port.
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		t.Fatal(err)
-	}
-	sa := &syscall.SockaddrInet4{Port: 19007}
-	copy(sa.Addr[:], net.ParseIP(host).To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort(host, "19007")
-	for range 4 {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		if err != nil {
-			break
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
-		c.Close()
-		t.Skip("the kernel still completes connects to a full listener here")
-	}
-	return addr
-}
-
 // TestEngineClientGoneWhileConnecting: a client that leaves while its
 // backend connect hangs frees its session slot at once, not when the
 // connect times out.
 func TestEngineClientGoneWhileConnecting(t *testing.T) {
-	host := testHost()
-	backend := blackhole(t, host)
+	host := enginetest.Host()
+	backend := enginetest.Blackhole(t, host)
 	addr := net.JoinHostPort(host, "18080")
 	e := startEngine(t, addr, backend, `connect = "5s"`)
 	c, err := net.Dial("tcp", addr)

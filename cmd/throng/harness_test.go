@@ -18,13 +18,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 var (
@@ -53,13 +54,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// nextHost hands out a distinct loopback address per call.
-var hostSeq atomic.Uint32
-
-func newHost() string {
-	n := hostSeq.Add(1)
-	return fmt.Sprintf("127.0.%d.%d", 10+n/250, 1+n%250)
-}
+// newHost hands out a loopback address no other test, of this package or
+// another running beside it, uses.
+func newHost() string { return enginetest.Host() }
 
 // proc is a started child process whose output is captured.
 type proc struct {

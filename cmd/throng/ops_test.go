@@ -202,11 +202,12 @@ func TestListenIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("::1 unavailable: %v", err)
 	}
+	// The port the kernel just handed out is free; nothing else of ours
+	// listens on ::1.
+	addr := probe.Addr().String()
 	probe.Close()
 	backend := net.JoinHostPort(newHost(), "19001")
 	startBackend(t, backend)
-	// Ports below the ephemeral range, unique per test run.
-	addr := net.JoinHostPort("::1", strconv.Itoa(20000+int(hostSeq.Add(1))))
 	th := startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
 	c := dialWS(t, addr, "/")
 	echo(t, c, ws.OpText, []byte("over ipv6"))
