@@ -37,6 +37,19 @@ func (d *ChunkedDecoder) Reset() { *d = ChunkedDecoder{} }
 // body bytes decoded before the error. It allocates only by growing dst and
 // does not retain p.
 func (d *ChunkedDecoder) Decode(dst, p []byte) (out []byte, n int, done bool, err error) {
+	return d.decode(dst, p, true)
+}
+
+// Skip consumes p as Decode does, with the same n, done and err, but keeps
+// none of the body: for relaying a chunked body as it was sent while
+// checking it and finding its end. It does not allocate.
+func (d *ChunkedDecoder) Skip(p []byte) (n int, done bool, err error) {
+	_, n, done, err = d.decode(nil, p, false)
+	return n, done, err
+}
+
+// decode is Decode, appending the body's bytes to dst only when keep is set.
+func (d *ChunkedDecoder) decode(dst, p []byte, keep bool) (out []byte, n int, done bool, err error) {
 	switch d.state {
 	case chunkDone:
 		return dst, 0, true, nil
@@ -88,7 +101,9 @@ func (d *ChunkedDecoder) Decode(dst, p []byte) (out []byte, n int, done bool, er
 			if int64(k) > d.size {
 				k = int(d.size)
 			}
-			dst = append(dst, p[i:i+k]...)
+			if keep {
+				dst = append(dst, p[i:i+k]...)
+			}
 			d.size -= int64(k)
 			if d.size == 0 {
 				d.state = chunkDataCR

@@ -251,9 +251,16 @@ func AppendRelayedHead(dst []byte, resp *Response, kind BodyKind, length int64) 
 // and the empty trailer section, "0\r\n\r\n", which ends the body. It
 // allocates only by growing dst.
 func AppendChunk(dst, p []byte) []byte {
-	dst = strconv.AppendInt(dst, int64(len(p)), 16)
-	dst = append(dst, "\r\n"...)
+	dst = AppendChunkSize(dst, len(p))
 	dst = append(dst, p...)
+	return append(dst, "\r\n"...)
+}
+
+// AppendChunkSize appends the line that starts a chunk of n bytes: n in
+// hex and CRLF. The chunk's bytes and a CRLF follow it (RFC 9112 §7.1).
+// It allocates only by growing dst.
+func AppendChunkSize(dst []byte, n int) []byte {
+	dst = strconv.AppendInt(dst, int64(n), 16)
 	return append(dst, "\r\n"...)
 }
 
@@ -338,13 +345,13 @@ func isHopByHop(name []byte) bool {
 func isForwardingHeader(name []byte) bool {
 	switch len(name) {
 	case 12:
-		return EqualFold(name, "x-request-id")
+		return sameName(name, "x-request-id")
 	case 15:
-		return EqualFold(name, "x-forwarded-for")
+		return sameName(name, "x-forwarded-for")
 	case 16:
-		return EqualFold(name, "x-forwarded-host")
+		return sameName(name, "x-forwarded-host")
 	case 17:
-		return EqualFold(name, "x-forwarded-proto")
+		return sameName(name, "x-forwarded-proto")
 	}
 	return false
 }
@@ -355,49 +362,76 @@ func isForwardingHeader(name []byte) bool {
 // from a request whose peer is not a trusted proxy (a backend may believe
 // any of them). X-Forwarded-For, -Proto and -Host, which the proxy always
 // rewrites, are not among them. docs/protocol.md lists them too. Names
-// compare ASCII case-insensitively. It does not allocate.
+// compare as sameName does: case-insensitively, '_' for '-'. It does not
+// allocate.
 func IsClientAddressHeader(name []byte) bool {
 	switch len(name) {
 	case 9:
-		return EqualFold(name, "forwarded") || // RFC 7239
-			EqualFold(name, "x-real-ip") || // nginx realip
-			EqualFold(name, "client-ip") // older proxies
+		return sameName(name, "forwarded") || // RFC 7239
+			sameName(name, "x-real-ip") || // nginx realip
+			sameName(name, "client-ip") // older proxies
 	case 11:
-		return EqualFold(name, "x-forwarded") || // non-standard spelling
-			EqualFold(name, "x-client-ip") // Apache, Rails
+		return sameName(name, "x-forwarded") || // non-standard spelling
+			sameName(name, "x-client-ip") // Apache, Rails
 	case 12:
-		return EqualFold(name, "x-url-scheme") // some WSGI stacks
+		return sameName(name, "x-url-scheme") // some WSGI stacks
 	case 13:
-		return EqualFold(name, "forwarded-for") // non-standard spelling
+		return sameName(name, "forwarded-for") // non-standard spelling
 	case 14:
-		return EqualFold(name, "true-client-ip") // Akamai, Cloudflare
+		return sameName(name, "true-client-ip") // Akamai, Cloudflare
 	case 15:
-		return EqualFold(name, "x-forwarded-ssl") || // Heroku, Rack
-			EqualFold(name, "front-end-https") // Microsoft
+		return sameName(name, "x-forwarded-ssl") || // Heroku, Rack
+			sameName(name, "front-end-https") // Microsoft
 	case 16:
-		return EqualFold(name, "x-forwarded-port") || // AWS ELB, Traefik
-			EqualFold(name, "cf-connecting-ip") || // Cloudflare
-			EqualFold(name, "fastly-client-ip") || // Fastly
-			EqualFold(name, "x-azure-clientip") || // Azure Front Door
-			EqualFold(name, "x-azure-socketip") // Azure Front Door
+		return sameName(name, "x-forwarded-port") || // AWS ELB, Traefik
+			sameName(name, "cf-connecting-ip") || // Cloudflare
+			sameName(name, "fastly-client-ip") || // Fastly
+			sameName(name, "x-azure-clientip") || // Azure Front Door
+			sameName(name, "x-azure-socketip") // Azure Front Door
 	case 18:
-		return EqualFold(name, "x-forwarded-scheme") || // nginx ingress
-			EqualFold(name, "x-forwarded-server") || // Apache mod_proxy
-			EqualFold(name, "cf-connecting-ipv6") // Cloudflare pseudo-IPv4
+		return sameName(name, "x-forwarded-scheme") || // nginx ingress
+			sameName(name, "x-forwarded-server") || // Apache mod_proxy
+			sameName(name, "cf-connecting-ipv6") // Cloudflare pseudo-IPv4
 	case 19:
-		return EqualFold(name, "x-cluster-client-ip") || // Rackspace, Riverbed
-			EqualFold(name, "x-appengine-user-ip") // Google App Engine
+		return sameName(name, "x-cluster-client-ip") || // Rackspace, Riverbed
+			sameName(name, "x-appengine-user-ip") // Google App Engine
 	case 24:
-		return EqualFold(name, "x-original-forwarded-for") || // nginx ingress, AWS
-			EqualFold(name, "x-envoy-external-address") // Envoy
+		return sameName(name, "x-original-forwarded-for") || // nginx ingress, AWS
+			sameName(name, "x-envoy-external-address") // Envoy
 	}
 	return false
 }
 
-// isOwned reports whether name is one of owned, ASCII case-insensitively.
+// sameName reports whether the header names b and s are the same name:
+// ASCII case-insensitively, and with '_' taken for '-', since CGI, WSGI,
+// PHP and Rack map both to '_' (X_Real_IP and X-Real-IP both reach such a
+// backend as HTTP_X_REAL_IP). It does not allocate.
+func sameName(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if x == y {
+			continue
+		}
+		if l := x | 0x20; l != y|0x20 || l < 'a' || l > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// isOwned reports whether name is one of owned, as sameName compares them.
 func isOwned(name []byte, owned []string) bool {
 	for _, h := range owned {
-		if len(h) == len(name) && EqualFold(name, h) {
+		if len(h) == len(name) && sameName(name, h) {
 			return true
 		}
 	}

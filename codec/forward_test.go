@@ -142,6 +142,10 @@ func TestAppendForwardedRequest(t *testing.T) {
 				"X-Cluster-Client-IP: 1.2.3.4",
 				"X-Forwarded-Port: 443",
 				"X-Forwarded-Ssl: on",
+				"X_Real_IP: 1.2.3.4",
+				"x_forwarded_for: 1.2.3.4",
+				"X_Request_Id: spoofed",
+				"X_User_Id: mallory",
 				"X-Realistic: kept",
 				"X-User-Id: alice"),
 			f: Forward{ClientIP: ip, Proto: "http", RequestID: []byte("r"), Owned: []string{"x-user-id"}},
@@ -402,6 +406,26 @@ func TestAppendErrorResponse(t *testing.T) {
 	for _, status := range []int{400, 401, 403, 404, 405, 426, 429, 431, 500, 502, 503, 504} {
 		if statusText(status) == "" {
 			t.Errorf("statusText(%d) is empty", status)
+		}
+	}
+}
+
+func TestSameName(t *testing.T) {
+	tests := []struct {
+		b, s string
+		want bool
+	}{
+		{"X-Real-IP", "x-real-ip", true},
+		{"x_real_ip", "x-real-ip", true},
+		{"X_REAL-IP", "X-Real_Ip", true},
+		{"X-Real-IQ", "x-real-ip", false},
+		{"X-Real-IP ", "x-real-ip", false},
+		{"X.Real.IP", "x-real-ip", false},
+		{"X^Real", "x~real", false}, // '^'|0x20 is '~': only letters fold
+	}
+	for _, tt := range tests {
+		if got := sameName([]byte(tt.b), tt.s); got != tt.want {
+			t.Errorf("sameName(%q, %q) = %v, want %v", tt.b, tt.s, got, tt.want)
 		}
 	}
 }

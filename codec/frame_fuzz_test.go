@@ -76,8 +76,12 @@ func FuzzStream(f *testing.F) {
 			t.Fatalf("in %d pieces: forwarded %d bytes, err %v; whole: %d bytes, err %v",
 				len(pieces), len(got), gotErr, len(want), wantErr)
 		}
+		if whole.ClosePending() && len(data)-n > 2+4+125 {
+			t.Fatalf("%d bytes kept for a pending Close, more than a Close frame", len(data)-n)
+		}
 		if split.Frames() != whole.Frames() || split.CloseSeen() != whole.CloseSeen() ||
-			split.InMessage() != whole.InMessage() || split.AtBoundary() != whole.AtBoundary() {
+			split.InMessage() != whole.InMessage() || split.AtBoundary() != whole.AtBoundary() ||
+			split.MidFrame() != whole.MidFrame() || split.ClosePending() != whole.ClosePending() {
 			t.Fatalf("state in pieces %d %v %v %v, whole %d %v %v %v",
 				split.Frames(), split.CloseSeen(), split.InMessage(), split.AtBoundary(),
 				whole.Frames(), whole.CloseSeen(), whole.InMessage(), whole.AtBoundary())

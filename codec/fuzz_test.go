@@ -153,5 +153,11 @@ func FuzzChunkedDecoder(f *testing.F) {
 		if want.err != nil && want.err != ErrBadChunk || want.n > len(data) || len(want.out) > len(data) {
 			t.Fatalf("whole: %+v for %d bytes", want, len(data))
 		}
+		// Skip finds the same end and the same error, keeping nothing.
+		var sk ChunkedDecoder
+		n, done, err := sk.Skip(data)
+		if n != want.n || done != want.done || err != want.err {
+			t.Fatalf("Skip = %d, %v, %v; Decode: %+v", n, done, err, want)
+		}
 	})
 }

@@ -102,7 +102,7 @@ type Limits struct {
 	MaxEarlyBytes Size `toml:"max_early_bytes"`
 	// StalledFrame is how long a frame may stand incomplete before its
 	// session counts as stalled (stalled_frames in the stats line); nothing
-	// is closed for it. > 0. Default "60s".
+	// is closed for it. 1s..12h (whole seconds count). Default "60s".
 	StalledFrame Duration `toml:"stalled_frame"`
 }
 

@@ -131,7 +131,9 @@ func (c *Config) validateLimits(v *validator) {
 	v.sizeRange("limits.max_frame_bytes", l.MaxFrameBytes, 125, -1)
 	v.sizeRange("limits.write_buffer_limit", l.WriteBufferLimit, 64*KiB, -1)
 	v.sizeRange("limits.max_early_bytes", l.MaxEarlyBytes, 0, -1)
-	v.positive("limits.stalled_frame", l.StalledFrame)
+	if d := l.StalledFrame.D(); d < time.Second || d > 12*time.Hour {
+		v.add("limits.stalled_frame", "must be between 1s and 12h, not "+l.StalledFrame.String())
+	}
 }
 
 func (c *Config) validateTimeouts(v *validator) {

@@ -64,7 +64,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 }
 
 // onClientRequest handles client bytes while the request head is
-// incomplete. Bytes after the head are left to gnet (see holdEarly).
+// incomplete. Bytes after the head are left to gnet (see onClientEarly).
 func (s *session) onClientRequest(p []byte) int {
 	hs := s.hs
 	n, done := hs.scan.Scan(p)
@@ -85,17 +85,6 @@ func (s *session) onClientRequest(p []byte) int {
 		return len(p) - n
 	}
 	return 0
-}
-
-// holdEarly keeps client bytes that arrive before the backend's 101 in
-// gnet's buffer (p is all of them). They are relayed once the upgrade
-// succeeds (upgrade wakes the client for them) and dropped otherwise,
-// never sent upstream as part of the request.
-func (s *session) holdEarly(p []byte) int {
-	if s.earlyOverflow(len(p)) {
-		return 0
-	}
-	return len(p)
 }
 
 // earlyOverflow refuses a client that sent more than max_early_bytes after

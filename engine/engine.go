@@ -490,11 +490,6 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	// What the session does not keep is consumed now: bytes left in gnet's
-	// ring would cost the idle session about 1 KB (docs/gnet.md §4). It
-	// keeps bytes only for a moment: client bytes that follow the request
-	// head until the 101, and a Close frame until it is whole.
-	p, _ := c.Peek(-1)
 	s, _ := c.Context().(*session)
 	if s == nil {
 		// A warm socket has nothing to say before its request: a backend
@@ -504,6 +499,19 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		return gnet.Close
 	}
+	if c == s.client && s.holdsEarly() {
+		// Client bytes before the 101 stay in gnet's buffer unread: a Peek
+		// would copy all of them again on every read.
+		if s.onClientEarly(c.InboundBuffered()) && s.client == c {
+			_, _ = c.Discard(0) // refused: all of them go
+		}
+		return gnet.None
+	}
+	// What the session does not keep is consumed now: bytes left in gnet's
+	// ring would cost the idle session about 1 KB (docs/gnet.md §4). It
+	// keeps bytes only for a moment: client bytes that follow the request
+	// head until the 101, and a Close frame until it is whole.
+	p, _ := c.Peek(-1)
 	keep := 0
 	if c == s.client {
 		keep = s.onClientData(p)

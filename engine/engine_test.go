@@ -209,8 +209,6 @@ func TestEngineIdleTimeout(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or 5 s pass.
-
 // TestEngineRejectedClientReleased: a refused client that keeps its socket
 // open is closed at the linger deadline and its session slot freed (a
 // client cannot hold slots by sending bad requests and never closing).

@@ -175,13 +175,24 @@ func (s *session) onClientData(p []byte) int {
 	switch s.state {
 	case stateRequest:
 		return s.onClientRequest(p)
-	case stateConnecting, stateUpstreamHandshake:
-		return s.holdEarly(p)
 	case stateOpen, stateClosing:
 		return s.relayFromClient(p)
 	}
-	return 0
+	return 0 // rejecting, or a backend's refusal on its way: dropped
 }
+
+// holdsEarly reports whether client bytes are early ones now: after the
+// head, before the 101. OnTraffic then leaves them unread (onClientEarly).
+func (s *session) holdsEarly() bool {
+	return s.state == stateConnecting || s.state == stateUpstreamHandshake
+}
+
+// onClientEarly handles client bytes that came after the head, before the
+// 101: n are held in gnet's buffer. They are relayed once the upgrade
+// succeeds (upgrade wakes the client for them) and dropped otherwise,
+// never sent upstream as part of the request. It reports whether they
+// were refused (earlyOverflow), so that the caller drops them.
+func (s *session) onClientEarly(n int) bool { return s.earlyOverflow(n) }
 
 // onUpstreamData dispatches backend bytes by state, with onClientData's
 // contract.

@@ -26,21 +26,22 @@ func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
 // are scanned but not forwarded once a Close went the other way.
 func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	src, failed, closedTo := &s.u2c, flagUpstreamFailed, flagClosedToClient
-	count, total := &s.bytesU2C, &s.sh.stats.bytesU2C
+	count, total, since := &s.bytesU2C, &s.sh.stats.bytesU2C, &s.u2cSince
 	if fromClient {
 		src, failed, closedTo = &s.c2u, flagClientFailed, flagClosedToUpstream
-		count, total = &s.bytesC2U, &s.sh.stats.bytesC2U
+		count, total, since = &s.bytesC2U, &s.sh.stats.bytesC2U, &s.c2uSince
 	}
 	if s.flags&failed != 0 || src.CloseSeen() {
 		return 0
 	}
 	s.lastActive = s.sh.now()
+	before := frameAt(src)
 	held, n, err := src.Scan(p)
 	if src.ClosePending() {
 		// A Close goes out only whole and checked: gnet keeps its bytes.
 		keep = len(p) - n
 	}
-	s.trackMidFrame(src.MidFrame())
+	s.trackMidFrame(since, src, before)
 	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 {
 		s.write(dst, held, p[:n])
 		sent := uint64(len(held) + n)
@@ -62,7 +63,7 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 &&
 		dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
 		s.slowConsumer(fromClient)
-		return 0
+		return keep
 	}
 	if s.state == stateClosing {
 		s.pollClosing()
@@ -70,21 +71,30 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	return keep
 }
 
-// trackMidFrame notes since when a frame has stood incomplete in either
-// direction, for the stalled count of the stats line: a peer trickling one
-// byte every few seconds inside a frame keeps its session open for ever,
-// whatever the idle timeout (docs/tuning.md). It reads the engine's clock,
-// not the wheel's, which stands still while the wheel is empty.
-// mid says whether the direction just scanned stands inside a frame.
-func (s *session) trackMidFrame(mid bool) {
+// trackMidFrame notes in since when the frame a direction stands inside
+// began, for the stalled count of the stats line: a peer trickling one byte
+// every few seconds inside a frame keeps its session open for ever,
+// whatever the idle timeout (docs/tuning.md). The clock restarts with
+// every new frame, so a busy stream whose reads end mid-frame is never
+// stalled. before is frameAt(src) before the scan.
+func (s *session) trackMidFrame(since *uint16, src *codec.Stream, before uint64) {
 	switch {
-	case mid:
-		if s.frameSince == 0 {
-			s.frameSince = uint32(s.sh.e.clock.Load()) + 1
-		}
-	case s.frameSince != 0 && !s.c2u.MidFrame() && !s.u2c.MidFrame():
-		s.frameSince = 0
+	case !src.MidFrame():
+		*since = 0
+	case *since == 0 || frameAt(src) != before:
+		*since = s.sh.e.stallStamp()
 	}
+}
+
+// frameAt numbers the frame src stands at: the headers accepted, plus one
+// while the next frame has not been (part of its header held, or a Close
+// not yet whole).
+func frameAt(src *codec.Stream) uint64 {
+	n := src.Frames()
+	if src.AtBoundary() {
+		n++
+	}
+	return n
 }
 
 // peer returns the socket that bytes from the client (fromClient) or from

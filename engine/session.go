@@ -78,10 +78,10 @@ type session struct {
 	// dialAbandoned tells the dial worker holding this session's job that
 	// the session no longer waits for it. The only field a worker reads.
 	dialAbandoned atomic.Bool
-	// frameSince is 1 + the engine tick (low 32 bits) since which a frame
-	// has stood incomplete in either direction; 0 when both directions are
-	// between frames. It fills what was padding after dialAbandoned.
-	frameSince uint32
+	// c2uSince and u2cSince stamp when the frame that direction stands
+	// inside began (Engine.stallStamp); 0 between frames. They fill what
+	// was padding after dialAbandoned.
+	c2uSince, u2cSince uint16
 
 	c2u, u2c codec.Stream // frame state of each direction
 

@@ -29,10 +29,11 @@ type shard struct {
 	req   codec.Request
 	resp  codec.Response
 	fwd   codec.Forward
-	iov   [2][]byte
-	idbuf [32]byte // a request id being made
-	ipbuf [64]byte // a client address being formatted
-	tmp   []byte   // small encoder scratch (close frames, request ids)
+	iov   [2][]byte // a held frame header and the bytes after it
+	iov3  [3][]byte // a chunk's size line, its bytes and CRLF
+	idbuf [32]byte  // a request id being made
+	ipbuf [64]byte  // a client address being formatted
+	tmp   []byte    // small encoder scratch (close frames, request ids)
 	rand  *rand.ChaCha8
 
 	// Buffers for handshake-time bytes; a session holds them only until it

@@ -72,17 +72,17 @@ func (e *Engine) Stats() Stats {
 
 // StalledSessions counts the sessions in which a frame has stood
 // incomplete, in either direction, for longer than limits.stalled_frame
-// (a minute by default): a peer that
-// trickles a byte every few seconds inside a frame holds the session (two
-// descriptors and a slot under the cap) open for ever, whatever the idle
-// timeout, because every byte is activity (docs/tuning.md, "Slow
-// senders"). Each shard walks its own sessions on its loop, so the call
-// costs a round trip to every loop and time linear in the sessions; it is
-// meant for the stats line, not a hot path. A loop that does not answer
-// within a second is left out of the count. Safe from any goroutine.
+// (a minute by default): a peer that trickles a byte every few seconds
+// inside a frame holds the session (two descriptors and a slot under the
+// cap) open for ever, whatever the idle timeout, because every byte is
+// activity (docs/tuning.md, "Slow senders"). Each shard walks its own
+// sessions on its loop, so the call costs a round trip to every loop and
+// time linear in the sessions; it is meant for the stats line, not a hot
+// path. A loop that does not answer within a second is left out of the
+// count. Safe from any goroutine.
 func (e *Engine) StalledSessions() int {
 	shards := *e.shards.Load()
-	limit := uint32(e.snap.Load().stalledTicks)
+	limit := int(e.snap.Load().cfg.Limits.StalledFrame.D() / time.Second)
 	counts := make(chan int, len(shards))
 	for _, sh := range shards {
 		if err := sh.loop.Execute(context.Background(), &stalledCount{sh: sh, limit: limit, out: counts}); err != nil {
@@ -102,18 +102,37 @@ func (e *Engine) StalledSessions() int {
 	return total
 }
 
+// stallStamps is the period of Engine.stallStamp, in seconds: about 18 h.
+// config bounds limits.stalled_frame well below it.
+const stallStamps = 1<<16 - 1
+
+// stallStamp is the engine's clock in whole seconds, as a 16-bit stamp that
+// is never 0 (0 marks a direction between frames). Two bytes per direction
+// keep the session in its size class; a frame stalled for longer than the
+// period reads as younger for a while, which only delays its count.
+func (e *Engine) stallStamp() uint16 {
+	sec := e.clock.Load() / int64(time.Second/tickInterval)
+	return uint16(sec%stallStamps) + 1
+}
+
+// stallAge is how many seconds ago stamp was taken, by the stamp now.
+func stallAge(now, stamp uint16) int {
+	return (int(now) - int(stamp) + stallStamps) % stallStamps
+}
+
 // stalledCount walks one shard's sessions on its loop.
 type stalledCount struct {
 	sh    *shard
-	limit uint32 // ticks
+	limit int // seconds
 	out   chan<- int
 }
 
 func (c *stalledCount) Run(context.Context) error {
-	now := uint32(c.sh.e.clock.Load())
+	now := c.sh.e.stallStamp()
 	n := 0
 	for s := c.sh.sessions; s != nil; s = s.next {
-		if s.frameSince != 0 && now+1-s.frameSince > c.limit {
+		if s.c2uSince != 0 && stallAge(now, s.c2uSince) > c.limit ||
+			s.u2cSince != 0 && stallAge(now, s.u2cSince) > c.limit {
 			n++
 		}
 	}

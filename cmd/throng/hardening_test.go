@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -66,6 +67,7 @@ var spoofHeaders = []string{
 	"Fastly-Client-IP: 1.2.3.4",
 	"X-Cluster-Client-IP: 1.2.3.4",
 	"X-Forwarded-For: 1.2.3.4",
+	"X_Real_IP: 1.2.3.4", // HTTP_X_REAL_IP to a CGI, WSGI or Rack backend
 }
 
 // TestClientAddressHeaders: a client that is not a trusted proxy cannot
@@ -165,13 +167,21 @@ func readN(t *testing.T, c net.Conn, br *bufio.Reader, n int) []byte {
 // the client sees it incomplete, never rewritten into a shorter whole one.
 func TestRefusalBodies(t *testing.T) {
 	const announced = "Content-Length: 99999999"
+	// upstream_handshake is 30 s unless a subtest waits for it: a head
+	// held until the timeout, the defect this tests, then misses the
+	// client's 5 s read deadline.
 	run := func(t *testing.T, head string, body ...string) (*refusalBackend, *throng, net.Conn, *bufio.Reader, *http.Response) {
 		t.Helper()
 		host := newHost()
 		backend := net.JoinHostPort(host, "19001")
 		b := startRefusalBackend(t, backend, head, body...)
 		addr := net.JoinHostPort(host, "18080")
-		th := startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
+		cfg := basicConfig(addr, []string{backend}, "")
+		if !strings.Contains(t.Name(), "timeout") {
+			cfg = strings.Replace(cfg, `upstream_handshake = "2s"`, `upstream_handshake = "30s"`, 1)
+			cfg = strings.Replace(cfg, `handshake = "3s"`, `handshake = "40s"`, 1)
+		}
+		th := startThrong(t, addr, cfg)
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +230,7 @@ func TestRefusalBodies(t *testing.T) {
 		}
 		waitOutput(t, th.proc, `"reason":"backend closed before the end of the body"`)
 	})
-	t.Run("length stalled until the timeout", func(t *testing.T) {
+	t.Run("length stalled until the timeout", func(t *testing.T) { // upstream_handshake 2s
 		b, th, c, br, _ := run(t, "HTTP/1.1 403 Forbidden\r\n"+announced+"\r\n\r\n", strings.Repeat("z", 1000))
 		defer close(b.next)
 		b.next <- struct{}{}
@@ -229,19 +239,44 @@ func TestRefusalBodies(t *testing.T) {
 		waitOutput(t, th.proc, `"reason":"body not complete within the upstream handshake timeout"`)
 	})
 	t.Run("chunked passed on as it comes", func(t *testing.T) {
-		b, _, c, _, r := run(t, "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n", "4\r\nbad \r\n", "5\r\nthing\r\n0\r\n\r\n")
+		b, _, c, br, r := run(t, "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n", "4;ext=1\r\nbad \r\n", "5\r\nthing\r\n0\r\n\r\n")
+		defer close(b.next)
+		if len(r.TransferEncoding) != 1 || r.TransferEncoding[0] != "chunked" {
+			t.Fatalf("Transfer-Encoding %v, want chunked", r.TransferEncoding)
+		}
+		// Byte for byte as the backend sent it, chunk extension and all.
+		b.next <- struct{}{}
+		if got := string(readN(t, c, br, len("4;ext=1\r\nbad \r\n"))); got != "4;ext=1\r\nbad \r\n" {
+			t.Fatalf("first chunk on the wire %q", got)
+		}
+		b.next <- struct{}{}
+		if got := string(readN(t, c, br, len("5\r\nthing\r\n0\r\n\r\n"))); got != "5\r\nthing\r\n0\r\n\r\n" {
+			t.Fatalf("rest on the wire %q", got)
+		}
+		expectEOF(t, c, 5*time.Second)
+	})
+	t.Run("chunked past the bound", func(t *testing.T) {
+		chunk := "10000\r\n" + strings.Repeat("c", 0x10000) + "\r\n" // 65,544 bytes on the wire
+		b, th, c, br, _ := run(t, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n", chunk)
 		defer close(b.next)
 		b.next <- struct{}{}
-		p := make([]byte, 4)
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadFull(r.Body, p); err != nil || string(p) != "bad " {
-			t.Fatalf("first chunk %q, %v", p, err)
+		got, _ := io.ReadAll(br)
+		if len(got) != 64<<10 {
+			t.Fatalf("client got %d bytes, want the 65536 of the bound", len(got))
 		}
+		waitOutput(t, th.proc, `"reason":"body over 64 KiB"`)
+	})
+	t.Run("malformed chunk", func(t *testing.T) {
+		b, th, c, br, r := run(t, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\nabc\r\nzz\r\n")
+		defer close(b.next)
 		b.next <- struct{}{}
-		rest, err := io.ReadAll(r.Body)
-		if err != nil || string(rest) != "thing" {
-			t.Fatalf("rest %q, %v; want a whole chunked body", rest, err)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if body, err := io.ReadAll(r.Body); err == nil {
+			t.Fatalf("net/http read a whole body %q from a malformed one", body)
 		}
+		_ = br
+		waitOutput(t, th.proc, `"reason":"malformed chunked body"`)
 	})
 	t.Run("close-delimited becomes chunked", func(t *testing.T) {
 		b, _, c, _, r := run(t, "HTTP/1.1 401 Unauthorized\r\n\r\n", "who are ", "you")
@@ -279,8 +314,10 @@ func TestEarlyBytesOverflow(t *testing.T) {
 	if st != 400 || !strings.Contains(resp, "Connection: close\r\n") {
 		t.Fatalf("status %d, want 400 with Connection: close:\n%s", st, resp)
 	}
-	if n := conns.Load(); n != 0 {
-		t.Errorf("the backend got %d connections for a refused request", n)
+	// dials counts on the loop before the 400 is written: a dial after it
+	// cannot be missed.
+	if n := statOf(t, stats(t, th), "dials"); n != 0 {
+		t.Errorf("%d dials for a request refused with its head", n)
 	}
 
 	// The same bytes after the head, while the backend is being asked.
@@ -479,16 +516,34 @@ func TestStalledFrames(t *testing.T) {
 	if n := statOf(t, stats(t, th), "stalled_frames"); n != 0 {
 		t.Fatalf("stalled_frames %d right away, want 0", n)
 	}
+	// A busy session whose writes end mid-frame, one frame after another,
+	// is not stalled: each new frame restarts the clock.
+	busy := dialWS(t, th.addr, "/")
+	defer busy.Close()
+	go func() { _, _ = io.Copy(io.Discard, busy) }()
+	stream := bytes.Repeat(wireFrame(true, 0, ws.OpBinary, true, make([]byte, 1000)), 40)
+	busyDone := make(chan struct{})
+	go func() {
+		defer close(busyDone)
+		// 1,009-byte writes every 50 ms for 2 s: each ends inside a frame.
+		for off := 0; off+1009 <= len(stream); off += 1009 {
+			if _, err := busy.Write(stream[off : off+1009]); err != nil {
+				return
+			}
+			<-time.After(50 * time.Millisecond)
+		}
+	}()
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
 	sent := 8
-	for start := time.Now(); time.Since(start) < 1500*time.Millisecond; sent++ {
+	for start := time.Now(); time.Since(start) < 2500*time.Millisecond; sent++ {
 		<-tick.C
 		writeSplit(t, c, frame[sent:sent+1], false)
 	}
 	if n := statOf(t, stats(t, th), "stalled_frames"); n != 1 {
-		t.Fatalf("stalled_frames %d, want 1", n)
+		t.Fatalf("stalled_frames %d, want 1 (the trickling session, not the busy one)", n)
 	}
+	<-busyDone
 	// Finishing the frame ends the stall, and the echo proves the session
 	// was alive all along.
 	writeSplit(t, c, frame[sent:], false)
