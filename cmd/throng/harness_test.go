@@ -39,16 +39,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	throngBin = filepath.Join(dir, "throng")
-	benchBin = filepath.Join(dir, "throng-bench")
-	for bin, pkg := range map[string]string{throngBin: ".", benchBin: "../throng-bench"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg, err)
-			os.Exit(1)
-		}
+	bins, err := enginetest.Build(dir, ".", "../throng-bench")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
+	throngBin, benchBin = bins["throng"], bins["throng-bench"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -122,25 +119,20 @@ func tail(s string) string {
 // waitAccepting waits until addr accepts TCP connections or p exits.
 func waitAccepting(t testing.TB, p *proc, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	enginetest.WaitForWithin(t, 10*time.Second, addr+" accepting", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("process exited before listening on %s: %v\n%s", addr, p.err, tail(p.Output()))
 		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
+		if err != nil {
+			return false
 		}
-		waitABit(20 * time.Millisecond)
-	}
-	t.Fatalf("%s not accepting after 10s\n%s", addr, tail(p.Output()))
+		c.Close()
+		return true
+	})
 }
-
-// waitABit blocks for d; used only between readiness polls.
-func waitABit(d time.Duration) { <-time.After(d) }
 
 // startBackend runs the bundled echo server on addr.
 func startBackend(t testing.TB, addr string, extra ...string) *proc {

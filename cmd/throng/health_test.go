@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // TestPassiveEjection: a backend that dies mid-run is ejected after
@@ -57,18 +59,11 @@ func TestEjectedBackendReturns(t *testing.T) {
 	}
 	waitOutput(t, th.proc, `"msg":"backend ejected"`)
 	taggedBackend(t, back)
-	deadline := time.Now().Add(6 * time.Second)
-	for {
+	enginetest.WaitForWithin(t, 6*time.Second, "the restarted backend to get a session back", func() bool {
 		b, c := openTagged(t, addr)
 		c.Close()
-		if b == back {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the restarted backend never got a session back")
-		}
-		waitABit(50 * time.Millisecond)
-	}
+		return b == back
+	})
 	waitOutput(t, th.proc, `"msg":"backend restored"`)
 }
 
@@ -165,14 +160,11 @@ func TestFlappingBackendTripsBreaker(t *testing.T) {
 	taggedBackend(t, good)
 	addr := net.JoinHostPort(host, "18080")
 	th := startThrong(t, addr, upstreamConfig(addr, []string{flappy, good}, "max_fails = 2\nfail_window = \"10s\"\neject_time = \"500ms\"\nretry_backoff = \"0s\""))
-	deadline := time.Now().Add(8 * time.Second)
-	for strings.Count(th.Output(), `"msg":"backend ejected"`) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the flapping backend was not ejected twice:\n%s", tail(th.Output()))
-		}
+	// Each round is a handshake: the ejections come from the clients.
+	enginetest.WaitForWithin(t, 8*time.Second, "the flapping backend to be ejected twice", func() bool {
 		if st, head := openHead(t, addr); st != 101 {
 			t.Fatalf("a client saw the flapping: status %d:\n%s", st, head)
 		}
-		waitABit(20 * time.Millisecond)
-	}
+		return strings.Count(th.Output(), `"msg":"backend ejected"`) >= 2
+	})
 }

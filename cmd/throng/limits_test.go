@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // TestSessionCapUnderFileLimit starts throng with RLIMIT_NOFILE 256 (hard and
@@ -115,6 +117,8 @@ func TestSessionCapUnderFileLimit(t *testing.T) {
 			continue
 		}
 		c.Close()
-		waitABit(50 * time.Millisecond) // closed sessions are released asynchronously
+		// Refused: the closed sessions' slots are freed once throng sees
+		// their clients go. Wait for that, not for a while.
+		enginetest.WaitFor(t, "the freed slots", func() bool { return statOf(t, stats(t, th), "sessions") < 80 })
 	}
 }

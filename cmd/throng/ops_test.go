@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // writeConfig writes cfg to a fresh throng.toml and returns its path.
@@ -101,21 +104,20 @@ func logRecords(p *proc) []logRecord {
 // waitLog waits up to d for the n-th (1-based) log record matching match.
 func waitLog(t *testing.T, p *proc, d time.Duration, n int, what string, match func(logRecord) bool) logRecord {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	var found logRecord
+	enginetest.WaitForWithin(t, d, fmt.Sprintf("log record #%d for %s", n, what), func() bool {
 		seen := 0
 		for _, r := range logRecords(p) {
 			if match(r) {
 				if seen++; seen == n {
-					return r
+					found = r
+					return true
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log record #%d for %s within %v; output:\n%s", n, what, d, tail(p.Output()))
-		}
-		waitABit(20 * time.Millisecond)
-	}
+		return false
+	})
+	return found
 }
 
 // accessLine waits for the access-log line of the session whose client
@@ -282,18 +284,14 @@ func TestAddressInUse(t *testing.T) {
 		p := launch(t, nil, throngBin, "-takeover", "-config", writeConfig(t, basicConfig(addr, []string{backend}, "")))
 		t.Cleanup(func() { p.stop(t) })
 		// Connections land on either listener; wait until one reaches throng.
-		deadline := time.Now().Add(10 * time.Second)
-		for !upgrades(addr) {
+		enginetest.WaitForWithin(t, 10*time.Second, "throng -takeover to answer on "+addr, func() bool {
 			select {
 			case <-p.done:
 				t.Fatalf("throng exited: %v\n%s", p.err, p.Output())
 			default:
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("throng -takeover never answered on %s:\n%s", addr, p.Output())
-			}
-			waitABit(20 * time.Millisecond)
-		}
+			return upgrades(addr)
+		})
 		// The old process leaves; throng serves alone.
 		old.Close()
 		for i := range 5 {

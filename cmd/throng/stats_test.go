@@ -6,21 +6,19 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // waitOutput waits until the process has written want.
 func waitOutput(t *testing.T, p *proc, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if out := p.Output(); strings.Contains(out, want) {
-			return out
-		}
-		waitABit(20 * time.Millisecond)
-	}
-	t.Fatalf("output never contained %q:\n%s", want, tail(p.Output()))
-	return ""
+	var out string
+	enginetest.WaitFor(t, "output "+strconv.Quote(want), func() bool {
+		out = p.Output()
+		return strings.Contains(out, want)
+	})
+	return out
 }
 
 // TestStatsOnSIGUSR1: SIGUSR1 logs the counters and the live heap.
@@ -65,20 +63,18 @@ func stats(t *testing.T, th *throng) string {
 	t.Helper()
 	before := strings.Count(th.Output(), `"msg":"stats"`)
 	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var line string
+	enginetest.WaitFor(t, "a stats line", func() bool {
 		out := th.Output()
-		if strings.Count(out, `"msg":"stats"`) > before {
-			i := strings.LastIndex(out, `"msg":"stats"`)
-			line := out[i:]
-			if j := strings.IndexByte(line, '\n'); j >= 0 {
-				return line[:j]
-			}
+		if strings.Count(out, `"msg":"stats"`) <= before {
+			return false
 		}
-		waitABit(20 * time.Millisecond)
-	}
-	t.Fatalf("no stats line:\n%s", tail(th.Output()))
-	return ""
+		line = out[strings.LastIndex(out, `"msg":"stats"`):]
+		j := strings.IndexByte(line, '\n')
+		line = line[:max(j, 0)]
+		return j >= 0
+	})
+	return line
 }
 
 // statOf returns the integer counter key of a stats line.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // poolBackend is a tagged backend that counts the connections it holds
@@ -52,17 +54,12 @@ func (pb *poolBackend) start(t *testing.T, addr string) *poolBackend {
 // waitStat polls stats until key satisfies ok, and returns the last line.
 func waitStat(t *testing.T, th *throng, key string, ok func(int) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		line := stats(t, th)
-		if ok(statOf(t, line, key)) {
-			return line
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never reached the wanted value: %s", key, line)
-		}
-		waitABit(50 * time.Millisecond)
-	}
+	var line string
+	enginetest.WaitFor(t, key+" to reach the wanted value", func() bool {
+		line = stats(t, th)
+		return ok(statOf(t, line, key))
+	})
+	return line
 }
 
 // TestWarmPoolUsedAndRefilled: with warm = 4, each loop's pool fills to
@@ -124,8 +121,9 @@ func TestWarmPoolStaleSockets(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no warm socket was ever found stale: %s", line)
 		}
-		// Let the pool's socket age past 300 ms (but not to 1 s).
-		waitABit(400 * time.Millisecond)
+		// Not a wait for an event: the scenario is a pool socket aged
+		// past the backend's 300 ms (but not to its 1 s).
+		<-time.After(400 * time.Millisecond)
 	}
 }
 
@@ -149,12 +147,7 @@ func TestWarmPoolDropsEjectedBackend(t *testing.T) {
 		}
 	}
 	// Within a tick or two every pool lets go of its sockets to it.
-	for bad.open.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sockets to the ejected backend still open", bad.open.Load())
-		}
-		waitABit(20 * time.Millisecond)
-	}
+	enginetest.WaitFor(t, "the pools to let go of the ejected backend", func() bool { return bad.open.Load() == 0 })
 	accepted := bad.accepted.Load()
 	dials := statOf(t, stats(t, th), "warm_dials")
 	for range 10 {
@@ -191,25 +184,15 @@ func TestWarmPoolFollowsReload(t *testing.T) {
 		if err := th.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(th.Output(), "configuration reloaded") == before {
-			if time.Now().After(deadline) {
-				t.Fatalf("reload not done:\n%s", tail(th.Output()))
-			}
-			waitABit(20 * time.Millisecond)
-		}
+		enginetest.WaitFor(t, "the reload", func() bool { return strings.Count(th.Output(), "configuration reloaded") > before })
 	}
 	reload(upstreamConfig(addr, []string{a}, "warm = 2"))
 	waitStat(t, th, "warm_idle", func(n int) bool { return n == 4 }) // 2 loops × 2
 	reload(upstreamConfig(addr, []string{b}, "warm = 2"))
 	waitStat(t, th, "warm_idle", func(n int) bool { return n == 4 })
-	deadline := time.Now().Add(5 * time.Second)
-	for pa.open.Load() != 0 || pb.open.Load() != 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after moving the pool: %d sockets to the old backend, %d to the new; want 0 and 4", pa.open.Load(), pb.open.Load())
-		}
-		waitABit(20 * time.Millisecond)
-	}
+	enginetest.WaitFor(t, "the pool to move: no socket to the old backend, 4 to the new", func() bool {
+		return pa.open.Load() == 0 && pb.open.Load() == 4
+	})
 	reload(upstreamConfig(addr, []string{b}, ""))
 	waitStat(t, th, "warm_idle", func(n int) bool { return n == 0 })
 }

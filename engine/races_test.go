@@ -1,6 +1,9 @@
 package engine
 
-// Regression tests for bugs found in review: each failed before its fix.
+// Races between a session's events on real sockets, the ones the in-memory
+// machine table (machine_test.go) cannot show: frames racing a Close past
+// the 101, Stop while dials are in flight, a client leaving while its
+// connect hangs. Each failed before its fix.
 
 import (
 	"bufio"
