@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // nodeDir holds the scripts, package.json and node_modules.
@@ -142,4 +145,41 @@ func TestNodeStickyCookie(t *testing.T) {
 	addr := net.JoinHostPort(host, "18080")
 	startThrong(t, addr, upstreamConfig(addr, backends, "sticky_cookie = \"throng_backend\""))
 	runNode(t, node, 40*time.Second, "sticky.js", "ws://"+addr+"/")
+}
+
+// TestNodeHardening: issue 9's defects as Node's ws client and HTTP parser
+// see them (testdata/node/hardening.js says what each path checks).
+func TestNodeHardening(t *testing.T) {
+	node := requireNode(t)
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	fakeBackend(t, backend, func(c net.Conn) {
+		head, err := readHead(c)
+		if err != nil {
+			return
+		}
+		accept := "Sec-WebSocket-Accept: " + wsAcceptKey(headValue(head, "Sec-WebSocket-Key")) + "\r\n"
+		switch path := strings.Fields(head)[1]; path {
+		case "/spoof":
+			seen := "none"
+			for _, h := range []string{"X-Real-IP", "Forwarded", "True-Client-IP"} {
+				if v := headValue(head, h); v != "" {
+					seen = h + ": " + v
+				}
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+accept+"X-Seen: "+seen+"\r\n\r\n")
+			_, _ = io.Copy(io.Discard, c)
+		case "/chunked":
+			_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ngo \r\n4\r\naway\r\n0\r\n\r\n")
+		case "/cut":
+			_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 99999999\r\n\r\n"+strings.Repeat("x", 1000))
+		case "/bad-close":
+			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+accept+"\r\n")
+			_, _ = c.Write(wireFrame(true, 0, ws.OpClose, false, []byte{0x03, 0xed}))
+			_, _ = io.Copy(io.Discard, c)
+		}
+	})
+	addr := net.JoinHostPort(host, "18080")
+	startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
+	runNode(t, node, 40*time.Second, "hardening.js", addr)
 }
