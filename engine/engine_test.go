@@ -65,17 +65,7 @@ upstream = "main"
 name = "main"
 backends = [{ addr = %q }]
 `, listen, extra, backend)
-	cfg, err := config.Parse([]byte(doc), "test.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- e.Run() }()
-	<-e.Ready()
+	e, runErr := runEngine(t, doc)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -91,6 +81,24 @@ backends = [{ addr = %q }]
 		}
 	})
 	return e
+}
+
+// runEngine starts an engine from the TOML document doc and returns it,
+// serving, with the channel Run's result comes on. The caller stops it.
+func runEngine(t *testing.T, doc string) (*Engine, <-chan error) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(doc), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run() }()
+	<-e.Ready()
+	return e, runErr
 }
 
 func dial(t *testing.T, addr string) net.Conn {

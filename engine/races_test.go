@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/codec"
-	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine/enginetest"
 )
 
@@ -128,17 +126,7 @@ func TestEngineStopUnderHandshakeLoad(t *testing.T) {
 		addr := net.JoinHostPort(host, "18080")
 		doc := fmt.Sprintf("[server]\nlisten = [%q]\nloops = 2\ndial_workers = 64\n[timeouts]\nhandshake = \"3s\"\nclose = \"1s\"\n"+
 			"[[route]]\nupstream = \"main\"\n[[upstream]]\nname = \"main\"\nbackends = [{ addr = %q }]\n", addr, backend)
-		cfg, err := config.Parse([]byte(doc), "t.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runErr := make(chan error, 1)
-		go func() { runErr <- e.Run() }()
-		<-e.Ready()
+		e, runErr := runEngine(t, doc)
 		var stop atomic.Bool
 		var wg sync.WaitGroup
 		req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")

@@ -198,36 +198,9 @@ func TestBackendAnswers(t *testing.T) {
 // TestForwardedHeaders: the backend sees the client's key and the proxy's
 // X-Forwarded-* and X-Request-Id; the client gets the request id back.
 func TestForwardedHeaders(t *testing.T) {
-	host := newHost()
-	backend := net.JoinHostPort(host, "19001")
-	heads := make(chan string, 1)
-	fakeBackend(t, backend, func(c net.Conn) {
-		h, _ := readHead(c)
-		heads <- h
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-		_, _ = io.Copy(io.Discard, c)
+	host, up, head := forwardedHead(t, func(string) string { return "" }, func(string) string {
+		return upgradeRequest("example.test", "/x?y=1", "Connection: keep-alive, Upgrade, X-Hop", "X-Hop: secret", "Keep-Alive: 5", "X-Forwarded-For: 6.6.6.6", "Origin: http://example.test")
 	})
-	addr := net.JoinHostPort(host, "18080")
-	startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
-	// Dial from the test's own address: the proxy must report the real peer.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(host)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	req := upgradeRequest("example.test", "/x?y=1", "Connection: keep-alive, Upgrade, X-Hop", "X-Hop: secret", "Keep-Alive: 5", "X-Forwarded-For: 6.6.6.6", "Origin: http://example.test")
-	_, _ = io.WriteString(c, req)
-	head, err := readHead(c)
-	if err != nil || statusOf(head) != 101 {
-		t.Fatalf("answer %q (%v)", head, err)
-	}
-	var up string
-	select {
-	case up = <-heads:
-	case <-time.After(5 * time.Second):
-		t.Fatal("backend saw no request")
-	}
 	for _, want := range []string{
 		"GET /x?y=1 HTTP/1.1\r\n", "Host: example.test\r\n", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
 		"X-Forwarded-For: " + host + "\r\n", "X-Forwarded-Proto: http\r\n", "X-Forwarded-Host: example.test\r\n",

@@ -23,11 +23,12 @@ import (
 
 // forwardedHead starts a backend that records the request head it gets and
 // answers 101, and a throng with extra config in front of it; it sends req
-// from the test's own loopback address and returns that address and the
-// head the backend saw.
-func forwardedHead(t *testing.T, extra func(host string) string, req func(addr string) string) (string, string) {
+// from the test's own loopback address (the proxy must report the real
+// peer) and returns that address, the head the backend saw and the 101 the
+// client got.
+func forwardedHead(t *testing.T, extra func(host string) string, req func(addr string) string) (host, up, head string) {
 	t.Helper()
-	host := newHost()
+	host = newHost()
 	backend := net.JoinHostPort(host, "19001")
 	heads := make(chan string, 1)
 	fakeBackend(t, backend, func(c net.Conn) {
@@ -45,16 +46,16 @@ func forwardedHead(t *testing.T, extra func(host string) string, req func(addr s
 	}
 	defer c.Close()
 	_, _ = io.WriteString(c, req(addr))
-	if head, err := readHead(c); err != nil || statusOf(head) != 101 {
+	if head, err = readHead(c); err != nil || statusOf(head) != 101 {
 		t.Fatalf("answer %q (%v)", head, err)
 	}
 	select {
-	case up := <-heads:
-		return host, up
+	case up = <-heads:
+		return host, up, head
 	case <-time.After(5 * time.Second):
 		t.Fatal("backend saw no request")
 	}
-	return "", ""
+	return "", "", ""
 }
 
 // spoofHeaders are what an attacker sends to pass for another address.
@@ -77,7 +78,7 @@ var spoofHeaders = []string{
 func TestClientAddressHeaders(t *testing.T) {
 	spoof := func(addr string) string { return upgradeRequest("example.test", "/", spoofHeaders...) }
 	t.Run("untrusted", func(t *testing.T) {
-		host, up := forwardedHead(t, func(string) string { return "" }, spoof)
+		host, up, _ := forwardedHead(t, func(string) string { return "" }, spoof)
 		if strings.Contains(up, "1.2.3.4") {
 			t.Errorf("a spoofed address reached the backend:\n%s", up)
 		}
@@ -89,7 +90,7 @@ func TestClientAddressHeaders(t *testing.T) {
 		}
 	})
 	t.Run("untrusted with forwarded_header", func(t *testing.T) {
-		host, up := forwardedHead(t, func(string) string { return "[server]\nforwarded_header = true\n" }, spoof)
+		host, up, _ := forwardedHead(t, func(string) string { return "[server]\nforwarded_header = true\n" }, spoof)
 		if strings.Contains(up, "1.2.3.4") {
 			t.Errorf("a spoofed address reached the backend:\n%s", up)
 		}
@@ -99,7 +100,7 @@ func TestClientAddressHeaders(t *testing.T) {
 		}
 	})
 	t.Run("trusted proxy", func(t *testing.T) {
-		host, up := forwardedHead(t, func(h string) string {
+		host, up, _ := forwardedHead(t, func(h string) string {
 			return "[server]\nforwarded_header = true\ntrusted_proxies = [\"" + h + "\"]\n"
 		}, spoof)
 		for _, h := range spoofHeaders {
