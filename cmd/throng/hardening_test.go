@@ -500,12 +500,18 @@ func TestForbiddenCloseFrames(t *testing.T) {
 	echo(t, bystander, ws.OpText, []byte("bystander unaffected"))
 }
 
-// TestStalledFrames: one byte every 0.3 s inside a 1,000-byte frame keeps
-// a session open past the idle timeout (every byte is activity); the stats
-// line counts it as stalled once its frame has been incomplete for longer
-// than limits.stalled_frame, and a healthy session is not counted.
+// TestStalledFrames: one byte every 0.5 s (the attack's pace) inside a
+// 1,000-byte frame keeps a session open past the 1 s idle timeout (every
+// byte is activity); the stats line counts it as stalled once its frame
+// has been incomplete for longer than limits.stalled_frame, and neither an
+// idle session nor a busy one is counted.
 func TestStalledFrames(t *testing.T) {
-	th := setup(t, "[limits]\nstalled_frame = \"1s\"\n")
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startBackend(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	cfg := basicConfig(addr, []string{backend}, "[limits]\nstalled_frame = \"1s\"\n")
+	th := startThrong(t, addr, strings.Replace(cfg, "[timeouts]\n", "[timeouts]\nidle = \"1s\"\n", 1))
 	healthy := dialWS(t, th.addr, "/")
 	defer healthy.Close()
 	echo(t, healthy, ws.OpText, []byte("fine"))
@@ -534,7 +540,7 @@ func TestStalledFrames(t *testing.T) {
 			<-time.After(50 * time.Millisecond)
 		}
 	}()
-	tick := time.NewTicker(300 * time.Millisecond)
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	sent := 8
 	for start := time.Now(); time.Since(start) < 2500*time.Millisecond; sent++ {
