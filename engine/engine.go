@@ -31,6 +31,13 @@ import (
 // silently share the port, so throng checks by connecting first.
 var ErrAddressInUse = errors.New("engine: listen address already in use by another process")
 
+// ErrStoppedByItself means Run returned although Stop was never called:
+// gnet shut the engine down on its own (accept failing with EMFILE or
+// ENFILE stops every loop, docs/gnet.md §9) and reports no error for it,
+// so that a supervisor (systemd's Restart=on-failure) would otherwise
+// take the exit for a clean one.
+var ErrStoppedByItself = errors.New("engine: stopped by gnet without Stop")
+
 // Options configure an Engine. Config is required.
 type Options struct {
 	// Config is the validated configuration to start with.
@@ -70,6 +77,7 @@ type Engine struct {
 	listen     []string
 
 	draining atomic.Bool
+	stopping atomic.Bool // Stop was called: Run's return is expected
 
 	// healthMu orders starting and stopping the active health checks of
 	// the current table (Run) against reloads replacing it. healthOn is
@@ -266,6 +274,9 @@ func (e *Engine) Run() error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	if !e.stopping.Load() {
+		return ErrStoppedByItself
+	}
 	return nil
 }
 
@@ -275,6 +286,7 @@ func (e *Engine) Ready() <-chan struct{} { return e.booted }
 // Stop closes every connection and the listeners and waits for Run to
 // return. It must not be called from an event loop.
 func (e *Engine) Stop(ctx context.Context) error {
+	e.stopping.Store(true)
 	<-e.booted
 	select {
 	case <-e.stopped:

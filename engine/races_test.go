@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -187,4 +188,31 @@ func TestEngineClientGoneWhileConnecting(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("slot freed after %v: the session waited for the 5s connect", d)
 	}
+}
+
+// TestEngineStoppedByGnet: when gnet stops the engine on its own (as after
+// accept fails with EMFILE), Run reports it instead of a clean nil, so
+// that the process exits non-zero and its supervisor restarts it.
+func TestEngineStoppedByGnet(t *testing.T) {
+	host := enginetest.Host()
+	backend := net.JoinHostPort(host, "19001")
+	startEcho(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	doc := fmt.Sprintf("[server]\nlisten = [%q]\nloops = 1\n[[route]]\nupstream = \"main\"\n[[upstream]]\nname = \"main\"\nbackends = [{ addr = %q }]\n", addr, backend)
+	e, runErr := runEngine(t, doc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// gnet's own engine, stopped behind the Engine's back.
+	if err := e.gnet.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-runErr:
+		if !errors.Is(err, ErrStoppedByItself) {
+			t.Fatalf("Run returned %v, want ErrStoppedByItself", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return after gnet stopped")
+	}
+	// Stopped through Stop, Run's nil stands (startEngine's cleanup checks it).
 }
