@@ -110,6 +110,11 @@ func (s *session) setState(st state) {
 			w.disarm(s)
 		}
 	case stateClosing, stateRejecting:
+		// A session on its way out carries no more traffic: it stops
+		// counting against its backend now, not when the backend gets
+		// round to closing (up to timeouts.close later), so that the
+		// balancers' loads, and the hash's bound, see live sessions only.
+		s.releaseBackend()
 		s.closeBy = s.sh.now() + 1 + s.snap.closeTicks
 		if st == stateRejecting {
 			s.closeBy = s.sh.now() + 1 + s.snap.lingerTicks

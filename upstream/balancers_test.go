@@ -370,7 +370,7 @@ func TestHashBoundedLoad(t *testing.T) {
 				if rng.IntN(5) == 0 {
 					key = rng.Uint64()
 				}
-				bound := int64(math.Ceil(f * float64(total+1) / float64(len(bs))))
+				bound := max(int64(math.Ceil(f*float64(total+1)/float64(len(bs)))), hashMinBound)
 				p := h.Pick(0, key)
 				p.Acquire()
 				total++
@@ -391,6 +391,50 @@ func TestHashBoundedLoad(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHashSticksAtLowLoad: users who reconnect one after another, each
+// connection opening before the last one is released (as the engine
+// releases a backend only once a session has finished), and users who
+// hold a few sessions each, all stay on their own backend: the bound's
+// floor keeps a handful of sessions from counting as overload.
+func TestHashSticksAtLowLoad(t *testing.T) {
+	for _, weights := range [][]int{{1, 1, 1}, {1, 2, 3}} {
+		bs := addrBackends(0, len(weights))
+		for i, w := range weights {
+			bs[i].Weight = w
+		}
+		h := mustHash(t, bs, 1.25)
+		rng := rand.New(rand.NewPCG(11, 12))
+		home := map[uint64]*Backend{}
+		var prev *Backend
+		for range 30 {
+			key := rng.Uint64()
+			for range 3 {
+				b := h.Pick(0, key)
+				if want, ok := home[key]; ok && b != want {
+					t.Fatalf("weights %v: a reconnecting user moved from %d to %d", weights, want.Index, b.Index)
+				}
+				home[key] = b
+				b.Acquire()
+				if prev != nil {
+					prev.Release() // the previous session is released only now
+				}
+				prev = b
+			}
+		}
+		prev.Release()
+		// Two users holding three sessions each, all at once.
+		for _, key := range []uint64{rng.Uint64(), rng.Uint64()} {
+			first := h.Pick(0, key)
+			for range 3 {
+				if b := h.Pick(0, key); b != first {
+					t.Fatalf("weights %v: a user holding sessions moved from %d to %d", weights, first.Index, b.Index)
+				}
+				first.Acquire()
+			}
+		}
 	}
 }
 

@@ -23,10 +23,11 @@ const (
 //
 // A key goes to the owner of the first point at or after it, clockwise,
 // unless that backend is excluded, unavailable or full, in which case the
-// walk goes on to the next point whose backend is none of these. Full means Active() has
-// reached ceil(loadFactor × (total Active + 1) × weight / total weight),
-// which for equal weights is ceil(loadFactor × (total + 1) / n). Should
-// exclusions leave only full backends, the bound is ignored.
+// walk goes on to the next point whose backend is none of these. Full means
+// Active() has reached ceil(loadFactor × (total Active + 1) × weight /
+// total weight), which for equal weights is ceil(loadFactor × (total + 1)
+// / n), and also hashMinBound × weight. Should exclusions leave only full
+// backends, the bound is ignored.
 //
 // The ring is built once and never modified; Pick reads the backends'
 // counters without a lock, so concurrent picks may each let a backend pass
@@ -154,7 +155,17 @@ func (h *Hash) pick(exclude, key uint64, now int64) *Backend {
 	return nil
 }
 
-// full reports whether b has reached its bound, ceil(perWeight × weight).
+// hashMinBound is the floor of the bound, per unit of weight. At small
+// loads the bound is tiny (with three backends and one session still being
+// released, ceil(1.25 × 2 / 3) = 1), so a user reconnecting right after
+// leaving would find its own backend full and move; no backend is
+// overloaded by a handful of sessions, so below the floor keys stay put.
+// Under real load the bound is far above it.
+const hashMinBound = 4
+
+// full reports whether b has reached its bound: ceil(perWeight × weight),
+// and at least hashMinBound × weight.
 func (h *Hash) full(b *Backend, perWeight float64) bool {
-	return float64(b.Active()) >= math.Ceil(perWeight*float64(b.Weight))
+	w := float64(b.Weight)
+	return float64(b.Active()) >= max(math.Ceil(perWeight*w), hashMinBound*w)
 }

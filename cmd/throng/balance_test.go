@@ -136,11 +136,9 @@ func TestHashStickyAcrossRestart(t *testing.T) {
 		backends = append(backends, b)
 	}
 	addr := net.JoinHostPort(host, "18080")
-	// A high load factor: with one or two sessions alive the bound of
-	// 1.25 × average would move users off a backend that still counts the
-	// session just closed (its release is asynchronous); the bound itself
-	// is tested in package upstream.
-	cfg := balanceConfig(addr, backends, "balance = \"hash\"\nhash_key = \"header:X-User\"\nhash_load_factor = 100.0")
+	// The default load factor: a user who reconnects while its last
+	// session is still being released stays put (the bound's floor).
+	cfg := balanceConfig(addr, backends, "balance = \"hash\"\nhash_key = \"header:X-User\"")
 	first := map[string]string{}
 	used := map[string]bool{}
 	for run := range 2 {
