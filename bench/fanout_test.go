@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bench/wsframe"
 )
 
 func TestFanoutAgainstServe(t *testing.T) {
@@ -333,14 +335,14 @@ func TestServeFanin(t *testing.T) {
 			[]fanEvent{{serveFanPing, "p"}, {serveFanMessage, serverFrame(ws.OpBinary, []byte("abcd"))}}, nil},
 		{"close", faninFrames(ws.NewCloseFrame(ws.NewCloseFrameBody(1000, "x"))),
 			[]fanEvent{{serveFanClose, "\x03\xe8x"}}, nil},
-		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, errServeFanUnmasked},
-		{"rsv", []byte{0xc1, 0x80, 0, 0, 0, 0}, nil, errServeFanReserved},
-		{"opcode 3", []byte{0x83, 0x80, 0, 0, 0, 0}, nil, errServeFanOpcode},
-		{"long ping", faninFrames(ws.NewPingFrame(make([]byte, 126))), nil, errServeFanControl},
-		{"lone continuation", faninFrames(ws.NewFrame(ws.OpContinuation, true, nil)), nil, errServeFanContinue},
-		{"nested", faninFrames(ws.NewFrame(ws.OpText, false, nil), ws.NewTextFrame(nil)), nil, errServeFanNested},
-		{"too big", []byte{0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0}, nil, errServeFanTooBig},
-		{"length top bit", []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, errServeFanBadLength},
+		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, wsframe.ErrMask},
+		{"rsv", []byte{0xc1, 0x80, 0, 0, 0, 0}, nil, wsframe.ErrReservedBits},
+		{"opcode 3", []byte{0x83, 0x80, 0, 0, 0, 0}, nil, wsframe.ErrReservedOpcode},
+		{"long ping", faninFrames(ws.NewPingFrame(make([]byte, 126))), nil, wsframe.ErrControl},
+		{"lone continuation", faninFrames(ws.NewFrame(ws.OpContinuation, true, nil)), nil, wsframe.ErrUnexpectedContinuation},
+		{"nested", faninFrames(ws.NewFrame(ws.OpText, false, nil), ws.NewTextFrame(nil)), nil, wsframe.ErrExpectedContinuation},
+		{"too big", []byte{0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0}, nil, wsframe.ErrTooLong},
+		{"length top bit", []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, wsframe.ErrBadLength},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
