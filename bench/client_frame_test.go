@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -118,25 +119,12 @@ func TestClientReader(t *testing.T) {
 				if tt.wantErr != nil {
 					return
 				}
-				if !equalSlices(evs, tt.wantEvs) || !equalSlices(msgs, tt.wantMsgs) {
+				if !slices.Equal(evs, tt.wantEvs) || !slices.Equal(msgs, tt.wantMsgs) {
 					t.Errorf("got events %v messages %+v, want %v %+v", evs, msgs, tt.wantEvs, tt.wantMsgs)
 				}
 			})
 		}
 	}
-}
-
-// equalSlices compares two slices of comparable values.
-func equalSlices[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestClientFrameStamp(t *testing.T) {
@@ -221,7 +209,7 @@ func FuzzClientReader(f *testing.F) {
 		wantEvs, wantMsgs, wantErr := clientEvents(&whole, in, nil)
 		pieces := clientReader{pattern: pattern, size: uint64(len(good))}
 		gotEvs, gotMsgs, gotErr := clientEvents(&pieces, in, cuts)
-		if gotErr != wantErr || !equalSlices(gotEvs, wantEvs) || !equalSlices(gotMsgs, wantMsgs) {
+		if gotErr != wantErr || !slices.Equal(gotEvs, wantEvs) || !slices.Equal(gotMsgs, wantMsgs) {
 			t.Errorf("in pieces %v: %v %+v %v; whole: %v %+v %v", cuts, gotEvs, gotMsgs, gotErr, wantEvs, wantMsgs, wantErr)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/bench/backend"
 	"github.com/throngproxy/throng/codec"
 )
 
@@ -22,7 +23,7 @@ import (
 
 func TestHandshakeAgainstServe(t *testing.T) {
 	const addr = "127.0.74.1:19474"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs, err := ParseSources("127.0.74.2-5")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestHandshakeFailures(t *testing.T) {
 
 func TestHandshakeInterrupted(t *testing.T) {
 	const addr = "127.0.74.1:19475"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var rep *HandshakeReport

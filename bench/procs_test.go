@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/throngproxy/throng/bench/backend"
 )
 
 // Tests of runs split over processes use 127.0.76.0/24: servers on .1 and
@@ -333,7 +335,7 @@ func TestProcsConfigErrors(t *testing.T) {
 
 func TestProcsAgainstServe(t *testing.T) {
 	const addr = "127.0.76.1:19611"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs := mustSources(t, "127.0.76.10-13")
 	ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
 	defer cancel()
@@ -409,7 +411,7 @@ func TestProcsAgainstServe(t *testing.T) {
 
 func TestProcsWorkerFails(t *testing.T) {
 	const addr = "127.0.76.2:19611"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	cfg := IdleConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Hold: time.Minute}
 	tests := []struct {
 		name    string

@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/bench/backend"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -99,10 +100,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("throng-bench serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg bench.ServeConfig
+	var cfg backend.Config
 	fs.StringVar(&cfg.Addr, "listen", "", "`host:port` to listen on (required)")
 	fs.IntVar(&cfg.Loops, "loops", 0, "number of event loops (0: one per CPU; fanout runs one)")
-	fs.StringVar(&cfg.Mode, "mode", bench.ServeModeEcho, "what to do with messages: echo, or fanout (to the path's other connections)")
+	fs.StringVar(&cfg.Mode, "mode", backend.ModeEcho, "what to do with messages: echo, or fanout (to the path's other connections)")
 	fs.DurationVar(&cfg.Delay, "delay", 0, "hold every upgrade response back this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,7 +119,7 @@ func runServe(args []string, stderr io.Writer) int {
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := bench.Serve(ctx, cfg, nil); err != nil {
+	if err := backend.Serve(ctx, cfg, nil); err != nil {
 		cfg.Logger.LogAttrs(ctx, slog.LevelError, "serve failed", slog.String("err", err.Error()))
 		if serveUsageErr(err) {
 			return 2
@@ -142,7 +143,7 @@ func buildVersion() string {
 
 // serveUsageErr reports whether err is a flag mistake rather than a failure.
 func serveUsageErr(err error) bool {
-	for _, target := range []error{bench.ErrServeNoAddr, bench.ErrServeBadLoops, bench.ErrServeBadDelay, bench.ErrServeUnknownMode} {
+	for _, target := range []error{backend.ErrNoAddr, backend.ErrBadLoops, backend.ErrBadDelay, backend.ErrUnknownMode} {
 		if errors.Is(err, target) {
 			return true
 		}

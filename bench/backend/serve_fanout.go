@@ -1,4 +1,4 @@
-package bench
+package backend
 
 import (
 	"bytes"
@@ -13,17 +13,17 @@ import (
 	"github.com/throngproxy/throng/bench/wsframe"
 )
 
-// ServeModeFanout is the Mode that relays every data message a connection
+// ModeFanout is the Mode that relays every data message a connection
 // sends to every other open connection with the same request path (the query
 // is ignored); the sender does not get its own message back. Fanout runs on
 // one event loop, so that every subscriber list is touched by one goroutine
 // and a message is written to each subscriber directly, without copies or
 // cross-loop hand-offs.
-const ServeModeFanout = "fanout"
+const ModeFanout = "fanout"
 
 // Fanout limits.
 const (
-	// defaultFanoutBufferLimit is ServeConfig.FanoutBufferLimit's default.
+	// defaultFanoutBufferLimit is Config.FanoutBufferLimit's default.
 	defaultFanoutBufferLimit = 4 << 20
 	// serveFanoutMaxMessage bounds a relayed message's payload (16 MiB, as
 	// the load generators' messages); a longer one is refused with 1009.
@@ -36,9 +36,9 @@ const (
 	serveFanoutRoom = 10
 )
 
-// ErrServeFanoutLoops is returned for a fanout server with more than one
-// event loop. It wraps ErrServeBadLoops.
-var ErrServeFanoutLoops = fmt.Errorf("%w (fanout mode: 0 or 1)", ErrServeBadLoops)
+// ErrFanoutLoops is returned for a fanout server with more than one
+// event loop. It wraps ErrBadLoops.
+var ErrFanoutLoops = fmt.Errorf("%w (fanout mode: 0 or 1)", ErrBadLoops)
 
 // Prebuilt Close frames of the fanout server (RFC 6455 §7.4.1). Read-only.
 var (
