@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/throngproxy/throng/bench/sysstat"
 	"github.com/throngproxy/throng/codec"
 )
 
@@ -80,17 +81,17 @@ type HandshakeTarget struct {
 
 // HandshakeReport is the result of Handshake.
 type HandshakeReport struct {
-	Mode         string   `json:"mode"` // "handshake"
-	URL          string   `json:"url"`
-	Workers      int      `json:"workers"`
-	Duration     string   `json:"duration"`
-	Warmup       string   `json:"warmup"`
-	CloseTimeout string   `json:"close_timeout"`
-	Rate         float64  `json:"rate"` // connects per second; 0: unbounded
-	Sources      []string `json:"sources"`
-	Loops        int      `json:"loops"` // client loops, of all worker processes
-	Procs        int      `json:"procs"` // worker processes merged; 1: this process alone
-	Machine      Machine  `json:"machine"`
+	Mode         string          `json:"mode"` // "handshake"
+	URL          string          `json:"url"`
+	Workers      int             `json:"workers"`
+	Duration     string          `json:"duration"`
+	Warmup       string          `json:"warmup"`
+	CloseTimeout string          `json:"close_timeout"`
+	Rate         float64         `json:"rate"` // connects per second; 0: unbounded
+	Sources      []string        `json:"sources"`
+	Loops        int             `json:"loops"` // client loops, of all worker processes
+	Procs        int             `json:"procs"` // worker processes merged; 1: this process alone
+	Machine      sysstat.Machine `json:"machine"`
 
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
@@ -130,7 +131,7 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 }
 
 // newHandshakeReport returns the parameters part of cfg's report.
-func newHandshakeReport(cfg HandshakeConfig, machine Machine) *HandshakeReport {
+func newHandshakeReport(cfg HandshakeConfig, machine sysstat.Machine) *HandshakeReport {
 	return &HandshakeReport{
 		Mode: "handshake", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Workers: cfg.Sessions, Duration: cfg.Duration.String(),
 		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
@@ -144,8 +145,8 @@ func handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdr
 	if ClientPath(cfg.URL) == ClientPathTLS {
 		return handshakeTLS(ctx, cfg)
 	}
-	machine := ReadMachine() // before the run's clock starts, as it reads /proc
-	cfg.awaitReady(ctx)      // before it too: the connect rate counts from there
+	machine := sysstat.ReadMachine() // before the run's clock starts, as it reads /proc
+	cfg.awaitReady(ctx)              // before it too: the connect rate counts from there
 	r, err := newHandshakeRun(cfg)
 	if err != nil {
 		return nil, nil, err

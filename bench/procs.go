@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // A run split over worker processes: one process holds at most RLIMIT_NOFILE
@@ -201,7 +203,7 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc ProcsConfig) (*
 	if err != nil {
 		return nil, err
 	}
-	rep := newHandshakeReport(cfg, ReadMachine())
+	rep := newHandshakeReport(cfg, sysstat.ReadMachine())
 	mergeHandshake(rep, run.parts, run.hist)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	rep.Targets = handshakeTargets(run.measure.targets(cfg.PIDs, rep.Handshakes))

@@ -17,6 +17,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/throngproxy/throng/bench/backend"
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // Tests of runs split over processes use 127.0.76.0/24: servers on .1 and
@@ -268,7 +269,7 @@ func TestMergeReports(t *testing.T) {
 		}
 	}
 
-	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, Machine{})
+	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, sysstat.Machine{})
 	mergeHandshake(hs, []*HandshakeReport{
 		{Loops: 1, Handshakes: 100, HandshakesPerSec: 50, Total: 120, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 119, ClientFirst: 1, CloseEchoed: 120}},
 		{Loops: 1, Handshakes: 200, HandshakesPerSec: 100, Total: 230, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 230, CloseEchoed: 230},
