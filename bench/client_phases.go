@@ -56,7 +56,7 @@ func messageDefaults(size *int, drain *time.Duration) {
 // FanoutConfig, HandshakeConfig).
 type timedConfig[C any] interface {
 	*C
-	withDefaults() C
+	WithDefaults() C
 	validate() error
 	load() *LoadConfig
 }
@@ -64,7 +64,7 @@ type timedConfig[C any] interface {
 // prepareConfig returns cfg with its defaults, checked, and the target of
 // its URL.
 func prepareConfig[C any, P timedConfig[C]](cfg C) (C, clientTarget, error) {
-	cfg = P(&cfg).withDefaults()
+	cfg = P(&cfg).WithDefaults()
 	if err := P(&cfg).validate(); err != nil {
 		return cfg, clientTarget{}, err
 	}

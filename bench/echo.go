@@ -37,8 +37,9 @@ const (
 	maxEchoWindow       = 1024
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c EchoConfig) withDefaults() EchoConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Echo applies; throng-bench takes its flag defaults from it.
+func (c EchoConfig) WithDefaults() EchoConfig {
 	c.timedDefaults(defaultEchoSessions, &c.Duration, &c.Warmup)
 	messageDefaults(&c.Size, &c.DrainTimeout)
 	orDefault(&c.Window, 1)

@@ -54,8 +54,9 @@ var (
 	ErrNoSubscribers = errors.New("bench: fanout: the publisher and at least one subscriber must open")
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c FanoutConfig) withDefaults() FanoutConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Fanout applies; throng-bench takes its flag defaults from it.
+func (c FanoutConfig) WithDefaults() FanoutConfig {
 	c.timedDefaults(defaultFanoutSubs, &c.Duration, &c.Warmup)
 	messageDefaults(&c.Size, &c.DrainTimeout)
 	orDefault(&c.MsgRate, defaultFanoutMsgRate)

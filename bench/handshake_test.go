@@ -251,10 +251,10 @@ func TestHandshakeConfigErrors(t *testing.T) {
 }
 
 func TestHandshakeDefaults(t *testing.T) {
-	got := HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}}.withDefaults()
+	got := HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}}.WithDefaults()
 	if got.Sessions != defaultHandshakeWorkers || got.Duration != defaultDuration ||
 		got.Warmup != defaultWarmup || got.CloseTimeout != defaultHandshakeCloseTimeout || got.Loops < 1 {
-		t.Errorf("withDefaults = %+v, want workers %d, duration %v, warmup %v, close timeout %v, loops >= 1", got,
+		t.Errorf("WithDefaults = %+v, want workers %d, duration %v, warmup %v, close timeout %v, loops >= 1", got,
 			defaultHandshakeWorkers, defaultDuration, defaultWarmup, defaultHandshakeCloseTimeout)
 	}
 }

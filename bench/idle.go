@@ -32,14 +32,24 @@ type IdleConfig struct {
 }
 
 // Defaults for IdleConfig.
+// Defaults of throng-bench idle that Idle itself does not apply: Idle
+// requires Sessions, and a Rate of 0 is unbounded.
+const (
+	// DefaultIdleSessions is the number of sessions throng-bench idle opens.
+	DefaultIdleSessions = 1000
+	// DefaultIdleRate is the connects per second of throng-bench idle.
+	DefaultIdleRate = 2000
+)
+
 const (
 	defaultIdleHold      = 30 * time.Second
 	defaultSettle        = 2 * time.Second
 	defaultVerifyTimeout = 10 * time.Second
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c IdleConfig) withDefaults() IdleConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Idle applies; throng-bench takes its flag defaults from it.
+func (c IdleConfig) WithDefaults() IdleConfig {
 	c.LoadConfig = c.LoadConfig.withDefaults()
 	if c.Hold == 0 {
 		c.Hold = defaultIdleHold
@@ -158,7 +168,7 @@ type IdleReport struct {
 // goroutine per session (a wss:// URL: on the TLS client path). Every
 // phase is bounded in time.
 func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

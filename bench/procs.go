@@ -107,7 +107,7 @@ func connectBudget(s LoadConfig) time.Duration {
 // fails the run with ErrWorker. Cancelling ctx stops the workers, which
 // still report.
 func IdleProcs(ctx context.Context, cfg IdleConfig, pc ProcsConfig) (*IdleReport, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

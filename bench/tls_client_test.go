@@ -338,7 +338,7 @@ func TestTLSConfigErrors(t *testing.T) {
 		})
 	}
 	// A ws:// URL ignores the TLS options.
-	cfg := IdleConfig{LoadConfig: load("ws://127.0.0.1:1/", missing)}.withDefaults()
+	cfg := IdleConfig{LoadConfig: load("ws://127.0.0.1:1/", missing)}.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		t.Errorf("validate(ws:// with a missing CA) = %v, want nil", err)
 	}

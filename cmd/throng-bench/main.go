@@ -324,14 +324,15 @@ func runLoad[R any, P interface {
 
 // runIdle runs `throng-bench idle`.
 func runIdle(args []string, stdout, stderr io.Writer) int {
-	fs, lf := newLoadFlagSet("throng-bench idle", 2000, stderr)
+	fs, lf := newLoadFlagSet("throng-bench idle", bench.DefaultIdleRate, stderr)
 	var cfg bench.IdleConfig
-	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
-	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "n", bench.DefaultIdleSessions, "number of sessions")
+	fs.DurationVar(&cfg.Hold, "hold", def.Hold, "how long to hold the sessions open and silent")
 	fs.DurationVar(&cfg.Ping, "ping", 0, "from each upgrade to the end of the hold, send a WebSocket Ping on every session\nthis often (at least 10ms; spread over the interval) and count the Pongs; 0: silent")
-	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
-	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
-	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
+	fs.DurationVar(&cfg.Settle, "settle", def.Settle, "wait after the last connect before sampling -pid")
+	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", def.VerifyTimeout, "deadline for the liveness check after the hold")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", def.HandshakeTimeout, "deadline for handshakes after the last connect")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.IdleReport, error) {
 			if lf.procs != 1 {
@@ -346,11 +347,12 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 func runEcho(args []string, stdout, stderr io.Writer) int {
 	fs, lf := newLoadFlagSet("throng-bench echo", 0, stderr)
 	var cfg bench.EchoConfig
-	fs.IntVar(&cfg.Sessions, "c", 100, "number of sessions")
-	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
-	fs.IntVar(&cfg.Window, "window", 1, "messages in flight per session")
-	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
-	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "c", def.Sessions, "number of sessions")
+	fs.IntVar(&cfg.Size, "size", def.Size, "message payload in `bytes` (16 B to 16 MiB)")
+	fs.IntVar(&cfg.Window, "window", def.Window, "messages in flight per session")
+	fs.DurationVar(&cfg.Duration, "d", def.Duration, "measured duration, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", def.Warmup, "unrecorded warm-up")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.EchoReport, error) {
 			if lf.procs != 1 {
