@@ -1,14 +1,17 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/throngproxy/throng/bench/procs"
 	"github.com/throngproxy/throng/bench/sysstat"
 )
 
@@ -21,25 +24,11 @@ import (
 // merged, rates summed over the common measured time. The sampled PIDs and
 // the kernel are sampled once, by the parent.
 
-// ProcsConfig says how a run is split over worker processes.
-type ProcsConfig struct {
-	// Procs is the number of worker processes, at least 1.
-	Procs int
-	// Command starts one worker: a program and its arguments that run
-	// Worker on their standard input and output, e.g. throng-bench's own
-	// binary (os.Executable) and its hidden "worker" subcommand. Required.
-	Command []string
-	// Env is the workers' environment. Default nil: the parent's.
-	Env []string
-}
-
 // Errors of a run split over processes.
 var (
 	ErrBadProcs      = errors.New("bench: procs must be at least 1")
 	ErrProcsSources  = errors.New("bench: procs: fewer source addresses than processes (each needs its own)")
 	ErrProcsSessions = errors.New("bench: procs: fewer sessions than processes")
-	ErrProcsCommand  = errors.New("bench: procs: no worker command")
-	ErrWorker        = errors.New("bench: procs: worker failed")
 )
 
 // Deadlines of a run split over processes, beyond what the run's config
@@ -49,9 +38,7 @@ const (
 	procsMinConnectRate = 500              // connects per second assumed when the rate is unbounded
 	// procsStopWait bounds a worker's stop after its input ends: the close
 	// handshakes and the wait for stuck handshakes, with room to spare.
-	procsStopWait     = 2*clientCloseTimeout + 10*time.Second
-	procsWriteTimeout = 5 * time.Second // one line to a worker's input
-	procsStderrTail   = 4 << 10         // bytes of a worker's stderr kept for its failure
+	procsStopWait = 2*clientCloseTimeout + 10*time.Second
 )
 
 // splitLoad returns procs shares of c: the sessions and the connect rate
@@ -101,12 +88,12 @@ func connectBudget(s LoadConfig) time.Duration {
 }
 
 // IdleProcs runs Idle split over pc.Procs worker processes (see
-// ProcsConfig) and merges their reports. The parent samples cfg.PIDs and
+// procs.Config) and merges their reports. The parent samples cfg.PIDs and
 // the kernel once every worker is connected (after cfg.Settle) and at the
 // end of the hold. A worker that fails, or outlives its deadline (killed),
-// fails the run with ErrWorker. Cancelling ctx stops the workers, which
+// fails the run with procs.ErrWorker. Cancelling ctx stops the workers, which
 // still report.
-func IdleProcs(ctx context.Context, cfg IdleConfig, pc ProcsConfig) (*IdleReport, error) {
+func IdleProcs(ctx context.Context, cfg IdleConfig, pc procs.Config) (*IdleReport, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -125,17 +112,16 @@ func IdleProcs(ctx context.Context, cfg IdleConfig, pc ProcsConfig) (*IdleReport
 	target, _ := parseClientTarget(cfg.URL)
 	probe := idleProbe{pids: cfg.PIDs, local: target.local()}
 	probe.sampleBefore()
-	ws, err := runProcs(ctx, pc, procsPlan{
-		jobs:    jobs,
-		readyBy: connectBudget(shares[0]) + procsSlack,
-		runFor:  cfg.Hold + cfg.VerifyTimeout + procsStopWait + procsSlack,
-		onReady: func(ctx context.Context) {
+	ws, err := runWorkers(ctx, pc, jobs, procs.Plan{
+		ReadyBy: connectBudget(shares[0]) + procsSlack,
+		RunFor:  cfg.Hold + cfg.VerifyTimeout + procsStopWait + procsSlack,
+		OnReady: func(ctx context.Context) {
 			if len(cfg.PIDs) > 0 {
 				sleepClient(ctx, cfg.Settle)
 			}
 			probe.sampleConnected()
 		},
-		onGo: func(ctx context.Context) {
+		OnGo: func(ctx context.Context) {
 			sleepClient(ctx, cfg.Hold)
 			probe.sampleEnd()
 		},
@@ -154,10 +140,10 @@ func IdleProcs(ctx context.Context, cfg IdleConfig, pc ProcsConfig) (*IdleReport
 }
 
 // EchoProcs runs Echo split over pc.Procs worker processes (see
-// ProcsConfig) and merges their reports. The workers warm up and measure
+// procs.Config) and merges their reports. The workers warm up and measure
 // together; the parent samples cfg.PIDs over the measured time. Failures
 // and cancelling are as for IdleProcs.
-func EchoProcs(ctx context.Context, cfg EchoConfig, pc ProcsConfig) (*EchoReport, error) {
+func EchoProcs(ctx context.Context, cfg EchoConfig, pc procs.Config) (*EchoReport, error) {
 	cfg, _, err := prepareConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -178,10 +164,10 @@ func EchoProcs(ctx context.Context, cfg EchoConfig, pc ProcsConfig) (*EchoReport
 }
 
 // HandshakeProcs runs Handshake split over pc.Procs worker processes (see
-// ProcsConfig): cfg.Sessions workers (connections in flight) in all. The
+// procs.Config): cfg.Sessions workers (connections in flight) in all. The
 // processes warm up and measure together; the parent samples cfg.PIDs over
 // the measured time. Failures and cancelling are as for IdleProcs.
-func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc ProcsConfig) (*HandshakeReport, error) {
+func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (*HandshakeReport, error) {
 	cfg, _, err := prepareConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -216,7 +202,7 @@ type timedProcs[R any] struct {
 // jobFor makes from its share, waits up to connect(share)+slack for them
 // to be connected, then lets them warm up, measure for duration and
 // finish within tail, sampling load.PIDs over the measured time.
-func runTimedProcs[R any](ctx context.Context, pc ProcsConfig, load LoadConfig, jobFor func(LoadConfig) workerJob,
+func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig, jobFor func(LoadConfig) workerJob,
 	connect func(LoadConfig) time.Duration, warmup, duration, tail time.Duration) (*timedProcs[R], error) {
 	shares, err := splitLoad(load, pc.Procs)
 	if err != nil {
@@ -227,11 +213,10 @@ func runTimedProcs[R any](ctx context.Context, pc ProcsConfig, load LoadConfig, 
 		jobs[i] = jobFor(s)
 	}
 	run := &timedProcs[R]{}
-	ws, err := runProcs(ctx, pc, procsPlan{
-		jobs:    jobs,
-		readyBy: connect(shares[0]) + procsSlack,
-		runFor:  warmup + duration + tail + procsStopWait + procsSlack,
-		onGo:    func(ctx context.Context) { measureTimed(ctx, &run.measure, load.PIDs, warmup, duration) },
+	ws, err := runWorkers(ctx, pc, jobs, procs.Plan{
+		ReadyBy: connect(shares[0]) + procsSlack,
+		RunFor:  warmup + duration + tail + procsStopWait + procsSlack,
+		OnGo:    func(ctx context.Context) { measureTimed(ctx, &run.measure, load.PIDs, warmup, duration) },
 	}, load.Live)
 	if err != nil {
 		return nil, err
@@ -363,28 +348,74 @@ func addFailed(dst, src map[string]uint64) {
 	}
 }
 
+// runWorkers runs plan with one worker per job (procs.Run), stopping
+// workers within procsStopWait unless plan says otherwise, and sums the
+// workers' progress into live (if not nil).
+func runWorkers(ctx context.Context, pc procs.Config, jobs []workerJob, plan procs.Plan, live *Live) ([]procs.Result, error) {
+	plan.Jobs = make([]any, len(jobs))
+	for i, j := range jobs {
+		plan.Jobs[i] = j
+	}
+	plan.StopWait = cmp.Or(plan.StopWait, procsStopWait)
+	if live != nil {
+		sum := &liveSum{live: live, lives: make([]LiveSample, len(jobs))}
+		plan.OnLive = sum.set
+	}
+	return procs.Run(ctx, pc, plan)
+}
+
+// liveSum adds up the workers' progress lines into one Live.
+type liveSum struct {
+	live  *Live
+	mu    sync.Mutex   // guards lives
+	lives []LiveSample // the last progress of each worker
+}
+
+// set records worker i's progress line and stores the sum of all workers'
+// in s.live. A line that cannot be read is dropped: progress is advisory.
+func (s *liveSum) set(i int, line json.RawMessage) {
+	var l LiveSample
+	if json.Unmarshal(line, &l) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lives[i] = l
+	var sum LiveSample
+	for _, l := range s.lives {
+		sum = sum.add(l)
+	}
+	s.live.store(sum)
+}
+
 // mergeHists merges the workers' latency histograms.
-func mergeHists(ws []*procWorker) (*hdrhistogram.Histogram, error) {
+func mergeHists(ws []procs.Result) (*hdrhistogram.Histogram, error) {
 	out := newClientHistogram()
 	for _, w := range ws {
-		h, err := decodeHist(w.hist)
+		var hw *histWire
+		if len(w.Hist) > 0 {
+			if err := json.Unmarshal(w.Hist, &hw); err != nil {
+				return nil, fmt.Errorf("%w: worker %d histogram: %w", procs.ErrProtocol, w.Worker, err)
+			}
+		}
+		h, err := decodeHist(hw)
 		if err != nil {
-			return nil, fmt.Errorf("worker %d: %w", w.idx, err)
+			return nil, fmt.Errorf("worker %d: %w", w.Worker, err)
 		}
 		if dropped := out.Merge(h); dropped > 0 {
-			return nil, fmt.Errorf("%w: worker %d: %d values out of range", ErrWorkerProtocol, w.idx, dropped)
+			return nil, fmt.Errorf("%w: worker %d: %d values out of range", procs.ErrProtocol, w.Worker, dropped)
 		}
 	}
 	return out, nil
 }
 
 // decodeResults decodes the workers' reports as R.
-func decodeResults[R any](ws []*procWorker) ([]*R, error) {
+func decodeResults[R any](ws []procs.Result) ([]*R, error) {
 	out := make([]*R, len(ws))
 	for i, w := range ws {
 		out[i] = new(R)
-		if err := json.Unmarshal(w.result, out[i]); err != nil {
-			return nil, fmt.Errorf("%w: worker %d result: %w", ErrWorkerProtocol, w.idx, err)
+		if err := json.Unmarshal(w.Result, out[i]); err != nil {
+			return nil, fmt.Errorf("%w: worker %d result: %w", procs.ErrProtocol, w.Worker, err)
 		}
 	}
 	return out, nil

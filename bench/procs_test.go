@@ -17,6 +17,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/throngproxy/throng/bench/backend"
+	"github.com/throngproxy/throng/bench/procs"
 	"github.com/throngproxy/throng/bench/sysstat"
 )
 
@@ -60,11 +61,11 @@ func TestMain(m *testing.M) {
 	os.Exit(4)
 }
 
-// testProcs returns a ProcsConfig whose workers are this test binary in
+// testProcs returns a procs.Config whose workers are this test binary in
 // mode (see workerEnv).
-func testProcs(procs int, mode string) ProcsConfig {
-	return ProcsConfig{
-		Procs:   procs,
+func testProcs(n int, mode string) procs.Config {
+	return procs.Config{
+		Procs:   n,
 		Command: []string{os.Args[0], "-test.run=^$"},
 		Env:     append(os.Environ(), workerEnv+"="+mode),
 	}
@@ -149,17 +150,13 @@ func TestHistogramMerge(t *testing.T) {
 		_ = whole.RecordValue(v)
 		_ = parts[rng.IntN(len(parts))].RecordValue(v)
 	}
-	var ws []*procWorker
+	var ws []procs.Result
 	for i, p := range parts {
 		b, err := json.Marshal(encodeHist(p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var w histWire
-		if err := json.Unmarshal(b, &w); err != nil {
-			t.Fatal(err)
-		}
-		ws = append(ws, &procWorker{idx: i, hist: &w})
+		ws = append(ws, procs.Result{Worker: i, Hist: b})
 	}
 	merged, err := mergeHists(ws)
 	if err != nil {
@@ -200,8 +197,8 @@ func TestDecodeHistErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeHist(tt.w); !errors.Is(err, ErrWorkerProtocol) {
-				t.Errorf("decodeHist = %v, want %v", err, ErrWorkerProtocol)
+			if _, err := decodeHist(tt.w); !errors.Is(err, procs.ErrProtocol) {
+				t.Errorf("decodeHist = %v, want %v", err, procs.ErrProtocol)
 			}
 		})
 	}
@@ -321,9 +318,9 @@ func TestProcsConfigErrors(t *testing.T) {
 			return err
 		}, ErrProcsSessions},
 		{"no command", func() error {
-			_, err := IdleProcs(ctx, IdleConfig{LoadConfig: LoadConfig{URL: url, Sessions: 4}}, ProcsConfig{Procs: 2})
+			_, err := IdleProcs(ctx, IdleConfig{LoadConfig: LoadConfig{URL: url, Sessions: 4}}, procs.Config{Procs: 2})
 			return err
-		}, ErrProcsCommand},
+		}, procs.ErrCommand},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,15 +425,14 @@ func TestProcsWorkerFails(t *testing.T) {
 			// One worker runs, the other fails. The run must end at once,
 			// not after the minute's hold, and the hung one be killed.
 			start := time.Now()
-			_, err := runProcs(context.Background(), testProcs(2, tt.mode+":"+t.TempDir()), procsPlan{
-				jobs:    []workerJob{{Mode: workerModeIdle, Idle: &cfg}, {Mode: workerModeIdle, Idle: &cfg}},
-				readyBy: tt.readyBy, runFor: time.Minute, stopWait: time.Second,
-			}, nil)
-			if !errors.Is(err, ErrWorker) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("runProcs = %v; want %v mentioning %q", err, ErrWorker, tt.want)
+			_, err := runWorkers(context.Background(), testProcs(2, tt.mode+":"+t.TempDir()),
+				[]workerJob{{Mode: workerModeIdle, Idle: &cfg}, {Mode: workerModeIdle, Idle: &cfg}},
+				procs.Plan{ReadyBy: tt.readyBy, RunFor: time.Minute, StopWait: time.Second}, nil)
+			if !errors.Is(err, procs.ErrWorker) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("runWorkers = %v; want %v mentioning %q", err, procs.ErrWorker, tt.want)
 			}
 			if d := time.Since(start); d > 20*time.Second {
-				t.Errorf("runProcs took %v, want well under the hold", d)
+				t.Errorf("runWorkers took %v, want well under the hold", d)
 			}
 		})
 	}
@@ -452,8 +448,8 @@ func TestWorkerBadJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			if err := Worker(context.Background(), strings.NewReader(tt.in), &out); !errors.Is(err, ErrWorkerProtocol) {
-				t.Errorf("Worker = %v, want %v", err, ErrWorkerProtocol)
+			if err := Worker(context.Background(), strings.NewReader(tt.in), &out); !errors.Is(err, procs.ErrProtocol) {
+				t.Errorf("Worker = %v, want %v", err, procs.ErrProtocol)
 			}
 		})
 	}
@@ -463,7 +459,7 @@ func TestWorkerBadJob(t *testing.T) {
 		t.Fatalf("Worker = %v, want nil", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var m workerMsg
+	var m procs.Msg
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil || !m.Done || m.Result != nil ||
 		!strings.Contains(m.Err, `mode "dance"`) {
 		t.Errorf("Worker wrote %q (%v); want a last done line with the error and no result", out.String(), err)
@@ -494,40 +490,4 @@ func FuzzDecodeHist(f *testing.F) {
 			t.Errorf("decodeHist(encodeHist(decodeHist(%s))) = %v, want the same histogram", in, err)
 		}
 	})
-}
-
-// TestProcsStopKillsEveryHungWorker is a regression test: stop must kill
-// every worker still running once its deadline passes, not only the first,
-// and so return within the deadline and some slack rather than when the
-// hung workers would exit (minutes).
-func TestProcsStopKillsEveryHungWorker(t *testing.T) {
-	const (
-		wait  = 300 * time.Millisecond
-		slack = 10 * time.Second
-	)
-	cfg := IdleConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.3:1/", Sessions: 1}}
-	pc := testProcs(2, "hang")
-	r := &procsRun{lives: make([]LiveSample, pc.Procs), failed: make(chan struct{})}
-	for i := range pc.Procs {
-		w, err := r.start(pc, i, workerJob{Mode: workerModeIdle, Idle: &cfg})
-		if w != nil {
-			r.ws = append(r.ws, w)
-		}
-		if err != nil {
-			r.stop(0)
-			t.Fatalf("start worker %d = %v", i, err)
-		}
-	}
-	start := time.Now()
-	r.stop(wait)
-	if d := time.Since(start); d < wait || d > wait+slack {
-		t.Errorf("stop took %v; want between %v and %v", d, wait, wait+slack)
-	}
-	for i, w := range r.ws {
-		select {
-		case <-w.done:
-		default:
-			t.Errorf("worker %d still running after stop", i)
-		}
-	}
 }

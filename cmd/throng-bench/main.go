@@ -26,6 +26,7 @@ import (
 
 	"github.com/throngproxy/throng/bench"
 	"github.com/throngproxy/throng/bench/backend"
+	"github.com/throngproxy/throng/bench/procs"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -265,7 +266,7 @@ func report(name string, rep interface{ WriteText(io.Writer) error }, interrupte
 		}
 	}
 	switch {
-	case err != nil && rep == nil && errors.Is(err, bench.ErrWorker):
+	case err != nil && rep == nil && errors.Is(err, procs.ErrWorker):
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	case err != nil && rep == nil:

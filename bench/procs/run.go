@@ -1,9 +1,8 @@
-package bench
+package procs
 
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,23 +14,53 @@ import (
 	"time"
 )
 
-// The parent's side of a run split over worker processes: starting them,
-// reading their lines, the ready/go/stop steps and their deadlines. What
-// the workers run and how their reports merge is in procs.go; the wire
-// format in procs_wire.go; the worker's side in procs_worker.go.
+// Config says how a run is split over worker processes.
+type Config struct {
+	// Procs is the number of worker processes, at least 1.
+	Procs int
+	// Command starts one worker: a program and its arguments that call
+	// Serve on their standard input and output, e.g. throng-bench's own
+	// binary (os.Executable) and its hidden "worker" subcommand. Required.
+	Command []string
+	// Env is the workers' environment. Default nil: the parent's.
+	Env []string
+}
 
-// procsPlan is what runProcs does besides running the workers.
-type procsPlan struct {
-	jobs    []workerJob
-	readyBy time.Duration // deadline for every worker to be connected
-	runFor  time.Duration // deadline for every result after go
-	// onReady runs once every worker is connected, before go; onGo after
+// Errors of a run split over processes.
+var (
+	ErrCommand = errors.New("procs: no worker command")
+	ErrWorker  = errors.New("procs: worker failed")
+)
+
+// Limits of the parent's side.
+const (
+	writeTimeout = 5 * time.Second // one line to a worker's input
+	stderrTail   = 4 << 10         // bytes of a worker's stderr kept for its failure
+)
+
+// Plan is what Run does besides running the workers.
+type Plan struct {
+	// Jobs holds one job per worker, sent as its first line (JSON).
+	Jobs    []any
+	ReadyBy time.Duration // deadline for every worker to be connected
+	RunFor  time.Duration // deadline for every result after go
+	// StopWait bounds the wait for workers to stop once their input is
+	// closed, before they are killed. Required.
+	StopWait time.Duration
+	// OnReady runs once every worker is connected, before go; OnGo after
 	// go, while the workers run (its ctx ends early if one ends). Either
 	// may be nil.
-	onReady, onGo func(ctx context.Context)
-	// stopWait bounds the wait for workers to stop once their input is
-	// closed, before they are killed. Default procsStopWait.
-	stopWait time.Duration
+	OnReady, OnGo func(ctx context.Context)
+	// OnLive, if not nil, gets each progress line of worker i, from that
+	// worker's reader goroutine: concurrent calls for different workers.
+	OnLive func(i int, live json.RawMessage)
+}
+
+// Result is what one worker sent back with its last line.
+type Result struct {
+	Worker int             // its index in Plan.Jobs
+	Result json.RawMessage // the run's result, as the worker encoded it
+	Hist   json.RawMessage // its latency histogram, or empty
 }
 
 // procWorker is one worker process and what it said. The fields below
@@ -46,26 +75,25 @@ type procWorker struct {
 	once   sync.Once     // closes stdin
 
 	result json.RawMessage
-	hist   *histWire
+	hist   json.RawMessage
 	runErr string
 	err    error // why the worker failed, or nil
 }
 
-// runProcs starts a worker process per job, waits until all are connected,
-// runs plan.onReady, tells them to go, runs plan.onGo and waits for their
+// Run starts a worker process per job, waits until all are connected,
+// runs plan.OnReady, tells them to go, runs plan.OnGo and waits for their
 // results, each step bounded by the plan's deadlines; past them the
 // workers are killed. It returns the workers, each with its result, or the
 // first failure (ErrWorker). When ctx is done it closes the workers' input
-// so that they stop and report, and returns what they report. The workers'
-// progress is summed into live (if not nil).
-func runProcs(ctx context.Context, pc ProcsConfig, plan procsPlan, live *Live) ([]*procWorker, error) {
+// so that they stop and report, and returns what they report.
+func Run(ctx context.Context, pc Config, plan Plan) ([]Result, error) {
 	if len(pc.Command) == 0 {
-		return nil, ErrProcsCommand
+		return nil, ErrCommand
 	}
-	r := &procsRun{live: live, lives: make([]LiveSample, len(plan.jobs)), failed: make(chan struct{})}
-	stopWait := cmp.Or(plan.stopWait, procsStopWait)
+	r := &procsRun{onLive: plan.OnLive, failed: make(chan struct{})}
+	stopWait := plan.StopWait
 	defer r.stop(stopWait)
-	for i, job := range plan.jobs {
+	for i, job := range plan.Jobs {
 		w, err := r.start(pc, i, job)
 		if w != nil {
 			r.ws = append(r.ws, w)
@@ -76,21 +104,21 @@ func runProcs(ctx context.Context, pc ProcsConfig, plan procsPlan, live *Live) (
 	}
 	// Once ctx is done the workers' input ends: they stop and report.
 	defer context.AfterFunc(ctx, r.closeInputs)()
-	if err := r.awaitReady(ctx, plan.readyBy); err != nil {
+	if err := r.awaitReady(ctx, plan.ReadyBy); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil { // the workers' input is closed: they report
 		return r.finish(stopWait)
 	}
-	if plan.onReady != nil {
-		plan.onReady(ctx)
+	if plan.OnReady != nil {
+		plan.OnReady(ctx)
 	}
 	for _, w := range r.ws {
-		if err := w.writeLine([]byte(workerGo)); err != nil && ctx.Err() == nil {
+		if err := w.writeLine([]byte(goLine)); err != nil && ctx.Err() == nil {
 			return nil, w.failure(fmt.Errorf("cannot start it: %w", err))
 		}
 	}
-	if plan.onGo != nil && ctx.Err() == nil {
+	if plan.OnGo != nil && ctx.Err() == nil {
 		// The phase ends early when a worker ends (or fails) before it.
 		phase, cancel := context.WithCancel(ctx)
 		var watch sync.WaitGroup
@@ -103,36 +131,34 @@ func runProcs(ctx context.Context, pc ProcsConfig, plan procsPlan, live *Live) (
 				}
 			})
 		}
-		plan.onGo(phase)
+		plan.OnGo(phase)
 		cancel()
 		watch.Wait()
 	}
-	return r.finish(plan.runFor)
+	return r.finish(plan.RunFor)
 }
 
 // procsRun is the parent's side of a run split over processes.
 type procsRun struct {
 	ws     []*procWorker // written before the workers are told to go
-	live   *Live
+	onLive func(i int, live json.RawMessage)
 	failed chan struct{} // closed once a worker has failed (its done closed)
 	once   sync.Once     // closes failed
-	mu     sync.Mutex    // guards lives
-	lives  []LiveSample  // the last progress of each worker
 }
 
 // start starts worker i with job. It returns the worker if its process
 // started, and an error if it or sending the job failed.
-func (r *procsRun) start(pc ProcsConfig, i int, job workerJob) (*procWorker, error) {
+func (r *procsRun) start(pc Config, i int, job any) (*procWorker, error) {
 	line, err := json.Marshal(job)
 	if err != nil {
-		return nil, fmt.Errorf("bench: procs: %w", err)
+		return nil, fmt.Errorf("procs: %w", err)
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("bench: procs: %w", err)
+		return nil, fmt.Errorf("procs: %w", err)
 	}
 	w := &procWorker{idx: i, stdin: inW, ready: make(chan struct{}), done: make(chan struct{})}
-	w.stderr.max = procsStderrTail
+	w.stderr.max = stderrTail
 	w.cmd = exec.Command(pc.Command[0], pc.Command[1:]...)
 	w.cmd.Env = pc.Env
 	w.cmd.Stdin = inR
@@ -141,7 +167,7 @@ func (r *procsRun) start(pc ProcsConfig, i int, job workerJob) (*procWorker, err
 	if err != nil {
 		_ = inR.Close()
 		_ = inW.Close()
-		return nil, fmt.Errorf("bench: procs: %w", err)
+		return nil, fmt.Errorf("procs: %w", err)
 	}
 	err = w.cmd.Start()
 	_ = inR.Close() // the child has its copy
@@ -171,10 +197,10 @@ func (r *procsRun) read(w *procWorker, out io.Reader) {
 	for {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 && !gotDone && protoErr == nil {
-			var m workerMsg
+			var m Msg
 			switch uerr := json.Unmarshal(line, &m); {
 			case uerr != nil:
-				protoErr = fmt.Errorf("%w: %w", ErrWorkerProtocol, uerr)
+				protoErr = fmt.Errorf("%w: %w", ErrProtocol, uerr)
 				w.closeInput() // it should stop
 			case m.Done:
 				gotDone = true
@@ -182,8 +208,8 @@ func (r *procsRun) read(w *procWorker, out io.Reader) {
 				w.closeInput() // lets it exit
 			case m.Ready:
 				closeOnce(w.ready)
-			case m.Live != nil:
-				r.setLive(w.idx, *m.Live)
+			case len(m.Live) > 0 && r.onLive != nil:
+				r.onLive(w.idx, m.Live)
 			}
 		}
 		if err != nil {
@@ -202,22 +228,6 @@ func (r *procsRun) read(w *procWorker, out io.Reader) {
 	case len(w.result) == 0 || string(w.result) == "null":
 		w.err = w.failure(fmt.Errorf("its run could not start: %s", w.runErr))
 	}
-}
-
-// setLive records worker i's progress and stores the sum of all workers'
-// in r.live.
-func (r *procsRun) setLive(i int, s LiveSample) {
-	if r.live == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lives[i] = s
-	var sum LiveSample
-	for _, l := range r.lives {
-		sum = sum.add(l)
-	}
-	r.live.store(sum)
 }
 
 // closeInputs closes every started worker's input.
@@ -274,8 +284,8 @@ func (r *procsRun) firstErr() error {
 }
 
 // finish waits, up to d, for every worker's result. It returns the
-// workers, or the first failure as soon as there is one.
-func (r *procsRun) finish(d time.Duration) ([]*procWorker, error) {
+// results, or the first failure as soon as there is one.
+func (r *procsRun) finish(d time.Duration) ([]Result, error) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for _, w := range r.ws {
@@ -290,7 +300,11 @@ func (r *procsRun) finish(d time.Duration) ([]*procWorker, error) {
 			return nil, w.err
 		}
 	}
-	return r.ws, nil
+	out := make([]Result, len(r.ws))
+	for i, w := range r.ws {
+		out[i] = Result{Worker: w.idx, Result: w.result, Hist: w.hist}
+	}
+	return out, nil
 }
 
 // stop ends every worker still running: it closes their input, waits (up
@@ -325,9 +339,9 @@ func (w *procWorker) closeInput() {
 	w.once.Do(func() { _ = w.stdin.Close() })
 }
 
-// writeLine writes one line to w's input, bounded by procsWriteTimeout.
+// writeLine writes one line to w's input, bounded by writeTimeout.
 func (w *procWorker) writeLine(b []byte) error {
-	if err := w.stdin.SetWriteDeadline(time.Now().Add(procsWriteTimeout)); err != nil {
+	if err := w.stdin.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
 	_, err := w.stdin.Write(append(b[:len(b):len(b)], '\n'))
