@@ -178,7 +178,7 @@ func (e *serveEcho) readHeader(p []byte) (n int, ok bool, err error) {
 		return 0, false, wsframe.ErrExpectedContinuation
 	}
 	e.hdrN = 0
-	e.h = h
+	e.h = ws.Header{Fin: h.Fin, OpCode: h.OpCode, Length: h.Length, Masked: true, Mask: wsframe.Mask(src, hn)}
 	return hn - saved, true, nil
 }
 

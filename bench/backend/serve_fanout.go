@@ -121,14 +121,15 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 	}
 	f.need = 0
 	payload := p[hn:end]
+	mask := wsframe.Mask(p, hn)
 	switch h.OpCode {
 	case ws.OpPing:
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		return end, serveFanPing, payload, nil
 	case ws.OpPong:
 		return end, serveFanSkip, nil, nil
 	case ws.OpClose:
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		return end, serveFanClose, payload, nil
 	case ws.OpContinuation:
 		if !f.open {
@@ -137,7 +138,7 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 		if int64(len(f.msg)-serveFanoutRoom)+h.Length > serveFanoutMaxMessage {
 			return 0, serveFanNeedMore, nil, wsframe.ErrTooLong
 		}
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		f.msg = append(f.msg, payload...)
 		if !h.Fin {
 			return end, serveFanSkip, nil, nil
@@ -148,7 +149,7 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 	if f.open {
 		return 0, serveFanNeedMore, nil, wsframe.ErrExpectedContinuation
 	}
-	ws.Cipher(payload, h.Mask, 0)
+	ws.Cipher(payload, mask, 0)
 	if !h.Fin {
 		if cap(f.msg) > serveFanoutKeepBytes {
 			f.msg = nil

@@ -6,6 +6,17 @@ import (
 	"github.com/gobwas/ws"
 )
 
+// Header is the part of a frame header (RFC 6455 §5.2) that a reader acts
+// on. RSV bits are always zero (ParseHeader refuses them), and the masking
+// key of a masked frame is p[n-4:n], just before the payload. It is kept to
+// three fields so that it is returned in registers: a [4]byte key in it
+// would cost every frame a trip through memory.
+type Header struct {
+	Length int64
+	OpCode ws.OpCode
+	Fin    bool
+}
+
 // ParseHeader parses the frame header at the start of p (RFC 6455 §5.2),
 // masking key included, and returns it with its size n. It returns n == 0
 // and a nil error while p holds only part of a header. Frames must be masked
@@ -13,18 +24,17 @@ import (
 // §5.1), carry no RSV bits and a known opcode; control frames must be final
 // and at most 125 bytes (§5.5); data frames at most maxLen bytes. A
 // violation is reported as soon as the bytes that show it are in p. The
-// error is one of the package's *Error values. It does not allocate, and h
-// does not refer to p.
-func ParseHeader(p []byte, masked bool, maxLen int64) (h ws.Header, n int, err error) {
+// error is one of the package's *Error values. It does not allocate.
+func ParseHeader(p []byte, masked bool, maxLen int64) (h Header, n int, err error) {
 	if len(p) < 2 {
 		return h, 0, nil
 	}
 	b0, b1 := p[0], p[1]
-	h.Fin, h.Rsv, h.OpCode, h.Masked = b0&0x80 != 0, (b0>>4)&7, ws.OpCode(b0&0x0f), b1&0x80 != 0
+	h.Fin, h.OpCode = b0&0x80 != 0, ws.OpCode(b0&0x0f)
 	switch {
-	case h.Rsv != 0:
+	case b0&0x70 != 0:
 		return h, 0, ErrReservedBits
-	case h.Masked != masked:
+	case (b1&0x80 != 0) != masked:
 		return h, 0, ErrMask
 	case h.OpCode > ws.OpBinary && h.OpCode < ws.OpClose, h.OpCode > ws.OpPong:
 		return h, 0, ErrReservedOpcode
@@ -59,10 +69,16 @@ func ParseHeader(p []byte, masked bool, maxLen int64) (h ws.Header, n int, err e
 		if len(p) < n+4 {
 			return h, 0, nil
 		}
-		copy(h.Mask[:], p[n:n+4])
 		n += 4
 	}
 	return h, n, nil
+}
+
+// Mask returns the masking key of the masked frame whose header, of size
+// n, starts p (RFC 6455 §5.3).
+func Mask(p []byte, n int) (key [4]byte) {
+	copy(key[:], p[n-4:n])
+	return key
 }
 
 // HeaderSize returns the size of an unmasked frame header for a payload of
