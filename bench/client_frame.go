@@ -3,9 +3,10 @@ package bench
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bench/wsframe"
 )
 
 // Load generator message layout: every message the client sends is one
@@ -21,18 +22,6 @@ const (
 	clientMaxSize = 16 << 20
 )
 
-// Server frame errors: the echo broke RFC 6455 §5.2 (or the client's view of
-// an echo). Preallocated; returned by clientReader.next.
-var (
-	errClientMaskedFrame   = errors.New("bench: client: server sent a masked frame")
-	errClientReservedBits  = errors.New("bench: client: server set RSV bits")
-	errClientBadOpcode     = errors.New("bench: client: server sent a reserved opcode")
-	errClientBadControl    = errors.New("bench: client: server sent a fragmented or long control frame")
-	errClientBadContinue   = errors.New("bench: client: server sent a continuation with no message open")
-	errClientNestedMessage = errors.New("bench: client: server started a message inside another")
-	errClientTooLong       = errors.New("bench: client: server sent a frame longer than the limit")
-)
-
 // clientPattern returns the bytes that follow the stamp in every message of
 // size bytes: byte i is i*31+7 truncated, so shifted or dropped bytes show.
 func clientPattern(size int) []byte {
@@ -41,36 +30,6 @@ func clientPattern(size int) []byte {
 		p[i] = byte(i*31 + 7)
 	}
 	return p
-}
-
-// clientFrameHeader is the part of a server frame header the client needs.
-type clientFrameHeader struct {
-	length uint64
-	op     ws.OpCode
-	fin    bool
-}
-
-// clientParseHeader parses the server frame header at the start of p
-// (RFC 6455 §5.2) with parseFrameHeader: unmasked, data frames at most
-// maxLen bytes. It returns n == 0 and a nil error while p holds only part
-// of a header. It does not allocate.
-func clientParseHeader(p []byte, maxLen uint64) (h clientFrameHeader, n int, err error) {
-	length, b0, n, v := parseFrameHeader(p, false, int64(min(maxLen, 1<<63-1)))
-	h = clientFrameHeader{length: uint64(length), op: ws.OpCode(b0 & 0x0f), fin: b0&0x80 != 0}
-	switch v {
-	case frameOK:
-		return h, n, nil
-	case frameReserved:
-		return h, 0, errClientReservedBits
-	case frameMasking:
-		return h, 0, errClientMaskedFrame
-	case frameOpcode:
-		return h, 0, errClientBadOpcode
-	case frameControl:
-		return h, 0, errClientBadControl
-	default: // frameTooLong, frameBadLength
-		return h, 0, errClientTooLong
-	}
 }
 
 // clientEvent is what clientReader.next stopped on.
@@ -133,26 +92,26 @@ type clientReader struct {
 // next consumes bytes of p until an event: a whole message (msg says what it
 // carried), a Ping, a Pong or a Close; or until p is used up or holds only
 // part of a frame header (clientEvMore). n is the number of bytes consumed;
-// the caller calls next again with p[n:] after an event. A protocol error
-// stops the connection. It does not allocate.
+// the caller calls next again with p[n:] after an event. A protocol error (a
+// *wsframe.Error) stops the connection. It does not allocate.
 func (r *clientReader) next(p []byte) (n int, ev clientEvent, msg clientMessage, err error) {
 	for {
 		if !r.inFrame {
-			h, hn, err := clientParseHeader(p[n:], clientMaxSize)
+			h, hn, err := wsframe.ParseHeader(p[n:], false, clientMaxSize)
 			if err != nil || hn == 0 {
 				return n, clientEvMore, msg, err
 			}
 			n += hn
 			switch {
-			case h.op.IsControl():
-			case h.op == ws.OpContinuation && !r.inMsg:
-				return n, clientEvMore, msg, errClientBadContinue
-			case h.op != ws.OpContinuation && r.inMsg:
-				return n, clientEvMore, msg, errClientNestedMessage
+			case h.OpCode.IsControl():
+			case h.OpCode == ws.OpContinuation && !r.inMsg:
+				return n, clientEvMore, msg, wsframe.ErrUnexpectedContinuation
+			case h.OpCode != ws.OpContinuation && r.inMsg:
+				return n, clientEvMore, msg, wsframe.ErrExpectedContinuation
 			default:
 				r.inMsg = true
 			}
-			r.inFrame, r.op, r.fin, r.remain = true, h.op, h.fin, h.length
+			r.inFrame, r.op, r.fin, r.remain = true, h.OpCode, h.Fin, uint64(h.Length)
 		}
 		take := min(r.remain, uint64(len(p)-n))
 		if !r.op.IsControl() {
@@ -225,7 +184,7 @@ func newClientFrame(pattern []byte, mask [4]byte) clientFrame {
 	size := clientStampLen + len(pattern)
 	h := ws.Header{Fin: true, OpCode: ws.OpBinary, Masked: true, Mask: mask, Length: int64(size)}
 	f := clientFrame{mask: mask}
-	f.buf = clientAppendHeader(make([]byte, 0, ws.MaxHeaderSize+size), h)
+	f.buf = wsframe.AppendHeader(make([]byte, 0, ws.MaxHeaderSize+size), h)
 	f.hdr = len(f.buf)
 	f.buf = append(f.buf, make([]byte, clientStampLen)...)
 	f.buf = append(f.buf, pattern...)
@@ -244,36 +203,10 @@ func (f *clientFrame) stamp(sentNanos int64, seq uint64) []byte {
 	return f.buf
 }
 
-// clientAppendHeader appends the frame header h (RFC 6455 §5.2) to dst.
-func clientAppendHeader(dst []byte, h ws.Header) []byte {
-	b0 := byte(h.OpCode)
-	if h.Fin {
-		b0 |= 0x80
-	}
-	var b1 byte
-	if h.Masked {
-		b1 = 0x80
-	}
-	switch {
-	case h.Length < 126:
-		dst = append(dst, b0, b1|byte(h.Length))
-	case h.Length <= 0xffff:
-		dst = append(dst, b0, b1|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(h.Length))
-	default:
-		dst = append(dst, b0, b1|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(h.Length))
-	}
-	if h.Masked {
-		dst = append(dst, h.Mask[:]...)
-	}
-	return dst
-}
-
 // clientAppendControl appends a masked control frame with payload (at most
 // 125 bytes) to dst (RFC 6455 §5.5). It does not allocate beyond growing dst.
 func clientAppendControl(dst []byte, op ws.OpCode, mask [4]byte, payload []byte) []byte {
-	dst = clientAppendHeader(dst, ws.Header{Fin: true, OpCode: op, Masked: true, Mask: mask, Length: int64(len(payload))})
+	dst = wsframe.AppendHeader(dst, ws.Header{Fin: true, OpCode: op, Masked: true, Mask: mask, Length: int64(len(payload))})
 	n := len(dst)
 	dst = append(dst, payload...)
 	ws.Cipher(dst[n:], mask, 0)

@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/gobwas/ws"
 
+	"github.com/throngproxy/throng/bench/wsframe"
 	"github.com/throngproxy/throng/codec"
 )
 
 // clientServerFrame returns an unmasked server frame.
 func clientServerFrame(fin bool, op ws.OpCode, payload []byte) []byte {
-	b := clientAppendHeader(nil, ws.Header{Fin: fin, OpCode: op, Length: int64(len(payload))})
+	b := wsframe.AppendHeader(nil, ws.Header{Fin: fin, OpCode: op, Length: int64(len(payload))})
 	return append(b, payload...)
 }
 
@@ -23,42 +25,6 @@ func clientEchoOf(pattern []byte, nanos int64, seq uint64) []byte {
 	p := binary.LittleEndian.AppendUint64(nil, uint64(nanos))
 	p = binary.LittleEndian.AppendUint64(p, seq)
 	return append(p, pattern...)
-}
-
-func TestClientParseHeader(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      []byte
-		wantN   int
-		wantLen uint64
-		wantOp  ws.OpCode
-		wantErr error
-	}{
-		{"empty", nil, 0, 0, 0, nil},
-		{"one byte", []byte{0x82}, 0, 0, 0, nil},
-		{"short", []byte{0x82, 5}, 2, 5, ws.OpBinary, nil},
-		{"len16 partial", []byte{0x82, 126, 0}, 0, 0, 0, nil},
-		{"len16", []byte{0x82, 126, 1, 0}, 4, 256, ws.OpBinary, nil},
-		{"len64 partial", []byte{0x82, 127, 0, 0, 0, 0, 0, 1}, 0, 0, 0, nil},
-		{"len64", []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, 10, 65536, ws.OpBinary, nil},
-		{"masked", []byte{0x82, 0x85}, 0, 0, 0, errClientMaskedFrame},
-		{"rsv", []byte{0xc2, 5}, 0, 0, 0, errClientReservedBits},
-		{"reserved opcode", []byte{0x83, 0}, 0, 0, 0, errClientBadOpcode},
-		{"reserved control", []byte{0x8b, 0}, 0, 0, 0, errClientBadOpcode},
-		{"fragmented ping", []byte{0x09, 0}, 0, 0, 0, errClientBadControl},
-		{"long ping", []byte{0x89, 126, 0, 126}, 0, 0, 0, errClientBadControl},
-		{"too long", []byte{0x82, 127, 0, 0, 0, 0, 0, 0x10, 0, 1}, 0, 0, 0, errClientTooLong},
-		{"close", []byte{0x88, 2}, 2, 2, ws.OpClose, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h, n, err := clientParseHeader(tt.in, 1<<20)
-			if !errors.Is(err, tt.wantErr) || n != tt.wantN || (n > 0 && (h.length != tt.wantLen || h.op != tt.wantOp)) {
-				t.Errorf("clientParseHeader(%x) = %+v, %d, %v; want len %d op %v, %d, %v",
-					tt.in, h, n, err, tt.wantLen, tt.wantOp, tt.wantN, tt.wantErr)
-			}
-		})
-	}
 }
 
 // clientEvents runs r over in, fed in pieces cut at cuts (keeping unconsumed
@@ -125,10 +91,10 @@ func TestClientReader(t *testing.T) {
 			[]clientEvent{clientEvMessage}, []clientMessage{{0, 0, false}}, nil},
 		{"close", cat(clientServerFrame(true, ws.OpClose, []byte{3, 232}), clientServerFrame(true, ws.OpBinary, good0)),
 			[]clientEvent{clientEvClose, clientEvMessage}, []clientMessage{{1000, 0, true}}, nil},
-		{"lone continuation", clientServerFrame(true, ws.OpContinuation, good0), nil, nil, errClientBadContinue},
+		{"lone continuation", clientServerFrame(true, ws.OpContinuation, good0), nil, nil, wsframe.ErrUnexpectedContinuation},
 		{"nested", cat(clientServerFrame(false, ws.OpBinary, good0[:5]), clientServerFrame(true, ws.OpBinary, good0)),
-			nil, nil, errClientNestedMessage},
-		{"masked", []byte{0x82, 0x80, 1, 2, 3, 4}, nil, nil, errClientMaskedFrame},
+			nil, nil, wsframe.ErrExpectedContinuation},
+		{"masked", []byte{0x82, 0x80, 1, 2, 3, 4}, nil, nil, wsframe.ErrMask},
 	}
 	for _, tt := range tests {
 		for _, pieces := range []struct {
@@ -153,25 +119,12 @@ func TestClientReader(t *testing.T) {
 				if tt.wantErr != nil {
 					return
 				}
-				if !equalSlices(evs, tt.wantEvs) || !equalSlices(msgs, tt.wantMsgs) {
+				if !slices.Equal(evs, tt.wantEvs) || !slices.Equal(msgs, tt.wantMsgs) {
 					t.Errorf("got events %v messages %+v, want %v %+v", evs, msgs, tt.wantEvs, tt.wantMsgs)
 				}
 			})
 		}
 	}
-}
-
-// equalSlices compares two slices of comparable values.
-func equalSlices[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestClientFrameStamp(t *testing.T) {
@@ -256,7 +209,7 @@ func FuzzClientReader(f *testing.F) {
 		wantEvs, wantMsgs, wantErr := clientEvents(&whole, in, nil)
 		pieces := clientReader{pattern: pattern, size: uint64(len(good))}
 		gotEvs, gotMsgs, gotErr := clientEvents(&pieces, in, cuts)
-		if gotErr != wantErr || !equalSlices(gotEvs, wantEvs) || !equalSlices(gotMsgs, wantMsgs) {
+		if gotErr != wantErr || !slices.Equal(gotEvs, wantEvs) || !slices.Equal(gotMsgs, wantMsgs) {
 			t.Errorf("in pieces %v: %v %+v %v; whole: %v %+v %v", cuts, gotEvs, gotMsgs, gotErr, wantEvs, wantMsgs, wantErr)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/throngproxy/throng/bench/sysstat"
 	"github.com/throngproxy/throng/codec"
 )
 
@@ -55,7 +56,7 @@ func messageDefaults(size *int, drain *time.Duration) {
 // FanoutConfig, HandshakeConfig).
 type timedConfig[C any] interface {
 	*C
-	withDefaults() C
+	WithDefaults() C
 	validate() error
 	load() *LoadConfig
 }
@@ -63,7 +64,7 @@ type timedConfig[C any] interface {
 // prepareConfig returns cfg with its defaults, checked, and the target of
 // its URL.
 func prepareConfig[C any, P timedConfig[C]](cfg C) (C, clientTarget, error) {
-	cfg = P(&cfg).withDefaults()
+	cfg = P(&cfg).WithDefaults()
 	if err := P(&cfg).validate(); err != nil {
 		return cfg, clientTarget{}, err
 	}
@@ -220,14 +221,14 @@ func clientOnTraffic[S clientConn](c gnet.Conn) gnet.Action {
 // time: the PIDs', its own process and the clock.
 type clientMeasure struct {
 	before, after []procResult
-	self0, self1  ProcSample
+	self0, self1  sysstat.ProcSample
 	t0, t1        time.Time
 }
 
 // begin samples the start of the measured time.
 func (m *clientMeasure) begin(pids []int) {
 	m.before = sampleAll(pids)
-	m.self0, _ = ReadProc(0)
+	m.self0, _ = sysstat.ReadProc(0)
 	m.t0 = time.Now()
 }
 
@@ -235,7 +236,7 @@ func (m *clientMeasure) begin(pids []int) {
 func (m *clientMeasure) end(pids []int) {
 	m.t1 = time.Now()
 	m.after = sampleAll(pids)
-	m.self1, _ = ReadProc(0)
+	m.self1, _ = sysstat.ReadProc(0)
 }
 
 // measured reports whether begin was called.

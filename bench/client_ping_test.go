@@ -12,6 +12,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/bench/backend"
 )
 
 // Tests of the hold's Pings use 127.0.77.0/24: servers on .1 to .3,
@@ -157,7 +159,7 @@ func TestIdlePing(t *testing.T) {
 		sessions  = 100
 		minPings  = 8 // of the ~10 a 1s hold has room for
 	)
-	startServe(t, ServeConfig{Addr: serveAddr, Loops: 1})
+	startServe(t, backend.Config{Addr: serveAddr, Loops: 1})
 	tlsSrv := startTLSTestServer(t, tlsAddr, false)
 	srcs := mustSources(t, "127.0.77.10-13")
 	tests := []struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/bench/backend"
 )
 
 // loadTestTimeout bounds each whole load-generator run in these tests.
@@ -14,7 +16,7 @@ const loadTestTimeout = 60 * time.Second
 
 func TestEchoAgainstServe(t *testing.T) {
 	const addr = "127.0.0.90:19101"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs, err := ParseSources("127.0.0.91-93")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestEchoAgainstServe(t *testing.T) {
 
 func TestIdleAgainstServe(t *testing.T) {
 	const addr = "127.0.0.94:19101"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs, err := ParseSources("127.0.0.95-97")
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +147,7 @@ func startResponder(t *testing.T, addr, resp string) {
 
 func TestEchoInterrupted(t *testing.T) {
 	const addr = "127.0.0.90:19102"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var rep *EchoReport

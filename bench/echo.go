@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // EchoConfig configures Echo. Zero values take the defaults given. The URL
@@ -35,8 +37,9 @@ const (
 	maxEchoWindow       = 1024
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c EchoConfig) withDefaults() EchoConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Echo applies; throng-bench takes its flag defaults from it.
+func (c EchoConfig) WithDefaults() EchoConfig {
 	c.timedDefaults(defaultEchoSessions, &c.Duration, &c.Warmup)
 	messageDefaults(&c.Size, &c.DrainTimeout)
 	orDefault(&c.Window, 1)
@@ -91,17 +94,17 @@ type EchoTarget struct {
 
 // EchoReport is the result of Echo.
 type EchoReport struct {
-	Mode     string   `json:"mode"` // "echo"
-	URL      string   `json:"url"`
-	Sessions int      `json:"sessions"`
-	Size     int      `json:"size"`
-	Window   int      `json:"window"`
-	Duration string   `json:"duration"`
-	Warmup   string   `json:"warmup"`
-	Sources  []string `json:"sources"`
-	Loops    int      `json:"loops"` // client loops, of all worker processes
-	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
-	Machine  Machine  `json:"machine"`
+	Mode     string          `json:"mode"` // "echo"
+	URL      string          `json:"url"`
+	Sessions int             `json:"sessions"`
+	Size     int             `json:"size"`
+	Window   int             `json:"window"`
+	Duration string          `json:"duration"`
+	Warmup   string          `json:"warmup"`
+	Sources  []string        `json:"sources"`
+	Loops    int             `json:"loops"` // client loops, of all worker processes
+	Procs    int             `json:"procs"` // worker processes merged; 1: this process alone
+	Machine  sysstat.Machine `json:"machine"`
 
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
@@ -145,7 +148,7 @@ func newEchoReport(cfg EchoConfig) *EchoReport {
 	return &EchoReport{
 		Mode: "echo", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
-		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: ReadMachine(),
+		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: sysstat.ReadMachine(),
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // FanoutConfig configures Fanout. Zero values take the defaults given. The
@@ -52,8 +54,9 @@ var (
 	ErrNoSubscribers = errors.New("bench: fanout: the publisher and at least one subscriber must open")
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c FanoutConfig) withDefaults() FanoutConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Fanout applies; throng-bench takes its flag defaults from it.
+func (c FanoutConfig) WithDefaults() FanoutConfig {
 	c.timedDefaults(defaultFanoutSubs, &c.Duration, &c.Warmup)
 	messageDefaults(&c.Size, &c.DrainTimeout)
 	orDefault(&c.MsgRate, defaultFanoutMsgRate)
@@ -74,16 +77,16 @@ func (c *FanoutConfig) validate() error {
 
 // FanoutReport is the result of Fanout.
 type FanoutReport struct {
-	Mode        string   `json:"mode"` // "fanout"
-	URL         string   `json:"url"`
-	Subscribers int      `json:"subscribers"`
-	MsgRate     float64  `json:"msg_rate"` // messages published per second
-	Size        int      `json:"size"`
-	Duration    string   `json:"duration"`
-	Warmup      string   `json:"warmup"`
-	Sources     []string `json:"sources"`
-	Loops       int      `json:"loops"`
-	Machine     Machine  `json:"machine"`
+	Mode        string          `json:"mode"` // "fanout"
+	URL         string          `json:"url"`
+	Subscribers int             `json:"subscribers"`
+	MsgRate     float64         `json:"msg_rate"` // messages published per second
+	Size        int             `json:"size"`
+	Duration    string          `json:"duration"`
+	Warmup      string          `json:"warmup"`
+	Sources     []string        `json:"sources"`
+	Loops       int             `json:"loops"`
+	Machine     sysstat.Machine `json:"machine"`
 
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
@@ -137,7 +140,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	rep := &FanoutReport{
 		Mode: "fanout", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate,
 		Size: cfg.Size, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
-		Sources: addrStrings(cfg.Sources), Machine: ReadMachine(),
+		Sources: addrStrings(cfg.Sources), Machine: sysstat.ReadMachine(),
 	}
 	fan := &clientFanout{rate: cfg.MsgRate}
 	run, err := newLoadRun(ctx, clientSpec{

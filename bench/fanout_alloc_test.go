@@ -4,21 +4,9 @@ package bench
 
 import (
 	"testing"
-
-	"github.com/gobwas/ws"
 )
 
 func TestFanoutAllocs(t *testing.T) {
-	frame := faninFrames(ws.NewBinaryFrame(servePayload(64)))
-	buf := make([]byte, len(frame))
-	var f serveFanin
-	if got := testing.AllocsPerRun(100, func() {
-		copy(buf, frame)
-		_, _, _, _ = f.next(buf)
-	}); got != 0 {
-		t.Errorf("serveFanin.next: got %v allocs, want 0", got)
-	}
-
 	run := &clientCore{spec: clientSpec{size: 64}, pattern: clientPattern(64)}
 	fan := &clientFanout{rate: 1e6}
 	fan.total.Store(1 << 62)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throngproxy/throng/bench/backend"
 	"github.com/throngproxy/throng/codec"
 )
 
@@ -22,7 +23,7 @@ import (
 
 func TestHandshakeAgainstServe(t *testing.T) {
 	const addr = "127.0.74.1:19474"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs, err := ParseSources("127.0.74.2-5")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestHandshakeFailures(t *testing.T) {
 
 func TestHandshakeInterrupted(t *testing.T) {
 	const addr = "127.0.74.1:19475"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var rep *HandshakeReport
@@ -250,10 +251,10 @@ func TestHandshakeConfigErrors(t *testing.T) {
 }
 
 func TestHandshakeDefaults(t *testing.T) {
-	got := HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}}.withDefaults()
+	got := HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://x/"}}.WithDefaults()
 	if got.Sessions != defaultHandshakeWorkers || got.Duration != defaultDuration ||
 		got.Warmup != defaultWarmup || got.CloseTimeout != defaultHandshakeCloseTimeout || got.Loops < 1 {
-		t.Errorf("withDefaults = %+v, want workers %d, duration %v, warmup %v, close timeout %v, loops >= 1", got,
+		t.Errorf("WithDefaults = %+v, want workers %d, duration %v, warmup %v, close timeout %v, loops >= 1", got,
 			defaultHandshakeWorkers, defaultDuration, defaultWarmup, defaultHandshakeCloseTimeout)
 	}
 }

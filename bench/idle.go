@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // IdleConfig configures Idle. Zero values take the defaults given. Sessions
@@ -30,14 +32,24 @@ type IdleConfig struct {
 }
 
 // Defaults for IdleConfig.
+// Defaults of throng-bench idle that Idle itself does not apply: Idle
+// requires Sessions, and a Rate of 0 is unbounded.
+const (
+	// DefaultIdleSessions is the number of sessions throng-bench idle opens.
+	DefaultIdleSessions = 1000
+	// DefaultIdleRate is the connects per second of throng-bench idle.
+	DefaultIdleRate = 2000
+)
+
 const (
 	defaultIdleHold      = 30 * time.Second
 	defaultSettle        = 2 * time.Second
 	defaultVerifyTimeout = 10 * time.Second
 )
 
-// withDefaults returns c with zero values replaced by defaults.
-func (c IdleConfig) withDefaults() IdleConfig {
+// WithDefaults returns c with zero values replaced by the defaults that
+// Idle applies; throng-bench takes its flag defaults from it.
+func (c IdleConfig) WithDefaults() IdleConfig {
 	c.LoadConfig = c.LoadConfig.withDefaults()
 	if c.Hold == 0 {
 		c.Hold = defaultIdleHold
@@ -66,10 +78,10 @@ func (c *IdleConfig) validate() error {
 
 // IdleTarget is what one sampled process used for the idle sessions.
 type IdleTarget struct {
-	PID       int        `json:"pid"`
-	Before    ProcSample `json:"before"`
-	Connected ProcSample `json:"connected"` // after the last handshake and the settle wait
-	End       ProcSample `json:"end"`       // at the end of the hold
+	PID       int                `json:"pid"`
+	Before    sysstat.ProcSample `json:"before"`
+	Connected sysstat.ProcSample `json:"connected"` // after the last handshake and the settle wait
+	End       sysstat.ProcSample `json:"end"`       // at the end of the hold
 	// RSSPerSessionBytes is (Connected.RSS - Before.RSS) / connected.
 	RSSPerSessionBytes float64 `json:"rss_per_session_bytes"`
 	// ConnectCPUSeconds is the CPU used from Before to Connected.
@@ -91,16 +103,16 @@ type IdleTarget struct {
 
 // IdleReport is the result of Idle.
 type IdleReport struct {
-	Mode     string   `json:"mode"` // "idle"
-	URL      string   `json:"url"`
-	Sessions int      `json:"sessions"`
-	Hold     string   `json:"hold"`
-	Ping     string   `json:"ping"` // Ping interval, from each upgrade to the end of the hold; "0s": silent
-	Rate     float64  `json:"rate"`
-	Sources  []string `json:"sources"`
-	Loops    int      `json:"loops"` // client loops, of all worker processes
-	Procs    int      `json:"procs"` // worker processes merged; 1: this process alone
-	Machine  Machine  `json:"machine"`
+	Mode     string          `json:"mode"` // "idle"
+	URL      string          `json:"url"`
+	Sessions int             `json:"sessions"`
+	Hold     string          `json:"hold"`
+	Ping     string          `json:"ping"` // Ping interval, from each upgrade to the end of the hold; "0s": silent
+	Rate     float64         `json:"rate"`
+	Sources  []string        `json:"sources"`
+	Loops    int             `json:"loops"` // client loops, of all worker processes
+	Procs    int             `json:"procs"` // worker processes merged; 1: this process alone
+	Machine  sysstat.Machine `json:"machine"`
 
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
@@ -129,17 +141,17 @@ type IdleReport struct {
 	KernelTCPMemConnectedBytes int64   `json:"kernel_tcp_mem_connected_bytes"`
 	KernelBytesPerSession      float64 `json:"kernel_bytes_per_session"`
 	// KernelSlab* are the slab caches of sockets (/proc/slabinfo, root
-	// only; see SlabSample), before and once connected, all sockets alike:
+	// only; see sysstat.SlabSample), before and once connected, all sockets alike:
 	// a session through a proxy is four TCP sockets on one host. Growth is
 	// by cache; PerSession divides the socket caches' growth, AllPerSession
 	// that of every cache, by the sessions connected.
-	KernelSlabBefore        SlabSample       `json:"kernel_slab_before"`
-	KernelSlabConnected     SlabSample       `json:"kernel_slab_connected"`
-	KernelSlabGrowth        map[string]int64 `json:"kernel_slab_growth"`
-	KernelSlabPerSession    float64          `json:"kernel_slab_per_session_bytes"`
-	KernelSlabAllPerSession float64          `json:"kernel_slab_all_per_session_bytes"`
-	KernelSlabErr           string           `json:"kernel_slab_err,omitempty"`
-	ClientCPUSeconds        float64          `json:"client_cpu_seconds"`
+	KernelSlabBefore        sysstat.SlabSample `json:"kernel_slab_before"`
+	KernelSlabConnected     sysstat.SlabSample `json:"kernel_slab_connected"`
+	KernelSlabGrowth        map[string]int64   `json:"kernel_slab_growth"`
+	KernelSlabPerSession    float64            `json:"kernel_slab_per_session_bytes"`
+	KernelSlabAllPerSession float64            `json:"kernel_slab_all_per_session_bytes"`
+	KernelSlabErr           string             `json:"kernel_slab_err,omitempty"`
+	ClientCPUSeconds        float64            `json:"client_cpu_seconds"`
 	// ClientCPUBound: connecting kept the load generator's CPUs ≥ 90% busy.
 	ClientCPUBound bool `json:"client_cpu_bound"`
 }
@@ -156,7 +168,7 @@ type IdleReport struct {
 // goroutine per session (a wss:// URL: on the TLS client path). Every
 // phase is bounded in time.
 func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -172,7 +184,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	}
 	rep.Loops = run.clientLoops()
 	cr := run.core()
-	self0, _ := ReadProc(0)
+	self0, _ := sysstat.ReadProc(0)
 	probe := idleProbe{pids: cfg.PIDs, local: target.local()}
 	probe.sampleBefore()
 
@@ -204,7 +216,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 		rep.Alive = int(cr.alive.Load())
 	}
 	out := finishRun(ctx, run)
-	self1, _ := ReadProc(0)
+	self1, _ := sysstat.ReadProc(0)
 	rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
 	// The hold costs next to nothing: the CPU is the connect phase's.
 	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.ConnectSeconds)
@@ -219,7 +231,7 @@ func newIdleReport(cfg IdleConfig) *IdleReport {
 	return &IdleReport{
 		Mode: "idle", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
 		Ping: cfg.Ping.String(), Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1,
-		Machine: ReadMachine(),
+		Machine: sysstat.ReadMachine(),
 	}
 }
 
@@ -231,29 +243,29 @@ type idleProbe struct {
 	before, connected, end    []procResult
 	sockBefore, sockConnected []sockResult
 	tcpBefore, tcpConnected   int64
-	slabBefore, slabConnected SlabSample
+	slabBefore, slabConnected sysstat.SlabSample
 	slabErr                   error
 }
 
 // sockResult is a socket count or why it failed.
 type sockResult struct {
-	s   ProcSockets
+	s   sysstat.ProcSockets
 	err error
 }
 
 func (p *idleProbe) sampleBefore() {
 	p.before, p.sockBefore = sampleAll(p.pids), countAll(p.pids, netip.AddrPort{})
-	p.tcpBefore, _ = ReadTCPMemBytes()
+	p.tcpBefore, _ = sysstat.ReadTCPMemBytes()
 	var err error
-	p.slabBefore, err = ReadSlab()
+	p.slabBefore, err = sysstat.ReadSlab()
 	p.slabErr = errors.Join(p.slabErr, err)
 }
 
 func (p *idleProbe) sampleConnected() {
 	p.connected, p.sockConnected = sampleAll(p.pids), countAll(p.pids, p.local)
-	p.tcpConnected, _ = ReadTCPMemBytes()
+	p.tcpConnected, _ = sysstat.ReadTCPMemBytes()
 	var err error
-	p.slabConnected, err = ReadSlab()
+	p.slabConnected, err = sysstat.ReadSlab()
 	p.slabErr = errors.Join(p.slabErr, err)
 }
 
@@ -300,7 +312,7 @@ func (p *idleProbe) fill(rep *IdleReport) {
 		rep.KernelSlabErr = p.slabErr.Error()
 		return
 	}
-	rep.KernelSlabGrowth = p.slabBefore.growth(p.slabConnected)
+	rep.KernelSlabGrowth = p.slabBefore.Growth(p.slabConnected)
 	rep.KernelSlabPerSession = perSession(p.slabConnected.Socket - p.slabBefore.Socket)
 	rep.KernelSlabAllPerSession = perSession(p.slabConnected.All - p.slabBefore.All)
 }
@@ -310,14 +322,14 @@ func (p *idleProbe) fill(rep *IdleReport) {
 func countAll(pids []int, local netip.AddrPort) []sockResult {
 	out := make([]sockResult, len(pids))
 	for i, pid := range pids {
-		out[i].s, out[i].err = ReadSockets(pid, local)
+		out[i].s, out[i].err = sysstat.ReadSockets(pid, local)
 	}
 	return out
 }
 
 // procResult is one sample or why it failed.
 type procResult struct {
-	s   ProcSample
+	s   sysstat.ProcSample
 	err error
 }
 
@@ -325,7 +337,7 @@ type procResult struct {
 func sampleAll(pids []int) []procResult {
 	out := make([]procResult, len(pids))
 	for i, pid := range pids {
-		out[i].s, out[i].err = ReadProc(pid)
+		out[i].s, out[i].err = sysstat.ReadProc(pid)
 	}
 	return out
 }

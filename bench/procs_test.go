@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/throngproxy/throng/bench/backend"
+	"github.com/throngproxy/throng/bench/procs"
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // Tests of runs split over processes use 127.0.76.0/24: servers on .1 and
@@ -57,11 +61,11 @@ func TestMain(m *testing.M) {
 	os.Exit(4)
 }
 
-// testProcs returns a ProcsConfig whose workers are this test binary in
+// testProcs returns a procs.Config whose workers are this test binary in
 // mode (see workerEnv).
-func testProcs(procs int, mode string) ProcsConfig {
-	return ProcsConfig{
-		Procs:   procs,
+func testProcs(n int, mode string) procs.Config {
+	return procs.Config{
+		Procs:   n,
 		Command: []string{os.Args[0], "-test.run=^$"},
 		Env:     append(os.Environ(), workerEnv+"="+mode),
 	}
@@ -146,17 +150,13 @@ func TestHistogramMerge(t *testing.T) {
 		_ = whole.RecordValue(v)
 		_ = parts[rng.IntN(len(parts))].RecordValue(v)
 	}
-	var ws []*procWorker
+	var ws []procs.Result
 	for i, p := range parts {
 		b, err := json.Marshal(encodeHist(p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var w histWire
-		if err := json.Unmarshal(b, &w); err != nil {
-			t.Fatal(err)
-		}
-		ws = append(ws, &procWorker{idx: i, hist: &w})
+		ws = append(ws, procs.Result{Worker: i, Hist: b})
 	}
 	merged, err := mergeHists(ws)
 	if err != nil {
@@ -197,8 +197,8 @@ func TestDecodeHistErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeHist(tt.w); !errors.Is(err, ErrWorkerProtocol) {
-				t.Errorf("decodeHist = %v, want %v", err, ErrWorkerProtocol)
+			if _, err := decodeHist(tt.w); !errors.Is(err, procs.ErrProtocol) {
+				t.Errorf("decodeHist = %v, want %v", err, procs.ErrProtocol)
 			}
 		})
 	}
@@ -266,7 +266,7 @@ func TestMergeReports(t *testing.T) {
 		}
 	}
 
-	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, Machine{})
+	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, sysstat.Machine{})
 	mergeHandshake(hs, []*HandshakeReport{
 		{Loops: 1, Handshakes: 100, HandshakesPerSec: 50, Total: 120, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 119, ClientFirst: 1, CloseEchoed: 120}},
 		{Loops: 1, Handshakes: 200, HandshakesPerSec: 100, Total: 230, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 230, CloseEchoed: 230},
@@ -318,9 +318,9 @@ func TestProcsConfigErrors(t *testing.T) {
 			return err
 		}, ErrProcsSessions},
 		{"no command", func() error {
-			_, err := IdleProcs(ctx, IdleConfig{LoadConfig: LoadConfig{URL: url, Sessions: 4}}, ProcsConfig{Procs: 2})
+			_, err := IdleProcs(ctx, IdleConfig{LoadConfig: LoadConfig{URL: url, Sessions: 4}}, procs.Config{Procs: 2})
 			return err
-		}, ErrProcsCommand},
+		}, procs.ErrCommand},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,7 +333,7 @@ func TestProcsConfigErrors(t *testing.T) {
 
 func TestProcsAgainstServe(t *testing.T) {
 	const addr = "127.0.76.1:19611"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	srcs := mustSources(t, "127.0.76.10-13")
 	ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
 	defer cancel()
@@ -409,7 +409,7 @@ func TestProcsAgainstServe(t *testing.T) {
 
 func TestProcsWorkerFails(t *testing.T) {
 	const addr = "127.0.76.2:19611"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, backend.Config{Addr: addr, Loops: 1})
 	cfg := IdleConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Hold: time.Minute}
 	tests := []struct {
 		name    string
@@ -425,15 +425,14 @@ func TestProcsWorkerFails(t *testing.T) {
 			// One worker runs, the other fails. The run must end at once,
 			// not after the minute's hold, and the hung one be killed.
 			start := time.Now()
-			_, err := runProcs(context.Background(), testProcs(2, tt.mode+":"+t.TempDir()), procsPlan{
-				jobs:    []workerJob{{Mode: workerModeIdle, Idle: &cfg}, {Mode: workerModeIdle, Idle: &cfg}},
-				readyBy: tt.readyBy, runFor: time.Minute, stopWait: time.Second,
-			}, nil)
-			if !errors.Is(err, ErrWorker) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("runProcs = %v; want %v mentioning %q", err, ErrWorker, tt.want)
+			_, err := runWorkers(context.Background(), testProcs(2, tt.mode+":"+t.TempDir()),
+				[]workerJob{{Mode: workerModeIdle, Idle: &cfg}, {Mode: workerModeIdle, Idle: &cfg}},
+				procs.Plan{ReadyBy: tt.readyBy, RunFor: time.Minute, StopWait: time.Second}, nil)
+			if !errors.Is(err, procs.ErrWorker) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("runWorkers = %v; want %v mentioning %q", err, procs.ErrWorker, tt.want)
 			}
 			if d := time.Since(start); d > 20*time.Second {
-				t.Errorf("runProcs took %v, want well under the hold", d)
+				t.Errorf("runWorkers took %v, want well under the hold", d)
 			}
 		})
 	}
@@ -449,8 +448,8 @@ func TestWorkerBadJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			if err := Worker(context.Background(), strings.NewReader(tt.in), &out); !errors.Is(err, ErrWorkerProtocol) {
-				t.Errorf("Worker = %v, want %v", err, ErrWorkerProtocol)
+			if err := Worker(context.Background(), strings.NewReader(tt.in), &out); !errors.Is(err, procs.ErrProtocol) {
+				t.Errorf("Worker = %v, want %v", err, procs.ErrProtocol)
 			}
 		})
 	}
@@ -460,7 +459,7 @@ func TestWorkerBadJob(t *testing.T) {
 		t.Fatalf("Worker = %v, want nil", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var m workerMsg
+	var m procs.Msg
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil || !m.Done || m.Result != nil ||
 		!strings.Contains(m.Err, `mode "dance"`) {
 		t.Errorf("Worker wrote %q (%v); want a last done line with the error and no result", out.String(), err)
@@ -491,40 +490,4 @@ func FuzzDecodeHist(f *testing.F) {
 			t.Errorf("decodeHist(encodeHist(decodeHist(%s))) = %v, want the same histogram", in, err)
 		}
 	})
-}
-
-// TestProcsStopKillsEveryHungWorker is a regression test: stop must kill
-// every worker still running once its deadline passes, not only the first,
-// and so return within the deadline and some slack rather than when the
-// hung workers would exit (minutes).
-func TestProcsStopKillsEveryHungWorker(t *testing.T) {
-	const (
-		wait  = 300 * time.Millisecond
-		slack = 10 * time.Second
-	)
-	cfg := IdleConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.3:1/", Sessions: 1}}
-	pc := testProcs(2, "hang")
-	r := &procsRun{lives: make([]LiveSample, pc.Procs), failed: make(chan struct{})}
-	for i := range pc.Procs {
-		w, err := r.start(pc, i, workerJob{Mode: workerModeIdle, Idle: &cfg})
-		if w != nil {
-			r.ws = append(r.ws, w)
-		}
-		if err != nil {
-			r.stop(0)
-			t.Fatalf("start worker %d = %v", i, err)
-		}
-	}
-	start := time.Now()
-	r.stop(wait)
-	if d := time.Since(start); d < wait || d > wait+slack {
-		t.Errorf("stop took %v; want between %v and %v", d, wait, wait+slack)
-	}
-	for i, w := range r.ws {
-		select {
-		case <-w.done:
-		default:
-			t.Errorf("worker %d still running after stop", i)
-		}
-	}
 }

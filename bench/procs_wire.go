@@ -1,23 +1,15 @@
 package bench
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/throngproxy/throng/bench/procs"
 )
 
-// What a parent and its worker processes say to each other (procs.go,
-// procs_worker.go), one JSON value or word per line:
-//
-//	parent → worker (stdin):  the job (workerJob), later "go"; EOF: stop
-//	worker → parent (stdout): workerMsg lines: progress now and then,
-//	                          ready once connected, done with the result
-
-// ErrWorkerProtocol is returned for a line of the worker protocol that
-// cannot be read.
-var ErrWorkerProtocol = errors.New("bench: procs: bad message between parent and worker")
+// A worker's job (procs.Serve's first line) is a workerJob; its result
+// the mode's report, and its histogram a histWire.
 
 // Worker modes: the load generators that can be split over processes.
 const (
@@ -26,27 +18,12 @@ const (
 	workerModeHandshake = "handshake"
 )
 
-// workerGo is the line that starts the held or measured time.
-const workerGo = "go"
-
 // workerJob is a worker's share of a run: its mode and that mode's config.
 type workerJob struct {
 	Mode      string           `json:"mode"`
 	Idle      *IdleConfig      `json:"idle,omitempty"`
 	Echo      *EchoConfig      `json:"echo,omitempty"`
 	Handshake *HandshakeConfig `json:"handshake,omitempty"`
-}
-
-// workerMsg is one line a worker writes.
-type workerMsg struct {
-	Live  *LiveSample `json:"live,omitempty"`  // progress
-	Ready bool        `json:"ready,omitempty"` // connected; waiting for go
-	Done  bool        `json:"done,omitempty"`  // the last line
-	// With Done: the report (null if the run could not start), its latency
-	// histogram, and the run's error.
-	Result json.RawMessage `json:"result,omitempty"`
-	Hist   *histWire       `json:"hist,omitempty"`
-	Err    string          `json:"err,omitempty"`
 }
 
 // histWire is a latency histogram (newClientHistogram's) on the wire,
@@ -91,7 +68,7 @@ func decodeHist(w *histWire) (*hdrhistogram.Histogram, error) {
 	ref := newClientHistogram().Export() // all counts zero
 	if w == nil || w.Lowest != ref.LowestTrackableValue || w.Highest != ref.HighestTrackableValue ||
 		w.Digits != ref.SignificantFigures {
-		return nil, fmt.Errorf("%w: histogram of another shape", ErrWorkerProtocol)
+		return nil, fmt.Errorf("%w: histogram of another shape", procs.ErrProtocol)
 	}
 	n, i := len(ref.Counts), 0
 	for _, c := range w.Counts {
@@ -102,11 +79,11 @@ func decodeHist(w *histWire) (*hdrhistogram.Histogram, error) {
 		case c < 0 && c >= -int64(n-i):
 			i += int(-c)
 		default:
-			return nil, fmt.Errorf("%w: histogram has more than %d counts", ErrWorkerProtocol, n)
+			return nil, fmt.Errorf("%w: histogram has more than %d counts", procs.ErrProtocol, n)
 		}
 	}
 	if i != n {
-		return nil, fmt.Errorf("%w: histogram has %d counts, want %d", ErrWorkerProtocol, i, n)
+		return nil, fmt.Errorf("%w: histogram has %d counts, want %d", procs.ErrProtocol, i, n)
 	}
 	return hdrhistogram.Import(ref), nil
 }

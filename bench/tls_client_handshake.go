@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gobwas/ws"
 
+	"github.com/throngproxy/throng/bench/sysstat"
 	"github.com/throngproxy/throng/codec"
 )
 
@@ -49,8 +50,8 @@ type tlsHsWorker struct {
 // handshakeTLS is handshake on the TLS client path: it checks cfg, runs,
 // and returns the report and the latency histogram (ns).
 func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *hdrhistogram.Histogram, error) {
-	machine := ReadMachine() // before the run's clock starts, as it reads /proc
-	cfg.awaitReady(ctx)      // before it too: the connect rate counts from there
+	machine := sysstat.ReadMachine() // before the run's clock starts, as it reads /proc
+	cfg.awaitReady(ctx)              // before it too: the connect rate counts from there
 	cfg, target, err := prepareConfig(cfg)
 	if err != nil {
 		return nil, nil, err

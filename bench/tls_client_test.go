@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bench/sysstat"
 )
 
 // Tests of the TLS client path use 127.0.76.200 and up: servers on .200 to
@@ -279,7 +281,7 @@ func TestClientPath(t *testing.T) {
 	for name, got := range map[string]string{
 		"idle":      newIdleReport(IdleConfig{LoadConfig: LoadConfig{URL: url}}).ClientPath,
 		"echo":      newEchoReport(EchoConfig{LoadConfig: LoadConfig{URL: url}}).ClientPath,
-		"handshake": newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: url}}, Machine{}).ClientPath,
+		"handshake": newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: url}}, sysstat.Machine{}).ClientPath,
 	} {
 		if got != ClientPathGnet {
 			t.Errorf("%s report: ClientPath = %q, want %q", name, got, ClientPathGnet)
@@ -336,7 +338,7 @@ func TestTLSConfigErrors(t *testing.T) {
 		})
 	}
 	// A ws:// URL ignores the TLS options.
-	cfg := IdleConfig{LoadConfig: load("ws://127.0.0.1:1/", missing)}.withDefaults()
+	cfg := IdleConfig{LoadConfig: load("ws://127.0.0.1:1/", missing)}.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		t.Errorf("validate(ws:// with a missing CA) = %v, want nil", err)
 	}

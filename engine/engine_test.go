@@ -1,7 +1,7 @@
 package engine
 
 // In-process tests: the real engine on loopback in front of the real echo
-// backend (bench.Serve), under -race in CI. The binary's own behaviour is
+// backend (backend.Serve), under -race in CI. The binary's own behaviour is
 // tested end to end in cmd/throng.
 
 import (
@@ -19,7 +19,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/bench/backend"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine/enginetest"
 )
@@ -30,22 +30,14 @@ func startEcho(t *testing.T, addr string) { startEchoDelayed(t, addr, 0) }
 func startEchoDelayed(t *testing.T, addr string, delay time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- bench.Serve(ctx, bench.ServeConfig{Addr: addr, Loops: 1, Delay: delay, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))},
-			func() { close(ready) })
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
+	wait, err := backend.Start(ctx, backend.Config{Addr: addr, Loops: 1, Delay: delay, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
 		t.Fatalf("echo backend: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("echo backend not ready")
 	}
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		_ = wait()
 	})
 }
 

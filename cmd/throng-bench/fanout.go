@@ -17,12 +17,13 @@ func runFanout(args []string, stdout, stderr io.Writer) int {
 	// One publisher: no -procs (its clock stamps every message).
 	lf.register(fs, 0, "connect-rate", false)
 	var cfg bench.FanoutConfig
-	fs.IntVar(&cfg.Sessions, "subs", 100, "number of subscriber sessions (one more publishes)")
-	fs.Float64Var(&cfg.MsgRate, "rate", 100, "messages the publisher sends per second")
-	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
-	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured publishing time, after the warm-up")
-	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5e9, "deadline for the last message to reach every subscriber")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "subs", def.Sessions, "number of subscriber sessions (one more publishes)")
+	fs.Float64Var(&cfg.MsgRate, "rate", def.MsgRate, "messages the publisher sends per second")
+	fs.IntVar(&cfg.Size, "size", def.Size, "message payload in `bytes` (16 B to 16 MiB)")
+	fs.DurationVar(&cfg.Duration, "d", def.Duration, "measured publishing time, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", def.Warmup, "unrecorded warm-up")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", def.DrainTimeout, "deadline for the last message to reach every subscriber")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.FanoutReport, error) { return bench.Fanout(ctx, cfg) },
 		func(r *bench.FanoutReport) bool { return r.Interrupted })

@@ -11,12 +11,13 @@ import (
 func runHandshake(args []string, stdout, stderr io.Writer) int {
 	fs, lf := newLoadFlagSet("throng-bench handshake", 0, stderr)
 	var cfg bench.HandshakeConfig
-	fs.IntVar(&cfg.Sessions, "c", 32, "workers: connections in flight")
-	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
-	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
-	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 1e9, "wait for the server to close TCP after the client's Close;\nthen the client closes first")
-	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for each handshake")
-	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5e9, "deadline for each TCP connect")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "c", def.Sessions, "workers: connections in flight")
+	fs.DurationVar(&cfg.Duration, "d", def.Duration, "measured duration, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", def.Warmup, "unrecorded warm-up")
+	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", def.CloseTimeout, "wait for the server to close TCP after the client's Close;\nthen the client closes first")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", def.HandshakeTimeout, "deadline for each handshake")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "deadline for each TCP connect")
 	lf.unit = "handshakes/s"
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.HandshakeReport, error) {

@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/bench/backend"
+	"github.com/throngproxy/throng/bench/procs"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -99,10 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("throng-bench serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg bench.ServeConfig
+	var cfg backend.Config
 	fs.StringVar(&cfg.Addr, "listen", "", "`host:port` to listen on (required)")
 	fs.IntVar(&cfg.Loops, "loops", 0, "number of event loops (0: one per CPU; fanout runs one)")
-	fs.StringVar(&cfg.Mode, "mode", bench.ServeModeEcho, "what to do with messages: echo, or fanout (to the path's other connections)")
+	fs.StringVar(&cfg.Mode, "mode", backend.ModeEcho, "what to do with messages: echo, or fanout (to the path's other connections)")
 	fs.DurationVar(&cfg.Delay, "delay", 0, "hold every upgrade response back this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,7 +120,7 @@ func runServe(args []string, stderr io.Writer) int {
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := bench.Serve(ctx, cfg, nil); err != nil {
+	if err := backend.Serve(ctx, cfg, nil); err != nil {
 		cfg.Logger.LogAttrs(ctx, slog.LevelError, "serve failed", slog.String("err", err.Error()))
 		if serveUsageErr(err) {
 			return 2
@@ -142,7 +144,7 @@ func buildVersion() string {
 
 // serveUsageErr reports whether err is a flag mistake rather than a failure.
 func serveUsageErr(err error) bool {
-	for _, target := range []error{bench.ErrServeNoAddr, bench.ErrServeBadLoops, bench.ErrServeBadDelay, bench.ErrServeUnknownMode} {
+	for _, target := range []error{backend.ErrNoAddr, backend.ErrBadLoops, backend.ErrBadDelay, backend.ErrUnknownMode} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -264,7 +266,7 @@ func report(name string, rep interface{ WriteText(io.Writer) error }, interrupte
 		}
 	}
 	switch {
-	case err != nil && rep == nil && errors.Is(err, bench.ErrWorker):
+	case err != nil && rep == nil && errors.Is(err, procs.ErrWorker):
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	case err != nil && rep == nil:
@@ -323,14 +325,15 @@ func runLoad[R any, P interface {
 
 // runIdle runs `throng-bench idle`.
 func runIdle(args []string, stdout, stderr io.Writer) int {
-	fs, lf := newLoadFlagSet("throng-bench idle", 2000, stderr)
+	fs, lf := newLoadFlagSet("throng-bench idle", bench.DefaultIdleRate, stderr)
 	var cfg bench.IdleConfig
-	fs.IntVar(&cfg.Sessions, "n", 1000, "number of sessions")
-	fs.DurationVar(&cfg.Hold, "hold", 30e9, "how long to hold the sessions open and silent")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "n", bench.DefaultIdleSessions, "number of sessions")
+	fs.DurationVar(&cfg.Hold, "hold", def.Hold, "how long to hold the sessions open and silent")
 	fs.DurationVar(&cfg.Ping, "ping", 0, "from each upgrade to the end of the hold, send a WebSocket Ping on every session\nthis often (at least 10ms; spread over the interval) and count the Pongs; 0: silent")
-	fs.DurationVar(&cfg.Settle, "settle", 2e9, "wait after the last connect before sampling -pid")
-	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", 10e9, "deadline for the liveness check after the hold")
-	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10e9, "deadline for handshakes after the last connect")
+	fs.DurationVar(&cfg.Settle, "settle", def.Settle, "wait after the last connect before sampling -pid")
+	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", def.VerifyTimeout, "deadline for the liveness check after the hold")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", def.HandshakeTimeout, "deadline for handshakes after the last connect")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.IdleReport, error) {
 			if lf.procs != 1 {
@@ -345,11 +348,12 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 func runEcho(args []string, stdout, stderr io.Writer) int {
 	fs, lf := newLoadFlagSet("throng-bench echo", 0, stderr)
 	var cfg bench.EchoConfig
-	fs.IntVar(&cfg.Sessions, "c", 100, "number of sessions")
-	fs.IntVar(&cfg.Size, "size", 64, "message payload in `bytes` (16 B to 16 MiB)")
-	fs.IntVar(&cfg.Window, "window", 1, "messages in flight per session")
-	fs.DurationVar(&cfg.Duration, "d", 10e9, "measured duration, after the warm-up")
-	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "unrecorded warm-up")
+	def := cfg.WithDefaults()
+	fs.IntVar(&cfg.Sessions, "c", def.Sessions, "number of sessions")
+	fs.IntVar(&cfg.Size, "size", def.Size, "message payload in `bytes` (16 B to 16 MiB)")
+	fs.IntVar(&cfg.Window, "window", def.Window, "messages in flight per session")
+	fs.DurationVar(&cfg.Duration, "d", def.Duration, "measured duration, after the warm-up")
+	fs.DurationVar(&cfg.Warmup, "warmup", def.Warmup, "unrecorded warm-up")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
 		func(ctx context.Context) (*bench.EchoReport, error) {
 			if lf.procs != 1 {

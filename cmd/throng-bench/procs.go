@@ -11,17 +11,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/bench/procs"
 )
 
 // workerCommand is the hidden subcommand a -procs run starts its workers
 // with: `throng-bench worker`, its job on stdin, its result on stdout.
 const workerCommand = "worker"
 
-// procsConfig returns the split of a run over procs workers, each this
+// procsConfig returns the split of a run over n workers, each this
 // binary running workerCommand. Without a path to this binary the command
-// is empty and the run fails with bench.ErrProcsCommand.
-func procsConfig(procs int) bench.ProcsConfig {
-	pc := bench.ProcsConfig{Procs: procs}
+// is empty and the run fails with procs.ErrCommand.
+func procsConfig(n int) procs.Config {
+	pc := procs.Config{Procs: n}
 	if exe, err := os.Executable(); err == nil {
 		pc.Command = []string{exe, workerCommand}
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/warm.sh: handshake latency and cost with and without the warm pool,
+# bench/scripts/warm.sh: handshake latency and cost with and without the warm pool,
 # in one run. Two throng processes, identical but for upstream.warm (0 and
 # WARM), take turns in front of one throng-bench echo backend; throng is
 # pinned to CPU 0, the backend and the load generator to CPU 1. Each round
@@ -9,9 +9,9 @@
 # Prints a markdown table (medians over ROUNDS rounds) and writes it to
 # bench/results/warm.md. Not run in CI.
 #
-# usage: bench/warm.sh [-rounds 3] [-d 5s] [-rate 500] [-warm 8]
+# usage: bench/scripts/warm.sh [-rounds 3] [-d 5s] [-rate 500] [-warm 8]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 ROUNDS=3
 D=5s
@@ -103,7 +103,7 @@ row() {
 }
 mkdir -p bench/results
 {
-	echo "Warm pool: \`bench/warm.sh -rounds $ROUNDS -d $D -rate $RATE -warm $WARM\`, $(nproc) CPUs, $(uname -r), $(go env GOVERSION); medians of $ROUNDS rounds."
+	echo "Warm pool: \`bench/scripts/warm.sh -rounds $ROUNDS -d $D -rate $RATE -warm $WARM\`, $(nproc) CPUs, $(uname -r), $(go env GOVERSION); medians of $ROUNDS rounds."
 	echo
 	echo "| throng | paced $RATE/s p50 µs | paced p99 µs | flat -c 32 handshakes/s | flat p50 µs | handshakes per proxy CPU-s |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: |"

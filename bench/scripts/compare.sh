@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/compare.sh: throng against nginx and HAProxy in one run. Each proxy
+# bench/scripts/compare.sh: throng against nginx and HAProxy in one run. Each proxy
 # runs one loop/worker/thread pinned to CPU 0, in front of the throng-bench
 # echo and fanout backends (CPU 1), driven by throng-bench (also on CPU 1).
 # Every scenario runs against all three proxies before the next one starts;
@@ -18,7 +18,7 @@
 # (-scale-only: bench/results/scale.md).
 # Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
-# usage: bench/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
+# usage: bench/scripts/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
 #                         [-hc 32] [-subs 5000] [-rate 2] [-n 9000] [-hold 20s]
 #                         [-scale-k 3] [-scale-n 18000] [-scale-only]
 #   -quick       a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
@@ -73,7 +73,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 # Addresses can be moved when something else holds them.
 BACKEND=${COMPARE_BACKEND:-127.0.0.1:9101}
 FANOUT=${COMPARE_FANOUT:-127.0.0.1:9102}
@@ -290,7 +290,7 @@ if [ "$SCALE_ONLY" -eq 1 ]; then
 	{
 		echo "# throng: several processes on one port"
 		echo
-		echo "- command: \`bench/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
+		echo "- command: \`bench/scripts/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
 		echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 		echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)," \
 			"descriptor limit $(ulimit -n)"
@@ -349,7 +349,7 @@ wait_port "$THRONG_ADDR"
 USER_DIRECTIVE=""
 [ "$(id -u)" -eq 0 ] && USER_DIRECTIVE="user root;"
 sed -e "s|@USER@|$USER_DIRECTIVE|" -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$NGINX_ADDR|" \
-	-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/peers/nginx.conf >"$TMP/nginx.conf"
+	-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/scripts/peers/nginx.conf >"$TMP/nginx.conf"
 log "starting nginx on $NGINX_ADDR (1 worker, CPU $PROXY_CPU)"
 taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
 NGINX_MASTER=$!
@@ -364,7 +364,7 @@ done
 [ -n "${PID[nginx]}" ] || { log "no nginx worker"; exit 1; }
 
 sed -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$HAPROXY_ADDR|" -e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" \
-	bench/peers/haproxy.cfg >"$TMP/haproxy.cfg"
+	bench/scripts/peers/haproxy.cfg >"$TMP/haproxy.cfg"
 log "starting HAProxy on $HAPROXY_ADDR (1 thread, CPU $PROXY_CPU)"
 # -db: foreground, no master process; the PID started is the one proxying.
 taskset -c "$PROXY_CPU" haproxy -db -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
@@ -579,7 +579,7 @@ OUT=$TMP/latest.md
 {
 	echo "# throng vs nginx vs HAProxy"
 	echo
-	echo "- command: \`bench/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
+	echo "- command: \`bench/scripts/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 	echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev)," \

@@ -1,4 +1,4 @@
-package bench
+package backend
 
 import (
 	"bufio"
@@ -23,31 +23,21 @@ import (
 const serveTestTimeout = 10 * time.Second
 
 // startServe runs Serve on addr (its own loopback address per test) until
-// the test ends and waits until it is ready.
-func startServe(t testing.TB, cfg ServeConfig) {
+// the test ends and waits until it is ready. Start has no deadline of its
+// own: gnet either listens or fails at once, and go test's -timeout bounds
+// the rest.
+func startServe(t testing.TB, cfg Config) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
+	wait, err := Start(ctx, cfg)
+	if err != nil {
 		cancel()
-		t.Fatalf("Serve(%s) = %v before ready", cfg.Addr, err)
-	case <-time.After(serveTestTimeout):
-		cancel()
-		t.Fatalf("Serve(%s) not ready after %v", cfg.Addr, serveTestTimeout)
+		t.Fatalf("Start(%s) = %v", cfg.Addr, err)
 	}
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve(%s) = %v, want nil", cfg.Addr, err)
-			}
-		case <-time.After(serveTestTimeout):
-			t.Errorf("Serve(%s) still running %v after cancel", cfg.Addr, serveTestTimeout)
+		if err := wait(); err != nil {
+			t.Errorf("Serve(%s) = %v, want nil", cfg.Addr, err)
 		}
 	})
 }
@@ -144,7 +134,7 @@ func servePayload(n int) []byte {
 
 func TestServeEcho(t *testing.T) {
 	const addr = "127.0.0.77:19001"
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	c := dialServe(t, ws.Dialer{}, addr)
 	for _, op := range []ws.OpCode{ws.OpText, ws.OpBinary} {
 		for _, n := range []int{0, 1, 125, 126, 65535, 65536, 1 << 20} {
@@ -160,7 +150,7 @@ func TestServeEcho(t *testing.T) {
 
 func TestServeFragmentedWithPing(t *testing.T) {
 	const addr = "127.0.0.77:19002"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, Config{Addr: addr, Loops: 1})
 	c := dialServe(t, ws.Dialer{}, addr)
 	type frame struct {
 		fin bool
@@ -195,7 +185,7 @@ func TestServeFragmentedWithPing(t *testing.T) {
 
 func TestServeClose(t *testing.T) {
 	const addr = "127.0.0.77:19003"
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	tests := []struct {
 		name    string
 		payload []byte
@@ -233,7 +223,7 @@ func TestServeClose(t *testing.T) {
 
 func TestServeCloseAfterDrain(t *testing.T) {
 	const addr = "127.0.0.77:19011"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, Config{Addr: addr, Loops: 1})
 	// A small receive buffer keeps the echo in the server's queue.
 	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -257,7 +247,7 @@ func TestServeCloseAfterDrain(t *testing.T) {
 
 func TestServeProtocolError(t *testing.T) {
 	const addr = "127.0.0.77:19004"
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	tests := []struct {
 		name  string
 		frame []byte // raw bytes after one good text frame
@@ -309,7 +299,7 @@ func serveRequest(extra string) string {
 
 func TestServeFramesWithHandshake(t *testing.T) {
 	const addr = "127.0.0.77:19005"
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	conn := serveRawConn(t, addr)
 	var req bytes.Buffer
 	req.WriteString(serveRequest("Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"))
@@ -351,7 +341,7 @@ func TestServeFramesWithHandshake(t *testing.T) {
 
 func TestServeHandshakeInPieces(t *testing.T) {
 	const addr = "127.0.0.77:19006"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, Config{Addr: addr, Loops: 1})
 	conn := serveRawConn(t, addr)
 	var req bytes.Buffer
 	req.WriteString(serveRequest(""))
@@ -382,7 +372,7 @@ func TestServeHandshakeInPieces(t *testing.T) {
 
 func TestServeBadHandshake(t *testing.T) {
 	const addr = "127.0.0.77:19007"
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	tests := []struct {
 		name string
 		req  string
@@ -426,7 +416,7 @@ func TestServeBadHandshake(t *testing.T) {
 
 func TestServeSubprotocolNoExtensions(t *testing.T) {
 	const addr = "127.0.0.77:19008"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, Config{Addr: addr, Loops: 1})
 	tests := []struct {
 		name      string
 		protocols []string
@@ -452,7 +442,7 @@ func TestServeSubprotocolNoExtensions(t *testing.T) {
 func TestServeConcurrentClients(t *testing.T) {
 	const addr = "127.0.0.77:19009"
 	const clients, messages = 200, 20
-	startServe(t, ServeConfig{Addr: addr, Loops: 2})
+	startServe(t, Config{Addr: addr, Loops: 2})
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for i := range clients {
@@ -510,7 +500,7 @@ func serveClientRun(addr string, id, messages int) error {
 func TestServeDelay(t *testing.T) {
 	const addr = "127.0.0.78:19001"
 	const delay = 200 * time.Millisecond
-	startServe(t, ServeConfig{Addr: addr, Loops: 2, Delay: delay})
+	startServe(t, Config{Addr: addr, Loops: 2, Delay: delay})
 	start := time.Now()
 	c := dialServe(t, ws.Dialer{}, addr)
 	if got := time.Since(start); got < delay {
@@ -523,26 +513,26 @@ func TestServeDelay(t *testing.T) {
 
 func TestServeRefusesBusyAddr(t *testing.T) {
 	const addr = "127.0.0.77:19010"
-	startServe(t, ServeConfig{Addr: addr, Loops: 1})
+	startServe(t, Config{Addr: addr, Loops: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), serveTestTimeout)
 	defer cancel()
-	err := Serve(ctx, ServeConfig{Addr: addr, Loops: 1}, func() { t.Error("second server became ready") })
-	if !errors.Is(err, ErrServeAddrInUse) {
-		t.Errorf("got %v, want %v", err, ErrServeAddrInUse)
+	err := Serve(ctx, Config{Addr: addr, Loops: 1}, func() { t.Error("second server became ready") })
+	if !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("got %v, want %v", err, ErrAddrInUse)
 	}
 }
 
 func TestServeConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  ServeConfig
+		cfg  Config
 		want []error
 	}{
-		{"no addr", ServeConfig{}, []error{ErrServeNoAddr}},
-		{"no port", ServeConfig{Addr: "127.0.0.1"}, []error{ErrServeNoAddr}},
-		{"everything", ServeConfig{Addr: "x", Loops: -1, Delay: -1, Mode: "broadcast"},
-			[]error{ErrServeNoAddr, ErrServeBadLoops, ErrServeBadDelay, ErrServeUnknownMode}},
-		{"too many loops", ServeConfig{Addr: "127.0.0.1:1", Loops: 257}, []error{ErrServeBadLoops}},
+		{"no addr", Config{}, []error{ErrNoAddr}},
+		{"no port", Config{Addr: "127.0.0.1"}, []error{ErrNoAddr}},
+		{"everything", Config{Addr: "x", Loops: -1, Delay: -1, Mode: "broadcast"},
+			[]error{ErrNoAddr, ErrBadLoops, ErrBadDelay, ErrUnknownMode}},
+		{"too many loops", Config{Addr: "127.0.0.1:1", Loops: 257}, []error{ErrBadLoops}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package bench
+package backend
 
 import (
 	"bytes"
@@ -9,19 +9,21 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/bench/wsframe"
 )
 
-// ServeModeFanout is the Mode that relays every data message a connection
+// ModeFanout is the Mode that relays every data message a connection
 // sends to every other open connection with the same request path (the query
 // is ignored); the sender does not get its own message back. Fanout runs on
 // one event loop, so that every subscriber list is touched by one goroutine
 // and a message is written to each subscriber directly, without copies or
 // cross-loop hand-offs.
-const ServeModeFanout = "fanout"
+const ModeFanout = "fanout"
 
 // Fanout limits.
 const (
-	// defaultFanoutBufferLimit is ServeConfig.FanoutBufferLimit's default.
+	// defaultFanoutBufferLimit is Config.FanoutBufferLimit's default.
 	defaultFanoutBufferLimit = 4 << 20
 	// serveFanoutMaxMessage bounds a relayed message's payload (16 MiB, as
 	// the load generators' messages); a longer one is refused with 1009.
@@ -34,9 +36,9 @@ const (
 	serveFanoutRoom = 10
 )
 
-// ErrServeFanoutLoops is returned for a fanout server with more than one
-// event loop. It wraps ErrServeBadLoops.
-var ErrServeFanoutLoops = fmt.Errorf("%w (fanout mode: 0 or 1)", ErrServeBadLoops)
+// ErrFanoutLoops is returned for a fanout server with more than one
+// event loop. It wraps ErrBadLoops.
+var ErrFanoutLoops = fmt.Errorf("%w (fanout mode: 0 or 1)", ErrBadLoops)
 
 // Prebuilt Close frames of the fanout server (RFC 6455 §7.4.1). Read-only.
 var (
@@ -44,62 +46,15 @@ var (
 	serveClose1013 = []byte{0x80 | byte(ws.OpClose), 2, 0x03, 0xf5} // try again later: slow subscriber
 )
 
-// serveFanError is a client frame the fanout server refuses, with the close
-// code the client is told.
-type serveFanError struct {
-	code ws.StatusCode
-	msg  string
-}
-
-func (e *serveFanError) Error() string { return e.msg }
-
-// closeFrame returns the prebuilt Close frame carrying e's code.
-func (e *serveFanError) closeFrame() []byte {
-	if e.code == ws.StatusMessageTooBig {
+// serveFanCloseFor returns the prebuilt Close frame answering err, a
+// *wsframe.Error from serveFanin.next: 1009 for a message over the limit,
+// 1002 for anything else.
+func serveFanCloseFor(err error) []byte {
+	var fe *wsframe.Error
+	if errors.As(err, &fe) && fe.Code == ws.StatusMessageTooBig {
 		return serveClose1009
 	}
 	return serveClose1002
-}
-
-// Client frame errors of the fanout server (RFC 6455 §5.2, §5.4, §5.5).
-// Preallocated; returned by serveFanin.next.
-var (
-	errServeFanReserved  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: RSV bits set"}
-	errServeFanUnmasked  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: client frame not masked"}
-	errServeFanOpcode    = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: reserved opcode"}
-	errServeFanControl   = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: fragmented or long control frame"}
-	errServeFanContinue  = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: continuation with no message open"}
-	errServeFanNested    = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: message started inside another"}
-	errServeFanTooBig    = &serveFanError{ws.StatusMessageTooBig, "bench: serve: fanout: message too big"}
-	errServeFanBadLength = &serveFanError{ws.StatusProtocolError, "bench: serve: fanout: 64-bit length with its top bit set"}
-)
-
-// serveParseClientHeader parses the client frame header at the start of p
-// (RFC 6455 §5.2), masking key included, with parseFrameHeader: masked,
-// data frames at most maxLen bytes. It returns n == 0 and a nil error while
-// p holds only part of a header. It does not allocate.
-func serveParseClientHeader(p []byte, maxLen int64) (h ws.Header, n int, err error) {
-	length, b0, n, v := parseFrameHeader(p, true, maxLen)
-	h = ws.Header{Fin: b0&0x80 != 0, OpCode: ws.OpCode(b0 & 0x0f), Length: length, Masked: true}
-	switch v {
-	case frameOK:
-		if n > 0 {
-			copy(h.Mask[:], p[n-4:n])
-		}
-		return h, n, nil
-	case frameReserved:
-		return h, 0, errServeFanReserved
-	case frameMasking:
-		return h, 0, errServeFanUnmasked
-	case frameOpcode:
-		return h, 0, errServeFanOpcode
-	case frameControl:
-		return h, 0, errServeFanControl
-	case frameTooLong:
-		return h, 0, errServeFanTooBig
-	default: // frameBadLength
-		return h, 0, errServeFanBadLength
-	}
 }
 
 // serveFanEvent is what serveFanin.next stopped on.
@@ -148,10 +103,10 @@ type serveFanin struct {
 // what it was. It unmasks the frame in p in place, so the caller must own p.
 // out lives until the next call or until p is reused. A frame that is not a
 // whole one (n == 0, serveFanNeedMore) is left untouched and f.need says how
-// many bytes p must hold for it. An error is a *serveFanError carrying the
+// many bytes p must hold for it. An error is a *wsframe.Error carrying the
 // close code. It does not allocate, except to reassemble fragments.
 func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err error) {
-	h, hn, err := serveParseClientHeader(p, serveFanoutMaxMessage)
+	h, hn, err := wsframe.ParseHeader(p, true, serveFanoutMaxMessage)
 	if err != nil {
 		return 0, serveFanNeedMore, nil, err
 	}
@@ -166,23 +121,24 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 	}
 	f.need = 0
 	payload := p[hn:end]
+	mask := wsframe.Mask(p, hn)
 	switch h.OpCode {
 	case ws.OpPing:
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		return end, serveFanPing, payload, nil
 	case ws.OpPong:
 		return end, serveFanSkip, nil, nil
 	case ws.OpClose:
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		return end, serveFanClose, payload, nil
 	case ws.OpContinuation:
 		if !f.open {
-			return 0, serveFanNeedMore, nil, errServeFanContinue
+			return 0, serveFanNeedMore, nil, wsframe.ErrUnexpectedContinuation
 		}
 		if int64(len(f.msg)-serveFanoutRoom)+h.Length > serveFanoutMaxMessage {
-			return 0, serveFanNeedMore, nil, errServeFanTooBig
+			return 0, serveFanNeedMore, nil, wsframe.ErrTooLong
 		}
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(payload, mask, 0)
 		f.msg = append(f.msg, payload...)
 		if !h.Fin {
 			return end, serveFanSkip, nil, nil
@@ -191,9 +147,9 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 		return end, serveFanMessage, f.frame(), nil
 	}
 	if f.open {
-		return 0, serveFanNeedMore, nil, errServeFanNested
+		return 0, serveFanNeedMore, nil, wsframe.ErrExpectedContinuation
 	}
-	ws.Cipher(payload, h.Mask, 0)
+	ws.Cipher(payload, mask, 0)
 	if !h.Fin {
 		if cap(f.msg) > serveFanoutKeepBytes {
 			f.msg = nil
@@ -205,8 +161,8 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 	}
 	// The unmasked header is at least 4 bytes shorter than the masked one
 	// (the key): write it over the masked header's tail, before the payload.
-	k := serveHeaderSize(h.Length)
-	serveAppendHeader(p[hn-k:hn-k], true, h.OpCode, h.Length)
+	k := wsframe.HeaderSize(h.Length)
+	wsframe.PutHeader(p[hn-k:hn-k], true, h.OpCode, h.Length)
 	return end, serveFanMessage, p[hn-k : end], nil
 }
 
@@ -214,8 +170,8 @@ func (f *serveFanin) next(p []byte) (n int, ev serveFanEvent, out []byte, err er
 // returns the whole frame.
 func (f *serveFanin) frame() []byte {
 	n := int64(len(f.msg) - serveFanoutRoom)
-	k := serveHeaderSize(n)
-	serveAppendHeader(f.msg[serveFanoutRoom-k:serveFanoutRoom-k], true, f.op, n)
+	k := wsframe.HeaderSize(n)
+	wsframe.PutHeader(f.msg[serveFanoutRoom-k:serveFanoutRoom-k], true, f.op, n)
 	return f.msg[serveFanoutRoom-k:]
 }
 
@@ -340,12 +296,7 @@ func (srv *serveServer) fanout(c gnet.Conn, s *serveConn) gnet.Action {
 		n, ev, out, err := s.fan.in.next(p[r:])
 		r += n
 		if err != nil {
-			answer := serveClose1002
-			var fe *serveFanError
-			if errors.As(err, &fe) {
-				answer = fe.closeFrame()
-			}
-			return srv.fanoutEnd(c, s, answer)
+			return srv.fanoutEnd(c, s, serveFanCloseFor(err))
 		}
 		switch ev {
 		case serveFanNeedMore:
@@ -356,7 +307,7 @@ func (srv *serveServer) fanout(c gnet.Conn, s *serveConn) gnet.Action {
 		case serveFanMessage:
 			srv.fan.publish(s, out)
 		case serveFanPing:
-			k := serveAppendHeader(s.fan.ctrl[:0], true, ws.OpPong, int64(len(out)))
+			k := wsframe.PutHeader(s.fan.ctrl[:0], true, ws.OpPong, int64(len(out)))
 			k += copy(s.fan.ctrl[k:], out)
 			if _, err := c.Write(s.fan.ctrl[:k]); err != nil {
 				return gnet.None // gnet closed c

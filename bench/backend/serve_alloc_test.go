@@ -1,6 +1,6 @@
 //go:build !race
 
-package bench
+package backend
 
 import (
 	"testing"
@@ -23,5 +23,17 @@ func TestServeEchoFeedAllocs(t *testing.T) {
 	})
 	if got != 0 {
 		t.Errorf("got %v allocs per feed, want 0", got)
+	}
+}
+
+func TestServeFaninAllocs(t *testing.T) {
+	frame := faninFrames(ws.NewBinaryFrame(servePayload(64)))
+	buf := make([]byte, len(frame))
+	var f serveFanin
+	if got := testing.AllocsPerRun(100, func() {
+		copy(buf, frame)
+		_, _, _, _ = f.next(buf)
+	}); got != 0 {
+		t.Errorf("serveFanin.next: got %v allocs, want 0", got)
 	}
 }

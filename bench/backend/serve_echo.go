@@ -1,12 +1,13 @@
-package bench
+package backend
 
 import (
-	"bytes"
 	"encoding/binary"
-	"io"
+	"math"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bench/wsframe"
 )
 
 // serveClose1002 is the Close frame sent on a client protocol error: status
@@ -33,16 +34,14 @@ func (o *serveEchoOut) len() int { return len(o.lead) + len(o.body) + len(o.tail
 //
 // It is not safe for concurrent use and does not allocate.
 type serveEcho struct {
-	rd         bytes.Reader // reads headers for ws.ReadHeaderBuffer
-	h          ws.Header    // frame in progress while left > 0
-	left       int64        // payload bytes of h still to come
-	pos        int64        // payload bytes of h already seen (mask offset)
-	fragmented bool         // inside a fragmented data message
-	done       bool         // Close sent: input is ignored
-	hdrN       uint8        // bytes in hdr
-	ctrlN      uint8        // payload bytes collected in ctrl[2:]
+	h          ws.Header // frame in progress while left > 0
+	left       int64     // payload bytes of h still to come
+	pos        int64     // payload bytes of h already seen (mask offset)
+	fragmented bool      // inside a fragmented data message
+	done       bool      // Close sent: input is ignored
+	hdrN       uint8     // bytes in hdr
+	ctrlN      uint8     // payload bytes collected in ctrl[2:]
 	hdr        [ws.MaxHeaderSize]byte
-	hb         [ws.MaxHeaderSize]byte // ws.ReadHeaderBuffer scratch
 	lead       [ws.MaxHeaderSize]byte // header of a frame whose input header was split
 	ctrl       [2 + ws.MaxControlFramePayloadSize]byte
 }
@@ -63,9 +62,6 @@ func (e *serveEcho) feed(p []byte) (out serveEchoOut, closing bool) {
 			split := e.hdrN > 0
 			n, ok, err := e.readHeader(p[r:])
 			r += n
-			if err == nil && ok {
-				err = ws.CheckHeader(e.h, e.state())
-			}
 			if err != nil {
 				out.tail, e.done = serveClose1002, true
 				break
@@ -88,14 +84,14 @@ func (e *serveEcho) feed(p []byte) (out serveEchoOut, closing bool) {
 				e.ctrlN = 0 // collect it in e.ctrl
 			case split:
 				e.fragmented = !e.h.Fin
-				n := serveAppendHeader(e.lead[:0], e.h.Fin, e.h.OpCode, e.h.Length)
+				n := wsframe.PutHeader(e.lead[:0], e.h.Fin, e.h.OpCode, e.h.Length)
 				out.lead = e.lead[:n]
 			default:
 				// The output header is shorter than the masked input header:
 				// write it over the input header's tail, before the payload.
 				e.fragmented = !e.h.Fin
-				n := serveHeaderSize(e.h.Length)
-				serveAppendHeader(p[r-n:r-n], e.h.Fin, e.h.OpCode, e.h.Length)
+				n := wsframe.HeaderSize(e.h.Length)
+				wsframe.PutHeader(p[r-n:r-n], e.h.Fin, e.h.OpCode, e.h.Length)
 				body.emit(p, r-n, r)
 			}
 			if e.left == 0 {
@@ -156,17 +152,10 @@ func (e *serveEcho) answerCollected(out *serveEchoOut) {
 	out.lead = e.ctrl[from:to]
 }
 
-// state is the ws.CheckHeader state for the next client frame.
-func (e *serveEcho) state() ws.State {
-	if e.fragmented {
-		return ws.StateServerSide | ws.StateFragmented
-	}
-	return ws.StateServerSide
-}
-
 // readHeader parses a frame header from the saved partial header followed by
-// p into e.h. It returns how many bytes of p it used and ok == false when the
-// header is still incomplete (then all of p was saved).
+// p into e.h and checks it against the open message (RFC 6455 §5.4). It
+// returns how many bytes of p it used and ok == false when the header is
+// still incomplete (then all of p was saved). Frames may be of any length.
 func (e *serveEcho) readHeader(p []byte) (n int, ok bool, err error) {
 	src := p
 	saved := int(e.hdrN)
@@ -174,19 +163,23 @@ func (e *serveEcho) readHeader(p []byte) (n int, ok bool, err error) {
 		k := copy(e.hdr[saved:], p)
 		src = e.hdr[:saved+k]
 	}
-	e.rd.Reset(src)
-	h, err := ws.ReadHeaderBuffer(&e.rd, e.hb[:])
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	h, hn, err := wsframe.ParseHeader(src, true, math.MaxInt64)
+	switch {
+	case err != nil:
+		return 0, false, err
+	case hn == 0:
 		// Incomplete: src is shorter than any header, so it all fits.
 		e.hdrN = uint8(copy(e.hdr[:], src))
 		return len(p), false, nil
-	}
-	if err != nil {
-		return 0, false, err
+	case h.OpCode.IsControl():
+	case h.OpCode == ws.OpContinuation && !e.fragmented:
+		return 0, false, wsframe.ErrUnexpectedContinuation
+	case h.OpCode != ws.OpContinuation && e.fragmented:
+		return 0, false, wsframe.ErrExpectedContinuation
 	}
 	e.hdrN = 0
-	e.h = h
-	return len(src) - e.rd.Len() - saved, true, nil
+	e.h = ws.Header{Fin: h.Fin, OpCode: h.OpCode, Length: h.Length, Masked: true, Mask: wsframe.Mask(src, hn)}
+	return hn - saved, true, nil
 }
 
 // control answers the unmasked control payload b[from:to], which follows at
@@ -197,7 +190,7 @@ func (e *serveEcho) control(b []byte, from, to int, out *serveEchoOut) (outFrom,
 	payload := b[from:to]
 	switch e.h.OpCode {
 	case ws.OpPing:
-		serveAppendHeader(b[from-2:from-2], true, ws.OpPong, int64(len(payload)))
+		wsframe.PutHeader(b[from-2:from-2], true, ws.OpPong, int64(len(payload)))
 		return from - 2, to
 	case ws.OpClose:
 		e.done = true
@@ -209,7 +202,7 @@ func (e *serveEcho) control(b []byte, from, to int, out *serveEchoOut) (outFrom,
 			}
 			n = 2 // echo the status code, drop the reason
 		}
-		serveAppendHeader(b[from-2:from-2], true, ws.OpClose, int64(n))
+		wsframe.PutHeader(b[from-2:from-2], true, ws.OpClose, int64(n))
 		return from - 2, from + n
 	default: // Pong
 		return from, from
@@ -221,39 +214,4 @@ func (e *serveEcho) control(b []byte, from, to int, out *serveEchoOut) (outFrom,
 func serveValidClose(payload []byte) bool {
 	code := ws.StatusCode(binary.BigEndian.Uint16(payload))
 	return ws.CheckCloseFrameData(code, "") == nil && utf8.Valid(payload[2:])
-}
-
-// serveHeaderSize returns the size of an unmasked frame header for a payload
-// of n bytes (RFC 6455 §5.2).
-func serveHeaderSize(n int64) int {
-	switch {
-	case n < 126:
-		return 2
-	case n <= 0xffff:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// serveAppendHeader appends an unmasked frame header with no RSV bits to dst
-// and returns its length (RFC 6455 §5.2). dst must have room for it: it
-// writes into dst's spare capacity, so it never allocates.
-func serveAppendHeader(dst []byte, fin bool, op ws.OpCode, n int64) int {
-	dst = dst[:serveHeaderSize(n)]
-	dst[0] = byte(op)
-	if fin {
-		dst[0] |= 0x80
-	}
-	switch len(dst) {
-	case 2:
-		dst[1] = byte(n)
-	case 4:
-		dst[1] = 126
-		binary.BigEndian.PutUint16(dst[2:], uint16(n))
-	default:
-		dst[1] = 127
-		binary.BigEndian.PutUint64(dst[2:], uint64(n))
-	}
-	return len(dst)
 }

@@ -1,4 +1,4 @@
-package bench
+package backend
 
 import (
 	"io"
@@ -16,7 +16,7 @@ import (
 func BenchmarkServeEchoRoundTrip64(b *testing.B) {
 	const addr = "127.0.0.79:19001"
 	const clients = 50
-	startServe(b, ServeConfig{Addr: addr})
+	startServe(b, Config{Addr: addr})
 	frame := serveFrames(b, true, ws.NewBinaryFrame(servePayload(64)))
 	conns := make(chan net.Conn, clients)
 	for range clients {

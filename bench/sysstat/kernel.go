@@ -1,4 +1,4 @@
-package bench
+package sysstat
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // only), and a process's socket count, from /proc/PID/fd.
 
 // ErrSlabinfo is returned for a /proc/slabinfo this parser cannot read.
-var ErrSlabinfo = errors.New("bench: procstat: malformed /proc/slabinfo")
+var ErrSlabinfo = errors.New("sysstat: malformed /proc/slabinfo")
 
 // isSocketSlab reports whether cache name is one an idle TCP socket held by
 // a process through epoll costs: the socket (TCP, TCPv6), its inode, file
@@ -41,7 +41,7 @@ type SlabSample struct {
 func ReadSlab() (SlabSample, error) {
 	b, err := os.ReadFile("/proc/slabinfo")
 	if err != nil {
-		return SlabSample{}, fmt.Errorf("bench: procstat: %w", err)
+		return SlabSample{}, fmt.Errorf("sysstat: %w", err)
 	}
 	return parseSlabinfo(b, int64(os.Getpagesize()))
 }
@@ -86,8 +86,8 @@ func parseSlabinfo(b []byte, pageSize int64) (SlabSample, error) {
 	return s, nil
 }
 
-// growth returns, per cache, what b holds more than a.
-func (a SlabSample) growth(b SlabSample) map[string]int64 {
+// Growth returns, per cache, what b holds more than a. It allocates the map.
+func (a SlabSample) Growth(b SlabSample) map[string]int64 {
 	m := make(map[string]int64, len(b.Caches))
 	for k, v := range b.Caches {
 		m[k] = v - a.Caches[k]
@@ -116,12 +116,12 @@ func ReadSockets(pid int, local netip.AddrPort) (ProcSockets, error) {
 	}
 	f, err := os.Open(dir + "/fd")
 	if err != nil {
-		return ProcSockets{}, fmt.Errorf("bench: procstat: %w", err)
+		return ProcSockets{}, fmt.Errorf("sysstat: %w", err)
 	}
 	names, err := f.Readdirnames(-1)
 	_ = f.Close()
 	if err != nil {
-		return ProcSockets{}, fmt.Errorf("bench: procstat: %w", err)
+		return ProcSockets{}, fmt.Errorf("sysstat: %w", err)
 	}
 	var ps ProcSockets
 	inodes := make(map[uint64]struct{})
@@ -147,7 +147,7 @@ func ReadSockets(pid int, local netip.AddrPort) (ProcSockets, error) {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // no IPv6
 			}
-			return ps, fmt.Errorf("bench: procstat: %w", err)
+			return ps, fmt.Errorf("sysstat: %w", err)
 		}
 		ps.Local += countEstablished(b, local, inodes)
 	}

@@ -1,4 +1,4 @@
-package bench
+package sysstat
 
 import (
 	"encoding/binary"
@@ -47,7 +47,7 @@ func TestParseSlabinfo(t *testing.T) {
 	}
 	before, _ := parseSlabinfo([]byte(testSlabinfo), page)
 	after := SlabSample{Caches: map[string]int64{"TCP": before.Caches["TCP"] + page, "dentry": 0, "filp": page}}
-	if got, want := fmt.Sprint(before.growth(after)), fmt.Sprint(map[string]int64{"TCP": page, "dentry": -3414 * page, "filp": page}); got != want {
+	if got, want := fmt.Sprint(before.Growth(after)), fmt.Sprint(map[string]int64{"TCP": page, "dentry": -3414 * page, "filp": page}); got != want {
 		t.Errorf("growth = %s, want %s", got, want)
 	}
 }

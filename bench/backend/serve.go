@@ -1,4 +1,4 @@
-package bench
+package backend
 
 import (
 	"context"
@@ -14,34 +14,34 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// ServeModeEcho is the Mode that sends every message back to its sender.
-const ServeModeEcho = "echo"
+// ModeEcho is the Mode that sends every message back to its sender.
+const ModeEcho = "echo"
 
 // serveMaxLoops is gnet's limit on event loops.
 const serveMaxLoops = 256
 
 // Serve errors.
 var (
-	ErrServeNoAddr      = errors.New("bench: serve: listen address is required (host:port)")
-	ErrServeBadLoops    = errors.New("bench: serve: loops must be between 0 and 256")
-	ErrServeBadDelay    = errors.New("bench: serve: delay must not be negative")
-	ErrServeUnknownMode = errors.New("bench: serve: unknown mode")
-	ErrServeAddrInUse   = errors.New("bench: serve: address is already accepting connections")
-	ErrServeStopped     = errors.New("bench: serve: engine stopped unexpectedly")
+	ErrNoAddr      = errors.New("backend: listen address is required (host:port)")
+	ErrBadLoops    = errors.New("backend: loops must be between 0 and 256")
+	ErrBadDelay    = errors.New("backend: delay must not be negative")
+	ErrUnknownMode = errors.New("backend: unknown mode")
+	ErrAddrInUse   = errors.New("backend: address is already accepting connections")
+	ErrStopped     = errors.New("backend: engine stopped unexpectedly")
 
-	ErrServeBadFanoutLimit = errors.New("bench: serve: fanout buffer limit must not be negative")
+	ErrBadFanoutLimit = errors.New("backend: fanout buffer limit must not be negative")
 )
 
-// ServeConfig configures Serve.
-type ServeConfig struct {
+// Config configures Serve.
+type Config struct {
 	// Addr is the TCP host:port to listen on. Required. Not port 0: every
 	// event loop binds it with SO_REUSEPORT.
 	Addr string
 	// Loops is the number of event loops. Default (0): runtime.NumCPU();
 	// fanout mode runs on one loop (0 or 1).
 	Loops int
-	// Mode is what the server does with messages: "echo" (ServeModeEcho)
-	// or "fanout" (ServeModeFanout). Default (""): "echo".
+	// Mode is what the server does with messages: "echo" (ModeEcho)
+	// or "fanout" (ModeFanout). Default (""): "echo".
 	Mode string
 	// Delay holds every upgrade response back this long, to mimic a slow
 	// backend. Default: 0.
@@ -56,26 +56,26 @@ type ServeConfig struct {
 }
 
 // validate reports every problem with c at once.
-func (c *ServeConfig) validate() error {
+func (c *Config) validate() error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
-		errs = append(errs, ErrServeNoAddr)
+		errs = append(errs, ErrNoAddr)
 	}
 	if c.Loops < 0 || c.Loops > serveMaxLoops {
-		errs = append(errs, ErrServeBadLoops)
+		errs = append(errs, ErrBadLoops)
 	}
 	if c.Delay < 0 {
-		errs = append(errs, ErrServeBadDelay)
+		errs = append(errs, ErrBadDelay)
 	}
 	mode, ok := parseServeMode(c.Mode)
 	if !ok {
-		errs = append(errs, fmt.Errorf("%w %q", ErrServeUnknownMode, c.Mode))
+		errs = append(errs, fmt.Errorf("%w %q", ErrUnknownMode, c.Mode))
 	}
 	if mode == serveModeFanout && c.Loops > 1 {
-		errs = append(errs, ErrServeFanoutLoops)
+		errs = append(errs, ErrFanoutLoops)
 	}
 	if c.FanoutBufferLimit < 0 {
-		errs = append(errs, ErrServeBadFanoutLimit)
+		errs = append(errs, ErrBadFanoutLimit)
 	}
 	return errors.Join(errs...)
 }
@@ -88,12 +88,12 @@ const (
 	serveModeFanout                  // relay every message to the path's other connections (serve_fanout.go)
 )
 
-// parseServeMode maps ServeConfig.Mode to a serveMode.
+// parseServeMode maps Config.Mode to a serveMode.
 func parseServeMode(s string) (serveMode, bool) {
 	switch s {
-	case "", ServeModeEcho:
+	case "", ModeEcho:
 		return serveModeEcho, true
-	case ServeModeFanout:
+	case ModeFanout:
 		return serveModeFanout, true
 	}
 	return 0, false
@@ -106,13 +106,13 @@ func parseServeMode(s string) (serveMode, bool) {
 // accepts connections on cfg.Addr (SO_REUSEPORT would silently share the
 // port). ready, if not nil, is called once, from Serve's goroutine, when
 // every loop listens.
-func Serve(ctx context.Context, cfg ServeConfig, ready func()) error {
+func Serve(ctx context.Context, cfg Config, ready func()) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
 	if cfg.Loops == 0 {
 		cfg.Loops = runtime.NumCPU()
-		if cfg.Mode == ServeModeFanout {
+		if cfg.Mode == ModeFanout {
 			cfg.Loops = 1
 		}
 	}
@@ -120,13 +120,13 @@ func Serve(ctx context.Context, cfg ServeConfig, ready func()) error {
 		cfg.FanoutBufferLimit = defaultFanoutBufferLimit
 	}
 	if cfg.Mode == "" {
-		cfg.Mode = ServeModeEcho
+		cfg.Mode = ModeEcho
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if serveAccepting(ctx, cfg.Addr) {
-		return fmt.Errorf("%w: %s", ErrServeAddrInUse, cfg.Addr)
+		return fmt.Errorf("%w: %s", ErrAddrInUse, cfg.Addr)
 	}
 	srv := newServeServer(cfg)
 	done := make(chan error, 1)
@@ -169,10 +169,10 @@ func Serve(ctx context.Context, cfg ServeConfig, ready func()) error {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveStopTimeout)
 	defer cancel()
 	if err := srv.engine().Stop(stopCtx); err != nil {
-		return fmt.Errorf("bench: serve %s: stop: %w", cfg.Addr, err)
+		return fmt.Errorf("backend: serve %s: stop: %w", cfg.Addr, err)
 	}
 	if err := <-done; err != nil {
-		return fmt.Errorf("bench: serve %s: %w", cfg.Addr, err)
+		return fmt.Errorf("backend: serve %s: %w", cfg.Addr, err)
 	}
 	return nil
 }
@@ -183,9 +183,9 @@ const serveStopTimeout = 10 * time.Second
 // serveRunErr wraps what gnet.Run returned before Serve asked it to stop.
 func serveRunErr(addr string, err error) error {
 	if err == nil {
-		err = ErrServeStopped
+		err = ErrStopped
 	}
-	return fmt.Errorf("bench: serve %s: %w", addr, err)
+	return fmt.Errorf("backend: serve %s: %w", addr, err)
 }
 
 // serveAccepting reports whether something accepts TCP connections on addr.
@@ -207,7 +207,7 @@ const serveTick = 10 * time.Millisecond
 const serveLingerTimeout = 5 * time.Second
 
 // serveMaxDelayedBytes bounds what a client may send while its upgrade
-// response is held back by ServeConfig.Delay.
+// response is held back by Config.Delay.
 const serveMaxDelayedBytes = 16 << 20
 
 // serveServer is the gnet event handler behind Serve.
@@ -229,7 +229,7 @@ type serveServer struct {
 	lingering map[*serveConn]gnet.Conn // conns waiting to drain; OnTick wakes them
 }
 
-func newServeServer(cfg ServeConfig) *serveServer {
+func newServeServer(cfg Config) *serveServer {
 	mode, _ := parseServeMode(cfg.Mode)
 	return &serveServer{
 		mode:      mode,

@@ -1,4 +1,4 @@
-package bench
+package sysstat
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ const clockTicks = 100
 
 // /proc parse errors.
 var (
-	ErrProcStat     = errors.New("bench: procstat: malformed /proc/PID/stat")
-	ErrProcStatus   = errors.New("bench: procstat: no VmRSS in /proc/PID/status")
-	ErrProcSockstat = errors.New("bench: procstat: no TCP mem in /proc/net/sockstat")
+	ErrProcStat     = errors.New("sysstat: malformed /proc/PID/stat")
+	ErrProcStatus   = errors.New("sysstat: no VmRSS in /proc/PID/status")
+	ErrProcSockstat = errors.New("sysstat: no TCP mem in /proc/net/sockstat")
 )
 
 // ProcSample is one reading of a process's resident memory and CPU time.
@@ -35,11 +35,11 @@ func ReadProc(pid int) (ProcSample, error) {
 	}
 	status, err := os.ReadFile(dir + "/status")
 	if err != nil {
-		return ProcSample{}, fmt.Errorf("bench: procstat: %w", err)
+		return ProcSample{}, fmt.Errorf("sysstat: %w", err)
 	}
 	stat, err := os.ReadFile(dir + "/stat")
 	if err != nil {
-		return ProcSample{}, fmt.Errorf("bench: procstat: %w", err)
+		return ProcSample{}, fmt.Errorf("sysstat: %w", err)
 	}
 	rss, err := parseVmRSS(status)
 	if err != nil {
@@ -58,7 +58,7 @@ func ReadProc(pid int) (ProcSample, error) {
 func ReadTCPMemBytes() (int64, error) {
 	b, err := os.ReadFile("/proc/net/sockstat")
 	if err != nil {
-		return 0, fmt.Errorf("bench: procstat: %w", err)
+		return 0, fmt.Errorf("sysstat: %w", err)
 	}
 	pages, err := parseSockstatTCPMem(b)
 	if err != nil {

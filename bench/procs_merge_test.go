@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fillNonZero sets every field of v, a struct, to a non-zero value: numbers
+// to 1, bools to true, strings to "x", maps and slices to one element.
+func fillNonZero(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fillNonZero(v.Field(i))
+			}
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(1)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(1)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fillNonZero(k)
+		fillNonZero(e)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Slice:
+		e := reflect.New(v.Type().Elem()).Elem()
+		fillNonZero(e)
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), e))
+	}
+}
+
+// zeroLeaves returns the paths of the fields of v, a struct, that are still
+// zero, looking into nested structs.
+func zeroLeaves(v reflect.Value, prefix string) []string {
+	var out []string
+	for i := range v.NumField() {
+		f, fv := v.Type().Field(i), v.Field(i)
+		switch {
+		case !f.IsExported():
+		case fv.Kind() == reflect.Struct:
+			out = append(out, zeroLeaves(fv, prefix+f.Name+".")...)
+		case fv.IsZero():
+			out = append(out, prefix+f.Name)
+		}
+	}
+	return out
+}
+
+// TestMergeCoversEveryField merges two workers' reports whose every field
+// is set and checks that every field of the result is set too, except the
+// ones the parent fills itself (the run's parameters, its samples of the
+// targets and the kernel). A field added to a report and forgotten in its
+// addPart fails here: merge it, or list it as the parent's.
+func TestMergeCoversEveryField(t *testing.T) {
+	// The run's parameters, and the parent's samples; "Kernel*" is every
+	// field named so, "Machine" the struct and all its fields. Latency comes
+	// from the merged histogram, empty here.
+	params := []string{"Mode", "URL", "Sessions", "Sources", "Machine", "ClientPath", "Targets", "Latency"}
+	tests := []struct {
+		name   string
+		merge  func() any
+		parent []string
+	}{
+		{"idle", func() any {
+			var a, b IdleReport
+			fillNonZero(reflect.ValueOf(&a).Elem())
+			fillNonZero(reflect.ValueOf(&b).Elem())
+			rep := new(IdleReport)
+			mergeIdle(rep, []*IdleReport{&a, &b})
+			return rep
+		}, []string{"Hold", "Ping", "Rate", "Kernel*"}},
+		{"echo", func() any {
+			var a, b EchoReport
+			fillNonZero(reflect.ValueOf(&a).Elem())
+			fillNonZero(reflect.ValueOf(&b).Elem())
+			rep := new(EchoReport)
+			mergeEcho(rep, []*EchoReport{&a, &b}, newClientHistogram())
+			return rep
+		}, []string{"Size", "Window", "Duration", "Warmup"}},
+		{"handshake", func() any {
+			var a, b HandshakeReport
+			fillNonZero(reflect.ValueOf(&a).Elem())
+			fillNonZero(reflect.ValueOf(&b).Elem())
+			rep := new(HandshakeReport)
+			mergeHandshake(rep, []*HandshakeReport{&a, &b}, newClientHistogram())
+			return rep
+		}, []string{"Workers", "Duration", "Warmup", "CloseTimeout", "Rate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, f := range zeroLeaves(reflect.ValueOf(tt.merge()).Elem(), "") {
+				if !parentField(params, f) && !parentField(tt.parent, f) {
+					t.Errorf("field %s is not merged from the workers' reports", f)
+				}
+			}
+		})
+	}
+}
+
+// parentField reports whether field path f is one of list: the same name,
+// a field of a listed struct, or matched by a listed "Prefix*".
+func parentField(list []string, f string) bool {
+	for _, e := range list {
+		if p, ok := strings.CutSuffix(e, "*"); ok && strings.HasPrefix(f, p) ||
+			f == e || strings.HasPrefix(f, e+".") {
+			return true
+		}
+	}
+	return false
+}
