@@ -8,19 +8,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/throngproxy/throng/bench"
+	"github.com/throngproxy/throng/bench/sysstat"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 const (
@@ -95,22 +96,11 @@ func itWaitAccepting(t *testing.T, p *itProc, addr string) {
 // itBuild builds throng and throng-bench into dir, both at once.
 func itBuild(t *testing.T, dir string) (throng, tb string) {
 	t.Helper()
-	throng, tb = filepath.Join(dir, "throng"), filepath.Join(dir, "throng-bench")
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, b := range []struct{ out, pkg string }{{throng, "../throng"}, {tb, "."}} {
-		wg.Go(func() {
-			out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput()
-			if err != nil {
-				errs[i] = errors.New(string(out))
-			}
-		})
+	bins, err := enginetest.Build(dir, "../throng", ".")
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return throng, tb
+	return bins["throng"], bins["throng-bench"]
 }
 
 // itRun runs throng-bench with args and -json, and decodes its report
@@ -222,6 +212,13 @@ idle = "1s"
 			silent.Alive, silent.Connected, silent.Failed, pinged.Alive, pinged.Connected, pinged.PingsSent, pinged.PongsReceived)
 	})
 	t.Run("idle procs", func(t *testing.T) {
+		// The sessions of "idle" must be gone, or they are counted here
+		// too: throng sees their clients leave a moment after they do.
+		local := netip.MustParseAddrPort(itThrong)
+		enginetest.WaitFor(t, "throng to hold no session", func() bool {
+			s, err := sysstat.ReadSockets(throng.cmd.Process.Pid, local)
+			return err == nil && s.Local == 0
+		})
 		var rep bench.IdleReport
 		itRun(t, tb, &rep, "idle", "-url", url, "-n", "200", "-hold", "1s", "-settle", "100ms", "-procs", "2",
 			"-source", itSources, "-pid", pid)
