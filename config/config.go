@@ -159,7 +159,8 @@ type Upstream struct {
 	HashKey string `toml:"hash_key"`
 	// HashLoadFactor bounds the hash balancer's load: a backend takes at
 	// most ceil(factor × (live sessions + 1) × weight / total weight)
-	// sessions, and never fewer than 4 × weight, before keys overflow to
+	// sessions, and never fewer than 4 (× weight / mean weight for a backend
+	// heavier than the mean), before keys overflow to
 	// the next on the ring (sessions closing no longer count). A finite
 	// number ≥ 1.0. Default 1.25.
 	HashLoadFactor float64 `toml:"hash_load_factor"`

@@ -56,8 +56,9 @@ type Backend struct {
 
 // Acquire counts one more session using b. The engine calls it on the loop
 // when the session's dial to b starts, and calls Release exactly once when
-// that session ends or moves to another backend. Safe for concurrent use;
-// does not allocate.
+// that session moves to another backend, starts closing (it carries no
+// more traffic, though its socket may stay for up to timeouts.close) or
+// ends. Safe for concurrent use; does not allocate.
 func (b *Backend) Acquire() { b.active.Add(1) }
 
 // Release counts the end of a session that called Acquire. Safe for

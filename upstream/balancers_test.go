@@ -395,8 +395,9 @@ func TestHashBoundedLoad(t *testing.T) {
 }
 
 // TestHashSticksAtLowLoad: users who reconnect one after another, each
-// connection opening before the last one is released (as the engine
-// releases a backend only once a session has finished), and users who
+// connection opening before the last one is released (the engine releases
+// a backend when a session starts closing, a moment after the client
+// has gone and may be back), and users who
 // hold a few sessions each, all stay on their own backend: the bound's
 // floor keeps a handful of sessions from counting as overload.
 func TestHashSticksAtLowLoad(t *testing.T) {
@@ -433,6 +434,28 @@ func TestHashSticksAtLowLoad(t *testing.T) {
 					t.Fatalf("weights %v: a user holding sessions moved from %d to %d", weights, first.Index, b.Index)
 				}
 				first.Acquire()
+			}
+		}
+	}
+}
+
+// TestHashBoundWithLargeWeights: the floor follows the weights' shares,
+// not their scale: with weights of 100 a hot key is bounded as with 1.
+func TestHashBoundWithLargeWeights(t *testing.T) {
+	for _, w := range []int{1, 100, 1000} {
+		bs := addrBackends(0, 3)
+		for _, b := range bs {
+			b.Weight = w
+		}
+		h := mustHash(t, bs, 1.25)
+		const sessions = 600
+		for range sessions {
+			h.Pick(0, 42).Acquire()
+		}
+		bound := int64(math.Ceil(1.25 * float64(sessions) / 3))
+		for _, b := range bs {
+			if b.Active() > bound {
+				t.Errorf("weights %d: backend %d holds %d of %d; bound %d", w, b.Index, b.Active(), sessions, bound)
 			}
 		}
 	}

@@ -26,19 +26,21 @@ const (
 // walk goes on to the next point whose backend is none of these. Full means
 // Active() has reached ceil(loadFactor × (total Active + 1) × weight /
 // total weight), which for equal weights is ceil(loadFactor × (total + 1)
-// / n), and also hashMinBound × weight. Should exclusions leave only full
-// backends, the bound is ignored.
+// / n), and also a floor: hashMinBound (4) sessions, times weight / mean
+// weight for a backend heavier than the mean, whatever scale the weights
+// use. Should exclusions leave only full backends, the bound is ignored.
 //
 // The ring is built once and never modified; Pick reads the backends'
 // counters without a lock, so concurrent picks may each let a backend pass
 // its bound by one.
 type Hash struct {
-	backends    []*Backend
-	points      []uint64 // ring positions, ascending
-	owners      []int32  // owners[i]: position in backends of points[i]
-	loadFactor  float64
-	totalWeight int64
-	health      *passive // the backends' passive health, or nil
+	backends     []*Backend
+	points       []uint64 // ring positions, ascending
+	owners       []int32  // owners[i]: position in backends of points[i]
+	loadFactor   float64
+	totalWeight  int64
+	minPerWeight float64  // the bound's floor per unit of weight: hashMinBound / mean weight
+	health       *passive // the backends' passive health, or nil
 }
 
 // NewHash returns a hash balancer over backends (weights ≥ 1, Index equal
@@ -60,6 +62,7 @@ func NewHash(backends []*Backend, loadFactor float64) (*Hash, error) {
 		}
 		h.totalWeight += int64(b.Weight)
 	}
+	h.minPerWeight = hashMinBound * float64(len(backends)) / float64(h.totalWeight)
 	per := func(b *Backend) int {
 		n := int64(b.Weight) * pointsPerWeight
 		if total := h.totalWeight * pointsPerWeight; total > maxRingPoints {
@@ -164,8 +167,12 @@ func (h *Hash) pick(exclude, key uint64, now int64) *Backend {
 const hashMinBound = 4
 
 // full reports whether b has reached its bound: ceil(perWeight × weight),
-// and at least hashMinBound × weight.
+// and at least the floor, hashMinBound for a backend of average weight or
+// less, proportionally more for a heavier one. Weights only say how
+// backends share the load, so the floor must not grow with their scale:
+// weights of 100 are weights of 1.
 func (h *Hash) full(b *Backend, perWeight float64) bool {
 	w := float64(b.Weight)
-	return float64(b.Active()) >= max(math.Ceil(perWeight*w), hashMinBound*w)
+	floor := max(math.Ceil(h.minPerWeight*w), hashMinBound)
+	return float64(b.Active()) >= max(math.Ceil(perWeight*w), floor)
 }

@@ -8,7 +8,9 @@ import (
 
 // LeastConn is weighted least connections: it picks the backend with the
 // fewest live sessions (Backend.Active, counted across every loop) per unit
-// of weight. Ties go to the first tied backend from a start index that
+// of weight. A session counts from its dial until it starts closing: a
+// backend slow to finish close handshakes still holds those sockets for up
+// to timeouts.close but is not charged for them. Ties go to the first tied backend from a start index that
 // rotates on each pick, so an idle upstream is served in turn rather than
 // always from backend 0. Pick reads each counter once without a lock, so
 // two loops picking at once may both see the same minimum; the counts
