@@ -263,12 +263,29 @@ func TestMachine(t *testing.T) {
 		up     string // the backend was sent this
 		// close codes of the last Close sent each way (0: none)
 		clientCode, upCode int
-		finished           bool // the session is over and unlinked
+		finished           bool   // the session is over and unlinked
+		dialTo             string // a dial to this backend is pending
 	}{
 		{name: "request → connecting: head complete, dial queued",
 			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateConnecting},
-		{name: "request → request: head in pieces",
-			run: func(m *machine) { m.clientSends(setupRequest[:20]) }, want: stateRequest},
+		{name: "request: a head in pieces is held, no move",
+			run: func(m *machine) {
+				m.clientSends(setupRequest[:20])
+				if len(m.s.hs.head) != 20 || len(m.client.in) != 0 {
+					m.t.Fatalf("head %d bytes, %d left in gnet; want 20 and 0", len(m.s.hs.head), len(m.client.in))
+				}
+			}, want: stateRequest},
+		{name: "request → rejecting: dial queue full",
+			run: func(m *machine) {
+				for len(m.e.dialer.jobs) < cap(m.e.dialer.jobs) {
+					m.e.dialer.jobs <- dialJob{}
+				}
+				m.clientSends(setupRequest)
+				for len(m.e.dialer.jobs) > 0 {
+					<-m.e.dialer.jobs
+				}
+			},
+			want: stateRejecting, client: "HTTP/1.1 503 "},
 		{name: "request → rejecting: not GET",
 			run:  func(m *machine) { m.clientSends(strings.Replace(setupRequest, "GET", "PUT", 1)) },
 			want: stateRejecting, client: "HTTP/1.1 405 "},
@@ -284,7 +301,8 @@ func TestMachine(t *testing.T) {
 			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed() },
 			want: stateUpstreamHandshake, up: "GET /chat HTTP/1.1\r\n"},
 		{name: "connecting → connecting: dial failed, retried on the other backend",
-			cfg: retry, run: func(m *machine) { m.clientSends(setupRequest); m.dialFailed() }, want: stateConnecting},
+			cfg: retry, run: func(m *machine) { m.clientSends(setupRequest); m.dialFailed() },
+			want: stateConnecting, dialTo: mBackendB},
 		{name: "connecting → rejecting: dial failed, no retry",
 			run:  func(m *machine) { m.clientSends(setupRequest); m.dialFailed() },
 			want: stateRejecting, client: "HTTP/1.1 502 "},
@@ -295,6 +313,14 @@ func TestMachine(t *testing.T) {
 			cfg:  func(c *config.Config) { c.Limits.MaxEarlyBytes = 4 },
 			run:  func(m *machine) { m.clientSends(setupRequest); m.clientSends("12345") },
 			want: stateRejecting, client: "HTTP/1.1 400 "},
+		{name: "connecting → closed: client gone, then the dial fails late",
+			run: func(m *machine) {
+				m.clientSends(setupRequest)
+				j := m.dialLost()
+				m.clientGone()
+				(&dialResult{s: j.s, err: errors.New("connection refused")}).Run(nil)
+			},
+			want: stateClosed, finished: true},
 		{name: "connecting → closed: client gone, then the dial result is refused",
 			run: func(m *machine) {
 				m.clientSends(setupRequest)
@@ -320,7 +346,7 @@ func TestMachine(t *testing.T) {
 		{name: "upstream_handshake → connecting: backend closed before answering, retried",
 			cfg:  retry,
 			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.backendGone() },
-			want: stateConnecting},
+			want: stateConnecting, dialTo: mBackendB},
 		{name: "upstream_handshake → rejecting: garbage answer, no retry",
 			run:  func(m *machine) { m.clientSends(setupRequest); m.dialed(); m.backendSends("SSH-2.0-x\r\n\r\n") },
 			want: stateRejecting, client: "HTTP/1.1 502 "},
@@ -450,10 +476,30 @@ func TestMachine(t *testing.T) {
 	}
 	// made collects the moves the rows make, to check the table against.
 	var made [numStates][numStates]bool
+	ran := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ran++
 			m := newMachine(t, tt.cfg)
 			tt.run(m)
+			if tt.dialTo != "" {
+				if j := m.dialLost(); j.addr != tt.dialTo {
+					t.Errorf("pending dial to %s, want %s", j.addr, tt.dialTo)
+				}
+			}
+			// The backend's count holds this session exactly while it is
+			// held, and never once it is on its way out.
+			var active int64
+			for _, b := range m.s.snap.table.Upstreams[0].Backends {
+				active += b.Active()
+			}
+			held := m.s.flags&flagBackendHeld != 0
+			if want := map[bool]int64{false: 0, true: 1}[held]; active != want {
+				t.Errorf("backends count %d sessions, want %d (held %v)", active, want, held)
+			}
+			if held && (m.s.state == stateClosing || m.s.state == stateRejecting || m.s.state == stateClosed) {
+				t.Errorf("still counted against its backend in %v", m.s.state)
+			}
 			for from := range numStates {
 				for to := range numStates {
 					if m.sh.stats.moves[from][to].Load() > 0 {
@@ -496,7 +542,10 @@ func TestMachine(t *testing.T) {
 		})
 	}
 	// Every move allowedNext permits is made by some row: the table holds
-	// nothing the machine never does.
+	// nothing the machine never does. Only a run of every row can tell.
+	if ran != len(tests) {
+		return
+	}
 	for from := range numStates {
 		for to := range numStates {
 			if allowedNext[from]&(1<<to) != 0 && !made[from][to] {

@@ -214,5 +214,5 @@ func TestEngineStoppedByGnet(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Run did not return after gnet stopped")
 	}
-	// Stopped through Stop, Run's nil stands (startEngine's cleanup checks it).
+	// A Stop-ed engine's nil is checked by every startEngine cleanup.
 }

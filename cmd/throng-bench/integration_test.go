@@ -48,6 +48,9 @@ type itProc struct {
 func itStart(t *testing.T, bin string, args ...string) *itProc {
 	t.Helper()
 	p := &itProc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	// Killed with the test process, whatever ends it: an orphan would keep
+	// the fixed addresses the next run needs.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)

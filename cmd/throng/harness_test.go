@@ -1,9 +1,9 @@
 package main
 
 // The integration tests build the real binaries once, then start throng and
-// real backends on loopback, each test on its own 127.0.x.y address so that
-// packages and tests never collide (SO_REUSEPORT would let two listeners
-// share a port silently).
+// real backends on loopback, each test on its own address from
+// enginetest.Host, so that packages and tests never collide (SO_REUSEPORT
+// would let two listeners share a port silently).
 
 import (
 	"bufio"
@@ -81,6 +81,9 @@ func launch(t testing.TB, prefix []string, bin string, args ...string) *proc {
 	t.Helper()
 	argv := append(append(append([]string(nil), prefix...), bin), args...)
 	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	// Killed with the test process, whatever ends it: an orphan would keep
+	// its listeners on an address the next run's enginetest.Host hands out.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)

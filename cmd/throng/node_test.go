@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +71,7 @@ func runNode(t *testing.T, node string, timeout time.Duration, script string, ar
 func startNodeBackend(t *testing.T, node, script, addr string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(node, script, addr), done: make(chan struct{})}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // as launch does
 	p.cmd.Dir = nodeDir
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {

@@ -155,6 +155,8 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{"good", good, 0, []string{"throng.toml: ok"}},
 		{"example file", "", 0, []string{"throng.toml: ok"}},
+		{"sticky cookie without secret", strings.Replace(good, "name = \"main\"", "name = \"main\"\nsticky_cookie = \"sid\"", 1), 0,
+			[]string{`warning: upstream "main": sticky_cookie without sticky_secret`, "throng.toml: ok"}},
 		{
 			"unknown key",
 			"[server]\nlisten = [\"127.0.0.1:8080\"]\n\nbogus_key = 1\n\n[[route]]\nupstream = \"main\"\n\n[[upstream]]\nname = \"main\"\nbackends = [{ addr = \"127.0.0.1:9001\" }]\n",
