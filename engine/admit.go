@@ -49,7 +49,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 		snap:   snap,
 		client: c,
 		raddr:  c.RemoteAddr(),
-		id:     sh.nextID,
+		id:     sh.nextID<<8 | sh.index, // unique across loops: the shard's index in the low byte
 		start:  time.Now().UnixNano(),
 		hs:     sh.handshakes.Get(),
 	}

@@ -436,6 +436,7 @@ func (e *Engine) shardFor(loop gnet.EventLoop) *shard {
 	}
 	old := *e.shards.Load()
 	sh := newShard(e, loop, uint64(time.Now().UnixNano())+uint64(len(old))*0x9E3779B97F4A7C15)
+	sh.index = uint64(len(old))
 	e.shardMap.Store(loop, sh)
 	next := append(append([]*shard(nil), old...), sh)
 	e.shards.Store(&next)

@@ -41,7 +41,11 @@ type shard struct {
 	handshakes *pool.FreeList[handshake]
 
 	tick   tickRunnable
-	nextID uint64
+	nextID uint64 // sessions made here
+	// index is the shard's place among the engine's (below 256, the most
+	// loops gnet runs): the low byte of its session ids, which makes them
+	// unique across loops.
+	index uint64
 
 	// Warm sockets by backend, for the table they were filled for; a
 	// reload's new table retires them all (warm.go).

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gobwas/ws"
+
 	"github.com/throngproxy/throng/engine/enginetest"
 )
 
@@ -90,4 +92,31 @@ func statOf(t *testing.T, line, key string) int {
 		t.Fatalf("%s: %v", key, err)
 	}
 	return n
+}
+
+// TestSessionIDsUniqueAcrossLoops: each loop numbers its own sessions, and
+// the access log still never shows one id twice.
+func TestSessionIDsUniqueAcrossLoops(t *testing.T) {
+	th := setup(t, "") // two loops
+	const n = 24
+	for range n {
+		c := dialWS(t, th.addr, "/")
+		echo(t, c, ws.OpText, []byte("id"))
+		c.Close()
+	}
+	var ids map[string]bool
+	enginetest.WaitFor(t, "an access line per session", func() bool {
+		ids = map[string]bool{}
+		lines := 0
+		for _, r := range logRecords(th.proc) {
+			if r.str("msg") == "session closed" && r.str("status") == "101" {
+				ids[r.str("session_id")] = true
+				lines++
+			}
+		}
+		return lines == n
+	})
+	if len(ids) != n {
+		t.Fatalf("%d sessions logged %d distinct ids", n, len(ids))
+	}
 }
