@@ -85,7 +85,7 @@ func TestMergeCoversEveryField(t *testing.T) {
 			fillNonZero(reflect.ValueOf(&a).Elem())
 			fillNonZero(reflect.ValueOf(&b).Elem())
 			rep := new(EchoReport)
-			mergeEcho(rep, []*EchoReport{&a, &b}, newClientHistogram())
+			mergeTimed(rep, []*EchoReport{&a, &b}, newClientHistogram())
 			return rep
 		}, []string{"Size", "Window", "Duration", "Warmup"}},
 		{"handshake", func() any {
@@ -93,7 +93,7 @@ func TestMergeCoversEveryField(t *testing.T) {
 			fillNonZero(reflect.ValueOf(&a).Elem())
 			fillNonZero(reflect.ValueOf(&b).Elem())
 			rep := new(HandshakeReport)
-			mergeHandshake(rep, []*HandshakeReport{&a, &b}, newClientHistogram())
+			mergeTimed(rep, []*HandshakeReport{&a, &b}, newClientHistogram())
 			return rep
 		}, []string{"Workers", "Duration", "Warmup", "CloseTimeout", "Rate"}},
 	}
