@@ -49,14 +49,21 @@ type serveTestClient struct {
 	hs   ws.Handshake
 }
 
-// dialServe upgrades a connection to addr with d.
+// dialServe upgrades a connection to ws://addr/ with d.
 func dialServe(t testing.TB, d ws.Dialer, addr string) *serveTestClient {
+	t.Helper()
+	return dialFanout(t, d, addr, "/")
+}
+
+// dialFanout upgrades a connection to ws://addr+path with d: the fan-out
+// server reads its topic from the path.
+func dialFanout(t testing.TB, d ws.Dialer, addr, path string) *serveTestClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), serveTestTimeout)
 	defer cancel()
-	conn, br, hs, err := d.Dial(ctx, "ws://"+addr+"/")
+	conn, br, hs, err := d.Dial(ctx, "ws://"+addr+path)
 	if err != nil {
-		t.Fatalf("Dial(%s) = %v", addr, err)
+		t.Fatalf("Dial(%s%s) = %v", addr, path, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	if err := conn.SetDeadline(time.Now().Add(serveTestTimeout)); err != nil {
