@@ -304,6 +304,18 @@ func serveRequest(extra string) string {
 		"Sec-WebSocket-Key: " + serveTestKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
 }
 
+// serveReadResponse reads the server's response to a raw handshake on
+// conn; the reader returned holds what follows it.
+func serveReadResponse(t *testing.T, conn net.Conn) (*bufio.Reader, *http.Response) {
+	t.Helper()
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br, resp
+}
+
 func TestServeFramesWithHandshake(t *testing.T) {
 	const addr = "127.0.0.77:19005"
 	startServe(t, Config{Addr: addr, Loops: 2})
@@ -318,11 +330,7 @@ func TestServeFramesWithHandshake(t *testing.T) {
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, resp := serveReadResponse(t, conn)
 	for _, c := range []struct{ key, want string }{
 		{"Upgrade", "websocket"},
 		{"Connection", "Upgrade"},
@@ -362,11 +370,7 @@ func TestServeHandshakeInPieces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, resp := serveReadResponse(t, conn)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("got status %d, want 101", resp.StatusCode)
 	}
@@ -400,11 +404,7 @@ func TestServeBadHandshake(t *testing.T) {
 			if _, err := conn.Write([]byte(tt.req)); err != nil {
 				t.Fatal(err)
 			}
-			br := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			br, resp := serveReadResponse(t, conn)
 			if resp.StatusCode != tt.want {
 				t.Errorf("got status %d, want %d", resp.StatusCode, tt.want)
 			}
