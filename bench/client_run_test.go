@@ -53,10 +53,7 @@ func TestEchoAgainstServe(t *testing.T) {
 			if len(rep.Targets) != 1 || rep.Targets[0].Err != "" {
 				t.Errorf("got targets %+v, want one sampled without error", rep.Targets)
 			}
-			var b strings.Builder
-			if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "msgs/s") {
-				t.Errorf("WriteText = %v, %q; want a table with msgs/s", err, b.String())
-			}
+			wantReportText(t, rep, "msgs/s")
 		})
 	}
 }
@@ -86,10 +83,7 @@ func TestIdleAgainstServe(t *testing.T) {
 	if len(rep.Targets) != 1 || rep.Targets[0].Connected.RSSBytes <= 0 {
 		t.Errorf("got targets %+v, want one with RSS", rep.Targets)
 	}
-	var b strings.Builder
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "alive at end") {
-		t.Errorf("WriteText = %v, %q; want a table with alive at end", err, b.String())
-	}
+	wantReportText(t, rep, "alive at end")
 }
 
 func TestIdleFailures(t *testing.T) {

@@ -277,10 +277,7 @@ func TestMergeReports(t *testing.T) {
 		fmt.Sprint(hs.Failed) != "map[handshake_timeout:2]" || hs.Latency != latencyOf(h) {
 		t.Errorf("mergeTimed(handshake) = %+v; want 2 procs, 300 handshakes at 150/s, 350 in all", *hs)
 	}
-	b.Reset()
-	if err := hs.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), "handshakes 300 (150 handshakes/s; 350 in all phases)") {
-		t.Errorf("WriteText = %v:\n%s\nwant the handshakes row", err, b.String())
-	}
+	wantReportText(t, hs, "handshakes 300 (150 handshakes/s; 350 in all phases)")
 }
 
 // squash returns s with every run of spaces made one space.

@@ -446,10 +446,7 @@ func checkTLSReport(t *testing.T, rep interface{ WriteText(io.Writer) error }) {
 	if err := json.Unmarshal([]byte(b.String()), &got); err != nil || got.ClientPath != ClientPathTLS {
 		t.Errorf("JSON client_path = %q, %v; want %q", got.ClientPath, err, ClientPathTLS)
 	}
-	b.Reset()
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), "client path "+ClientPathTLS) {
-		t.Errorf("WriteText = %v:\n%s\nwant a client path row", err, b.String())
-	}
+	wantReportText(t, rep, "client path "+ClientPathTLS)
 }
 
 // TestTLSCertificate checks how the server's certificate is verified: a run
