@@ -304,10 +304,12 @@ func mergeTimed[R any, P timedReport[R]](rep P, parts []*R, hist *hdrhistogram.H
 	rep.endMerge(hist)
 }
 
+// beginMerge sets rep up to merge procs workers' reports (timedReport).
 func (rep *EchoReport) beginMerge(procs int) {
 	rep.Procs, rep.Loops, rep.Failed = procs, 0, map[string]uint64{}
 }
 
+// endMerge sets rep's CPU bound and merged latency (timedReport).
 func (rep *EchoReport) endMerge(hist *hdrhistogram.Histogram) {
 	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
 }
@@ -328,10 +330,12 @@ func (rep *EchoReport) addPart(p *EchoReport) {
 	addFailed(rep.Failed, p.Failed)
 }
 
+// beginMerge sets rep up to merge procs workers' reports (timedReport).
 func (rep *HandshakeReport) beginMerge(procs int) {
 	rep.Procs, rep.Loops, rep.Failed = procs, 0, map[string]uint64{}
 }
 
+// endMerge sets rep's CPU bound and merged latency (timedReport).
 func (rep *HandshakeReport) endMerge(hist *hdrhistogram.Histogram) {
 	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
 }
