@@ -247,13 +247,8 @@ func (s *clientSession) wakeConn() error { return s.conn.Wake(nil) }
 // it closes the stuck sessions (counted as timeouts by OnClose) and counts
 // those never opened by gnet.
 func (r *clientRun) awaitHandshakes(ctx context.Context) {
-	timer := time.NewTimer(r.spec.handTO)
-	defer timer.Stop()
-	select {
-	case <-r.settle.zero:
+	if waitClient(ctx, r.settle.zero, r.spec.handTO) {
 		return
-	case <-ctx.Done():
-	case <-timer.C:
 	}
 	for _, s := range r.sessions {
 		if s == nil {

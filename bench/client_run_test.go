@@ -53,10 +53,7 @@ func TestEchoAgainstServe(t *testing.T) {
 			if len(rep.Targets) != 1 || rep.Targets[0].Err != "" {
 				t.Errorf("got targets %+v, want one sampled without error", rep.Targets)
 			}
-			var b strings.Builder
-			if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "msgs/s") {
-				t.Errorf("WriteText = %v, %q; want a table with msgs/s", err, b.String())
-			}
+			wantReportText(t, rep, "msgs/s")
 		})
 	}
 }
@@ -86,10 +83,7 @@ func TestIdleAgainstServe(t *testing.T) {
 	if len(rep.Targets) != 1 || rep.Targets[0].Connected.RSSBytes <= 0 {
 		t.Errorf("got targets %+v, want one with RSS", rep.Targets)
 	}
-	var b strings.Builder
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "alive at end") {
-		t.Errorf("WriteText = %v, %q; want a table with alive at end", err, b.String())
-	}
+	wantReportText(t, rep, "alive at end")
 }
 
 func TestIdleFailures(t *testing.T) {
@@ -148,23 +142,41 @@ func startResponder(t *testing.T, addr, resp string) {
 func TestEchoInterrupted(t *testing.T) {
 	const addr = "127.0.0.90:19102"
 	startServe(t, backend.Config{Addr: addr, Loops: 1})
+	rep, err := runCancelled(t, "Echo", func(ctx context.Context) (*EchoReport, error) {
+		return Echo(ctx, EchoConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Duration: time.Hour})
+	}, nil)
+	if err != nil || !rep.Interrupted {
+		t.Errorf("Echo = %+v, %v; want an interrupted report", rep, err)
+	}
+}
+
+// runCancelled runs run, named name, in a goroutine on a context it
+// cancels once started returns (at once for a nil started), and returns
+// what run returned. It fails t if run goes on for loadTestTimeout after
+// the cancel.
+func runCancelled[R any](t *testing.T, name string, run func(context.Context) (*R, error), started func()) (*R, error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan struct{})
-	var rep *EchoReport
-	var err error
+	var (
+		rep *R
+		err error
+	)
 	go func() {
 		defer close(done)
-		rep, err = Echo(ctx, EchoConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Duration: time.Hour})
+		rep, err = run(ctx)
 	}()
+	if started != nil {
+		started()
+	}
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(loadTestTimeout):
-		t.Fatal("Echo still running after cancel")
+		t.Fatalf("%s still running after cancel", name)
 	}
-	if err != nil || !rep.Interrupted {
-		t.Errorf("Echo = %+v, %v; want an interrupted report", rep, err)
-	}
+	return rep, err
 }
 
 func TestLoadConfigErrors(t *testing.T) {

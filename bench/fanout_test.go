@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,11 +45,7 @@ func TestFanoutAgainstServe(t *testing.T) {
 	if len(rep.Targets) != 1 || rep.Targets[0].Err != "" || rep.Targets[0].CPUSeconds <= 0 {
 		t.Errorf("got targets %+v, want one sampled with CPU time", rep.Targets)
 	}
-	var b strings.Builder
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "10000 of 10000 expected") {
-		t.Errorf("WriteText = %v, %q; want a table with 10000 of 10000 expected", err, b.String())
-	}
-	t.Logf("\n%s", b.String())
+	t.Logf("\n%s", wantReportText(t, rep, "10000 of 10000 expected"))
 }
 
 func TestFanoutErrors(t *testing.T) {

@@ -296,28 +296,34 @@ func (r *hsRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // handshake has outlived its timeout; OnClose counts them.
 func (lp *hsLoop) Run(context.Context) error {
 	now := lp.run.nanos()
-	i := 0
-	for ; i < len(lp.handQ) && lp.handQ[i].at <= now; i++ {
-		s := lp.handQ[i].s
-		lp.handQ[i].s = nil
-		if hsState(s.state.Load()) == hsStateHandshake {
-			s.timedOut = true
-			_ = lp.el.Close(s.conn)
-		}
-	}
-	lp.handQ = lp.handQ[i:]
-	i = 0
-	for ; i < len(lp.closeQ) && lp.closeQ[i].at <= now; i++ {
-		s := lp.closeQ[i].s
-		lp.closeQ[i].s = nil
-		if hsState(s.state.Load()) == hsStateClosing {
-			s.clientClosed = true
-			_ = lp.el.Close(s.conn)
-		}
-	}
-	lp.closeQ = lp.closeQ[i:]
+	lp.handQ = lp.expire(lp.handQ, now, hsStateHandshake, markTimedOut)
+	lp.closeQ = lp.expire(lp.closeQ, now, hsStateClosing, markClientClosed)
 	return nil
 }
+
+// expire closes the sessions of q due by now that are still in state
+// want, marking each first so that OnClose knows why, and returns what is
+// left of q. Deadlines are queued in order, so it stops at the first one
+// not yet due. mark is a plain function, not a closure: Run is called on
+// every tick and must not allocate.
+func (lp *hsLoop) expire(q []hsDeadline, now int64, want hsState, mark func(*hsSession)) []hsDeadline {
+	i := 0
+	for ; i < len(q) && q[i].at <= now; i++ {
+		s := q[i].s
+		q[i].s = nil
+		if hsState(s.state.Load()) == want {
+			mark(s)
+			_ = lp.el.Close(s.conn)
+		}
+	}
+	return q[i:]
+}
+
+// markTimedOut marks s as closed at the handshake deadline.
+func markTimedOut(s *hsSession) { s.timedOut = true }
+
+// markClientClosed marks s as closed at the close deadline.
+func markClientClosed(s *hsSession) { s.clientClosed = true }
 
 // OnClose counts how the connection ended and frees its slot.
 func (r *hsRun) OnClose(c gnet.Conn, _ error) gnet.Action {

@@ -54,11 +54,8 @@ func TestHandshakeAgainstServe(t *testing.T) {
 	if len(rep.Targets) != 1 || rep.Targets[0].Err != "" || rep.Targets[0].CPUSeconds <= 0 {
 		t.Errorf("got targets %+v, want one sampled with CPU time", rep.Targets)
 	}
+	wantReportText(t, rep, "handshakes/s")
 	var b strings.Builder
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "handshakes/s") {
-		t.Errorf("WriteText = %v, %q; want a table with handshakes/s", err, b.String())
-	}
-	b.Reset()
 	var back HandshakeReport
 	if err := WriteJSON(&b, rep); err != nil {
 		t.Fatal(err)
@@ -203,20 +200,9 @@ func TestHandshakeFailures(t *testing.T) {
 func TestHandshakeInterrupted(t *testing.T) {
 	const addr = "127.0.74.1:19475"
 	startServe(t, backend.Config{Addr: addr, Loops: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var rep *HandshakeReport
-	var err error
-	go func() {
-		defer close(done)
-		rep, err = Handshake(ctx, HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Duration: time.Hour})
-	}()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(loadTestTimeout):
-		t.Fatal("Handshake still running after cancel")
-	}
+	rep, err := runCancelled(t, "Handshake", func(ctx context.Context) (*HandshakeReport, error) {
+		return Handshake(ctx, HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/", Sessions: 4, Loops: 1}, Duration: time.Hour})
+	}, nil)
 	if err != nil || !rep.Interrupted {
 		t.Errorf("Handshake = %+v, %v; want an interrupted report", rep, err)
 	}

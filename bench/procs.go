@@ -157,7 +157,7 @@ func EchoProcs(ctx context.Context, cfg EchoConfig, pc procs.Config) (*EchoRepor
 		return nil, err
 	}
 	rep := newEchoReport(cfg)
-	mergeEcho(rep, run.parts, run.hist)
+	mergeTimed(rep, run.parts, run.hist)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	rep.Targets = echoTargets(run.measure.targets(cfg.PIDs, rep.Messages))
 	return rep, noneOpened(rep.Connected > 0, rep.Interrupted)
@@ -183,7 +183,7 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (
 		return nil, err
 	}
 	rep := newHandshakeReport(cfg, sysstat.ReadMachine())
-	mergeHandshake(rep, run.parts, run.hist)
+	mergeTimed(rep, run.parts, run.hist)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	rep.Targets = handshakeTargets(run.measure.targets(cfg.PIDs, rep.Handshakes))
 	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
@@ -279,18 +279,39 @@ func (rep *IdleReport) addPart(p *IdleReport, first bool) {
 	}
 }
 
-// mergeEcho merges the workers' reports and their merged histogram into
+// timedReport is a timed scenario's report (echo, handshake) as
+// mergeTimed sees it: Go generics cannot reach a field, so each report
+// type gives the fields mergeTimed sets through three small methods.
+type timedReport[R any] interface {
+	*R
+	// beginMerge sets the report up to add procs worker reports to it.
+	beginMerge(procs int)
+	// addPart adds worker report p to the report.
+	addPart(p *R)
+	// endMerge sets what follows from the sums, and the merged latency.
+	endMerge(hist *hdrhistogram.Histogram)
+}
+
+// mergeTimed merges the workers' reports and their merged histogram into
 // rep, which holds the whole run's parameters. The workers measured over
 // the same wall time (they start together): their rates are summed, and
 // the measured time is the longest.
-func mergeEcho(rep *EchoReport, parts []*EchoReport, hist *hdrhistogram.Histogram) {
-	rep.Procs, rep.Loops = len(parts), 0
-	rep.Failed = map[string]uint64{}
+func mergeTimed[R any, P timedReport[R]](rep P, parts []*R, hist *hdrhistogram.Histogram) {
+	rep.beginMerge(len(parts))
 	for _, p := range parts {
 		rep.addPart(p)
 	}
-	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
-	rep.Latency = latencyOrZero(hist)
+	rep.endMerge(hist)
+}
+
+// beginMerge sets rep up to merge procs workers' reports (timedReport).
+func (rep *EchoReport) beginMerge(procs int) {
+	rep.Procs, rep.Loops, rep.Failed = procs, 0, map[string]uint64{}
+}
+
+// endMerge sets rep's CPU bound and merged latency (timedReport).
+func (rep *EchoReport) endMerge(hist *hdrhistogram.Histogram) {
+	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
 }
 
 // addPart adds worker report p to rep.
@@ -309,16 +330,14 @@ func (rep *EchoReport) addPart(p *EchoReport) {
 	addFailed(rep.Failed, p.Failed)
 }
 
-// mergeHandshake merges the workers' reports and their merged histogram
-// into rep, as mergeEcho does.
-func mergeHandshake(rep *HandshakeReport, parts []*HandshakeReport, hist *hdrhistogram.Histogram) {
-	rep.Procs, rep.Loops = len(parts), 0
-	rep.Failed = map[string]uint64{}
-	for _, p := range parts {
-		rep.addPart(p)
-	}
-	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.Seconds)
-	rep.Latency = latencyOrZero(hist)
+// beginMerge sets rep up to merge procs workers' reports (timedReport).
+func (rep *HandshakeReport) beginMerge(procs int) {
+	rep.Procs, rep.Loops, rep.Failed = procs, 0, map[string]uint64{}
+}
+
+// endMerge sets rep's CPU bound and merged latency (timedReport).
+func (rep *HandshakeReport) endMerge(hist *hdrhistogram.Histogram) {
+	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
 }
 
 // addPart adds worker report p to rep.

@@ -57,6 +57,22 @@ func zeroLeaves(v reflect.Value, prefix string) []string {
 	return out
 }
 
+// mergeFilled merges, with merge, two reports of type R whose every field
+// is set, into a zero report, and returns it.
+func mergeFilled[R any](merge func(rep *R, parts []*R)) any {
+	var a, b R
+	fillNonZero(reflect.ValueOf(&a).Elem())
+	fillNonZero(reflect.ValueOf(&b).Elem())
+	rep := new(R)
+	merge(rep, []*R{&a, &b})
+	return rep
+}
+
+// mergeTimedNoHist is mergeTimed with an empty histogram.
+func mergeTimedNoHist[R any, P timedReport[R]](rep P, parts []*R) {
+	mergeTimed(rep, parts, newClientHistogram())
+}
+
 // TestMergeCoversEveryField merges two workers' reports whose every field
 // is set and checks that every field of the result is set too, except the
 // ones the parent fills itself (the run's parameters, its samples of the
@@ -72,30 +88,9 @@ func TestMergeCoversEveryField(t *testing.T) {
 		merge  func() any
 		parent []string
 	}{
-		{"idle", func() any {
-			var a, b IdleReport
-			fillNonZero(reflect.ValueOf(&a).Elem())
-			fillNonZero(reflect.ValueOf(&b).Elem())
-			rep := new(IdleReport)
-			mergeIdle(rep, []*IdleReport{&a, &b})
-			return rep
-		}, []string{"Hold", "Ping", "Rate", "Kernel*"}},
-		{"echo", func() any {
-			var a, b EchoReport
-			fillNonZero(reflect.ValueOf(&a).Elem())
-			fillNonZero(reflect.ValueOf(&b).Elem())
-			rep := new(EchoReport)
-			mergeEcho(rep, []*EchoReport{&a, &b}, newClientHistogram())
-			return rep
-		}, []string{"Size", "Window", "Duration", "Warmup"}},
-		{"handshake", func() any {
-			var a, b HandshakeReport
-			fillNonZero(reflect.ValueOf(&a).Elem())
-			fillNonZero(reflect.ValueOf(&b).Elem())
-			rep := new(HandshakeReport)
-			mergeHandshake(rep, []*HandshakeReport{&a, &b}, newClientHistogram())
-			return rep
-		}, []string{"Workers", "Duration", "Warmup", "CloseTimeout", "Rate"}},
+		{"idle", func() any { return mergeFilled(mergeIdle) }, []string{"Hold", "Ping", "Rate", "Kernel*"}},
+		{"echo", func() any { return mergeFilled(mergeTimedNoHist[EchoReport]) }, []string{"Size", "Window", "Duration", "Warmup"}},
+		{"handshake", func() any { return mergeFilled(mergeTimedNoHist[HandshakeReport]) }, []string{"Workers", "Duration", "Warmup", "CloseTimeout", "Rate"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -213,7 +213,7 @@ func TestMergeReports(t *testing.T) {
 		_ = h.RecordValue(v)
 	}
 	echo := newEchoReport(EchoConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 30}, Size: 64, Window: 1})
-	mergeEcho(echo, []*EchoReport{
+	mergeTimed(echo, []*EchoReport{
 		{Loops: 2, Connected: 10, Messages: 1000, MsgsPerSec: 500, BytesPerSec: 32000, Seconds: 2, Sent: 1100, Received: 1100,
 			Failed: map[string]uint64{"refused": 1}, ClientCPUSeconds: 0.5},
 		{Loops: 2, Connected: 20, Messages: 3000, MsgsPerSec: 1499, BytesPerSec: 95936, Seconds: 2.001, Sent: 3100, Received: 3099,
@@ -227,7 +227,7 @@ func TestMergeReports(t *testing.T) {
 		echo.Errors != wantEcho.Errors || echo.Interrupted != wantEcho.Interrupted ||
 		fmt.Sprintf("%.1f", echo.ClientCPUSeconds) != "1.2" ||
 		fmt.Sprint(echo.Failed) != "map[closed_by_peer:1 refused:3]" || echo.Latency != latencyOf(h) {
-		t.Errorf("mergeEcho = %+v\nwant %+v, failed closed_by_peer 1 refused 3, latency %+v", *echo, wantEcho, latencyOf(h))
+		t.Errorf("mergeTimed(echo) = %+v\nwant %+v, failed closed_by_peer 1 refused 3, latency %+v", *echo, wantEcho, latencyOf(h))
 	}
 	var b strings.Builder
 	if err := echo.WriteText(&b); err != nil {
@@ -267,7 +267,7 @@ func TestMergeReports(t *testing.T) {
 	}
 
 	hs := newHandshakeReport(HandshakeConfig{LoadConfig: LoadConfig{URL: "ws://127.0.76.1:1/", Sessions: 8}}, sysstat.Machine{})
-	mergeHandshake(hs, []*HandshakeReport{
+	mergeTimed(hs, []*HandshakeReport{
 		{Loops: 1, Handshakes: 100, HandshakesPerSec: 50, Total: 120, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 119, ClientFirst: 1, CloseEchoed: 120}},
 		{Loops: 1, Handshakes: 200, HandshakesPerSec: 100, Total: 230, Seconds: 2, Closes: HandshakeCloses{ServerFirst: 230, CloseEchoed: 230},
 			Failed: map[string]uint64{"handshake_timeout": 2}},
@@ -275,12 +275,9 @@ func TestMergeReports(t *testing.T) {
 	if hs.Procs != 2 || hs.Handshakes != 300 || hs.HandshakesPerSec != 150 || hs.Total != 350 ||
 		hs.Closes != (HandshakeCloses{ServerFirst: 349, ClientFirst: 1, CloseEchoed: 350}) ||
 		fmt.Sprint(hs.Failed) != "map[handshake_timeout:2]" || hs.Latency != latencyOf(h) {
-		t.Errorf("mergeHandshake = %+v; want 2 procs, 300 handshakes at 150/s, 350 in all", *hs)
+		t.Errorf("mergeTimed(handshake) = %+v; want 2 procs, 300 handshakes at 150/s, 350 in all", *hs)
 	}
-	b.Reset()
-	if err := hs.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), "handshakes 300 (150 handshakes/s; 350 in all phases)") {
-		t.Errorf("WriteText = %v:\n%s\nwant the handshakes row", err, b.String())
-	}
+	wantReportText(t, hs, "handshakes 300 (150 handshakes/s; 350 in all phases)")
 }
 
 // squash returns s with every run of spaces made one space.

@@ -1,9 +1,22 @@
 package bench
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
+
+// wantReportText writes rep as text and fails t unless the text, with
+// each line's runs of blanks squashed to one space (see squash), holds
+// want. It returns the text.
+func wantReportText(t *testing.T, rep interface{ WriteText(io.Writer) error }, want string) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), want) {
+		t.Errorf("WriteText = %v:\n%s\nwant %q", err, b.String(), want)
+	}
+	return b.String()
+}
 
 func TestCPUBound(t *testing.T) {
 	n := float64(clientCPUs())

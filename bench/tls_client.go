@@ -265,13 +265,8 @@ func (r *tlsRun) dialOne(i int, d *net.Dialer) {
 // running a second past the last one's (or once ctx is done) it cuts them
 // (counted as timeouts) and waits, bounded, for them to end.
 func (r *tlsRun) awaitHandshakes(ctx context.Context) {
-	timer := time.NewTimer(r.spec.handTO + tlsHandshakeSlack)
-	defer timer.Stop()
-	select {
-	case <-r.settle.zero:
+	if waitClient(ctx, r.settle.zero, r.spec.handTO+tlsHandshakeSlack) {
 		return
-	case <-ctx.Done():
-	case <-timer.C:
 	}
 	for _, s := range r.conns {
 		if s != nil && s.c.nc != nil && clientState(s.cs.state.Load()) == clientStateHandshake {

@@ -446,10 +446,7 @@ func checkTLSReport(t *testing.T, rep interface{ WriteText(io.Writer) error }) {
 	if err := json.Unmarshal([]byte(b.String()), &got); err != nil || got.ClientPath != ClientPathTLS {
 		t.Errorf("JSON client_path = %q, %v; want %q", got.ClientPath, err, ClientPathTLS)
 	}
-	b.Reset()
-	if err := rep.WriteText(&b); err != nil || !strings.Contains(squash(b.String()), "client path "+ClientPathTLS) {
-		t.Errorf("WriteText = %v:\n%s\nwant a client path row", err, b.String())
-	}
+	wantReportText(t, rep, "client path "+ClientPathTLS)
 }
 
 // TestTLSCertificate checks how the server's certificate is verified: a run
@@ -537,31 +534,19 @@ func TestTLSFailures(t *testing.T) {
 func TestTLSEchoInterrupted(t *testing.T) {
 	const addr = "127.0.76.205:19661"
 	srv := startTLSTestServer(t, addr, false)
-	ctx, cancel := context.WithCancel(context.Background())
 	live := new(Live)
-	done := make(chan struct{})
-	var (
-		rep *EchoReport
-		err error
-	)
-	go func() {
-		defer close(done)
-		rep, err = Echo(ctx, EchoConfig{
+	rep, err := runCancelled(t, "Echo", func(ctx context.Context) (*EchoReport, error) {
+		return Echo(ctx, EchoConfig{
 			LoadConfig: LoadConfig{URL: srv.url("/"), Sessions: 4, TLS: TLSOptions{Insecure: true}, Live: live},
 			Duration:   time.Hour,
 		})
-	}()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(loadTestTimeout); live.Sample().Msgs == 0 && time.Now().Before(deadline); {
-		<-tick.C // until echoes flow
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(loadTestTimeout):
-		t.Fatal("Echo still running after cancel")
-	}
+	}, func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(loadTestTimeout); live.Sample().Msgs == 0 && time.Now().Before(deadline); {
+			<-tick.C // until echoes flow
+		}
+	})
 	if err != nil || !rep.Interrupted || rep.Connected != 4 || len(rep.Failed) != 0 {
 		t.Errorf("Echo = %+v, %v; want an interrupted report of 4 sessions, no failures", rep, err)
 	}

@@ -101,67 +101,31 @@ func decodeErrors(err error, name string) error {
 func fillElements(c *Config, raw map[string]any) {
 	routes, _ := raw["route"].([]any)
 	for i := range c.Routes {
-		m := elem(routes, i)
-		def := DefaultRoute()
-		if _, ok := m["host"]; !ok {
-			c.Routes[i].Host = def.Host
-		}
-		if _, ok := m["path_prefix"]; !ok {
-			c.Routes[i].PathPrefix = def.PathPrefix
-		}
-		if _, ok := m["upstream"]; !ok {
-			c.Routes[i].Upstream = def.Upstream
-		}
+		r, m, def := &c.Routes[i], elem(routes, i), DefaultRoute()
+		fillKey(m, "host", &r.Host, def.Host)
+		fillKey(m, "path_prefix", &r.PathPrefix, def.PathPrefix)
+		fillKey(m, "upstream", &r.Upstream, def.Upstream)
 	}
 	ups, _ := raw["upstream"].([]any)
 	for i := range c.Upstreams {
-		u := &c.Upstreams[i]
-		m := elem(ups, i)
-		def := DefaultUpstream()
-		if _, ok := m["name"]; !ok {
-			u.Name = def.Name
-		}
-		if _, ok := m["balance"]; !ok {
-			u.Balance = def.Balance
-		}
-		if _, ok := m["hash_key"]; !ok {
-			u.HashKey = def.HashKey
-		}
-		if _, ok := m["hash_load_factor"]; !ok {
-			u.HashLoadFactor = def.HashLoadFactor
-		}
-		if _, ok := m["max_fails"]; !ok {
-			u.MaxFails = def.MaxFails
-		}
-		if _, ok := m["fail_window"]; !ok {
-			u.FailWindow = def.FailWindow
-		}
-		if _, ok := m["eject_time"]; !ok {
-			u.EjectTime = def.EjectTime
-		}
-		if _, ok := m["retries"]; !ok {
-			u.Retries = def.Retries
-		}
-		if _, ok := m["retry_backoff"]; !ok {
-			u.RetryBackoff = def.RetryBackoff
-		}
-		if _, ok := m["retry_backoff_max"]; !ok {
-			u.RetryBackoffMax = def.RetryBackoffMax
-		}
-		if _, ok := m["warm_max_idle"]; !ok {
-			u.WarmMaxIdle = def.WarmMaxIdle
-		}
+		u, m, def := &c.Upstreams[i], elem(ups, i), DefaultUpstream()
+		fillKey(m, "name", &u.Name, def.Name)
+		fillKey(m, "balance", &u.Balance, def.Balance)
+		fillKey(m, "hash_key", &u.HashKey, def.HashKey)
+		fillKey(m, "hash_load_factor", &u.HashLoadFactor, def.HashLoadFactor)
+		fillKey(m, "max_fails", &u.MaxFails, def.MaxFails)
+		fillKey(m, "fail_window", &u.FailWindow, def.FailWindow)
+		fillKey(m, "eject_time", &u.EjectTime, def.EjectTime)
+		fillKey(m, "retries", &u.Retries, def.Retries)
+		fillKey(m, "retry_backoff", &u.RetryBackoff, def.RetryBackoff)
+		fillKey(m, "retry_backoff_max", &u.RetryBackoffMax, def.RetryBackoffMax)
+		fillKey(m, "warm_max_idle", &u.WarmMaxIdle, def.WarmMaxIdle)
 		fillHealth(&u.Health, m)
 		bs, _ := m["backends"].([]any)
 		for j := range u.Backends {
-			bm := elem(bs, j)
-			bdef := DefaultBackend()
-			if _, ok := bm["addr"]; !ok {
-				u.Backends[j].Addr = bdef.Addr
-			}
-			if _, ok := bm["weight"]; !ok {
-				u.Backends[j].Weight = bdef.Weight
-			}
+			b, bm, bdef := &u.Backends[j], elem(bs, j), DefaultBackend()
+			fillKey(bm, "addr", &b.Addr, bdef.Addr)
+			fillKey(bm, "weight", &b.Weight, bdef.Weight)
 		}
 	}
 }
@@ -171,26 +135,23 @@ func fillElements(c *Config, raw map[string]any) {
 func fillHealth(h *HealthCheck, m map[string]any) {
 	hm, _ := m["health"].(map[string]any)
 	def := DefaultHealthCheck()
-	if _, ok := hm["path"]; !ok {
-		h.Path = def.Path
-	}
-	if _, ok := hm["expect_status"]; !ok {
-		h.ExpectStatus = def.ExpectStatus
-	}
-	if _, ok := hm["interval"]; !ok {
-		h.Interval = def.Interval
-	}
-	if _, ok := hm["timeout"]; !ok {
-		h.Timeout = def.Timeout
-	}
-	if _, ok := hm["rise"]; !ok {
-		h.Rise = def.Rise
-	}
-	if _, ok := hm["fall"]; !ok {
-		h.Fall = def.Fall
+	fillKey(hm, "path", &h.Path, def.Path)
+	fillKey(hm, "expect_status", &h.ExpectStatus, def.ExpectStatus)
+	fillKey(hm, "interval", &h.Interval, def.Interval)
+	fillKey(hm, "timeout", &h.Timeout, def.Timeout)
+	fillKey(hm, "rise", &h.Rise, def.Rise)
+	fillKey(hm, "fall", &h.Fall, def.Fall)
+}
+
+// fillKey sets *field to def when m, an element decoded generically, has
+// no key: array elements decode onto zero values, not onto the defaults.
+func fillKey[T any](m map[string]any, key string, field *T, def T) {
+	if _, ok := m[key]; !ok {
+		*field = def
 	}
 }
 
+// elem returns element i of s as a table, or nil when there is none.
 func elem(s []any, i int) map[string]any {
 	if i < len(s) {
 		m, _ := s[i].(map[string]any)

@@ -29,13 +29,21 @@ func mustParse(t *testing.T, doc string) *Config {
 	return c
 }
 
-func TestParseMinimalTakesDefaults(t *testing.T) {
-	got := mustParse(t, minimal)
+// defaultsWithEcho returns the defaults plus what both minimal and the
+// example file add: one route to upstream echo, one backend at
+// 127.0.0.1:9001.
+func defaultsWithEcho() *Config {
 	want := Default()
 	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
 	u := documentedUpstream()
 	u.Name, u.Backends = "echo", []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
 	want.Upstreams = []Upstream{u}
+	return want
+}
+
+func TestParseMinimalTakesDefaults(t *testing.T) {
+	got := mustParse(t, minimal)
+	want := defaultsWithEcho()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", got, want)
 	}
@@ -224,11 +232,7 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(../examples/throng.toml): %v", err)
 	}
-	want := Default()
-	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
-	u := documentedUpstream()
-	u.Name, u.Backends = "echo", []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
-	want.Upstreams = []Upstream{u}
+	want := defaultsWithEcho()
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example =\n%+v\nwant the defaults plus the echo route\n%+v", c, want)
 	}

@@ -10,32 +10,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/bench/wsframe"
 )
-
-// dialFanout upgrades a connection to ws://addr+path with d.
-func dialFanout(t testing.TB, d ws.Dialer, addr, path string) *serveTestClient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), serveTestTimeout)
-	defer cancel()
-	conn, br, hs, err := d.Dial(ctx, "ws://"+addr+path)
-	if err != nil {
-		t.Fatalf("Dial(%s%s) = %v", addr, path, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	if err := conn.SetDeadline(time.Now().Add(serveTestTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	c := &serveTestClient{conn: conn, r: conn, hs: hs}
-	if br != nil {
-		c.r = br
-	}
-	return c
-}
 
 func TestServeFanout(t *testing.T) {
 	const addr = "127.0.74.10:19401"

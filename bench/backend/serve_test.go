@@ -49,14 +49,21 @@ type serveTestClient struct {
 	hs   ws.Handshake
 }
 
-// dialServe upgrades a connection to addr with d.
+// dialServe upgrades a connection to ws://addr/ with d.
 func dialServe(t testing.TB, d ws.Dialer, addr string) *serveTestClient {
+	t.Helper()
+	return dialFanout(t, d, addr, "/")
+}
+
+// dialFanout upgrades a connection to ws://addr+path with d: the fan-out
+// server reads its topic from the path.
+func dialFanout(t testing.TB, d ws.Dialer, addr, path string) *serveTestClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), serveTestTimeout)
 	defer cancel()
-	conn, br, hs, err := d.Dial(ctx, "ws://"+addr+"/")
+	conn, br, hs, err := d.Dial(ctx, "ws://"+addr+path)
 	if err != nil {
-		t.Fatalf("Dial(%s) = %v", addr, err)
+		t.Fatalf("Dial(%s%s) = %v", addr, path, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	if err := conn.SetDeadline(time.Now().Add(serveTestTimeout)); err != nil {
@@ -297,6 +304,18 @@ func serveRequest(extra string) string {
 		"Sec-WebSocket-Key: " + serveTestKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
 }
 
+// serveReadResponse reads the server's response to a raw handshake on
+// conn; the reader returned holds what follows it.
+func serveReadResponse(t *testing.T, conn net.Conn) (*bufio.Reader, *http.Response) {
+	t.Helper()
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br, resp
+}
+
 func TestServeFramesWithHandshake(t *testing.T) {
 	const addr = "127.0.0.77:19005"
 	startServe(t, Config{Addr: addr, Loops: 2})
@@ -311,11 +330,7 @@ func TestServeFramesWithHandshake(t *testing.T) {
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, resp := serveReadResponse(t, conn)
 	for _, c := range []struct{ key, want string }{
 		{"Upgrade", "websocket"},
 		{"Connection", "Upgrade"},
@@ -355,11 +370,7 @@ func TestServeHandshakeInPieces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, resp := serveReadResponse(t, conn)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("got status %d, want 101", resp.StatusCode)
 	}
@@ -393,11 +404,7 @@ func TestServeBadHandshake(t *testing.T) {
 			if _, err := conn.Write([]byte(tt.req)); err != nil {
 				t.Fatal(err)
 			}
-			br := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			br, resp := serveReadResponse(t, conn)
 			if resp.StatusCode != tt.want {
 				t.Errorf("got status %d, want %d", resp.StatusCode, tt.want)
 			}

@@ -6,70 +6,53 @@ import (
 	"testing"
 )
 
-func TestParseVmRSS(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    int64
-		wantErr error
-	}{
-		{"ok", "Name:\tx\nVmPeak:\t 10 kB\nVmRSS:\t    1234 kB\nThreads: 3\n", 1234 << 10, nil},
-		{"missing", "Name:\tx\n", 0, ErrProcStatus},
-		{"bad unit", "VmRSS:\t1 MB\n", 0, ErrProcStatus},
-		{"bad number", "VmRSS:\tx kB\n", 0, ErrProcStatus},
-	}
+// parseCase is a case of a /proc text parser: its input, and the value
+// and error (matched with errors.Is) it should give.
+type parseCase[T comparable] struct {
+	name    string
+	in      string
+	want    T
+	wantErr error
+}
+
+// testParser runs parse, named name in messages, over tests.
+func testParser[T comparable](t *testing.T, name string, parse func([]byte) (T, error), tests []parseCase[T]) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseVmRSS([]byte(tt.in))
+			got, err := parse([]byte(tt.in))
 			if got != tt.want || !errors.Is(err, tt.wantErr) {
-				t.Errorf("parseVmRSS = %d, %v; want %d, %v", got, err, tt.want, tt.wantErr)
+				t.Errorf("%s = %v, %v; want %v, %v", name, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}
 }
 
+func TestParseVmRSS(t *testing.T) {
+	testParser(t, "parseVmRSS", parseVmRSS, []parseCase[int64]{
+		{"ok", "Name:\tx\nVmPeak:\t 10 kB\nVmRSS:\t    1234 kB\nThreads: 3\n", 1234 << 10, nil},
+		{"missing", "Name:\tx\n", 0, ErrProcStatus},
+		{"bad unit", "VmRSS:\t1 MB\n", 0, ErrProcStatus},
+		{"bad number", "VmRSS:\tx kB\n", 0, ErrProcStatus},
+	})
+}
+
 func TestParseStatTicks(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    uint64
-		wantErr error
-	}{
+	testParser(t, "parseStatTicks", parseStatTicks, []parseCase[uint64]{
 		{"ok", "42 (throng) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 5 0 100 0 0", 300, nil},
 		{"name with spaces and parens", "42 (a) b (c) R 1 42 42 0 -1 0 0 0 0 0 7 8 0 0", 15, nil},
 		{"short", "42 (x) S 1 2", 0, ErrProcStat},
 		{"no paren", "42 x S", 0, ErrProcStat},
 		{"bad field", "42 (x) S 1 42 42 0 -1 0 0 0 0 0 a 8", 0, ErrProcStat},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStatTicks([]byte(tt.in))
-			if got != tt.want || !errors.Is(err, tt.wantErr) {
-				t.Errorf("parseStatTicks = %d, %v; want %d, %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 func TestParseSockstatTCPMem(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    int64
-		wantErr error
-	}{
+	testParser(t, "parseSockstatTCPMem", parseSockstatTCPMem, []parseCase[int64]{
 		{"ok", "sockets: used 100\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 12\nUDP: inuse 1 mem 3\n", 12, nil},
 		{"no tcp", "UDP: inuse 1 mem 3\n", 0, ErrProcSockstat},
 		{"no mem", "TCP: inuse 5\n", 0, ErrProcSockstat},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseSockstatTCPMem([]byte(tt.in))
-			if got != tt.want || !errors.Is(err, tt.wantErr) {
-				t.Errorf("parseSockstatTCPMem = %d, %v; want %d, %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 func TestReadProcSelf(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 
 	"github.com/throngproxy/throng/bench"
@@ -20,11 +19,6 @@ func runHandshake(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "deadline for each TCP connect")
 	lf.unit = "handshakes/s"
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.HandshakeReport, error) {
-			if lf.procs != 1 {
-				return bench.HandshakeProcs(ctx, cfg, procsConfig(lf.procs))
-			}
-			return bench.Handshake(ctx, cfg)
-		},
+		byProcs(lf, &cfg, bench.Handshake, bench.HandshakeProcs),
 		func(r *bench.HandshakeReport) bool { return r.Interrupted })
 }

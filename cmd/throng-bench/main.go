@@ -335,12 +335,7 @@ func runIdle(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", def.VerifyTimeout, "deadline for the liveness check after the hold")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", def.HandshakeTimeout, "deadline for handshakes after the last connect")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.IdleReport, error) {
-			if lf.procs != 1 {
-				return bench.IdleProcs(ctx, cfg, procsConfig(lf.procs))
-			}
-			return bench.Idle(ctx, cfg)
-		},
+		byProcs(lf, &cfg, bench.Idle, bench.IdleProcs),
 		func(r *bench.IdleReport) bool { return r.Interrupted })
 }
 
@@ -355,11 +350,6 @@ func runEcho(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "d", def.Duration, "measured duration, after the warm-up")
 	fs.DurationVar(&cfg.Warmup, "warmup", def.Warmup, "unrecorded warm-up")
 	return runLoad(fs, lf, &cfg.LoadConfig, args, stdout, stderr,
-		func(ctx context.Context) (*bench.EchoReport, error) {
-			if lf.procs != 1 {
-				return bench.EchoProcs(ctx, cfg, procsConfig(lf.procs))
-			}
-			return bench.Echo(ctx, cfg)
-		},
+		byProcs(lf, &cfg, bench.Echo, bench.EchoProcs),
 		func(r *bench.EchoReport) bool { return r.Interrupted })
 }

@@ -29,6 +29,19 @@ func procsConfig(n int) procs.Config {
 	return pc
 }
 
+// byProcs returns a load subcommand's start function: alone, in this
+// process, for -procs 1; else split over lf.procs workers. It reads *cfg
+// when the run starts, once runLoad has completed it from the flags.
+func byProcs[C, R any](lf *loadFlags, cfg *C, alone func(context.Context, C) (*R, error),
+	split func(context.Context, C, procs.Config) (*R, error)) func(context.Context) (*R, error) {
+	return func(ctx context.Context) (*R, error) {
+		if lf.procs != 1 {
+			return split(ctx, *cfg, procsConfig(lf.procs))
+		}
+		return alone(ctx, *cfg)
+	}
+}
+
 // runWorker runs `throng-bench worker`: one worker process of a -procs
 // run, until its job is done, its input ends, or SIGINT or SIGTERM.
 func runWorker(args []string, stdout, stderr io.Writer) int {
