@@ -187,9 +187,7 @@ idle = "1s"
 			t.Errorf("got connected %d, alive %d, failed %v, mismatches %d, rate %v; want 200, 200, none, 0, > 0",
 				rep.Connected, rep.Alive, rep.Failed, rep.Mismatches, rep.ConnectRate)
 		}
-		// One more socket may be counted: a connection throng accepted but
-		// has not yet seen closed (a readiness probe, a client's
-		// abandoned connect) is established on its side for a moment.
+		// A few more sockets may be counted (heldAbout).
 		if len(rep.Targets) != 1 || !heldAbout(rep.Targets[0].SessionsHeld, 200) || rep.Targets[0].Connected.RSSBytes <= 0 {
 			t.Errorf("got targets %+v; want throng holding the 200 sessions", rep.Targets)
 		}
@@ -271,4 +269,9 @@ idle = "1s"
 
 // heldAbout reports whether a proxy's count of established sessions is
 // want, or want+1 while a connection it accepted is on its way out.
-func heldAbout(held, want int) bool { return held == want || held == want+1 }
+// heldAbout reports whether held, established sockets counted on throng's
+// side, is want give or take what a loaded machine adds: connections
+// throng accepted but has not yet seen closed (a readiness probe, a
+// client's connect abandoned at its timeout and retried) are established
+// there for a moment. A tenth more at most.
+func heldAbout(held, want int) bool { return held >= want && held <= want+max(1, want/10) }
