@@ -31,7 +31,6 @@ type IdleConfig struct {
 	Ping time.Duration
 }
 
-// Defaults for IdleConfig.
 // Defaults of throng-bench idle that Idle itself does not apply: Idle
 // requires Sessions, and a Rate of 0 is unbounded.
 const (
@@ -41,6 +40,7 @@ const (
 	DefaultIdleRate = 2000
 )
 
+// Defaults for IdleConfig.
 const (
 	defaultIdleHold      = 30 * time.Second
 	defaultSettle        = 2 * time.Second

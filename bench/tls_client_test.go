@@ -26,6 +26,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/throngproxy/throng/bench/sysstat"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // Tests of the TLS client path use 127.0.76.200 and up: servers on .200 to
@@ -541,11 +542,7 @@ func TestTLSEchoInterrupted(t *testing.T) {
 			Duration:   time.Hour,
 		})
 	}, func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for deadline := time.Now().Add(loadTestTimeout); live.Sample().Msgs == 0 && time.Now().Before(deadline); {
-			<-tick.C // until echoes flow
-		}
+		enginetest.WaitForWithin(t, loadTestTimeout, "echoes to flow", func() bool { return live.Sample().Msgs > 0 })
 	})
 	if err != nil || !rep.Interrupted || rep.Connected != 4 || len(rep.Failed) != 0 {
 		t.Errorf("Echo = %+v, %v; want an interrupted report of 4 sessions, no failures", rep, err)

@@ -40,7 +40,7 @@ func TestHTTPAllocations(t *testing.T) {
 		{"AppendForwardedRequest", func() { dst = AppendForwardedRequest(dst[:0], &req, &f) }},
 		{"AppendSwitchingResponse", func() { dst = AppendSwitchingResponse(dst[:0], &resp, f.RequestID, nil) }},
 		{"AppendRelayedHead", func() { dst = AppendRelayedHead(dst[:0], &relayed, BodyChunked, 0) }},
-		{"AppendChunk", func() { dst = AppendChunk(dst[:0], chunked) }},
+		{"AppendChunkSize", func() { dst = AppendChunkSize(dst[:0], len(chunked)) }},
 		{"AppendErrorResponse", func() { dst = AppendErrorResponse(dst[:0], 426, ErrBadVersion.Header) }},
 		{"ChunkedDecoder.Decode", func() { d.Reset(); dst, _, _, _ = d.Decode(dst[:0], chunked) }},
 		{"HandshakeError.Error", func() { _ = ErrBadKey.Error() }},

@@ -13,5 +13,5 @@
 // as bytes arrive in any split, [ParseRequest] or [ParseResponse] parses the
 // complete head, and the Append functions build what the proxy sends on
 // ([AppendForwardedRequest], [AppendSwitchingResponse],
-// [AppendRelayedHead], [AppendChunk], [AppendErrorResponse]).
+// [AppendRelayedHead], [AppendChunkSize], [AppendErrorResponse]).
 package codec

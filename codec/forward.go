@@ -208,7 +208,7 @@ func AppendSwitchingResponse(dst []byte, resp *Response, requestID, extraHeader 
 //   - BodyChunked: "Transfer-Encoding: chunked", the chunks passed on as
 //     they come;
 //   - BodyClose: "Transfer-Encoding: chunked" as well, the proxy wrapping
-//     what it reads in chunks (AppendChunk), so that a client can tell a
+//     what it reads in chunks (AppendChunkSize, LastChunk), so that a client can tell a
 //     body cut short from a whole one, which a close-delimited body cannot;
 //   - BodyNone: "Content-Length: 0", or nothing for 1xx, 204 and 304, which
 //     have no body (RFC 9110 §6.4.1, §8.6).
@@ -246,15 +246,9 @@ func AppendRelayedHead(dst []byte, resp *Response, kind BodyKind, length int64) 
 	return append(dst, "Connection: close\r\n\r\n"...)
 }
 
-// AppendChunk appends p to dst as one chunk of a chunked body (RFC 9112
-// §7.1): its size in hex, CRLF, p, CRLF. An empty p appends the last chunk
-// and the empty trailer section, "0\r\n\r\n", which ends the body. It
-// allocates only by growing dst.
-func AppendChunk(dst, p []byte) []byte {
-	dst = AppendChunkSize(dst, len(p))
-	dst = append(dst, p...)
-	return append(dst, "\r\n"...)
-}
+// LastChunk ends a chunked body: the last chunk and an empty trailer
+// section (RFC 9112 §7.1). Do not modify it.
+var LastChunk = []byte("0\r\n\r\n")
 
 // AppendChunkSize appends the line that starts a chunk of n bytes: n in
 // hex and CRLF. The chunk's bytes and a CRLF follow it (RFC 9112 §7.1).

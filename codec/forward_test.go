@@ -363,8 +363,9 @@ func TestAppendRelayedHead(t *testing.T) {
 	}
 }
 
-func TestAppendChunk(t *testing.T) {
-	got := AppendChunk(AppendChunk([]byte("x"), []byte("0123456789abcdefg")), nil)
+func TestChunkFraming(t *testing.T) {
+	payload := []byte("0123456789abcdefg")
+	got := append(append(append(AppendChunkSize([]byte("x"), len(payload)), payload...), "\r\n"...), LastChunk...)
 	if want := "x11\r\n0123456789abcdefg\r\n0\r\n\r\n"; string(got) != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -262,3 +262,19 @@ type Backend struct {
 	// Weight is the share of weighted balancers, 1..1000. Default 1.
 	Weight int `toml:"weight"`
 }
+
+// StickyWithoutSecret is the warning for an upstream with sticky_cookie and
+// no sticky_secret: its cookie is keyed by a key the process draws at start.
+const StickyWithoutSecret = "sticky_cookie without sticky_secret: only this process honours the cookie, until it restarts"
+
+// KeylessSticky lists the upstreams whose sticky cookie has no
+// sticky_secret (StickyWithoutSecret says what that costs).
+func (c *Config) KeylessSticky() []string {
+	var names []string
+	for _, u := range c.Upstreams {
+		if u.StickyCookie != "" && u.StickySecret == "" {
+			names = append(names, u.Name)
+		}
+	}
+	return names
+}

@@ -172,12 +172,8 @@ func New(o Options) (*Engine, error) {
 // by this process's random key: another process behind the same address
 // does not honour it, nor does this one after a restart.
 func warnStickyWithoutSecret(log *slog.Logger, c *config.Config) {
-	for _, u := range c.Upstreams {
-		if u.StickyCookie != "" && u.StickySecret == "" {
-			log.LogAttrs(context.Background(), slog.LevelWarn,
-				"sticky_cookie without sticky_secret: only this process honours the cookie, until it restarts",
-				attrUpstream(u.Name))
-		}
+	for _, name := range c.KeylessSticky() {
+		log.LogAttrs(context.Background(), slog.LevelWarn, config.StickyWithoutSecret, attrUpstream(name))
 	}
 }
 

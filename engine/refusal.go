@@ -122,7 +122,7 @@ func (s *session) relayBody(p []byte) {
 // close-delimited body, else a body cut short.
 func (s *session) onRefusalBackendGone() {
 	if s.hs.bodyKind == codec.BodyClose {
-		s.endRefusal(codec.AppendChunk(s.hs.body[:0], nil), "")
+		s.endRefusal(codec.LastChunk, "")
 		return
 	}
 	s.endRefusal(nil, cutEarlyClose)

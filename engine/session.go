@@ -95,13 +95,12 @@ type session struct {
 }
 
 // handshake is the part of a session that exists only until it is open: the
-// heads, the early client bytes and the retry bookkeeping. Shards recycle
+// heads, the refusal's bookkeeping and the retry bookkeeping. Shards recycle
 // them, so a handshake costs no allocation in steady state.
 type handshake struct {
 	head []byte // the client's raw request head
-	fwd  []byte // the request as forwarded upstream
+	fwd  []byte // the request as forwarded upstream; once answered, the answer relayed to the client
 	resp []byte // the backend's answer head
-	body []byte // scratch: the 101 for the client, pieces of a refusal's body
 	rid  []byte // the X-Request-Id sent upstream, echoed in the 101
 
 	scan     codec.HeadScanner
@@ -127,7 +126,7 @@ type handshake struct {
 
 func (hs *handshake) reset() {
 	hs.head, hs.fwd, hs.resp = hs.head[:0], hs.fwd[:0], hs.resp[:0]
-	hs.body, hs.rid = hs.body[:0], hs.rid[:0]
+	hs.rid = hs.rid[:0]
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft, hs.bodySent = 0, 0, 0
@@ -145,7 +144,7 @@ const maxFreeHandshakes = 256
 
 // recycleHandshake resets hs for reuse, or refuses one that grew too large.
 func recycleHandshake(hs *handshake) bool {
-	if cap(hs.head)+cap(hs.fwd)+cap(hs.resp)+cap(hs.body) > maxRecycledHandshake {
+	if cap(hs.head)+cap(hs.fwd)+cap(hs.resp) > maxRecycledHandshake {
 		return false
 	}
 	hs.reset()

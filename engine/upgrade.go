@@ -79,8 +79,9 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 		// went this time.
 		cookie = st.SetCookie(s.backend)
 	}
-	out := codec.AppendSwitchingResponse(hs.body[:0], resp, hs.rid, cookie)
-	hs.body = out
+	// The forwarded request is done with: its buffer takes the 101.
+	out := codec.AppendSwitchingResponse(hs.fwd[:0], resp, hs.rid, cookie)
+	hs.fwd = out
 	s.status = 101
 	if _, err := s.client.Write(out); err != nil || s.client == nil {
 		return 0

@@ -34,13 +34,13 @@ const (
 // counters without a lock, so concurrent picks may each let a backend pass
 // its bound by one.
 type Hash struct {
-	backends     []*Backend
-	points       []uint64 // ring positions, ascending
-	owners       []int32  // owners[i]: position in backends of points[i]
-	loadFactor   float64
-	totalWeight  int64
-	minPerWeight float64  // the bound's floor per unit of weight: hashMinBound / mean weight
-	health       *passive // the backends' passive health, or nil
+	backends    []*Backend
+	points      []uint64 // ring positions, ascending
+	owners      []int32  // owners[i]: position in backends of points[i]
+	loadFactor  float64
+	totalWeight int64
+	floors      []float64 // by backend position: the bound's floor (see full)
+	health      *passive  // the backends' passive health, or nil
 }
 
 // NewHash returns a hash balancer over backends (weights ≥ 1, Index equal
@@ -62,7 +62,12 @@ func NewHash(backends []*Backend, loadFactor float64) (*Hash, error) {
 		}
 		h.totalWeight += int64(b.Weight)
 	}
-	h.minPerWeight = hashMinBound * float64(len(backends)) / float64(h.totalWeight)
+	// The floor: hashMinBound sessions, times weight / mean weight for a
+	// backend heavier than the mean. Built once: Pick only compares.
+	h.floors = make([]float64, len(backends))
+	for i, b := range backends {
+		h.floors[i] = max(math.Ceil(hashMinBound*float64(b.Weight)*float64(len(backends))/float64(h.totalWeight)), hashMinBound)
+	}
 	per := func(b *Backend) int {
 		n := int64(b.Weight) * pointsPerWeight
 		if total := h.totalWeight * pointsPerWeight; total > maxRingPoints {
@@ -172,7 +177,5 @@ const hashMinBound = 4
 // backends share the load, so the floor must not grow with their scale:
 // weights of 100 are weights of 1.
 func (h *Hash) full(b *Backend, perWeight float64) bool {
-	w := float64(b.Weight)
-	floor := max(math.Ceil(h.minPerWeight*w), hashMinBound)
-	return float64(b.Active()) >= max(math.Ceil(perWeight*w), floor)
+	return float64(b.Active()) >= max(math.Ceil(perWeight*float64(b.Weight)), h.floors[b.Index])
 }

@@ -3,7 +3,6 @@ package backend
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -50,8 +49,9 @@ var (
 // *wsframe.Error from serveFanin.next: 1009 for a message over the limit,
 // 1002 for anything else.
 func serveFanCloseFor(err error) []byte {
-	var fe *wsframe.Error
-	if errors.As(err, &fe) && fe.Code == ws.StatusMessageTooBig {
+	// The errors are wsframe's preallocated values: comparing spares the
+	// allocation errors.As's target would cost.
+	if err == wsframe.ErrTooLong {
 		return serveClose1009
 	}
 	return serveClose1002

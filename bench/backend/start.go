@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 )
 
 // Start runs Serve(ctx, cfg) on a goroutine of its own and returns once
@@ -17,11 +16,8 @@ func Start(ctx context.Context, cfg Config) (wait func() error, err error) {
 	select {
 	case <-ready:
 	case err := <-done:
-		if err == nil { // ctx was cancelled before every loop listened
+		if err == nil { // Serve returns nil only once ctx is done
 			err = ctx.Err()
-		}
-		if err == nil {
-			err = errors.New("backend: serve returned before it was ready")
 		}
 		return nil, err
 	}

@@ -267,8 +267,6 @@ idle = "1s"
 	})
 }
 
-// heldAbout reports whether a proxy's count of established sessions is
-// want, or want+1 while a connection it accepted is on its way out.
 // heldAbout reports whether held, established sockets counted on throng's
 // side, is want give or take what a loaded machine adds: connections
 // throng accepted but has not yet seen closed (a readiness probe, a

@@ -269,14 +269,13 @@ func TestRefusalBodies(t *testing.T) {
 		waitOutput(t, th.proc, `"reason":"body over 64 KiB"`)
 	})
 	t.Run("malformed chunk", func(t *testing.T) {
-		b, th, c, br, r := run(t, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\nabc\r\nzz\r\n")
+		b, th, c, _, r := run(t, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\nabc\r\nzz\r\n")
 		defer close(b.next)
 		b.next <- struct{}{}
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if body, err := io.ReadAll(r.Body); err == nil {
 			t.Fatalf("net/http read a whole body %q from a malformed one", body)
 		}
-		_ = br
 		waitOutput(t, th.proc, `"reason":"malformed chunked body"`)
 	})
 	t.Run("close-delimited becomes chunked", func(t *testing.T) {

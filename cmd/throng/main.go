@@ -65,10 +65,8 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		for _, u := range cfg.Upstreams {
-			if u.StickyCookie != "" && u.StickySecret == "" {
-				fmt.Fprintf(os.Stderr, "%s: warning: upstream %q: sticky_cookie without sticky_secret: only one process honours the cookie, until it restarts\n", *cfgPath, u.Name)
-			}
+		for _, name := range cfg.KeylessSticky() {
+			fmt.Fprintf(os.Stderr, "%s: warning: upstream %q: %s\n", *cfgPath, name, config.StickyWithoutSecret)
 		}
 		fmt.Printf("%s: ok\n", *cfgPath)
 		return 0
