@@ -84,12 +84,14 @@ func run(args []string) int {
 		log.Error("cannot start", "err", err.Error())
 		return 1
 	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- e.Run() }()
-
+	// Signals are caught before the listeners open: a SIGUSR1 that came
+	// between the two would be ignored by the runtime, and a SIGTERM would
+	// kill the process without a drain.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run() }()
 	for {
 		select {
 		case err := <-runErr:
