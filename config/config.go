@@ -94,8 +94,12 @@ type Limits struct {
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
 	// MaxFrameBytes bounds one frame's payload, ≥ 125. Default "16MiB".
 	MaxFrameBytes Size `toml:"max_frame_bytes"`
-	// WriteBufferLimit bounds the bytes queued toward one slow peer; past
-	// it the session is closed with 1013. ≥ 64KiB. Default "4MiB".
+	// WriteBufferLimit bounds the bytes queued toward one slow peer. Past
+	// half of it the proxy stops reading the socket that feeds the queue,
+	// and reads it again below a quarter (docs/protocol.md, "Flow
+	// control"); a queue that passes the whole limit, possible only while
+	// the feeding socket cannot be paused, closes the session (1013).
+	// ≥ 64KiB. Default "4MiB".
 	WriteBufferLimit Size `toml:"write_buffer_limit"`
 	// MaxEarlyBytes bounds the client bytes received after its request head
 	// and held until the backend's 101. ≥ 0. Default "64KiB".
@@ -120,6 +124,10 @@ type Timeouts struct {
 	Idle Duration `toml:"idle"`
 	// Close bounds the closing handshake. > 0. Default "5s".
 	Close Duration `toml:"close"`
+	// Write closes a peer that accepts no byte at all for this long while
+	// bytes wait for it (nginx's send_timeout); "0s" means never. Default
+	// "60s".
+	Write Duration `toml:"write"`
 	// Drain is the SIGTERM drain budget. > 0. Default "30s".
 	Drain Duration `toml:"drain"`
 }

@@ -31,6 +31,7 @@ func Default() *Config {
 			UpstreamHandshake: DurationOf(10 * time.Second),
 			Idle:              DurationOf(0),
 			Close:             DurationOf(5 * time.Second),
+			Write:             DurationOf(60 * time.Second),
 			Drain:             DurationOf(30 * time.Second),
 		},
 		Log: Log{

@@ -144,6 +144,7 @@ func (c *Config) validateTimeouts(v *validator) {
 	v.nonNegative("timeouts.idle", t.Idle)
 	v.positive("timeouts.close", t.Close)
 	v.positive("timeouts.drain", t.Drain)
+	v.nonNegative("timeouts.write", t.Write)
 }
 
 func (c *Config) validateUpstreams(v *validator) {

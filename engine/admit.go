@@ -6,6 +6,7 @@ package engine
 import (
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/netip"
 	"time"
 
@@ -48,11 +49,13 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 		sh:     sh,
 		snap:   snap,
 		client: c,
-		raddr:  c.RemoteAddr(),
 		id:     sh.nextID<<8 | sh.index, // unique across loops: the shard's index in the low byte
 		start:  time.Now().UnixNano(),
 		hs:     sh.handshakes.Get(),
 	}
+	// throng listens on TCP only: the address is a *net.TCPAddr, and
+	// holding it as one keeps the session within its size class.
+	s.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
 	s.lastActive = sh.now()
 	// Deadlines count from the current tick, which began up to one tick
 	// ago: one more tick keeps them from firing early.

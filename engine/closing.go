@@ -33,17 +33,17 @@ func (s *session) pollClosing() {
 		return
 	}
 	expired := s.sh.now() >= s.closeBy
-	if c := s.client; c != nil && s.flags&flagClientCloseIssued == 0 {
+	if s.present(toClient) && s.flags&flagClientCloseIssued == 0 {
 		done := s.flags&flagClosedToClient != 0 &&
-			(s.c2u.CloseSeen() || s.flags&flagClientFailed != 0 || s.upstream == nil && s.flags&flagUpstreamDrop != 0)
+			(s.c2u.CloseSeen() || s.flags&flagClientFailed != 0 || !s.present(toUpstream) && s.flags&flagUpstreamDrop != 0)
 		switch {
 		case expired, s.flags&flagClientDrop != 0:
 			s.closeClient()
-		case done && c.OutboundBuffered() == 0:
+		case done && s.queued(toClient) == 0:
 			s.closeClient()
 		}
 	}
-	if c := s.upstream; c != nil && s.flags&flagUpstreamCloseIssued == 0 {
+	if s.present(toUpstream) && s.flags&flagUpstreamCloseIssued == 0 {
 		// A backend answers the close handshake by closing TCP itself
 		// (RFC 6455 §7.1.1); the proxy closes first only a backend that
 		// broke the protocol.
@@ -53,29 +53,41 @@ func (s *session) pollClosing() {
 			s.closeUpstream()
 		case s.flags&flagUpstreamDrop != 0:
 			s.closeUpstream()
-		case ours && c.OutboundBuffered() == 0:
+		case ours && s.queued(toUpstream) == 0:
 			s.closeUpstream()
 		}
 	}
-	if s.client != nil || s.upstream != nil {
+	if s.present(toClient) || s.present(toUpstream) {
 		s.sh.wheel.arm(s, s.sh.now()+1)
 	}
 }
 
-// closeClient asks gnet to close the client socket; OnClose follows.
+// closeClient asks gnet to close the client socket; OnClose follows. A
+// socket flow control holds (detached, or on its way back) is closed here,
+// and the peer-gone event runs at once.
 func (s *session) closeClient() {
-	if c := s.client; c != nil && s.flags&flagClientCloseIssued == 0 {
+	if s.flags&flagClientCloseIssued != 0 {
+		return
+	}
+	if c := s.client; c != nil {
 		s.flags |= flagClientCloseIssued
 		_ = c.Close()
+		return
 	}
+	s.dropHeld(toClient)
 }
 
-// closeUpstream asks gnet to close the backend socket; OnClose follows.
+// closeUpstream asks gnet to close the backend socket, like closeClient.
 func (s *session) closeUpstream() {
-	if c := s.upstream; c != nil && s.flags&flagUpstreamCloseIssued == 0 {
+	if s.flags&flagUpstreamCloseIssued != 0 {
+		return
+	}
+	if c := s.upstream; c != nil {
 		s.flags |= flagUpstreamCloseIssued
 		_ = c.Close()
+		return
 	}
+	s.dropHeld(toUpstream)
 }
 
 // abort drops both sockets without a word (slowloris, early-byte overflow).
@@ -136,10 +148,11 @@ func (s *session) pollRejecting() {
 
 // maybeFinish ends the session once neither socket nor a dial is left.
 func (s *session) maybeFinish() {
-	if s.client != nil || s.upstream != nil || s.flags&(flagDialing|flagFinished) != 0 {
+	if s.present(toClient) || s.present(toUpstream) || s.flags&(flagDialing|flagFinished) != 0 {
 		return
 	}
 	s.flags |= flagFinished
+	s.endFlow()
 	s.releaseBackend()
 	sh := s.sh
 	if s.state != stateClosed {

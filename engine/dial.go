@@ -13,8 +13,12 @@ import (
 // dialJob asks a worker to connect a session to a backend. The worker reads
 // only the job's own fields: the session belongs to its loop.
 type dialJob struct {
-	s      *session // the session to connect; nil for a warm-pool fill
-	warm   *warmSet // the pool to fill when s is nil
+	s    *session // the session to connect; nil for a warm-pool fill
+	warm *warmSet // the pool to fill when s is nil
+	// attach, when set, makes the job flow control's: give fd, a socket
+	// detached from loop, back to it (flow.go).
+	attach *attachTicket
+	fd     int
 	loop   gnet.EventLoop
 	addr   string
 	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
@@ -93,7 +97,11 @@ func (d *dialer) work() {
 		case <-d.ctx.Done():
 			return
 		case j := <-d.jobs:
-			d.dial(j)
+			if j.attach != nil {
+				d.attach(j)
+			} else {
+				d.dial(j)
+			}
 		}
 	}
 }

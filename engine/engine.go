@@ -100,6 +100,10 @@ type Engine struct {
 	clock    atomic.Int64 // ticks since start; advanced by ticker
 	tickStop chan struct{}
 	tickDone chan struct{}
+	// flowWake wakes the flow poller (flow.go); flowDone is closed when
+	// it returns.
+	flowWake chan struct{}
+	flowDone chan struct{}
 }
 
 // maxLingering bounds connections that are being refused gracefully
@@ -151,6 +155,8 @@ func New(o Options) (*Engine, error) {
 		loopsUp:    make(chan struct{}),
 		tickStop:   make(chan struct{}),
 		tickDone:   make(chan struct{}),
+		flowWake:   make(chan struct{}, 1),
+		flowDone:   make(chan struct{}),
 	}
 	e.snap.Store(snap)
 	empty := []*shard{}
@@ -237,9 +243,11 @@ func (e *Engine) Run() error {
 	e.startHealth()
 	defer e.stopHealth()
 	go e.ticker()
+	go e.flowPoller()
 	defer func() {
 		close(e.tickStop)
 		<-e.tickDone
+		<-e.flowDone
 	}()
 
 	addrs := make([]string, len(e.listen))
@@ -492,6 +500,8 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.onUpstreamOpen(c)
 	case *warmSet:
 		return nil, x.onOpen(c)
+	case *attachTicket:
+		return nil, x.onOpen(c)
 	case loopProbe:
 		return nil, h.e.meet(c)
 	}
@@ -532,6 +542,11 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	if keep < len(p) && (c == s.client || c == s.upstream) {
 		_, _ = c.Discard(len(p) - keep)
 	}
+	if s.detachNow(c) {
+		// Flow control pauses this socket: gnet closes its conn now, the
+		// socket stays open (flow.go).
+		return gnet.Close
+	}
 	return gnet.None
 }
 
@@ -543,12 +558,17 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		}
 		return gnet.None
 	}
+	if s.onDetached(c) {
+		return gnet.None
+	}
 	switch {
 	case s.client != nil && c == s.client:
 		s.client = nil
+		s.dropQueue(toClient)
 		s.onClientGone()
 	case s.upstream != nil && c == s.upstream:
 		s.upstream = nil
+		s.dropQueue(toUpstream)
 		s.onUpstreamGone()
 	}
 	s.maybeFinish()

@@ -245,7 +245,7 @@ func (s *session) onClientGone() {
 	switch s.state {
 	case stateOpen, stateClosing:
 		// A vanished client turns into a Close 1001 toward the backend.
-		s.sendClose(true, statusGoingAway, s.c2u.AtBoundary())
+		s.sendClose(toUpstream, statusGoingAway)
 		s.beginClosing()
 		s.pollClosing()
 	case stateRejecting, stateClosed:
@@ -274,7 +274,7 @@ func (s *session) onUpstreamGone() {
 	case stateUpstreamBody:
 		s.onRefusalBackendGone()
 	case stateOpen, stateClosing:
-		s.sendClose(false, statusGoingAway, s.u2c.AtBoundary())
+		s.sendClose(toClient, statusGoingAway)
 		s.beginClosing()
 		s.pollClosing()
 	}

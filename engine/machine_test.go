@@ -145,6 +145,16 @@ func newMachine(t *testing.T, cfg func(*config.Config)) *machine {
 }
 
 // settle delivers the OnClose of every conn closed during the last event.
+// queuedClose is the code of the last Close frame waiting toward d in the
+// session's own queue (behind what gnet holds), 0 when there is none.
+func (m *machine) queuedClose(d side) int {
+	fs := m.s.flow
+	if fs == nil {
+		return 0
+	}
+	return (&memConn{writes: [][]byte{bytes.Join(fs.q[d].chunks, nil)}}).closeCode()
+}
+
 func (m *machine) settle() {
 	for _, c := range []*memConn{m.client, m.up} {
 		if c != nil && c.closing && !c.gone {
@@ -456,17 +466,23 @@ func TestMachine(t *testing.T) {
 				if m.client.closing {
 					m.t.Fatal("client closed with its Close still queued")
 				}
+				if code := m.queuedClose(toClient); code != 1001 {
+					m.t.Fatalf("Close %d queued for the client, want 1001", code)
+				}
 				m.clientGone()
 			},
-			want: stateClosed, clientCode: 1001, finished: true},
+			want: stateClosed, finished: true},
 		{name: "closing → closed: close deadline",
 			run: func(m *machine) {
 				m.open()
 				m.client.queued = 1 << 10
 				m.backendGone()
+				if code := m.queuedClose(toClient); code != 1001 {
+					m.t.Fatalf("Close %d queued for the client, want 1001", code)
+				}
 				m.after(2 * time.Second)
 			},
-			want: stateClosed, clientCode: 1001, finished: true},
+			want: stateClosed, finished: true},
 		{name: "rejecting → closed: linger deadline",
 			run: func(m *machine) {
 				m.clientSends(strings.Replace(setupRequest, "GET", "PUT", 1))

@@ -2,12 +2,8 @@ package engine
 
 import (
 	"errors"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gobwas/ws"
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
 )
@@ -25,10 +21,10 @@ func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
 // other side. Nothing follows a violation or a Close in a direction; bytes
 // are scanned but not forwarded once a Close went the other way.
 func (s *session) relay(p []byte, fromClient bool) (keep int) {
-	src, failed, closedTo := &s.u2c, flagUpstreamFailed, flagClosedToClient
+	src, failed, closedTo, dst := &s.u2c, flagUpstreamFailed, flagClosedToClient, toClient
 	count, total, since := &s.bytesU2C, &s.sh.stats.bytesU2C, &s.u2cSince
 	if fromClient {
-		src, failed, closedTo = &s.c2u, flagClientFailed, flagClosedToUpstream
+		src, failed, closedTo, dst = &s.c2u, flagClientFailed, flagClosedToUpstream, toUpstream
 		count, total, since = &s.bytesC2U, &s.sh.stats.bytesC2U, &s.c2uSince
 	}
 	if s.flags&failed != 0 || src.CloseSeen() {
@@ -42,8 +38,8 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		keep = len(p) - n
 	}
 	s.trackMidFrame(since, src, before)
-	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 {
-		s.write(dst, held, p[:n])
+	if s.present(dst) && s.flags&closedTo == 0 {
+		s.send(dst, held, p[:n])
 		sent := uint64(len(held) + n)
 		*count += sent
 		// The loop is the counter's only writer: a plain store of the sum
@@ -58,11 +54,8 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		s.flags |= closedTo
 		s.beginClosing()
 	}
-	// Read the peer again: a failed write closes it inside Write. Once a
-	// Close went that way the queue is the peer's last words: let it drain.
-	if dst := s.peer(fromClient); dst != nil && s.flags&closedTo == 0 &&
-		dst.OutboundBuffered() > int(s.snap.writeBufferLimit) {
-		s.slowConsumer(fromClient)
+	// Once a Close went to dst its queue is its last words: let it drain.
+	if s.flow != nil && s.flags&closedTo == 0 && s.throttle(dst, keep) {
 		return keep
 	}
 	if s.state == stateClosing {
@@ -97,53 +90,6 @@ func frameAt(src *codec.Stream) uint64 {
 	return n
 }
 
-// peer returns the socket that bytes from the client (fromClient) or from
-// the backend go to, nil once it is closed.
-func (s *session) peer(fromClient bool) gnet.Conn {
-	if fromClient {
-		return s.upstream
-	}
-	return s.client
-}
-
-// write sends held (a frame header completed across reads) and then p, in
-// one system call when both are present.
-func (s *session) write(dst gnet.Conn, held, p []byte) {
-	if len(held) > 0 {
-		iov := &s.sh.iov
-		iov[0], iov[1] = held, p
-		_, _ = dst.Writev(iov[:])
-		iov[0], iov[1] = nil, nil
-		return
-	}
-	if len(p) > 0 {
-		writeFast(dst, p)
-	}
-}
-
-// writeFast writes p to a peer on this loop. When nothing is queued it
-// sends straight to the socket: send(2) rather than gnet's write(2), which
-// takes the VFS path (fdget_pos, rw_verify_area, vfs_write) before reaching
-// the socket, and as a raw system call, because the socket is non-blocking
-// and the runtime's bookkeeping for calls that may block is pure overhead
-// on the relay's hottest path. MSG_NOSIGNAL spares a SIGPIPE on a peer that
-// reset. Whatever the kernel did not take, and every error, goes through
-// gnet's Write, which queues the rest behind EPOLLOUT or closes the conn
-// exactly as it would have.
-func writeFast(dst gnet.Conn, p []byte) {
-	if dst.OutboundBuffered() == 0 {
-		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(dst.Fd()), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			unix.MSG_NOSIGNAL, 0, 0)
-		if errno == 0 {
-			if int(n) == len(p) {
-				return
-			}
-			p = p[n:]
-		}
-	}
-	_, _ = dst.Write(p)
-}
-
 // protocolError fails a session whose client (fromClient) or backend broke
 // RFC 6455: the offender is told the close code, the other side 1001.
 func (s *session) protocolError(fromClient bool, err error) {
@@ -155,31 +101,34 @@ func (s *session) protocolError(fromClient bool, err error) {
 	s.sh.stats.protocolErr.Add(1)
 	if fromClient {
 		s.flags |= flagClientFailed
-		s.sendClose(false, code, s.u2c.AtBoundary())
+		s.sendClose(toClient, code)
 		// The client's stream stopped before the offending header, so the
 		// backend's input ends at a frame boundary.
-		s.sendClose(true, statusGoingAway, true)
+		s.sendCloseAt(toUpstream, statusGoingAway, true)
 	} else {
 		s.flags |= flagUpstreamFailed
-		s.sendClose(true, code, s.c2u.AtBoundary())
-		s.sendClose(false, statusGoingAway, true)
+		s.sendClose(toUpstream, code)
+		s.sendCloseAt(toClient, statusGoingAway, true)
 	}
 	s.beginClosing()
 	s.pollClosing()
 }
 
-// slowConsumer ends a session whose receiver (the backend when toUpstream)
-// did not keep up: its queue passed write_buffer_limit. gnet cannot pause
-// reads, so the alternative would be unbounded memory.
-func (s *session) slowConsumer(toUpstream bool) {
+// slowConsumer ends a session whose peer d did not keep up: it accepted no
+// byte for timeouts.write while bytes waited for it, or its queue passed
+// write_buffer_limit while the socket feeding it could not be paused. d is
+// told 1013 if what it was sent ends at a frame boundary (it may never read
+// it) and dropped at once; the other side is told 1001.
+func (s *session) slowConsumer(d side) {
 	s.sh.stats.slowConsumer.Add(1)
-	if toUpstream {
-		s.flags |= flagUpstreamDrop | flagClosedToUpstream
-		s.sendClose(false, codec.StatusTryAgainLater, s.u2c.AtBoundary())
-	} else {
+	s.sendClose(d, codec.StatusTryAgainLater)
+	s.flush(d)
+	if d == toClient {
 		s.flags |= flagClientDrop | flagClosedToClient
-		s.sendClose(true, codec.StatusTryAgainLater, s.c2u.AtBoundary())
+	} else {
+		s.flags |= flagUpstreamDrop | flagClosedToUpstream
 	}
+	s.sendClose(d.other(), statusGoingAway)
 	s.beginClosing()
 	s.pollClosing()
 }
@@ -187,39 +136,34 @@ func (s *session) slowConsumer(toUpstream bool) {
 // goAway closes an open session on the proxy's initiative (idle timeout,
 // drain): code toward the client, 1001 toward the backend.
 func (s *session) goAway(code ws.StatusCode) {
-	s.sendClose(false, code, s.u2c.AtBoundary())
-	s.sendClose(true, statusGoingAway, s.c2u.AtBoundary())
+	s.sendClose(toClient, code)
+	s.sendClose(toUpstream, statusGoingAway)
 	s.beginClosing()
 	s.pollClosing()
 }
 
-// sendClose injects a Close frame toward the client or the backend, once.
-// A Close may only start at a frame boundary of what the receiver has been
-// sent so far; when the receiver is mid-frame its connection is dropped
-// instead.
-func (s *session) sendClose(toUpstream bool, code ws.StatusCode, atBoundary bool) {
-	if toUpstream {
-		c := s.upstream
-		if c == nil || s.flags&flagClosedToUpstream != 0 {
-			return
-		}
-		s.flags |= flagClosedToUpstream
-		if !atBoundary {
-			s.flags |= flagUpstreamDrop
-			return
-		}
-		_, _ = c.Write(s.sh.closeFrame(true, code))
+// sendClose injects a Close frame toward d, once. A Close may only start at
+// a frame boundary of what d has been sent so far; when d is mid-frame its
+// connection is dropped instead.
+func (s *session) sendClose(d side, code ws.StatusCode) { s.sendCloseAt(d, code, s.boundary(d)) }
+
+// sendCloseAt is sendClose for a caller that knows whether d's input stands
+// at a frame boundary (a stream that failed stopped before its bad header).
+func (s *session) sendCloseAt(d side, code ws.StatusCode, atBoundary bool) {
+	closed, drop := flagClosedToClient, flagClientDrop
+	if d == toUpstream {
+		closed, drop = flagClosedToUpstream, flagUpstreamDrop
+	}
+	if !s.present(d) || s.flags&closed != 0 {
 		return
 	}
-	c := s.client
-	if c == nil || s.flags&flagClosedToClient != 0 {
-		return
+	s.flags |= closed
+	if d == toClient {
+		s.closeCode = uint16(code)
 	}
-	s.flags |= flagClosedToClient
-	s.closeCode = uint16(code)
 	if !atBoundary {
-		s.flags |= flagClientDrop
+		s.flags |= drop
 		return
 	}
-	_, _ = c.Write(s.sh.closeFrame(false, code))
+	s.send(d, nil, s.sh.closeFrame(d == toUpstream, code))
 }

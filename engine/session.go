@@ -58,9 +58,13 @@ const (
 type session struct {
 	sh       *shard
 	snap     *snapshot
-	client   gnet.Conn // nil once closed
-	upstream gnet.Conn // nil until enrolled and once closed
-	raddr    net.Addr  // the client's address, kept for the access log
+	client   gnet.Conn    // nil once closed
+	upstream gnet.Conn    // nil until enrolled and once closed
+	raddr    *net.TCPAddr // the client's address, kept for the access log
+	// flow is the session's flow control while bytes wait toward a peer
+	// or a socket is detached from its loop (flow.go); nil otherwise, so
+	// that a session with no backlog pays one pointer for it.
+	flow *flowState
 
 	prev, next   *session // shard list
 	tprev, tnext *session // timer wheel bucket
@@ -157,21 +161,17 @@ func (s *session) clientAddr() string {
 	if ap := s.clientAddrPort(); ap.IsValid() {
 		return ap.String()
 	}
-	if s.raddr == nil {
-		return ""
-	}
-	return s.raddr.String()
+	return ""
 }
 
 // clientAddrPort is the client's TCP address with any v4-in-v6 mapping
 // removed; invalid when it is not a TCP address.
 func (s *session) clientAddrPort() netip.AddrPort {
-	ta, ok := s.raddr.(*net.TCPAddr)
-	if !ok {
+	if s.raddr == nil {
 		return netip.AddrPort{}
 	}
-	ip, _ := netip.AddrFromSlice(ta.IP)
-	return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
+	ip, _ := netip.AddrFromSlice(s.raddr.IP)
+	return netip.AddrPortFrom(ip.Unmap(), uint16(s.raddr.Port))
 }
 
 // routeName names the route as the config does: host and path prefix.

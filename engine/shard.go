@@ -8,6 +8,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/cpu"
+	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/pool"
@@ -55,6 +56,16 @@ type shard struct {
 	// wheel: its pools need filling and ageing.
 	hasWarm atomic.Bool
 
+	// Flow control (flow.go): the sessions with a backlog or a detached
+	// socket, polled every flowPollInterval while there are any.
+	flows     []*flowState
+	flowFree  *pool.FreeList[flowState]
+	flowCount atomic.Int32 // len(flows), for the flow poller
+	flowTick  flowRunnable
+	chunks    [][]byte    // free queue chunks
+	msg       unix.Msghdr // sendmsg scratch
+	iovs      [maxIov]unix.Iovec
+
 	stats shardStats
 }
 
@@ -67,7 +78,11 @@ type shardStats struct {
 	closed           atomic.Uint64 // sessions finished
 	rejected         atomic.Uint64 // handshakes answered with an HTTP error
 	overCap          atomic.Uint64 // connections refused because of the session cap
-	slowConsumer     atomic.Uint64 // sessions closed at write_buffer_limit
+	slowConsumer     atomic.Uint64 // sessions closed for a peer that did not read (timeouts.write, write_buffer_limit)
+	writeTimeout     atomic.Uint64 // of those, closed by timeouts.write
+	pauses           atomic.Uint64 // sockets detached by flow control
+	resumes          atomic.Uint64 // detached sockets attached again
+	detached         atomic.Int64  // sockets detached now
 	protocolErr      atomic.Uint64 // sessions closed for a protocol violation
 	dials            atomic.Uint64 // backend connect attempts started
 	dialFailed       atomic.Uint64 // backend connect attempts that failed
@@ -104,6 +119,8 @@ func newShard(e *Engine, loop gnet.EventLoop, seed uint64) *shard {
 	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256)}
 	sh.handshakes = pool.NewFreeList(maxFreeHandshakes, recycleHandshake)
 	sh.tick.sh = sh
+	sh.flowTick.sh = sh
+	sh.flowFree = pool.NewFreeList[flowState](maxFreeFlows, nil)
 	sh.wheel.clock = &e.clock
 	sh.req.Headers = make([]codec.Header, 0, 32)
 	sh.resp.Headers = make([]codec.Header, 0, 32)

@@ -22,6 +22,7 @@ type snapshot struct {
 	upstreamHandshakeTicks int64
 	idleTicks              int64
 	closeTicks             int64
+	writeTicks             int64 // timeouts.write; 0 = never
 	lingerTicks            int64
 	stalledTicks           int64
 
@@ -56,6 +57,7 @@ func newSnapshot(c *config.Config, stickyKey []byte) (*snapshot, error) {
 		upstreamHandshakeTicks: ticks(to.UpstreamHandshake.D()),
 		idleTicks:              ticks(to.Idle.D()),
 		closeTicks:             ticks(to.Close.D()),
+		writeTicks:             ticks(to.Write.D()),
 		lingerTicks:            ticks(linger),
 		stalledTicks:           ticks(c.Limits.StalledFrame.D()),
 		maxHeaderBytes:         c.Limits.MaxHeaderBytes.Bytes(),

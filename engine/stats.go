@@ -14,7 +14,11 @@ type Stats struct {
 	Closed           uint64 // sessions finished
 	Rejected         uint64 // handshakes answered with an HTTP error
 	OverCap          uint64 // connections refused at the session cap or while draining
-	SlowConsumer     uint64 // sessions closed at write_buffer_limit
+	SlowConsumer     uint64 // sessions closed for a peer that did not read
+	WriteTimeout     uint64 // of those, closed by timeouts.write
+	Pauses           uint64 // sockets flow control detached from their loop
+	Resumes          uint64 // detached sockets attached again
+	Detached         int64  // sockets detached now
 	ProtocolError    uint64 // sessions closed for an RFC 6455 violation
 	Dials            uint64 // backend connect attempts started
 	DialFailed       uint64 // backend connect attempts that failed
@@ -46,6 +50,10 @@ func (e *Engine) Stats() Stats {
 		st.Rejected += c.rejected.Load()
 		st.OverCap += c.overCap.Load()
 		st.SlowConsumer += c.slowConsumer.Load()
+		st.WriteTimeout += c.writeTimeout.Load()
+		st.Pauses += c.pauses.Load()
+		st.Resumes += c.resumes.Load()
+		st.Detached += c.detached.Load()
 		st.ProtocolError += c.protocolErr.Load()
 		st.Dials += c.dials.Load()
 		st.DialFailed += c.dialFailed.Load()

@@ -320,8 +320,8 @@ func expectEOF(t testing.TB, c net.Conn, d time.Duration) {
 
 // echo sends a message and checks it comes back byte-exact. It reads while
 // it writes, as a real client does: a client that stops reading while it
-// uploads megabytes is a slow consumer, which the proxy closes at
-// write_buffer_limit.
+// uploads megabytes is held back by flow control, and closed once it has
+// accepted nothing for timeouts.write.
 func echo(t testing.TB, c net.Conn, op ws.OpCode, payload []byte) {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))

@@ -1,7 +1,7 @@
 package main
 
-// Load and memory: a reader that never reads is cut off at
-// write_buffer_limit instead of growing the proxy without bound, and a
+// Load and memory: a reader that never reads is held back by flow control
+// and closed by timeouts.write instead of growing the proxy, and a
 // thousand concurrent sessions echo correctly while another client keeps
 // breaking the protocol.
 
@@ -22,6 +22,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // procStatusKB returns a "kB" field of /proc/PID/status, such as VmRSS or
@@ -46,11 +47,16 @@ func procStatusKB(t *testing.T, pid int, field string) int64 {
 }
 
 // TestSlowReader: a client uploads 32 MiB to the echo backend and reads
-// nothing back. The echoes pile up toward it until write_buffer_limit, then
-// the proxy drops the session; its memory stays bounded and others still get
+// nothing back. The echoes pile up toward it, flow control holds the rest
+// back, and once the client has accepted nothing for timeouts.write the
+// proxy drops the session; its memory stays bounded and others still get
 // through.
 func TestSlowReader(t *testing.T) {
-	th := setup(t, "[limits]\nwrite_buffer_limit = \"256KiB\"\n")
+	host := newHost()
+	backend, listen := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
+	startBackend(t, backend)
+	th := startThrong(t, listen, withTimeouts(basicConfig(listen, []string{backend},
+		"[limits]\nwrite_buffer_limit = \"256KiB\"\n"), `write = "2s"`))
 	pid := th.cmd.Process.Pid
 	// Warm up, so the start figure includes the first session's buffers.
 	warm := dialWS(t, th.addr, "/")
@@ -74,7 +80,10 @@ func TestSlowReader(t *testing.T) {
 	if errors.As(werr, &ne) && ne.Timeout() {
 		t.Fatalf("upload stalled after %d bytes: the proxy neither read on nor closed the session", sent)
 	}
-	t.Logf("uploaded %d of %d bytes before the proxy ended the session (write error: %v)", sent, total, werr)
+	t.Logf("uploaded %d of %d bytes (write error: %v)", sent, total, werr)
+	enginetest.WaitForWithin(t, 15*time.Second, "the session closed by timeouts.write", func() bool {
+		return statOf(t, stats(t, th), "write_timeouts") == 1
+	})
 
 	// Whatever the kernel still holds for us is read away; then the
 	// connection must be found closed, long before 32 MiB of echoes.
@@ -87,7 +96,7 @@ func TestSlowReader(t *testing.T) {
 		t.Errorf("read %d bytes of echo, want the session cut off well before %d", got, total)
 	}
 	peak := procStatusKB(t, pid, "VmHWM")
-	const budget = 64 << 20
+	const budget = 16 << 20
 	t.Logf("throng RSS at start %d KiB, peak %d KiB; %d bytes of echo reached the client", startRSS>>10, peak>>10, got)
 	if peak-startRSS > budget {
 		t.Errorf("throng's peak RSS grew by %d MiB, want under %d MiB", (peak-startRSS)>>20, budget>>20)

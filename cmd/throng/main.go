@@ -157,7 +157,8 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 	st := e.Stats()
 	log.Info("stats",
 		"sessions", st.Active, "accepted", st.Accepted, "opened", st.Opened, "closed", st.Closed,
-		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer,
+		"rejected", st.Rejected, "over_cap", st.OverCap, "slow_consumer", st.SlowConsumer, "write_timeouts", st.WriteTimeout,
+		"pauses", st.Pauses, "resumes", st.Resumes, "detached", st.Detached,
 		"protocol_error", st.ProtocolError, "dials", st.Dials, "dial_failed", st.DialFailed, "ejections", st.Ejections,
 		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle, "health_flips", st.HealthFlips,
 		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout, "bad_transitions", st.BadTransitions,

@@ -185,3 +185,16 @@ func TestNodeHardening(t *testing.T) {
 	startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
 	runNode(t, node, 40*time.Second, "hardening.js", addr)
 }
+
+// TestNodeFlowControl: flow control as Node's ws sees it, as client and as
+// backend (testdata/node/flow.js says what it checks).
+func TestNodeFlowControl(t *testing.T) {
+	node := requireNode(t)
+	host := newHost()
+	backend, addr := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
+	th := startThrong(t, addr, basicConfig(addr, []string{backend}, ""))
+	runNode(t, node, 100*time.Second, "flow.js", addr, backend)
+	if n := statOf(t, stats(t, th), "slow_consumer"); n != 0 {
+		t.Errorf("slow_consumer %d, want 0", n)
+	}
+}

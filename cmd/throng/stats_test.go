@@ -61,7 +61,7 @@ func TestDualStackUnmapsClients(t *testing.T) {
 }
 
 // stats asks th for a stats line (SIGUSR1) and returns it.
-func stats(t *testing.T, th *throng) string {
+func stats(t testing.TB, th *throng) string {
 	t.Helper()
 	before := strings.Count(th.Output(), `"msg":"stats"`)
 	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
@@ -80,7 +80,7 @@ func stats(t *testing.T, th *throng) string {
 }
 
 // statOf returns the integer counter key of a stats line.
-func statOf(t *testing.T, line, key string) int {
+func statOf(t testing.TB, line, key string) int {
 	t.Helper()
 	_, rest, ok := strings.Cut(line, `"`+key+`":`)
 	if !ok {
