@@ -139,6 +139,9 @@ const (
 	fClosePending             // Scan stopped at a Close frame not yet whole
 )
 
+// noMax in Stream.max means no limit on a frame's payload.
+const noMax = 1<<32 - 1
+
 // partTail is how many bytes of a held-back header do not fit in remain.
 const partTail = ws.MaxHeaderSize - 1 - 8
 
@@ -154,8 +157,12 @@ type Stream struct {
 	// and holds instead bytes 0–7 of the held-back partial header
 	// (little-endian), and part bytes 8–12: this keeps Stream at 48 bytes.
 	remain uint64
-	max    uint64 // largest payload accepted; MaxUint64 for no limit
 	frames uint64 // headers accepted
+	// max is the largest payload accepted; noMax for no limit (and for
+	// any limit of 4 GiB or more), which keeps Stream at 48 bytes beside
+	// msgs.
+	max  uint32
+	msgs uint32 // data messages whose last frame's header was accepted (wraps)
 	// held keeps the bytes of a held-back header once it completes, for
 	// Scan to return; a new partial header may be held in the same call.
 	held  [ws.MaxHeaderSize - 1]byte
@@ -166,15 +173,16 @@ type Stream struct {
 }
 
 // Init prepares s for a new connection, forgetting any earlier state.
-// maxFrame is the largest payload length allowed (0 means no limit). deflate
+// maxFrame is the largest payload length allowed (0, or 4 GiB and more,
+// means no limit). deflate
 // says permessage-deflate was negotiated, so RSV1 may be set on the first
 // frame of a data message (RFC 7692 §6.1); other says some other extension
 // was negotiated, so any RSV bit may be set on any frame (RFC 6455 §5.2).
 // It does not allocate.
 func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
-	*s = Stream{max: maxFrame}
-	if maxFrame == 0 {
-		s.max = ^uint64(0)
+	*s = Stream{max: noMax}
+	if maxFrame != 0 && maxFrame < noMax {
+		s.max = uint32(maxFrame)
 	}
 	if role == FromServer {
 		s.flags |= fServer
@@ -321,6 +329,11 @@ func (s *Stream) CloseSeen() bool { return s.flags&fCloseSeen != 0 }
 // Frames returns how many frame headers have been accepted, for access logs.
 func (s *Stream) Frames() uint64 { return s.frames }
 
+// Messages counts the data messages whose final frame's header has been
+// accepted, modulo 2³²: the difference of two readings is exact as long as
+// fewer than 2³² messages passed between them. It does not allocate.
+func (s *Stream) Messages() uint32 { return s.msgs }
+
 // parse examines the header at the start of b, which may hold only part of
 // it. size is the header's length in bytes, 0 while b holds fewer than 2;
 // length is the payload length once b holds the extended length. v is the
@@ -395,7 +408,7 @@ func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
 	default:
 		length = uint64(l7)
 	}
-	if length > s.max {
+	if length > uint64(s.max) && s.max != noMax {
 		return 0, 0, vFrameTooLarge
 	}
 	return size, length, mark
@@ -452,6 +465,7 @@ func (s *Stream) accept(b0 byte, length uint64) {
 	case op.IsControl():
 	case b0&0x80 != 0:
 		s.flags &^= fInMessage
+		s.msgs++
 	default:
 		s.flags |= fInMessage
 	}

@@ -614,3 +614,56 @@ func TestRoleString(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamMessages counts data messages, not frames: a fragmented message
+// counts once, at its final frame; control frames never.
+func TestStreamMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want uint32
+	}{
+		{"none", nil, 0},
+		{"one text", frFrame(frFin|frText, true, 5, 0), 1},
+		{"ping and pong", frCat(frFrame(frFin|frPing, true, 1, 0), frFrame(frFin|frPong, true, 0, 0)), 0},
+		{"fragmented with a ping inside", frCat(
+			frFrame(frBinary, true, 10, 0),
+			frFrame(frFin|frPing, true, 4, 0),
+			frFrame(frCont, true, 3, 0),
+			frFrame(frFin|frCont, true, 1, 0),
+		), 1},
+		{"two, then a close", frCat(
+			frFrame(frFin|frText, true, 1, 0),
+			frFrame(frFin|frBinary, true, 70000, 0),
+			frFrame(frFin|frClose, true, 0, 0),
+		), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := frNewStream(FromClient, 0, false, false)
+			if _, err := frFeed(s, tt.in); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Messages(); got != tt.want {
+				t.Errorf("Messages() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStreamMaxFrameOver4GiB: a limit of 4 GiB or more is no limit, since
+// the Stream keeps its limit in 32 bits.
+func TestStreamMaxFrameOver4GiB(t *testing.T) {
+	for _, max := range []uint64{0, 1 << 32, 1 << 40} {
+		s := frNewStream(FromServer, max, false, false)
+		// A 64-bit length just under 2⁶³: only "no limit" accepts it.
+		h := []byte{0x82, 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		if _, _, err := s.Scan(h); err != nil {
+			t.Errorf("max %d: %v, want no limit", max, err)
+		}
+	}
+	s := frNewStream(FromServer, 1<<32-2, false, false)
+	if _, _, err := s.Scan([]byte{0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0}); err == nil {
+		t.Error("a 4 GiB frame passed a limit just under 4 GiB")
+	}
+}

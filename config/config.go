@@ -48,6 +48,7 @@ type Config struct {
 	Limits    Limits     `toml:"limits"`
 	Timeouts  Timeouts   `toml:"timeouts"`
 	Log       Log        `toml:"log"`
+	Admin     Admin      `toml:"admin"`
 	Routes    []Route    `toml:"route"`
 	Upstreams []Upstream `toml:"upstream"`
 }
@@ -92,7 +93,8 @@ type Limits struct {
 	// MaxHeaderBytes bounds an HTTP request or response head, 1KiB..1MiB.
 	// Default "16KiB".
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
-	// MaxFrameBytes bounds one frame's payload, ≥ 125. Default "16MiB".
+	// MaxFrameBytes bounds one frame's payload, ≥ 125; 4GiB or more means no
+	// limit. Default "16MiB".
 	MaxFrameBytes Size `toml:"max_frame_bytes"`
 	// WriteBufferLimit bounds the bytes queued toward one slow peer. Past
 	// half of it the proxy stops reading the socket that feeds the queue,
@@ -130,6 +132,15 @@ type Timeouts struct {
 	Write Duration `toml:"write"`
 	// Drain is the SIGTERM drain budget. > 0. Default "30s".
 	Drain Duration `toml:"drain"`
+}
+
+// Admin configures the operator's HTTP listener ([admin]; docs/operations.md).
+type Admin struct {
+	// Listen is the admin listener's "host:port": /metrics, /healthz,
+	// /readyz, /api/v1/status and /debug/pprof/. It is served by its own
+	// goroutines, never on the event loops, and follows reloads. "" means
+	// off. Default "".
+	Listen string `toml:"listen"`
 }
 
 // Log configures logging ([log]).

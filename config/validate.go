@@ -103,6 +103,16 @@ func (c *Config) validateServer(v *validator) {
 		seen[norm] = i
 	}
 	v.intRange("server.loops", s.Loops, 0, 256)
+	if a := c.Admin.Listen; a != "" {
+		if _, _, msg := splitAddr(a, true); msg != "" {
+			v.add("admin.listen", msg)
+		}
+		for i, l := range s.Listen {
+			if l == a {
+				v.add("admin.listen", strconv.Quote(a)+" is server.listen["+strconv.Itoa(i)+"] too")
+			}
+		}
+	}
 	switch d := s.TCPKeepalive.D(); {
 	case d < 0:
 		v.add("server.tcp_keepalive", "must not be negative, not "+d.String())

@@ -29,6 +29,7 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 		// flood cannot reach RLIMIT_NOFILE (which would stop gnet).
 		if e.lingering.Add(1) > maxLingering {
 			e.lingering.Add(-1)
+			sh.countRefusal(503)
 			_, _ = c.Write(e.responses.get(503, ""))
 			return gnet.Close
 		}
@@ -56,6 +57,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 	// throng listens on TCP only: the address is a *net.TCPAddr, and
 	// holding it as one keeps the session within its size class.
 	s.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
+	sh.stats.live.Add(1)
 	s.lastActive = sh.now()
 	// Deadlines count from the current tick, which began up to one tick
 	// ago: one more tick keeps them from firing early.

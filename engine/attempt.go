@@ -98,6 +98,9 @@ func (s *session) connect(b *upstream.Backend) {
 		s.attachUpstream(c)
 		return
 	}
+	if b.Upstream != nil && b.Upstream.Warm > 0 {
+		s.sh.stats.warmMisses.Add(1)
+	}
 	s.dial()
 }
 

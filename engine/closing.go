@@ -10,9 +10,11 @@ import (
 // Close codes the proxy sends that gobwas/ws names differently or not at all.
 const statusGoingAway = 1001
 
-// beginClosing enters stateClosing once; the close timeout starts then.
-func (s *session) beginClosing() {
+// beginClosing enters stateClosing once, for reason (counted for the
+// metrics); the close timeout starts then.
+func (s *session) beginClosing(reason closeReason) {
 	if s.state == stateOpen {
+		s.sh.stats.closedBy[reason].Add(1)
 		s.setState(stateClosing)
 	}
 }
@@ -165,6 +167,14 @@ func (s *session) maybeFinish() {
 		s.hs = nil
 	}
 	sh.stats.closed.Add(1)
+	sh.stats.live.Add(-1)
+	if s.status == 101 {
+		if rs := s.routeShard(); rs != nil {
+			rs.open.Store(rs.open.Load() - 1)
+		}
+	} else {
+		sh.countRefusal(s.status)
+	}
 	if s.flags&flagLingering != 0 {
 		sh.e.lingering.Add(-1)
 	} else {

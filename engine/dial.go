@@ -13,12 +13,8 @@ import (
 // dialJob asks a worker to connect a session to a backend. The worker reads
 // only the job's own fields: the session belongs to its loop.
 type dialJob struct {
-	s    *session // the session to connect; nil for a warm-pool fill
-	warm *warmSet // the pool to fill when s is nil
-	// attach, when set, makes the job flow control's: give fd, a socket
-	// detached from loop, back to it (flow.go).
-	attach *attachTicket
-	fd     int
+	s      *session // the session to connect; nil for a warm-pool fill
+	warm   *warmSet // the pool to fill when s is nil
 	loop   gnet.EventLoop
 	addr   string
 	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
@@ -29,22 +25,24 @@ type dialJob struct {
 // so workers dial with net.Dialer and hand the socket to the session's loop
 // with EventLoop.Enroll.
 type dialer struct {
-	jobs   chan dialJob
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	jobs     chan dialJob
+	connects *histogram // the engine's, for connect durations
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // dialQueue is how many connect requests may wait for a worker. Past it new
 // handshakes are refused with 503 rather than queued without bound.
 const dialQueue = 4096
 
-func newDialer(workers int) *dialer {
+func newDialer(workers int, connects *histogram) *dialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dialer{
-		jobs:   make(chan dialJob, dialQueue),
-		ctx:    ctx,
-		cancel: cancel,
+		connects: connects,
+		jobs:     make(chan dialJob, dialQueue),
+		ctx:      ctx,
+		cancel:   cancel,
 	}
 	for range workers {
 		d.wg.Add(1)
@@ -97,11 +95,7 @@ func (d *dialer) work() {
 		case <-d.ctx.Done():
 			return
 		case j := <-d.jobs:
-			if j.attach != nil {
-				d.attach(j)
-			} else {
-				d.dial(j)
-			}
+			d.dial(j)
 		}
 	}
 }
@@ -117,7 +111,9 @@ func (d *dialer) dial(j dialJob) {
 	if j.s == nil {
 		owner = j.warm
 	}
+	start := time.Now()
 	c, err := j.dialer.DialContext(d.ctx, "tcp", j.addr)
+	d.connects.observe(time.Since(start))
 	if err == nil {
 		var ch <-chan gnet.RegisteredResult
 		// Enroll dups the socket onto the session's loop and closes c; the

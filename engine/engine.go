@@ -67,6 +67,8 @@ type Engine struct {
 	stickyKey []byte // keys sticky cookies without sticky_secret, for every table
 	responses *responses
 	dialer    *dialer
+	routeReg  *routeRegistry // every route's counters, across reloads
+	connects  histogram      // backend connect durations, from the dial workers
 
 	// active counts admitted sessions; lingering counts connections being
 	// refused. Both hold descriptors, so both are bounded.
@@ -101,9 +103,12 @@ type Engine struct {
 	tickStop chan struct{}
 	tickDone chan struct{}
 	// flowWake wakes the flow poller (flow.go); flowDone is closed when
-	// it returns.
-	flowWake chan struct{}
-	flowDone chan struct{}
+	// it returns. attachCtx ends when gnet shuts down: it is the context of
+	// flow control's enrolments.
+	flowWake     chan struct{}
+	flowDone     chan struct{}
+	attachCtx    context.Context
+	attachCancel context.CancelFunc
 }
 
 // maxLingering bounds connections that are being refused gracefully
@@ -125,16 +130,17 @@ func New(o Options) (*Engine, error) {
 		log = slog.Default()
 	}
 	stickyKey := upstream.NewStickyKey()
-	snap, err := newSnapshot(o.Config, stickyKey)
-	if err != nil {
-		return nil, err
-	}
-	warnStickyWithoutSecret(log, o.Config)
 	srv := &o.Config.Server
 	loops := srv.Loops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
 	}
+	routeReg := newRouteRegistry(loops)
+	snap, err := newSnapshot(o.Config, stickyKey, routeReg)
+	if err != nil {
+		return nil, err
+	}
+	warnStickyWithoutSecret(log, o.Config)
 	warmFDs := int64(loops) * warmPerLoop(o.Config)
 	capacity, nofile, err := sessionCap(srv.DialWorkers, srv.MaxSessions, warmFDs)
 	if err != nil {
@@ -146,6 +152,7 @@ func New(o Options) (*Engine, error) {
 		takeover:   o.Takeover,
 		trim:       o.TrimMemory,
 		stickyKey:  stickyKey,
+		routeReg:   routeReg,
 		responses:  newResponses(),
 		sessionCap: capacity,
 		loops:      loops,
@@ -158,6 +165,7 @@ func New(o Options) (*Engine, error) {
 		flowWake:   make(chan struct{}, 1),
 		flowDone:   make(chan struct{}),
 	}
+	e.attachCtx, e.attachCancel = context.WithCancel(context.Background())
 	e.snap.Store(snap)
 	empty := []*shard{}
 	e.shards.Store(&empty)
@@ -238,7 +246,7 @@ func checkFree(addr string) error {
 func (e *Engine) Run() error {
 	snap := e.snap.Load()
 	srv := &snap.cfg.Server
-	e.dialer = newDialer(srv.DialWorkers)
+	e.dialer = newDialer(srv.DialWorkers, &e.connects)
 	defer e.dialer.stop()
 	e.startHealth()
 	defer e.stopHealth()
@@ -333,7 +341,7 @@ func (e *Engine) Active() int64 { return e.active.Load() }
 // keep the snapshot they started with. Listen addresses and loops cannot
 // change without a restart.
 func (e *Engine) Reload(c *config.Config) error {
-	snap, err := newSnapshot(c, e.stickyKey)
+	snap, err := newSnapshot(c, e.stickyKey, e.routeReg)
 	if err != nil {
 		return err
 	}
@@ -489,6 +497,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 // OnShutdown stops the dial workers first: a dial finishing now could only
 // enrol into a loop that will not run it.
 func (h *handler) OnShutdown(gnet.Engine) {
+	h.e.attachCancel()
 	if d := h.e.dialer; d != nil {
 		d.cancel()
 	}

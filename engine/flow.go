@@ -24,8 +24,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -437,7 +439,7 @@ func (s *session) throttle(d side, keep int) bool {
 	q := s.queued(d)
 	switch {
 	case q > int(s.snap.writeBufferLimit):
-		s.slowConsumer(d)
+		s.slowConsumer(d, reasonSlowConsumer)
 		return true
 	case q > int(s.snap.writeBufferLimit/2) && keep == 0:
 		s.pause(d.other())
@@ -453,7 +455,11 @@ func (s *session) throttle(d side, keep int) bool {
 func (s *session) pause(src side) {
 	fs := s.flow
 	c := s.conn(src)
-	if s.state != stateOpen || c == nil || fs.detaching[src] != nil || c.OutboundBuffered() > 0 {
+	issued := flagClientCloseIssued
+	if src == toUpstream {
+		issued = flagUpstreamCloseIssued
+	}
+	if s.state != stateOpen || c == nil || fs.detaching[src] != nil || c.OutboundBuffered() > 0 || s.flags&issued != 0 {
 		return
 	}
 	fd, err := c.Dup()
@@ -491,21 +497,61 @@ func (s *session) onDetached(c gnet.Conn) bool {
 	return false
 }
 
-// resume attaches d's detached socket again, through a dial worker
-// (EventLoop.Enroll waits for the loop, so it cannot run on it). When the
-// worker queue is full it stays detached and the next poll tries again.
+// resume attaches d's detached socket to the session's loop again:
+// net.FileConn wraps the descriptor, and EventLoop.Enroll hands it to gnet,
+// whose OnOpen (with an attachTicket as context) gives it back to the
+// session. Enroll returns at once (a goroutine of gnet's pool does the
+// waiting), so this runs on the loop; a small goroutine waits for the
+// result only to report an enrolment that failed.
 func (s *session) resume(d side) {
 	fs := s.flow
 	if !fs.detached[d] {
 		return
 	}
-	t := &attachTicket{s: s, side: d}
-	if !s.sh.e.dialer.submit(dialJob{attach: t, fd: fs.fd[d], loop: s.sh.loop}) {
+	fs.detached[d] = false
+	s.sh.stats.detached.Add(-1)
+	f := os.NewFile(uintptr(fs.fd[d]), "detached")
+	nc, err := net.FileConn(f) // a descriptor of its own
+	_ = f.Close()
+	if err == nil && nc.RemoteAddr() == nil {
+		// The peer reset while the socket was detached: getpeername
+		// fails, and gnet's enrolment could not even name it.
+		_ = nc.Close()
+		err = errPeerGone
+	}
+	if err != nil {
+		s.sideGone(d)
 		return
 	}
-	fs.detached[d], fs.attach[d] = false, t
-	s.sh.stats.detached.Add(-1)
+	if sc, ok := nc.(syscall.Conn); ok {
+		// net.FileConn turned on Go's default keepalive: put back the
+		// configuration's.
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { restoreKeepAlive(int(fd), s.snap.keepAlive) })
+		}
+	}
+	t := &attachTicket{s: s, side: d}
+	loop, ctx := s.sh.loop, s.sh.e.attachCtx
+	ch, err := loop.Enroll(gnet.NewContext(ctx, t), nc)
+	if err != nil {
+		_ = nc.Close()
+		s.sideGone(d)
+		return
+	}
+	fs.attach[d] = t
+	go func() {
+		select {
+		case res := <-ch:
+			_ = loop.Execute(ctx, &attachResult{t: t, err: res.Err})
+		case <-ctx.Done():
+			// The engine stopped: a registration queued behind its
+			// shutdown never runs.
+		}
+	}()
 }
+
+// errPeerGone reports a detached socket whose peer went away meanwhile.
+var errPeerGone = errors.New("engine: the peer of a detached socket went away")
 
 // attachTicket is the gnet context of a socket being attached again: OnOpen
 // finds its session and side through it.
@@ -549,28 +595,6 @@ func (r *attachResult) Run(context.Context) error {
 	s.flow.attach[t.side] = nil
 	s.sideGone(t.side)
 	return nil
-}
-
-// attach is a worker's half of resume: it hands fd back to loop.
-func (d *dialer) attach(j dialJob) {
-	f := os.NewFile(uintptr(j.fd), "detached")
-	nc, err := net.FileConn(f) // a descriptor of its own
-	_ = f.Close()
-	if err == nil {
-		var ch <-chan gnet.RegisteredResult
-		ch, err = j.loop.Enroll(gnet.NewContext(d.ctx, j.attach), nc)
-		if err != nil {
-			_ = nc.Close()
-		} else {
-			select {
-			case res := <-ch:
-				err = res.Err
-			case <-d.ctx.Done():
-				return
-			}
-		}
-	}
-	_ = j.loop.Execute(d.ctx, &attachResult{t: j.attach, err: err})
 }
 
 // dropHeld closes d's socket held by flow control (detached, or being
@@ -686,7 +710,7 @@ func (s *session) pollFlow() {
 		for d := range fs.q {
 			if fs.q[d].n > 0 && now-fs.since[d] >= wt && s.present(side(d)) {
 				s.sh.stats.writeTimeout.Add(1)
-				s.slowConsumer(side(d))
+				s.slowConsumer(side(d), reasonTimeout)
 				break
 			}
 		}
@@ -722,6 +746,7 @@ func (sh *shard) onFlowPoll() {
 type flowRunnable struct{ sh *shard }
 
 func (f *flowRunnable) Run(context.Context) error {
+	f.sh.flowPosted.Store(false)
 	f.sh.onFlowPoll()
 	return nil
 }
@@ -756,9 +781,16 @@ func (e *Engine) flowPoller() {
 			}
 			busy = false
 			for _, sh := range *e.shards.Load() {
-				if sh.flowCount.Load() > 0 {
-					busy = true
-					_ = sh.loop.Execute(ctx, &sh.flowTick)
+				if sh.flowCount.Load() == 0 {
+					continue
+				}
+				busy = true
+				// One poll at a time per loop: a loop slower than the
+				// poll's period is not buried in queued polls.
+				if sh.flowPosted.CompareAndSwap(false, true) {
+					if sh.loop.Execute(ctx, &sh.flowTick) != nil {
+						sh.flowPosted.Store(false)
+					}
 				}
 			}
 		}

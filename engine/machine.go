@@ -164,7 +164,7 @@ func (s *session) onDeadline() {
 				return
 			}
 			s.sh.stats.idleTimeout.Add(1)
-			s.goAway(statusGoingAway)
+			s.goAway(statusGoingAway, reasonIdle)
 		}
 	case stateClosing:
 		s.pollClosing()
@@ -246,7 +246,7 @@ func (s *session) onClientGone() {
 	case stateOpen, stateClosing:
 		// A vanished client turns into a Close 1001 toward the backend.
 		s.sendClose(toUpstream, statusGoingAway)
-		s.beginClosing()
+		s.beginClosing(reasonClientClose)
 		s.pollClosing()
 	case stateRejecting, stateClosed:
 	default:
@@ -275,7 +275,7 @@ func (s *session) onUpstreamGone() {
 		s.onRefusalBackendGone()
 	case stateOpen, stateClosing:
 		s.sendClose(toClient, statusGoingAway)
-		s.beginClosing()
+		s.beginClosing(reasonBackendClose)
 		s.pollClosing()
 	}
 }
@@ -286,6 +286,6 @@ func (s *session) onUpstreamGone() {
 // upgrade.go).
 func (s *session) onDrain() {
 	if s.state == stateOpen {
-		s.goAway(statusGoingAway)
+		s.goAway(statusGoingAway, reasonDrain)
 	}
 }

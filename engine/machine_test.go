@@ -129,7 +129,7 @@ func newMachine(t *testing.T, cfg func(*config.Config)) *machine {
 	if cfg != nil {
 		cfg(c)
 	}
-	snap, err := newSnapshot(c, []byte("machine-test-key"))
+	snap, err := newSnapshot(c, []byte("machine-test-key"), newRouteRegistry(1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		return 0
 	}
 	s.lastActive = s.sh.now()
-	before := frameAt(src)
+	before, msgs := frameAt(src), src.Messages()
 	held, n, err := src.Scan(p)
 	if src.ClosePending() {
 		// A Close goes out only whole and checked: gnet keeps its bytes.
@@ -42,9 +42,17 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		s.send(dst, held, p[:n])
 		sent := uint64(len(held) + n)
 		*count += sent
-		// The loop is the counter's only writer: a plain store of the sum
+		// The loop is the counters' only writer: a plain store of the sum
 		// is enough for scrapers and avoids a locked add per read.
 		total.Store(total.Load() + sent)
+		if rs := s.routeShard(); rs != nil {
+			dir := 1
+			if fromClient {
+				dir = 0
+			}
+			addOwned(&rs.bytes[dir], sent)
+			addOwned(&rs.msgs[dir], uint64(src.Messages()-msgs))
+		}
 	}
 	if err != nil {
 		s.protocolError(fromClient, err)
@@ -52,7 +60,11 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	}
 	if src.CloseSeen() {
 		s.flags |= closedTo
-		s.beginClosing()
+		if fromClient {
+			s.beginClosing(reasonClientClose)
+		} else {
+			s.beginClosing(reasonBackendClose)
+		}
 	}
 	// Once a Close went to dst its queue is its last words: let it drain.
 	if s.flow != nil && s.flags&closedTo == 0 && s.throttle(dst, keep) {
@@ -110,7 +122,11 @@ func (s *session) protocolError(fromClient bool, err error) {
 		s.sendClose(toUpstream, code)
 		s.sendCloseAt(toClient, statusGoingAway, true)
 	}
-	s.beginClosing()
+	reason := reasonProtocol
+	if code == ws.StatusMessageTooBig {
+		reason = reasonTooBig
+	}
+	s.beginClosing(reason)
 	s.pollClosing()
 }
 
@@ -119,7 +135,7 @@ func (s *session) protocolError(fromClient bool, err error) {
 // write_buffer_limit while the socket feeding it could not be paused. d is
 // told 1013 if what it was sent ends at a frame boundary (it may never read
 // it) and dropped at once; the other side is told 1001.
-func (s *session) slowConsumer(d side) {
+func (s *session) slowConsumer(d side, reason closeReason) {
 	s.sh.stats.slowConsumer.Add(1)
 	s.sendClose(d, codec.StatusTryAgainLater)
 	s.flush(d)
@@ -129,16 +145,16 @@ func (s *session) slowConsumer(d side) {
 		s.flags |= flagUpstreamDrop | flagClosedToUpstream
 	}
 	s.sendClose(d.other(), statusGoingAway)
-	s.beginClosing()
+	s.beginClosing(reason)
 	s.pollClosing()
 }
 
 // goAway closes an open session on the proxy's initiative (idle timeout,
 // drain): code toward the client, 1001 toward the backend.
-func (s *session) goAway(code ws.StatusCode) {
+func (s *session) goAway(code ws.StatusCode, reason closeReason) {
 	s.sendClose(toClient, code)
 	s.sendClose(toUpstream, statusGoingAway)
-	s.beginClosing()
+	s.beginClosing(reason)
 	s.pollClosing()
 }
 

@@ -42,7 +42,7 @@ func newBenchSession(tb testing.TB, frameBytes int) (*session, []byte) {
 	cfg := config.Default()
 	cfg.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "u"}}
 	cfg.Upstreams = []config.Upstream{{Name: "u", Balance: "round_robin", Backends: []config.Backend{{Addr: "127.0.0.1:1", Weight: 1}}}}
-	snap, err := newSnapshot(cfg, nil)
+	snap, err := newSnapshot(cfg, nil, newRouteRegistry(1))
 	if err != nil {
 		tb.Fatal(err)
 	}

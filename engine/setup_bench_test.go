@@ -38,7 +38,7 @@ func BenchmarkSessionSetup(b *testing.B) {
 	cfg.Log.Access = false
 	cfg.Routes = []config.Route{{Host: "*", PathPrefix: "/", Upstream: "u"}}
 	cfg.Upstreams = []config.Upstream{{Name: "u", Balance: "round_robin", Backends: []config.Backend{{Addr: "127.0.0.1:1", Weight: 1}}}}
-	snap, err := newSnapshot(cfg, nil)
+	snap, err := newSnapshot(cfg, nil, newRouteRegistry(1))
 	if err != nil {
 		b.Fatal(err)
 	}

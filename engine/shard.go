@@ -58,13 +58,14 @@ type shard struct {
 
 	// Flow control (flow.go): the sessions with a backlog or a detached
 	// socket, polled every flowPollInterval while there are any.
-	flows     []*flowState
-	flowFree  *pool.FreeList[flowState]
-	flowCount atomic.Int32 // len(flows), for the flow poller
-	flowTick  flowRunnable
-	chunks    [][]byte    // free queue chunks
-	msg       unix.Msghdr // sendmsg scratch
-	iovs      [maxIov]unix.Iovec
+	flows      []*flowState
+	flowFree   *pool.FreeList[flowState]
+	flowCount  atomic.Int32 // len(flows), for the flow poller
+	flowPosted atomic.Bool  // a flow poll is queued on the loop
+	flowTick   flowRunnable
+	chunks     [][]byte    // free queue chunks
+	msg        unix.Msghdr // sendmsg scratch
+	iovs       [maxIov]unix.Iovec
 
 	stats shardStats
 }
@@ -98,6 +99,11 @@ type shardStats struct {
 	idleTimeout      atomic.Uint64                       // open sessions closed for idleness
 	moves            [numStates][numStates]atomic.Uint64 // state changes, by from and to
 	badTransitions   atomic.Uint64                       // moves allowedNext does not have: 0 unless the machine is wrong
+	warmMisses       atomic.Uint64                       // attempts on a backend with a warm pool that found it empty
+	live             atomic.Int64                        // sessions and refused connections this loop holds
+	closedBy         [numReasons]atomic.Uint64           // open sessions that started closing, by reason
+	refusals         [600]atomic.Uint64                  // handshakes answered with another status than 101, by status
+	handshakes       histogram                           // accept to relayed 101
 	_                cpu.CacheLinePad
 }
 

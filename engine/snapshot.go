@@ -17,6 +17,9 @@ import (
 type snapshot struct {
 	cfg   *config.Config
 	table *upstream.Table
+	// routes are the counters of table's routes, by Route.Index; they
+	// belong to the engine's registry and outlive the snapshot.
+	routes []*routeStats
 
 	handshakeTicks         int64
 	upstreamHandshakeTicks int64
@@ -42,8 +45,9 @@ type snapshot struct {
 const maxLinger = 2 * time.Second
 
 // newSnapshot prepares c; stickyKey keys the sticky cookies of upstreams
-// without sticky_secret (the engine's, the same for every reload).
-func newSnapshot(c *config.Config, stickyKey []byte) (*snapshot, error) {
+// without sticky_secret (the engine's, the same for every reload), and reg
+// holds the routes' counters.
+func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snapshot, error) {
 	t, err := upstream.NewTable(c, stickyKey)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -53,6 +57,7 @@ func newSnapshot(c *config.Config, stickyKey []byte) (*snapshot, error) {
 	s := &snapshot{
 		cfg:                    c,
 		table:                  t,
+		routes:                 reg.forTable(t),
 		handshakeTicks:         ticks(to.Handshake.D()),
 		upstreamHandshakeTicks: ticks(to.UpstreamHandshake.D()),
 		idleTicks:              ticks(to.Idle.D()),

@@ -47,3 +47,14 @@ func setUserTimeout(fd int, idle time.Duration) error {
 	ut := idle + keepAliveInterval(idle)*keepAliveCount
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ut/time.Millisecond))
 }
+
+// restoreKeepAlive sets the configuration's keepalive on a socket that
+// net.FileConn gave Go's default one (flow control's attach): setKeepAlive's
+// when idle > 0, none otherwise.
+func restoreKeepAlive(fd int, idle time.Duration) {
+	if idle <= 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
+		return
+	}
+	setKeepAlive(fd, idle)
+}

@@ -28,6 +28,7 @@ type Stats struct {
 	WarmStale        uint64 // warm sockets found closed, redone on a fresh dial
 	WarmDials        uint64 // warm-pool fill connects started
 	WarmIdle         int64  // warm sockets waiting now
+	WarmMisses       uint64 // attempts on a backend with a warm pool that found it empty
 	HealthFlips      uint64 // backends taken down or brought up by active health checks
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
@@ -63,6 +64,7 @@ func (e *Engine) Stats() Stats {
 		st.WarmStale += c.warmStale.Load()
 		st.WarmDials += c.warmDials.Load()
 		st.WarmIdle += c.warmIdle.Load()
+		st.WarmMisses += c.warmMisses.Load()
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
 		st.BadTransitions += c.badTransitions.Load()

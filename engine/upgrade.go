@@ -90,6 +90,11 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
 	sh.stats.opened.Add(1)
+	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - s.start))
+	if rs := s.routeShard(); rs != nil {
+		addOwned(&rs.opened, 1)
+		rs.open.Store(rs.open.Load() + 1)
+	}
 	s.hs = nil
 	s.lastActive = sh.now()
 	s.setState(stateOpen)
@@ -105,7 +110,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	}
 	if s.state == stateOpen && sh.e.draining.Load() {
 		// Opened after the drain pass walked the shard.
-		s.goAway(statusGoingAway)
+		s.goAway(statusGoingAway, reasonDrain)
 	}
 	return keep
 }

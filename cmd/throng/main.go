@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/throngproxy/throng/admin"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine"
 )
@@ -84,6 +85,15 @@ func run(args []string) int {
 		log.Error("cannot start", "err", err.Error())
 		return 1
 	}
+	adm := admin.New(e, admin.Options{Version: version, ConfigPath: *cfgPath})
+	if data, err := os.ReadFile(*cfgPath); err == nil {
+		adm.ConfigLoaded(data)
+	}
+	if err := adm.Listen(cfg.Admin.Listen); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return 1
+	}
+	defer adm.Close()
 	// Signals are caught before the listeners open: a SIGUSR1 that came
 	// between the two would be ignored by the runtime, and a SIGTERM would
 	// kill the process without a drain.
@@ -103,7 +113,7 @@ func run(args []string) int {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				reload(log, &level, e, *cfgPath)
+				reload(log, &level, e, adm, *cfgPath)
 				continue
 			case syscall.SIGUSR1:
 				logStats(log, e)
@@ -114,14 +124,27 @@ func run(args []string) int {
 	}
 }
 
-func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, path string) {
-	cfg, err := config.Load(path)
+func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, adm *admin.Server, path string) {
+	data, err := os.ReadFile(path)
+	var cfg *config.Config
+	if err == nil {
+		cfg, err = config.Load(path)
+	}
 	if err == nil {
 		err = e.Reload(cfg)
 	}
 	if err != nil {
+		adm.Reloaded(false)
 		log.Error("reload rejected, keeping the running configuration", "config", path, "err", err.Error())
 		return
+	}
+	adm.Reloaded(true)
+	adm.ConfigLoaded(data)
+	// [admin] follows reloads. A new address that cannot be bound leaves
+	// the admin listener off until a reload fixes it; the sessions'
+	// configuration has moved on regardless.
+	if err := adm.Listen(cfg.Admin.Listen); err != nil {
+		log.Error("admin listener", "err", err.Error())
 	}
 	setLevel(level, cfg.Log.Level)
 	log.Info("configuration reloaded", "config", path)

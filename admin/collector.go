@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/throngproxy/throng/engine"
+)
+
+// Metric descriptions; every name starts with throng_ (docs/operations.md
+// lists them). Labels are bounded: route, upstream, backend, reason,
+// status, direction, loop, result; never a client, path or request id.
+var (
+	descSessionsOpen   = desc("sessions_open", "Sessions open now, by route and upstream.", "route", "upstream")
+	descSessionsTotal  = desc("sessions_total", "Sessions opened (101 relayed), by route and upstream.", "route", "upstream")
+	descClosed         = desc("sessions_closed_total", "Open sessions that started closing, by the first reason.", "reason")
+	descRefusals       = desc("refusals_total", "Handshakes answered with an HTTP status other than 101, by status.", "status")
+	descHandshake      = desc("handshake_duration_seconds", "Accept to relayed 101.")
+	descConnect        = desc("upstream_connect_duration_seconds", "TCP connects to backends, failed ones included.")
+	descMessages       = desc("messages_total", "Data messages relayed, by route and direction (in: client to backend).", "route", "direction")
+	descBytes          = desc("bytes_total", "Frame bytes relayed, by route and direction (in: client to backend).", "route", "direction")
+	descAccepted       = desc("connections_accepted_total", "Client connections accepted.")
+	descRetries        = desc("retries_total", "Handshake attempts retried on another backend.")
+	descEjections      = desc("backend_ejections_total", "Backends ejected by passive health checks.")
+	descHealthFlips    = desc("backend_health_flips_total", "Backends taken down or brought up by active health checks.")
+	descBackendState   = desc("backend_state", "1 for a backend's current state (healthy, ejected, down).", "upstream", "backend", "state")
+	descBackendUp      = desc("backend_up", "1 while a backend takes sessions, 0 while ejected or down.", "upstream", "backend")
+	descBackendLive    = desc("backend_sessions", "Live sessions on a backend.", "upstream", "backend")
+	descDials          = desc("upstream_dials_total", "Backend connects started (warm-pool fills apart).")
+	descDialFailures   = desc("upstream_dial_failures_total", "Backend connects that failed.")
+	descWarmIdle       = desc("warm_pool_sockets", "Warm backend sockets waiting, all loops.")
+	descWarmHits       = desc("warm_pool_hits_total", "Attempts that took a warm socket.")
+	descWarmMisses     = desc("warm_pool_misses_total", "Attempts on a backend with a warm pool that found it empty.")
+	descWarmStale      = desc("warm_pool_stale_total", "Warm sockets found closed by their backend.")
+	descLoopSessions   = desc("loop_sessions", "Sessions (and refused connections) each event loop holds.", "loop")
+	descSessionCap     = desc("session_cap", "Most sessions admitted at once (max_sessions, or derived from RLIMIT_NOFILE).")
+	descDescriptors    = desc("descriptors_in_use", "Open file descriptors of the process.")
+	descSlowConsumers  = desc("slow_consumers_total", "Sessions closed for a peer that did not read (timeouts.write or write_buffer_limit).")
+	descPauses         = desc("flow_pauses_total", "Sockets flow control stopped reading, to slow their sender.")
+	descDetached       = desc("flow_paused_sockets", "Sockets flow control holds paused now.")
+	descProtocolErrors = desc("protocol_errors_total", "Sessions closed for an RFC 6455 violation.")
+	descHandshakeTO    = desc("handshake_timeouts_total", "Handshakes that ran out of time.")
+	descBadMoves       = desc("bad_transitions_total", "Session state changes outside the transition table: 0 unless the proxy is wrong.")
+	descReloads        = desc("config_reloads_total", "Configuration reloads (SIGHUP), by result.", "result")
+	descConfigInfo     = desc("config_info", "1, labelled with the sha256 of the configuration file in force.", "sha256")
+	descConfigLoaded   = desc("config_loaded_timestamp_seconds", "When the configuration in force was loaded.")
+	descBuildInfo      = desc("build_info", "1, labelled with throng's version.", "version")
+	descDraining       = desc("draining", "1 while draining (SIGTERM).")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("throng_"+name, help, labels, nil)
+}
+
+// collector turns the engine's counters into metrics at scrape time.
+type collector struct{ s *Server }
+
+// Describe sends nothing: the set of series depends on the configuration,
+// so the collector is unchecked.
+func (*collector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	e := c.s.e
+	st := e.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, r := range e.RouteStats() {
+		gauge(descSessionsOpen, float64(r.Open), r.Route, r.Upstream)
+		counter(descSessionsTotal, r.Opened, r.Route, r.Upstream)
+		counter(descMessages, r.MessagesIn, r.Route, "in")
+		counter(descMessages, r.MessagesOut, r.Route, "out")
+		counter(descBytes, r.BytesIn, r.Route, "in")
+		counter(descBytes, r.BytesOut, r.Route, "out")
+	}
+	for reason, n := range e.ClosedByReason() {
+		counter(descClosed, n, reason)
+	}
+	for status, n := range e.Refusals() {
+		counter(descRefusals, n, strconv.Itoa(status))
+	}
+	histogram(ch, descHandshake, e.HandshakeDurations())
+	histogram(ch, descConnect, e.ConnectDurations())
+	counter(descAccepted, st.Accepted)
+	counter(descRetries, st.Retries)
+	counter(descEjections, st.Ejections)
+	counter(descHealthFlips, st.HealthFlips)
+	for _, b := range e.Backends() {
+		for _, state := range [...]string{"healthy", "ejected", "down"} {
+			v := 0.0
+			if b.State == state {
+				v = 1
+			}
+			gauge(descBackendState, v, b.Upstream, b.Addr, state)
+		}
+		up := 0.0
+		if b.State == "healthy" {
+			up = 1
+		}
+		gauge(descBackendUp, up, b.Upstream, b.Addr)
+		gauge(descBackendLive, float64(b.Sessions), b.Upstream, b.Addr)
+	}
+	counter(descDials, st.Dials)
+	counter(descDialFailures, st.DialFailed)
+	gauge(descWarmIdle, float64(st.WarmIdle))
+	counter(descWarmHits, st.WarmUsed)
+	counter(descWarmMisses, st.WarmMisses)
+	counter(descWarmStale, st.WarmStale)
+	for i, n := range e.LoopSessions() {
+		gauge(descLoopSessions, float64(n), strconv.Itoa(i))
+	}
+	gauge(descSessionCap, float64(e.SessionCap()))
+	gauge(descDescriptors, float64(engine.Descriptors()))
+	counter(descSlowConsumers, st.SlowConsumer)
+	counter(descPauses, st.Pauses)
+	gauge(descDetached, float64(st.Detached))
+	counter(descProtocolErrors, st.ProtocolError)
+	counter(descHandshakeTO, st.HandshakeTimeout)
+	counter(descBadMoves, st.BadTransitions)
+	counter(descReloads, c.s.reloadsOK.Load(), "ok")
+	counter(descReloads, c.s.reloadsKO.Load(), "failed")
+	if cs := c.s.config.Load(); cs != nil {
+		gauge(descConfigInfo, 1, cs.sha256)
+		gauge(descConfigLoaded, float64(cs.loaded.UnixNano())/1e9)
+	}
+	gauge(descBuildInfo, 1, c.s.opts.Version)
+	draining := 0.0
+	if e.Draining() {
+		draining = 1
+	}
+	gauge(descDraining, draining)
+}
+
+// histogram sends h as a Prometheus histogram.
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h engine.Histogram) {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b] = h.Counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets)
+}
