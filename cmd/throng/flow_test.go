@@ -38,6 +38,26 @@ func wsBackend(t *testing.T, addr string, serve func(net.Conn)) {
 	})
 }
 
+// readUntilClose reads a client's frames on the backend side until its
+// Close and returns the code; 0 when the connection ended without one.
+func readUntilClose(c net.Conn) ws.StatusCode {
+	for {
+		h, err := ws.ReadHeader(c)
+		if err != nil {
+			return 0
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(c, p); err != nil {
+			return 0
+		}
+		if h.OpCode == ws.OpClose {
+			ws.Cipher(p, h.Mask, 0)
+			code, _ := ws.ParseCloseFrameData(p)
+			return code
+		}
+	}
+}
+
 // seqMessage is message i of a numbered stream: its number, then filler.
 func seqMessage(i, size int) []byte {
 	p := bytes.Repeat([]byte{byte(i)}, size)
@@ -252,26 +272,7 @@ func TestWriteTimeout(t *testing.T) {
 	closed := make(chan ws.StatusCode, 1)
 	wsBackend(t, backend, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		go func() {
-			for {
-				h, err := ws.ReadHeader(c)
-				if err != nil {
-					closed <- 0
-					return
-				}
-				p := make([]byte, h.Length)
-				if _, err := io.ReadFull(c, p); err != nil {
-					closed <- 0
-					return
-				}
-				if h.OpCode == ws.OpClose {
-					ws.Cipher(p, h.Mask, 0)
-					code, _ := ws.ParseCloseFrameData(p)
-					closed <- code
-					return
-				}
-			}
-		}()
+		go func() { closed <- readUntilClose(c) }()
 		chunk := bytes.Repeat([]byte("x"), 64<<10)
 		for wsutil.WriteServerMessage(c, ws.OpBinary, chunk) == nil {
 		}
@@ -475,27 +476,8 @@ func TestClientLeavesWhilePaused(t *testing.T) {
 	backend := net.JoinHostPort(host, "19001")
 	gotClose := make(chan ws.StatusCode, 1)
 	wsBackend(t, backend, func(c net.Conn) {
-		go func() {
-			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			for {
-				h, err := ws.ReadHeader(c)
-				if err != nil {
-					gotClose <- 0
-					return
-				}
-				p := make([]byte, h.Length)
-				if _, err := io.ReadFull(c, p); err != nil {
-					gotClose <- 0
-					return
-				}
-				if h.OpCode == ws.OpClose {
-					ws.Cipher(p, h.Mask, 0)
-					code, _ := ws.ParseCloseFrameData(p)
-					gotClose <- code
-					return
-				}
-			}
-		}()
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		go func() { gotClose <- readUntilClose(c) }()
 		_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		chunk := bytes.Repeat([]byte("y"), 64<<10)
 		for wsutil.WriteServerMessage(c, ws.OpBinary, chunk) == nil {
