@@ -77,6 +77,11 @@ type Server struct {
 	// (for, host, proto) to every forwarded request, after a trusted
 	// proxy's. Default false.
 	ForwardedHeader bool `toml:"forwarded_header"`
+	// DrainSpread spreads SIGTERM's Close frames over this window, each
+	// session at a random moment of it, so that clients do not all
+	// reconnect in the same second. "0s" closes every session at once.
+	// Follows reloads. Default "0s".
+	DrainSpread Duration `toml:"drain_spread"`
 	// DialWorkers is the number of goroutines dialling backends, 1..1024.
 	// Default 16.
 	DialWorkers int `toml:"dial_workers"`

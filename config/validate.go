@@ -155,6 +155,11 @@ func (c *Config) validateTimeouts(v *validator) {
 	v.positive("timeouts.close", t.Close)
 	v.positive("timeouts.drain", t.Drain)
 	v.nonNegative("timeouts.write", t.Write)
+	if c.Server.DrainSpread.D() < 0 {
+		v.add("server.drain_spread", "must not be negative, not "+c.Server.DrainSpread.String())
+	} else if c.Server.DrainSpread.D() >= t.Drain.D() {
+		v.add("server.drain_spread", "must be shorter than timeouts.drain ("+t.Drain.String()+"), not "+c.Server.DrainSpread.String())
+	}
 }
 
 func (c *Config) validateUpstreams(v *validator) {

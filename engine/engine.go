@@ -417,9 +417,10 @@ func (e *Engine) healthFlips() uint64 {
 type drainRunnable struct{ sh *shard }
 
 func (d drainRunnable) Run(context.Context) error {
+	spread := ticks(d.sh.e.snap.Load().cfg.Server.DrainSpread.D())
 	for s := d.sh.sessions; s != nil; {
 		next := s.next
-		s.onDrain()
+		s.onDrain(spread)
 		s = next
 	}
 	return nil

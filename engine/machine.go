@@ -157,6 +157,11 @@ func (s *session) onDeadline() {
 		// body incomplete.
 		s.endRefusal(nil, cutTimeout)
 	case stateOpen:
+		if s.sh.e.draining.Load() {
+			// Its moment of a spread drain (onDrain armed it).
+			s.drainClose()
+			return
+		}
 		now := s.sh.now()
 		if idle := s.snap.idleTicks; idle > 0 {
 			if now-s.lastActive < idle {
@@ -281,11 +286,17 @@ func (s *session) onUpstreamGone() {
 }
 
 // onDrain runs for each session when the engine drains: an open session
-// is told 1001 both ways. One still in its handshake is refused (503) or
-// told 1001 as soon as it opens, as the draining flag says (admit.go,
+// is told 1001 both ways, at once or, with server.drain_spread, at a
+// random tick of that window. One still in its handshake is refused (503)
+// or told 1001 as soon as it opens, as the draining flag says (admit.go,
 // upgrade.go).
-func (s *session) onDrain() {
-	if s.state == stateOpen {
-		s.goAway(statusGoingAway, reasonDrain)
+func (s *session) onDrain(spreadTicks int64) {
+	if s.state != stateOpen {
+		return
 	}
+	if spreadTicks <= 0 {
+		s.drainClose()
+		return
+	}
+	s.sh.wheel.arm(s, s.sh.now()+1+int64(s.sh.rand.Uint64()%uint64(spreadTicks)))
 }

@@ -66,6 +66,9 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 			s.beginClosing(reasonBackendClose)
 		}
 	}
+	if s.flags&flagDrainPending != 0 {
+		s.drainPending()
+	}
 	// Once a Close went to dst its queue is its last words: let it drain.
 	if s.flow != nil && s.flags&closedTo == 0 && s.throttle(dst, keep) {
 		return keep
@@ -156,6 +159,41 @@ func (s *session) goAway(code ws.StatusCode, reason closeReason) {
 	s.sendClose(toUpstream, statusGoingAway)
 	s.beginClosing(reason)
 	s.pollClosing()
+}
+
+// drainClose closes an open session for a drain: Close 1001 both ways,
+// each sent when its direction stands at a frame boundary. A direction in
+// the middle of a frame gets its Close once that frame has been relayed
+// (relay calls drainPending), bounded by timeouts.drain rather than
+// dropped at once.
+func (s *session) drainClose() {
+	if s.state != stateOpen {
+		return
+	}
+	s.flags |= flagDrainPending
+	s.beginClosing(reasonDrain)
+	s.drainPending()
+	if s.flags&flagDrainPending != 0 {
+		// A frame is still on its way: wait for it up to the drain's
+		// budget, not the close timeout.
+		s.closeBy = s.sh.now() + 1 + ticks(s.snap.cfg.Timeouts.Drain.D())
+	}
+	s.pollClosing()
+}
+
+// drainPending sends a drain's Close toward each side whose input now
+// stands at a frame boundary.
+func (s *session) drainPending() {
+	for d := toClient; d <= toUpstream; d++ {
+		if s.boundary(d) {
+			s.sendClose(d, statusGoingAway)
+		}
+	}
+	if s.flags&(flagClosedToClient|flagClosedToUpstream) == flagClosedToClient|flagClosedToUpstream {
+		s.flags &^= flagDrainPending
+		// Both Closes are out: the close handshake gets the usual time.
+		s.closeBy = min(s.closeBy, s.sh.now()+1+s.snap.closeTicks)
+	}
 }
 
 // sendClose injects a Close frame toward d, once. A Close may only start at

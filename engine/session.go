@@ -49,6 +49,9 @@ const (
 	flagWarmConn
 	// flagBackoff: waiting out a retry backoff (in stateConnecting).
 	flagBackoff
+	// flagDrainPending: a drain's Close waits for a direction to reach a
+	// frame boundary (relay sends it then), instead of dropping the peer.
+	flagDrainPending
 )
 
 // session is one proxied WebSocket: a client socket, at most one upstream

@@ -110,7 +110,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	}
 	if s.state == stateOpen && sh.e.draining.Load() {
 		// Opened after the drain pass walked the shard.
-		s.goAway(statusGoingAway, reasonDrain)
+		s.drainClose()
 	}
 	return keep
 }

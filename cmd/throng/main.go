@@ -119,7 +119,7 @@ func run(args []string) int {
 				logStats(log, e)
 				continue
 			}
-			return drain(log, e, runErr)
+			return drain(log, e, runErr, sigs)
 		}
 	}
 }
@@ -150,12 +150,34 @@ func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, adm *admin
 	log.Info("configuration reloaded", "config", path)
 }
 
-func drain(log *slog.Logger, e *engine.Engine, runErr <-chan error) int {
+// drain stops admitting, closes every session (spread over
+// server.drain_spread) and exits when they are gone or after
+// timeouts.drain. A second SIGTERM or SIGINT exits at once.
+func drain(log *slog.Logger, e *engine.Engine, runErr <-chan error, sigs <-chan os.Signal) int {
 	cfg := e.Config()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Drain.D())
 	defer cancel()
-	log.Info("draining", "sessions", e.Active())
-	e.Drain(ctx)
+	log.Info("draining", "sessions", e.Active(), "spread", cfg.Server.DrainSpread.String())
+	drained := make(chan struct{})
+	go func() {
+		e.Drain(ctx)
+		close(drained)
+	}()
+wait:
+	for {
+		select {
+		case <-drained:
+			break wait
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				log.Warn("second signal: exiting without waiting for the drain", "sessions_left", e.Active())
+				return 1
+			case syscall.SIGUSR1:
+				logStats(log, e)
+			}
+		}
+	}
 	log.Info("drained", "sessions_left", e.Active())
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Timeouts.Close.D()+5*time.Second)
 	defer stopCancel()
