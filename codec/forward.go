@@ -12,6 +12,9 @@ type Forward struct {
 	TrustedPeer bool   // the TCP peer is a trusted proxy: keep its client-address headers and append ClientIP to its X-Forwarded-For
 	Proto       string // "http" or "https" → X-Forwarded-Proto (replaces any client value); "" sends none
 	RequestID   []byte // X-Request-Id value to send (the client's, or one the engine made); nil sends none
+	// TraceParent, when set, replaces the client's traceparent headers
+	// (W3C Trace Context): the trace the proxy's hop belongs to.
+	TraceParent []byte
 	Target      []byte // request target to send, in origin form (nil = r.Target)
 	// Forwarded adds an RFC 7239 Forwarded element of the proxy's own,
 	// "for=ClientIP;host=Host;proto=Proto", after any the request keeps.
@@ -41,7 +44,8 @@ type Forward struct {
 //     lists joined by ", ", then ", " and f.ClientIP; otherwise just
 //     f.ClientIP (the line is left out if it would be empty);
 //   - "X-Forwarded-Proto: <f.Proto>", "X-Forwarded-Host: <r.Host>" and
-//     "X-Request-Id: <f.RequestID>", each left out when empty;
+//     "X-Request-Id: <f.RequestID>", "traceparent: <f.TraceParent>" (in
+//     place of the client's), each left out when empty;
 //   - with f.Forwarded, "Forwarded: for=...;host=...;proto=..." (RFC 7239
 //     §4, §6: an IPv6 address bracketed and quoted, a host that is not a
 //     token quoted), which follows a trusted peer's own Forwarded lines and
@@ -63,7 +67,8 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 		name := r.Headers[i].Name
 		if !EqualFold(name, "host") && !hasPrefixFold(name, "sec-websocket-") &&
 			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name) ||
-				!f.TrustedPeer && IsClientAddressHeader(name) || isOwned(name, f.Owned)) {
+				!f.TrustedPeer && IsClientAddressHeader(name) || isOwned(name, f.Owned) ||
+				len(f.TraceParent) > 0 && EqualFold(name, "traceparent")) {
 			continue
 		}
 		dst = appendHeader(dst, name, r.Headers[i].Value)
@@ -104,6 +109,9 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 	}
 	if len(f.RequestID) > 0 {
 		dst = appendNamedHeader(dst, "X-Request-Id", f.RequestID)
+	}
+	if len(f.TraceParent) > 0 {
+		dst = appendNamedHeader(dst, "traceparent", f.TraceParent)
 	}
 	if f.Forwarded {
 		dst = appendForwarded(dst, f.ClientIP, r.Host, f.Proto)

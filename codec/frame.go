@@ -170,6 +170,9 @@ type Stream struct {
 	npart uint8 // length of the held-back partial header, 0–13
 	flags uint8
 	fail  violation // first violation; the Stream is dead once set
+	// closeCode is the status code of the Close relayed (1005 for one
+	// without a code), 0 before it.
+	closeCode uint16
 }
 
 // Init prepares s for a new connection, forgetting any earlier state.
@@ -270,9 +273,11 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 				s.flags |= fClosePending
 				return held, i, nil
 			}
-			if v := checkClosePayload(p[i:i+size+int(length)], size); v != vNone {
+			code, v := checkClosePayload(p[i:i+size+int(length)], size)
+			if v != vNone {
 				return held, i, s.failWith(v)
 			}
+			s.closeCode = uint16(code)
 		}
 		if size == 0 || len(p)-i < size {
 			if ws.OpCode(p[i]&0x0f) == ws.OpClose {
@@ -328,6 +333,10 @@ func (s *Stream) CloseSeen() bool { return s.flags&fCloseSeen != 0 }
 
 // Frames returns how many frame headers have been accepted, for access logs.
 func (s *Stream) Frames() uint64 { return s.frames }
+
+// CloseCode is the status code of the Close frame this direction carried,
+// once it was seen whole and valid (1005 when it had no code), else 0.
+func (s *Stream) CloseCode() ws.StatusCode { return ws.StatusCode(s.closeCode) }
 
 // Messages counts the data messages whose final frame's header has been
 // accepted, modulo 2³²: the difference of two readings is exact as long as
@@ -418,10 +427,10 @@ func (s *Stream) parse(b []byte) (size int, length uint64, v violation) {
 // long: its status code must be one allowed on the wire and its reason
 // valid UTF-8 (RFC 6455 §5.5.1, §7.4). A client's payload is unmasked into
 // a copy on the stack first; f is not modified.
-func checkClosePayload(f []byte, size int) violation {
+func checkClosePayload(f []byte, size int) (ws.StatusCode, violation) {
 	payload := f[size:]
 	if len(payload) == 0 {
-		return vNone // no status code: allowed (§5.5.1)
+		return ws.StatusNoStatusRcvd, vNone // no status code: allowed (§5.5.1)
 	}
 	var buf [ws.MaxControlFramePayloadSize]byte
 	b := buf[:copy(buf[:], payload)]
@@ -430,13 +439,14 @@ func checkClosePayload(f []byte, size int) violation {
 		copy(mask[:], f[size-4:size])
 		ws.Cipher(b, mask, 0)
 	}
-	if !ValidCloseCode(ws.StatusCode(binary.BigEndian.Uint16(b))) {
-		return vBadCloseCode
+	code := ws.StatusCode(binary.BigEndian.Uint16(b))
+	if !ValidCloseCode(code) {
+		return 0, vBadCloseCode
 	}
 	if !utf8.Valid(b[2:]) {
-		return vBadCloseReason
+		return 0, vBadCloseReason
 	}
-	return vNone
+	return code, vNone
 }
 
 // ValidCloseCode reports whether code may be sent in a Close frame (RFC 6455

@@ -148,12 +148,27 @@ type Admin struct {
 	Listen string `toml:"listen"`
 }
 
+// Log formats ([log] format).
+const (
+	FormatJSON = "json"
+	FormatText = "text"
+)
+
 // Log configures logging ([log]).
 type Log struct {
 	// Level is debug, info, warn or error. Default "info".
 	Level string `toml:"level"`
-	// Access writes one JSON line per closed session. Default true.
+	// Access writes one line per closed session and per refused
+	// handshake (docs/operations.md, "Access log"). Default true.
 	Access bool `toml:"access"`
+	// AccessSample is the share of open sessions whose line is written,
+	// 0..1, decided when each opens (only those keep the handshake's
+	// details meanwhile). Refusals are always logged, rate-limited per
+	// loop. Default 1.
+	AccessSample float64 `toml:"access_sample"`
+	// Format is json or text (slog's key=value). Follows reloads.
+	// Default "json".
+	Format string `toml:"format"`
 }
 
 // Route sends matching requests to an upstream ([[route]]).

@@ -35,8 +35,10 @@ func Default() *Config {
 			Drain:             DurationOf(30 * time.Second),
 		},
 		Log: Log{
-			Level:  LevelInfo,
-			Access: true,
+			Level:        LevelInfo,
+			Access:       true,
+			AccessSample: 1,
+			Format:       FormatJSON,
 		},
 	}
 }

@@ -31,6 +31,12 @@ func (c *Config) validate() []*Error {
 	default:
 		v.add("log.level", "must be debug, info, warn or error, not "+strconv.Quote(c.Log.Level))
 	}
+	if c.Log.Format != FormatJSON && c.Log.Format != FormatText {
+		v.add("log.format", "must be json or text, not "+strconv.Quote(c.Log.Format))
+	}
+	if s := c.Log.AccessSample; !(s >= 0 && s <= 1) {
+		v.add("log.access_sample", "must be between 0 and 1, not "+strconv.FormatFloat(s, 'g', -1, 64))
+	}
 	c.validateUpstreams(v)
 	c.validateFallbacks(v)
 	c.validateRoutes(v)

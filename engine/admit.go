@@ -58,7 +58,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 	// holding it as one keeps the session within its size class.
 	s.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
 	sh.stats.live.Add(1)
-	s.lastActive = sh.now()
+	s.lastActive = int32(sh.now())
 	// Deadlines count from the current tick, which began up to one tick
 	// ago: one more tick keeps them from firing early.
 	s.hs.by = sh.now() + 1 + snap.handshakeTicks
@@ -143,6 +143,7 @@ func (s *session) startUpstream() {
 		hex.Encode(sh.idbuf[:], raw[:])
 		f.RequestID = sh.idbuf[:]
 	}
+	f.TraceParent = s.traceParent(req)
 	ip, trusted := s.clientIP()
 	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
@@ -167,4 +168,38 @@ func (s *session) startUpstream() {
 func (s *session) clientIP() (netip.Addr, bool) {
 	ip := s.clientAddrPort().Addr()
 	return ip, s.snap.trusted(ip)
+}
+
+// traceParent returns the traceparent to send upstream (W3C Trace
+// Context): the client's trace with a new span id for the proxy's hop, or
+// a new trace when the client sent none that parses. The trace id is kept
+// for the access line. The value lives in the shard's scratch.
+func (s *session) traceParent(req *codec.Request) []byte {
+	sh := s.sh
+	var tp codec.TraceParent
+	found := false
+	for _, h := range req.Headers {
+		if codec.EqualFold(h.Name, "traceparent") {
+			tp, found = codec.ParseTraceParent(h.Value)
+			break
+		}
+	}
+	if !found {
+		tp = codec.TraceParent{}
+		putUint64(tp.TraceID[:8], sh.rand.Uint64())
+		putUint64(tp.TraceID[8:], sh.rand.Uint64())
+	}
+	// The proxy's hop is a span of its own: a new parent id, never zero.
+	for putUint64(tp.SpanID[:], sh.rand.Uint64()); tp.SpanID == [8]byte{}; {
+		putUint64(tp.SpanID[:], sh.rand.Uint64())
+	}
+	out := codec.AppendTraceParent(sh.tpbuf[:0], tp)
+	s.hs.traceID = append(s.hs.traceID[:0], out[3:35]...)
+	return out
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
 }

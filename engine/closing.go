@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"log/slog"
-	"time"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -14,6 +11,7 @@ const statusGoingAway = 1001
 // metrics); the close timeout starts then.
 func (s *session) beginClosing(reason closeReason) {
 	if s.state == stateOpen {
+		s.closeReason = reason
 		s.sh.stats.closedBy[reason].Add(1)
 		s.setState(stateClosing)
 	}
@@ -34,7 +32,7 @@ func (s *session) pollClosing() {
 	if s.state != stateClosing {
 		return
 	}
-	expired := s.sh.now() >= s.closeBy
+	expired := s.sh.now() >= int64(s.closeBy)
 	if s.present(toClient) && s.flags&flagClientCloseIssued == 0 {
 		done := s.flags&flagClosedToClient != 0 &&
 			(s.c2u.CloseSeen() || s.flags&flagClientFailed != 0 || !s.present(toUpstream) && s.flags&flagUpstreamDrop != 0)
@@ -137,7 +135,7 @@ func (s *session) pollRejecting() {
 	if c == nil {
 		return
 	}
-	if s.sh.now() >= s.closeBy {
+	if s.sh.now() >= int64(s.closeBy) {
 		s.closeClient()
 		return
 	}
@@ -162,6 +160,8 @@ func (s *session) maybeFinish() {
 	}
 	sh.wheel.disarm(s)
 	sh.unlink(s)
+	s.logAccess()
+	s.access = nil
 	if s.hs != nil {
 		sh.handshakes.Put(s.hs)
 		s.hs = nil
@@ -180,26 +180,4 @@ func (s *session) maybeFinish() {
 	} else {
 		sh.e.active.Add(-1)
 	}
-	if s.snap.accessLog {
-		s.logAccess()
-	}
-}
-
-// logAccess writes the session's access-log line.
-func (s *session) logAccess() {
-	attrs := [...]slog.Attr{
-		attrSession(s.id),
-		slog.String("client", s.clientAddr()),
-		slog.String("route", s.routeName()),
-		slog.String("upstream", s.upstreamName()),
-		slog.String("backend", s.backendAddr()),
-		slog.Int("status", int(s.status)),
-		slog.Int("close_code", int(s.closeCode)),
-		slog.Duration("duration", time.Duration(time.Now().UnixNano()-s.start)),
-		slog.Uint64("bytes_in", s.bytesC2U),
-		slog.Uint64("bytes_out", s.bytesU2C),
-		slog.Uint64("frames_in", s.c2u.Frames()),
-		slog.Uint64("frames_out", s.u2c.Frames()),
-	}
-	s.sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "session closed", attrs[:]...)
 }

@@ -668,7 +668,7 @@ func (s *session) flush(d side) (moved bool) {
 	}
 	if moved {
 		fs.since[d] = s.sh.now()
-		s.lastActive = s.sh.now()
+		s.lastActive = int32(s.sh.now())
 	}
 	return moved
 }

@@ -105,7 +105,7 @@ func (s *session) setState(st state) {
 		w.arm(s, at)
 	case stateOpen:
 		if s.snap.idleTicks > 0 {
-			w.arm(s, s.lastActive+s.snap.idleTicks+1)
+			w.arm(s, int64(s.lastActive)+s.snap.idleTicks+1)
 		} else {
 			w.disarm(s)
 		}
@@ -115,9 +115,9 @@ func (s *session) setState(st state) {
 		// round to closing (up to timeouts.close later), so that the
 		// balancers' loads, and the hash's bound, see live sessions only.
 		s.releaseBackend()
-		s.closeBy = s.sh.now() + 1 + s.snap.closeTicks
+		s.closeBy = int32(s.sh.now() + 1 + s.snap.closeTicks)
 		if st == stateRejecting {
-			s.closeBy = s.sh.now() + 1 + s.snap.lingerTicks
+			s.closeBy = int32(s.sh.now() + 1 + s.snap.lingerTicks)
 		}
 		w.arm(s, s.sh.now()+1)
 	case stateClosed:
@@ -164,8 +164,8 @@ func (s *session) onDeadline() {
 		}
 		now := s.sh.now()
 		if idle := s.snap.idleTicks; idle > 0 {
-			if now-s.lastActive < idle {
-				s.sh.wheel.arm(s, s.lastActive+idle+1)
+			if now-int64(s.lastActive) < idle {
+				s.sh.wheel.arm(s, int64(s.lastActive)+idle+1)
 				return
 			}
 			s.sh.stats.idleTimeout.Add(1)

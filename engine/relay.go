@@ -30,7 +30,7 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	if s.flags&failed != 0 || src.CloseSeen() {
 		return 0
 	}
-	s.lastActive = s.sh.now()
+	s.lastActive = int32(s.sh.now())
 	before, msgs := frameAt(src), src.Messages()
 	held, n, err := src.Scan(p)
 	if src.ClosePending() {
@@ -176,7 +176,7 @@ func (s *session) drainClose() {
 	if s.flags&flagDrainPending != 0 {
 		// A frame is still on its way: wait for it up to the drain's
 		// budget, not the close timeout.
-		s.closeBy = s.sh.now() + 1 + ticks(s.snap.cfg.Timeouts.Drain.D())
+		s.closeBy = int32(s.sh.now() + 1 + ticks(s.snap.cfg.Timeouts.Drain.D()))
 	}
 	s.pollClosing()
 }
@@ -192,7 +192,7 @@ func (s *session) drainPending() {
 	if s.flags&(flagClosedToClient|flagClosedToUpstream) == flagClosedToClient|flagClosedToUpstream {
 		s.flags &^= flagDrainPending
 		// Both Closes are out: the close handshake gets the usual time.
-		s.closeBy = min(s.closeBy, s.sh.now()+1+s.snap.closeTicks)
+		s.closeBy = min(s.closeBy, int32(s.sh.now()+1+s.snap.closeTicks))
 	}
 }
 

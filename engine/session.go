@@ -72,10 +72,19 @@ type session struct {
 	prev, next   *session // shard list
 	tprev, tnext *session // timer wheel bucket
 
-	deadline   int64 // wheel tick at which onDeadline runs; 0 = disarmed
-	closeBy    int64 // tick at which closing stops waiting for peers
-	lastActive int64 // wheel tick of the last byte relayed (idle timeout)
-	start      int64 // unix nanoseconds at accept
+	// Ticks of the engine's clock, which starts at 0 and counts tenths of
+	// a second: 32 bits last 6.8 years of uptime and leave room in the
+	// session's size class for access (below).
+	deadline   int32 // wheel tick at which onDeadline runs; 0 = disarmed
+	closeBy    int32 // tick at which closing stops waiting for peers
+	lastActive int32 // wheel tick of the last byte relayed (idle timeout)
+	// closeReason is why the session left open (metrics.go), for the
+	// access line.
+	closeReason closeReason
+	start       int64 // unix nanoseconds at accept
+	// access holds what only the access line needs; nil unless this
+	// session's line will be written (log.access, access_sample).
+	access *accessInfo
 
 	id      uint64
 	route   *upstream.Route
@@ -109,6 +118,9 @@ type handshake struct {
 	fwd  []byte // the request as forwarded upstream; once answered, the answer relayed to the client
 	resp []byte // the backend's answer head
 	rid  []byte // the X-Request-Id sent upstream, echoed in the 101
+	// traceID is the W3C trace id of the request (the client's, or one
+	// the proxy started), 32 hex digits, for the access line.
+	traceID []byte
 
 	scan     codec.HeadScanner
 	chunk    codec.ChunkedDecoder
@@ -133,7 +145,7 @@ type handshake struct {
 
 func (hs *handshake) reset() {
 	hs.head, hs.fwd, hs.resp = hs.head[:0], hs.fwd[:0], hs.resp[:0]
-	hs.rid = hs.rid[:0]
+	hs.rid, hs.traceID = hs.rid[:0], hs.traceID[:0]
 	hs.scan.Reset()
 	hs.chunk = codec.ChunkedDecoder{}
 	hs.bodyKind, hs.bodyLeft, hs.bodySent = 0, 0, 0

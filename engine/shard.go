@@ -30,11 +30,12 @@ type shard struct {
 	req   codec.Request
 	resp  codec.Response
 	fwd   codec.Forward
-	iov   [2][]byte // a held frame header and the bytes after it
-	iov3  [3][]byte // a chunk's size line, its bytes and CRLF
-	idbuf [32]byte  // a request id being made
-	ipbuf [64]byte  // a client address being formatted
-	tmp   []byte    // small encoder scratch (close frames, request ids)
+	iov   [2][]byte                  // a held frame header and the bytes after it
+	iov3  [3][]byte                  // a chunk's size line, its bytes and CRLF
+	idbuf [32]byte                   // a request id being made
+	tpbuf [codec.TraceParentLen]byte // a traceparent being made
+	ipbuf [64]byte                   // a client address being formatted
+	tmp   []byte                     // small encoder scratch (close frames, request ids)
 	rand  *rand.ChaCha8
 
 	// Buffers for handshake-time bytes; a session holds them only until it
@@ -66,6 +67,9 @@ type shard struct {
 	chunks     [][]byte    // free queue chunks
 	msg        unix.Msghdr // sendmsg scratch
 	iovs       [maxIov]unix.Iovec
+
+	// refusalLog rate-limits the access lines of refused handshakes.
+	refusalLog refusalLimiter
 
 	stats shardStats
 }

@@ -34,11 +34,12 @@ type snapshot struct {
 	writeBufferLimit int64
 	maxEarlyBytes    int64
 
-	keepAlive time.Duration
-	dialer    *net.Dialer // connect timeout and keepalive of this config
-	trustedIP []netip.Prefix
-	forwarded bool // server.forwarded_header
-	accessLog bool
+	keepAlive    time.Duration
+	dialer       *net.Dialer // connect timeout and keepalive of this config
+	trustedIP    []netip.Prefix
+	forwarded    bool // server.forwarded_header
+	accessLog    bool
+	accessSample float64 // log.access_sample: share of open sessions' lines written
 }
 
 // maxLinger bounds how long a refused client's input is drained.
@@ -71,6 +72,7 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 		maxEarlyBytes:          c.Limits.MaxEarlyBytes.Bytes(),
 		keepAlive:              c.Server.TCPKeepalive.D(),
 		accessLog:              c.Log.Access,
+		accessSample:           c.Log.AccessSample,
 		forwarded:              c.Server.ForwardedHeader,
 		dialer:                 newNetDialer(to.Connect.D(), c.Server.TCPKeepalive.D()),
 	}

@@ -48,7 +48,7 @@ func (w *wheel) arm(s *session, at int64) {
 	if at <= w.now {
 		at = w.now + 1
 	}
-	s.deadline = at
+	s.deadline = int32(at)
 	i := at % wheelSlots
 	s.tnext = w.slots[i]
 	if s.tnext != nil {
@@ -105,9 +105,9 @@ func (w *wheel) fireSlot(i int64, fire func(*session)) {
 		s.tprev, s.tnext = nil, nil
 		s.armed = false
 		w.armed.Add(-1)
-		if s.deadline > w.now {
+		if int64(s.deadline) > w.now {
 			// A later turn: put it back without touching its deadline.
-			w.arm(s, s.deadline)
+			w.arm(s, int64(s.deadline))
 		} else {
 			s.deadline = 0
 			fire(s)

@@ -89,6 +89,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	maxFrame := uint64(s.snap.maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
+	s.sampleAccess(req, resp)
 	sh.stats.opened.Add(1)
 	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - s.start))
 	if rs := s.routeShard(); rs != nil {
@@ -96,7 +97,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 		rs.open.Store(rs.open.Load() + 1)
 	}
 	s.hs = nil
-	s.lastActive = sh.now()
+	s.lastActive = int32(sh.now())
 	s.setState(stateOpen)
 	sh.handshakes.Put(hs)
 	if s.client.InboundBuffered() > 0 {

@@ -78,7 +78,8 @@ func run(args []string) int {
 	}
 	var level slog.LevelVar // log.level takes effect on reload too
 	setLevel(&level, cfg.Log.Level)
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: &level}))
+	logFormat := newFormatHandler(os.Stderr, &level, cfg.Log.Format)
+	log := slog.New(logFormat)
 
 	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, TrimMemory: true})
 	if err != nil {
@@ -113,7 +114,7 @@ func run(args []string) int {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				reload(log, &level, e, adm, *cfgPath)
+				reload(log, &level, logFormat, e, adm, *cfgPath)
 				continue
 			case syscall.SIGUSR1:
 				logStats(log, e)
@@ -124,7 +125,7 @@ func run(args []string) int {
 	}
 }
 
-func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, adm *admin.Server, path string) {
+func reload(log *slog.Logger, level *slog.LevelVar, format *formatHandler, e *engine.Engine, adm *admin.Server, path string) {
 	data, err := os.ReadFile(path)
 	var cfg *config.Config
 	if err == nil {
@@ -147,6 +148,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, e *engine.Engine, adm *admin
 		log.Error("admin listener", "err", err.Error())
 	}
 	setLevel(level, cfg.Log.Level)
+	format.setFormat(cfg.Log.Format)
 	log.Info("configuration reloaded", "config", path)
 }
 
