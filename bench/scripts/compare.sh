@@ -15,7 +15,8 @@
 #      SCALE_N idle sessions from throng-bench idle -procs SCALE_K; sessions
 #      and memory per process
 # Prints a markdown report and writes it to bench/results/latest.md
-# (-scale-only: bench/results/scale.md).
+# (-scale-only: bench/results/scale.md), the raw reports to
+# bench/results/raw/ and SVG charts of them to bench/results/charts/.
 # Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
 # usage: bench/scripts/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
@@ -624,4 +625,10 @@ OUT=$TMP/latest.md
 
 mkdir -p bench/results
 cp "$OUT" bench/results/latest.md
+# The raw reports, and the charts drawn from them (BENCHMARKS.md shows a
+# committed copy: throng-bench chart -in bench/results/raw -out charts).
+rm -rf bench/results/raw
+mkdir -p bench/results/raw
+cp "$TMP"/*-throng.json "$TMP"/*-nginx.json "$TMP"/*-haproxy.json bench/results/raw/ 2>/dev/null || true
+bin/throng-bench chart -in bench/results/raw -out bench/results/charts || log "charts not drawn"
 cat "$OUT"

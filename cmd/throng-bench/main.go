@@ -48,6 +48,8 @@ subcommands:
                                [-pid PID]... [-json]
   handshake  measure connect + upgrade + close handshakes per second
            throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
+  chart    draw bench/scripts/compare.sh's reports as SVG bar charts
+           throng-bench chart -in bench/results/raw -out charts
 
   Every load subcommand takes a wss:// URL too (-insecure, -ca FILE, -sni NAME): it then
   runs on crypto/tls, one goroutine per connection (gnet has no TLS); reports say which.
@@ -89,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runFanout(args[1:], stdout, stderr)
 	case "handshake":
 		return runHandshake(args[1:], stdout, stderr)
+	case "chart":
+		return runChart(args[1:], stdout, stderr)
 	case workerCommand: // hidden: one worker process of a -procs run
 		return runWorker(args[1:], stdout, stderr)
 	default:
