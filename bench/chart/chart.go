@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -106,13 +108,14 @@ func (r Results) bars(file, title, yLabel string, groups []group) error {
 	for i, g := range groups {
 		labels[i] = g.label
 	}
-	drawn := 0
+	drawn, top := 0, 0.0
 	for i, proxy := range Proxies {
 		vals := make(plotter.Values, len(groups))
 		have := false
 		for j, g := range groups {
 			if v, ok := r.Value(g.scenario, proxy, g.path...); ok {
 				vals[j], have = v, true
+				top = max(top, v)
 			}
 		}
 		if !have {
@@ -133,15 +136,18 @@ func (r Results) bars(file, title, yLabel string, groups []group) error {
 		return fmt.Errorf("chart %s: %w", file, ErrNoResults)
 	}
 	p.NominalX(labels...)
-	p.Y.Min = 0
+	// Room above the tallest bar for the legend.
+	p.Y.Min, p.Y.Max = 0, top*1.3
+	p.Y.Tick.Marker = wholeTicks{}
 	width := vg.Points(float64(160 + 110*len(groups)))
 	return p.Save(width, 300, file)
 }
 
 // Files are the charts Draw writes, by file name.
-var Files = []string{"idle-memory.svg", "msgs-per-cpu.svg", "handshakes-per-cpu.svg", "latency.svg"}
+var Files = []string{"idle-memory.svg", "msgs-per-cpu.svg", "handshakes-per-cpu.svg",
+	"latency-echo.svg", "latency-handshake.svg", "latency-fanout.svg"}
 
-// Draw writes the four charts into out.
+// Draw writes the charts (Files) into out.
 func Draw(r Results, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -162,14 +168,20 @@ func Draw(r Results, out string) error {
 			}},
 		{"handshakes-per-cpu.svg", "Handshakes per proxy CPU-second", "handshakes per CPU-second",
 			[]group{{"connect + upgrade + close", "handshake", at("handshakes_per_cpu_second")}}},
-		{"latency.svg", "Latency percentiles", "microseconds",
+		{"latency-echo.svg", "Echo, 100 x 64 B, window 1: latency", "microseconds",
 			[]group{
-				{"echo 64 B p50", "echo64", []string{"latency", "p50_us"}},
-				{"echo 64 B p99", "echo64", []string{"latency", "p99_us"}},
-				{"handshake p50", "handshake", []string{"latency", "p50_us"}},
-				{"handshake p99", "handshake", []string{"latency", "p99_us"}},
-				{"fanout p50", "fanout", []string{"latency", "p50_us"}},
-				{"fanout p99", "fanout", []string{"latency", "p99_us"}},
+				{"p50", "echo64", []string{"latency", "p50_us"}},
+				{"p99", "echo64", []string{"latency", "p99_us"}},
+			}},
+		{"latency-handshake.svg", "Handshake latency", "microseconds",
+			[]group{
+				{"p50", "handshake", []string{"latency", "p50_us"}},
+				{"p99", "handshake", []string{"latency", "p99_us"}},
+			}},
+		{"latency-fanout.svg", "Fan-out delivery latency", "microseconds",
+			[]group{
+				{"p50", "fanout", []string{"latency", "p50_us"}},
+				{"p99", "fanout", []string{"latency", "p99_us"}},
 			}},
 	}
 	for _, c := range charts {
@@ -178,4 +190,36 @@ func Draw(r Results, out string) error {
 		}
 	}
 	return nil
+}
+
+// wholeTicks are gonum's default ticks labelled as whole numbers with
+// thousands separators (250,000 rather than 250000.00).
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = thousands(int64(math.Round(ticks[i].Value)))
+		}
+	}
+	return ticks
+}
+
+// thousands formats n with a comma between each group of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
