@@ -18,8 +18,8 @@ var (
 	descRefusals       = desc("refusals_total", "Handshakes answered with an HTTP status other than 101, by status.", "status")
 	descHandshake      = desc("handshake_duration_seconds", "Accept to relayed 101.")
 	descConnect        = desc("upstream_connect_duration_seconds", "TCP connects to backends, failed ones included.")
-	descMessages       = desc("messages_total", "Data messages relayed, by route and direction (in: client to backend).", "route", "direction")
-	descBytes          = desc("bytes_total", "Frame bytes relayed, by route and direction (in: client to backend).", "route", "direction")
+	descMessages       = desc("messages_total", "Data messages relayed, by route, upstream and direction (in: client to backend).", "route", "upstream", "direction")
+	descBytes          = desc("bytes_total", "Frame bytes relayed, by route, upstream and direction (in: client to backend).", "route", "upstream", "direction")
 	descAccepted       = desc("connections_accepted_total", "Client connections accepted.")
 	descRetries        = desc("retries_total", "Handshake attempts retried on another backend.")
 	descEjections      = desc("backend_ejections_total", "Backends ejected by passive health checks.")
@@ -72,10 +72,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range e.RouteStats() {
 		gauge(descSessionsOpen, float64(r.Open), r.Route, r.Upstream)
 		counter(descSessionsTotal, r.Opened, r.Route, r.Upstream)
-		counter(descMessages, r.MessagesIn, r.Route, "in")
-		counter(descMessages, r.MessagesOut, r.Route, "out")
-		counter(descBytes, r.BytesIn, r.Route, "in")
-		counter(descBytes, r.BytesOut, r.Route, "out")
+		counter(descMessages, r.MessagesIn, r.Route, r.Upstream, "in")
+		counter(descMessages, r.MessagesOut, r.Route, r.Upstream, "out")
+		counter(descBytes, r.BytesIn, r.Route, r.Upstream, "in")
+		counter(descBytes, r.BytesOut, r.Route, r.Upstream, "out")
 	}
 	for reason, n := range e.ClosedByReason() {
 		counter(descClosed, n, reason)

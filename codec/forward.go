@@ -15,7 +15,11 @@ type Forward struct {
 	// TraceParent, when set, replaces the client's traceparent headers
 	// (W3C Trace Context): the trace the proxy's hop belongs to.
 	TraceParent []byte
-	Target      []byte // request target to send, in origin form (nil = r.Target)
+	// NewTrace says TraceParent starts a trace of the proxy's: the
+	// client's tracestate belongs to no trace then and is removed (W3C
+	// Trace Context §3.3.1: a restarted trace drops tracestate).
+	NewTrace bool
+	Target   []byte // request target to send, in origin form (nil = r.Target)
 	// Forwarded adds an RFC 7239 Forwarded element of the proxy's own,
 	// "for=ClientIP;host=Host;proto=Proto", after any the request keeps.
 	Forwarded bool
@@ -68,7 +72,8 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 		if !EqualFold(name, "host") && !hasPrefixFold(name, "sec-websocket-") &&
 			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name) ||
 				!f.TrustedPeer && IsClientAddressHeader(name) || isOwned(name, f.Owned) ||
-				len(f.TraceParent) > 0 && EqualFold(name, "traceparent")) {
+				len(f.TraceParent) > 0 && EqualFold(name, "traceparent") ||
+				f.NewTrace && EqualFold(name, "tracestate")) {
 			continue
 		}
 		dst = appendHeader(dst, name, r.Headers[i].Value)

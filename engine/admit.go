@@ -143,7 +143,7 @@ func (s *session) startUpstream() {
 		hex.Encode(sh.idbuf[:], raw[:])
 		f.RequestID = sh.idbuf[:]
 	}
-	f.TraceParent = s.traceParent(req)
+	f.TraceParent, f.NewTrace = s.traceParent(req)
 	ip, trusted := s.clientIP()
 	f.ClientIP = ip.AppendTo(sh.ipbuf[:0])
 	f.TrustedPeer = trusted
@@ -172,9 +172,9 @@ func (s *session) clientIP() (netip.Addr, bool) {
 
 // traceParent returns the traceparent to send upstream (W3C Trace
 // Context): the client's trace with a new span id for the proxy's hop, or
-// a new trace when the client sent none that parses. The trace id is kept
-// for the access line. The value lives in the shard's scratch.
-func (s *session) traceParent(req *codec.Request) []byte {
+// a new trace when the client sent none that parses (started). The trace
+// id is kept for the access line. The value lives in the shard's scratch.
+func (s *session) traceParent(req *codec.Request) (value []byte, started bool) {
 	sh := s.sh
 	var tp codec.TraceParent
 	found := false
@@ -195,7 +195,7 @@ func (s *session) traceParent(req *codec.Request) []byte {
 	}
 	out := codec.AppendTraceParent(sh.tpbuf[:0], tp)
 	s.hs.traceID = append(s.hs.traceID[:0], out[3:35]...)
-	return out
+	return out, !found
 }
 
 func putUint64(b []byte, v uint64) {

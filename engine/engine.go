@@ -87,6 +87,7 @@ type Engine struct {
 	healthMu     sync.Mutex
 	healthOn     bool
 	flipsRetired atomic.Uint64
+	flipsSeen    atomic.Uint64 // the highest healthFlips returned
 
 	shardMu  sync.Mutex // guards shardMap writes and shards replacement
 	shardMap sync.Map   // gnet.EventLoop → *shard
@@ -410,8 +411,20 @@ func (e *Engine) stopHealth() {
 }
 
 // healthFlips counts backends that went down or came up by active checks.
+// A reload stores the new table before it retires the old one's count, so
+// for a moment the sum misses the old flips: the highest sum seen is
+// returned, so that the counter never goes back.
 func (e *Engine) healthFlips() uint64 {
-	return e.flipsRetired.Load() + e.snap.Load().table.HealthFlips()
+	v := e.flipsRetired.Load() + e.snap.Load().table.HealthFlips()
+	for {
+		seen := e.flipsSeen.Load()
+		if v <= seen {
+			return seen
+		}
+		if e.flipsSeen.CompareAndSwap(seen, v) {
+			return v
+		}
+	}
 }
 
 type drainRunnable struct{ sh *shard }

@@ -33,9 +33,17 @@ type wheel struct {
 
 // ticks converts a duration to a tick count, rounding up so that a deadline
 // never fires early.
+//
+// A duration is capped at maxTicks (about 1.7 years): session deadlines are
+// 32-bit ticks (session.go), and a timeout configured to mean "for ever"
+// must not wrap into the past.
 func ticks(d time.Duration) int64 {
-	return int64((d + tickInterval - 1) / tickInterval)
+	return min(int64((d+tickInterval-1)/tickInterval), maxTicks)
 }
+
+// maxTicks bounds any one timeout: half of the 32-bit tick range still free
+// after 3.4 years of uptime.
+const maxTicks = 1 << 29
 
 // arm sets s to fire at tick `at` (absolute), moving it between buckets.
 func (w *wheel) arm(s *session, at int64) {
@@ -49,7 +57,7 @@ func (w *wheel) arm(s *session, at int64) {
 		at = w.now + 1
 	}
 	s.deadline = int32(at)
-	i := at % wheelSlots
+	i := int64(s.deadline) % wheelSlots
 	s.tnext = w.slots[i]
 	if s.tnext != nil {
 		s.tnext.tprev = s

@@ -131,3 +131,25 @@ func TestWheelSkipsWhileEmpty(t *testing.T) {
 		t.Fatalf("armed count %d after firing, want 0", n)
 	}
 }
+
+// TestTicksCapped: a timeout meant as "for ever" (ten years) becomes the
+// largest tick count that still fits the 32-bit deadlines, not a wrapped one.
+func TestTicksCapped(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 0},
+		{time.Millisecond, 1},
+		{time.Second, 10},
+		{87600 * time.Hour, maxTicks},
+	}
+	for _, tt := range tests {
+		if got := ticks(tt.d); got != tt.want {
+			t.Errorf("ticks(%v) = %d, want %d", tt.d, got, tt.want)
+		}
+	}
+	if now := int64(3<<28) + maxTicks; now > 1<<31-1 {
+		t.Errorf("3.4 years of uptime plus the cap overflow 32 bits")
+	}
+}

@@ -82,10 +82,12 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	// The forwarded request is done with: its buffer takes the 101.
 	out := codec.AppendSwitchingResponse(hs.fwd[:0], resp, hs.rid, cookie)
 	hs.fwd = out
-	s.status = 101
+	// 101 only once it went out: a client gone during the write (gnet
+	// closes it inside Write) never opened, for the counters and the log.
 	if _, err := s.client.Write(out); err != nil || s.client == nil {
 		return 0
 	}
+	s.status = 101
 	maxFrame := uint64(s.snap.maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)

@@ -152,11 +152,8 @@ func TestTraceContextStarted(t *testing.T) {
 // is written, every refusal is, and a flood of refusals is rate-limited,
 // saying how many lines it left out.
 func TestAccessSampleAndRefusalRate(t *testing.T) {
-	host := newHost()
-	backend, addr := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
-	startBackend(t, backend)
-	cfg := basicConfig(addr, []string{backend}, "[log]\naccess_sample = 0.0\n")
-	th := startThrong(t, addr, cfg)
+	th := setup(t, "[log]\naccess_sample = 0.0\n")
+	addr := th.addr
 	for range 5 {
 		c := dialWS(t, addr, "/")
 		echo(t, c, ws.OpText, []byte("unlogged"))
@@ -211,11 +208,13 @@ func TestAccessSampleAndRefusalRate(t *testing.T) {
 // TestLogFormatText: [log] format = "text" writes key=value lines, and a
 // reload switches to JSON.
 func TestLogFormatText(t *testing.T) {
-	host := newHost()
-	backend, addr := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
-	startBackend(t, backend)
-	cfg := basicConfig(addr, []string{backend}, "[log]\nformat = \"text\"\n")
-	th := startThrong(t, addr, cfg)
+	th := setup(t, "[log]\nformat = \"text\"\n")
+	addr := th.addr
+	raw, err := os.ReadFile(th.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
 	waitOutput(t, th.proc, `msg="throng starting"`)
 	if strings.Contains(th.Output(), `"msg":"throng starting"`) {
 		t.Error("JSON lines with format = text")

@@ -136,8 +136,7 @@ func TestBackendStopsReading(t *testing.T) {
 		}
 		result <- wsutil.WriteServerMessage(c, ws.OpText, []byte("all in order"))
 	})
-	th := startThrong(t, net.JoinHostPort(host, "18080"),
-		basicConfig(net.JoinHostPort(host, "18080"), []string{backend}, ""))
+	th := throngBefore(t, host, backend, "")
 	pid := th.cmd.Process.Pid
 	startRSS := procStatusKB(t, pid, "VmRSS")
 
@@ -204,8 +203,7 @@ func TestSlowReaderPaced(t *testing.T) {
 		sent <- nil
 		_, _, _ = wsutil.ReadClientData(c) // until the client closes
 	})
-	th := startThrong(t, net.JoinHostPort(host, "18080"),
-		basicConfig(net.JoinHostPort(host, "18080"), []string{backend}, ""))
+	th := throngBefore(t, host, backend, "")
 	pid := th.cmd.Process.Pid
 	startRSS := procStatusKB(t, pid, "VmRSS")
 

@@ -199,6 +199,14 @@ func basicConfig(listen string, backends []string, extra string) string {
 	return b.String()
 }
 
+// throngBefore starts a throng on host:18080 in front of backend; extra
+// joins the config as in basicConfig.
+func throngBefore(t testing.TB, host, backend, extra string) *throng {
+	t.Helper()
+	addr := net.JoinHostPort(host, "18080")
+	return startThrong(t, addr, basicConfig(addr, []string{backend}, extra))
+}
+
 // setup starts an echo backend and a throng in front of it.
 func setup(t testing.TB, extra string) *throng {
 	t.Helper()
