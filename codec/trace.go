@@ -1,5 +1,7 @@
 package codec
 
+import "encoding/hex"
+
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the proxy keeps
 // a client's trace, or starts one, and forwards it with a span id of its
 // own hop.
@@ -25,16 +27,21 @@ func ParseTraceParent(v []byte) (TraceParent, bool) {
 	if len(v) < TraceParentLen || v[2] != '-' || v[35] != '-' || v[52] != '-' {
 		return tp, false
 	}
-	ver, ok := hexByte(v[0], v[1])
-	if !ok || ver == 0xff || ver == 0 && len(v) != TraceParentLen || ver != 0 && len(v) > TraceParentLen && v[TraceParentLen] != '-' {
+	var b [1]byte
+	if !hexInto(b[:], v[0:2]) {
+		return tp, false
+	}
+	ver := b[0]
+	if ver == 0xff || ver == 0 && len(v) != TraceParentLen || ver != 0 && len(v) > TraceParentLen && v[TraceParentLen] != '-' {
 		return tp, false
 	}
 	if !hexInto(tp.TraceID[:], v[3:35]) || !hexInto(tp.SpanID[:], v[36:52]) {
 		return tp, false
 	}
-	if tp.Flags, ok = hexByte(v[53], v[54]); !ok {
+	if !hexInto(b[:], v[53:55]) {
 		return tp, false
 	}
+	tp.Flags = b[0]
 	if tp.TraceID == [16]byte{} || tp.SpanID == [8]byte{} {
 		return tp, false
 	}
@@ -44,46 +51,23 @@ func ParseTraceParent(v []byte) (TraceParent, bool) {
 // AppendTraceParent appends tp as a version-00 traceparent value.
 func AppendTraceParent(dst []byte, tp TraceParent) []byte {
 	dst = append(dst, "00-"...)
-	dst = appendHex(dst, tp.TraceID[:])
+	dst = hex.AppendEncode(dst, tp.TraceID[:])
 	dst = append(dst, '-')
-	dst = appendHex(dst, tp.SpanID[:])
+	dst = hex.AppendEncode(dst, tp.SpanID[:])
 	dst = append(dst, '-')
-	return appendHex(dst, []byte{tp.Flags})
+	flags := [1]byte{tp.Flags}
+	return hex.AppendEncode(dst, flags[:])
 }
 
-const lowerHex = "0123456789abcdef"
-
-func appendHex(dst, b []byte) []byte {
-	for _, c := range b {
-		dst = append(dst, lowerHex[c>>4], lowerHex[c&0x0f])
-	}
-	return dst
-}
-
-// hexInto decodes lower-case hex src into dst (len(src) == 2*len(dst)).
+// hexInto decodes src into dst (len(src) == 2*len(dst)). The
+// specification allows lower-case hex only, which encoding/hex does not
+// check.
 func hexInto(dst, src []byte) bool {
-	for i := range dst {
-		b, ok := hexByte(src[2*i], src[2*i+1])
-		if !ok {
+	for _, c := range src {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
-		dst[i] = b
 	}
-	return true
-}
-
-func hexByte(hi, lo byte) (byte, bool) {
-	h, ok1 := hexNibble(hi)
-	l, ok2 := hexNibble(lo)
-	return h<<4 | l, ok1 && ok2
-}
-
-func hexNibble(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	_, err := hex.Decode(dst, src)
+	return err == nil
 }

@@ -248,9 +248,10 @@ func (s *session) logRefusal(suppressed uint64) {
 	var host, path, rid, trace string
 	if hs := s.hs; hs != nil && len(hs.head) > 0 {
 		req := &s.sh.req
-		if codec.ParseRequest(hs.head, req) == nil || len(req.Target) > 0 {
-			host, path = string(req.Host), string(pathOf(req.Target))
-		}
+		// A refused head may not parse to the end (a bad method stops
+		// it before Host): whatever it got is logged.
+		_ = codec.ParseRequest(hs.head, req)
+		host, path = string(req.Host), string(pathOf(req.Target))
 		rid, trace = string(hs.rid), string(hs.traceID)
 	}
 	attrs := [...]slog.Attr{

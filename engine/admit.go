@@ -135,11 +135,8 @@ func (s *session) startUpstream() {
 	f := &sh.fwd
 	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded}
 	if len(f.RequestID) == 0 {
-		v1, v2 := sh.rand.Uint64(), sh.rand.Uint64()
 		var raw [16]byte
-		for i := 0; i < 8; i++ {
-			raw[i], raw[8+i] = byte(v1>>(8*i)), byte(v2>>(8*i))
-		}
+		sh.randFill(raw[:])
 		hex.Encode(sh.idbuf[:], raw[:])
 		f.RequestID = sh.idbuf[:]
 	}
@@ -186,20 +183,13 @@ func (s *session) traceParent(req *codec.Request) (value []byte, started bool) {
 	}
 	if !found {
 		tp = codec.TraceParent{}
-		putUint64(tp.TraceID[:8], sh.rand.Uint64())
-		putUint64(tp.TraceID[8:], sh.rand.Uint64())
+		sh.randFill(tp.TraceID[:])
 	}
 	// The proxy's hop is a span of its own: a new parent id, never zero.
-	for putUint64(tp.SpanID[:], sh.rand.Uint64()); tp.SpanID == [8]byte{}; {
-		putUint64(tp.SpanID[:], sh.rand.Uint64())
+	for sh.randFill(tp.SpanID[:]); tp.SpanID == [8]byte{}; {
+		sh.randFill(tp.SpanID[:])
 	}
 	out := codec.AppendTraceParent(sh.tpbuf[:0], tp)
 	s.hs.traceID = append(s.hs.traceID[:0], out[3:35]...)
 	return out, !found
-}
-
-func putUint64(b []byte, v uint64) {
-	for i := range 8 {
-		b[i] = byte(v >> (8 * i))
-	}
 }

@@ -592,6 +592,10 @@ func (r *attachResult) Run(context.Context) error {
 	// Enroll failed, or gnet dropped the registration without OnOpen
 	// (docs/gnet.md §1): the socket is gone.
 	s := t.s
+	if r.err != nil && s.sh.e.log.Enabled(bgCtx, levelDebug) {
+		s.sh.e.log.LogAttrs(bgCtx, levelDebug, "paused socket could not be attached again",
+			attrSession(s.id), attrErr(r.err))
+	}
 	s.flow.attach[t.side] = nil
 	s.sideGone(t.side)
 	return nil

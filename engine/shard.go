@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"sync/atomic"
 
@@ -180,6 +181,14 @@ func (sh *shard) mask() (m [4]byte) {
 	v := sh.rand.Uint64()
 	m[0], m[1], m[2], m[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	return m
+}
+
+// randFill fills b (a multiple of 8 bytes long) from the shard's CSPRNG:
+// request ids, trace and span ids.
+func (sh *shard) randFill(b []byte) {
+	for i := 0; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], sh.rand.Uint64())
+	}
 }
 
 // closeFrame encodes a Close toward the client (unmasked) or the backend

@@ -12,10 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/throngproxy/throng/bench/sysstat"
 	"github.com/throngproxy/throng/engine/enginetest"
 )
 
@@ -409,19 +407,15 @@ func setReadBuffer(t testing.TB, c net.Conn, n int) {
 	}
 }
 
-// procCPU is the user plus system CPU time process pid has used, from
-// /proc/PID/stat (in clock ticks of 10 ms).
+// procCPU is the user plus system CPU time process pid has used (clock
+// ticks of 10 ms).
 func procCPU(t testing.TB, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := sysstat.ReadProc(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after its ')'.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return time.Duration(p.CPUSeconds * float64(time.Second))
 }
 
 // BenchmarkPauseResume measures what flow control costs the proxy. An op
