@@ -27,6 +27,9 @@ type Forward struct {
 	// itself, such as identity claims): a client's copy is removed whether
 	// or not the peer is trusted. Compared ASCII case-insensitively.
 	Owned []string
+	// Extra holds header lines of the proxy's own, each ending in CRLF,
+	// appended after every other header (their names belong in Owned).
+	Extra []byte
 }
 
 // AppendForwardedRequest appends to dst the request head to send upstream
@@ -54,6 +57,7 @@ type Forward struct {
 //     §4, §6: an IPv6 address bracketed and quoted, a host that is not a
 //     token quoted), which follows a trusted peer's own Forwarded lines and
 //     so extends their list;
+//   - f.Extra as given;
 //   - the final "\r\n".
 //
 // r must have passed ParseRequest; the fields of f are written as given, so
@@ -121,6 +125,7 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 	if f.Forwarded {
 		dst = appendForwarded(dst, f.ClientIP, r.Host, f.Proto)
 	}
+	dst = append(dst, f.Extra...)
 	return append(dst, "\r\n"...)
 }
 
