@@ -34,6 +34,32 @@ const (
 	HealthWebSocket = "websocket"
 )
 
+// PROXY protocol modes accepted in server.proxy_protocol and
+// upstream.send_proxy_protocol (haproxy.org's proxy-protocol.txt: v1 is
+// the text header, v2 the binary one). "" is taken as off, so that a
+// Config built in Go without the key means what the file's default does.
+const (
+	ProxyProtocolOff = "off"
+	ProxyProtocolV1  = "v1"
+	ProxyProtocolV2  = "v2"
+)
+
+// TLS versions accepted in tls.min_version. Nothing older than 1.2 is
+// offered: 1.0 and 1.1 are deprecated (RFC 8996).
+const (
+	TLSVersion12 = "1.2"
+	TLSVersion13 = "1.3"
+)
+
+// Client certificate policies accepted in tls.client_auth: off asks for
+// none, request verifies one if the client sends it, require refuses a
+// client without a valid one. "" is taken as off.
+const (
+	ClientAuthOff     = "off"
+	ClientAuthRequest = "request"
+	ClientAuthRequire = "require"
+)
+
 // Log levels accepted in log.level.
 const (
 	LevelDebug = "debug"
@@ -49,6 +75,7 @@ type Config struct {
 	Timeouts  Timeouts   `toml:"timeouts"`
 	Log       Log        `toml:"log"`
 	Admin     Admin      `toml:"admin"`
+	TLS       TLS        `toml:"tls"`
 	Routes    []Route    `toml:"route"`
 	Upstreams []Upstream `toml:"upstream"`
 }
@@ -58,8 +85,21 @@ type Server struct {
 	// Listen is the list of addresses to accept on: "host:port",
 	// "[v6]:port" or ":port" (all addresses, dual-stack). Port 0 is
 	// rejected: under SO_REUSEPORT each event loop would bind a different
-	// port. Default ["127.0.0.1:8080"].
+	// port. It may be empty when ListenTLS is not: at least one of the two
+	// has an address. A file that sets listen_tls and not listen serves
+	// TLS alone. Default ["127.0.0.1:8080"].
 	Listen []string `toml:"listen"`
+	// ListenTLS is the list of addresses to accept TLS (wss) clients on,
+	// written and checked as Listen is; an address may not be in both.
+	// Non-empty needs at least one [[tls.certificates]]. Default empty.
+	ListenTLS []string `toml:"listen_tls"`
+	// ProxyProtocol is the PROXY protocol header expected first on every
+	// accepted connection, plain and TLS alike (before the TLS handshake):
+	// off, v1 or v2. When not off the header's source address replaces the
+	// peer's as the client address, and TrustedProxies must not be empty:
+	// a PROXY header is accepted only from them, since anybody else could
+	// claim any address. Default "off".
+	ProxyProtocol string `toml:"proxy_protocol"`
 	// Loops is the number of event loops; 0 means one per CPU. 0..256.
 	// Default 0.
 	Loops int `toml:"loops"`
@@ -256,6 +296,13 @@ type Upstream struct {
 	// none: such handshakes get 503 with Retry-After. Fallback chains
 	// must not loop. Default "".
 	FallbackUpstream string `toml:"fallback_upstream"`
+	// SendProxyProtocol sends a PROXY protocol header carrying the
+	// client's address as the first bytes of each session's connection
+	// to a backend, before TLS when the backend has it: off, v1 or v2.
+	// A warm socket to a tls backend has finished its TLS handshake
+	// before its client is known, too late for the header, so warm must
+	// be 0 when both are set. Default "off".
+	SendProxyProtocol string `toml:"send_proxy_protocol"`
 	// Health configures active health checks.
 	Health HealthCheck `toml:"health"`
 	// Backends are the servers; at least one, addresses unique.
@@ -300,6 +347,74 @@ type Backend struct {
 	Addr string `toml:"addr"`
 	// Weight is the share of weighted balancers, 1..1000. Default 1.
 	Weight int `toml:"weight"`
+	// TLS dials the backend over TLS (wss): TLS 1.2 or later, the
+	// certificate verified against CA and ServerName. Default false.
+	TLS bool `toml:"tls"`
+	// ServerName is the name sent as SNI and verified in the backend's
+	// certificate. "" means the host part of Addr: a name is sent and
+	// verified; an IP address sends no SNI and is verified against the
+	// certificate's IP SANs. A host name or IP address, no port; only
+	// with TLS. Default "".
+	ServerName string `toml:"server_name"`
+	// CA is the path of a PEM bundle of the CA certificates that may sign
+	// the backend's certificate, in place of the system roots. "" means
+	// the system roots. Only with TLS. Default "".
+	CA string `toml:"ca"`
+}
+
+// TLS configures the TLS listeners (server.listen_tls) ([tls]). Package
+// tlsconf reads its files; Validate checks only that what must be named
+// is. tlsconf's Reload and Watch pick up new contents (a new file renamed
+// over the old, as certbot and kubelet do, included), and a file that
+// does not load keeps the previous certificates in use.
+type TLS struct {
+	// MinVersion is the oldest TLS version accepted: "1.2" or "1.3".
+	// Default "1.2".
+	MinVersion string `toml:"min_version"`
+	// Certificates are the server certificates. A handshake gets the one
+	// whose DNS names (exact, or a "*.suffix" wildcard covering one label)
+	// or IP SANs match the client's SNI. A client without SNI (one that
+	// dialled an IP address) gets the one whose IP SANs hold the address
+	// it reached, if any; anything else gets the first. At least one when
+	// server.listen_tls is set.
+	Certificates []Certificate `toml:"certificates"`
+	// ClientCA is the path of a PEM bundle of the CAs that sign client
+	// certificates. Required by client_auth request and require.
+	// Default "".
+	ClientCA string `toml:"client_ca"`
+	// ClientAuth is off (no client certificate asked for), request (one
+	// is verified against ClientCA if the client sends it) or require (a
+	// client without a valid one is refused). Default "off".
+	ClientAuth string `toml:"client_auth"`
+	// SessionTickets lets clients resume sessions with RFC 5077 / RFC 8446
+	// tickets, skipping the certificate signature on reconnect.
+	// Default true.
+	SessionTickets bool `toml:"session_tickets"`
+	// TicketKeyFile is the path of the keys that encrypt session tickets;
+	// "" means keys the process draws itself and rotates daily, so only it
+	// resumes its sessions, and not across restarts. The file is text, one
+	// key per non-empty line, each the standard base64 of exactly 32
+	// random bytes (openssl rand -base64 32); lines starting with '#' are
+	// ignored. The first key encrypts new tickets, all of them decrypt: to
+	// rotate, prepend a new line and drop the oldest later. Several throng
+	// processes reading the same file resume each other's sessions. Read
+	// (and checked) whenever set, used only with SessionTickets.
+	// Default "".
+	TicketKeyFile string `toml:"ticket_key_file"`
+	// MaxHandshakes bounds the TLS handshakes in progress at once, across
+	// every listener and event loop: each costs a signature or two of CPU,
+	// so a burst of new connections is held to this many at a time.
+	// 1..65536. Default 1024.
+	MaxHandshakes int `toml:"max_handshakes"`
+}
+
+// Certificate is one server certificate and its key ([[tls.certificates]]).
+type Certificate struct {
+	// Cert is the path of the PEM certificate chain, leaf first. Required.
+	Cert string `toml:"cert"`
+	// Key is the path of the leaf's PEM private key (PKCS #8, PKCS #1 or
+	// SEC 1). Required.
+	Key string `toml:"key"`
 }
 
 // StickyWithoutSecret is the warning for an upstream with sticky_cookie and

@@ -11,6 +11,8 @@ func Default() *Config {
 	return &Config{
 		Server: Server{
 			Listen:         []string{"127.0.0.1:8080"},
+			ListenTLS:      []string{},
+			ProxyProtocol:  ProxyProtocolOff,
 			Loops:          0,
 			TCPKeepalive:   DurationOf(60 * time.Second),
 			TrustedProxies: []string{},
@@ -40,6 +42,16 @@ func Default() *Config {
 			AccessSample: 1,
 			Format:       FormatJSON,
 		},
+		// session_tickets defaults to true here, where the file is decoded
+		// onto it: [tls] is a table, not an array element, so a key the
+		// file omits keeps this value.
+		TLS: TLS{
+			MinVersion:     TLSVersion12,
+			Certificates:   []Certificate{},
+			ClientAuth:     ClientAuthOff,
+			SessionTickets: true,
+			MaxHandshakes:  1024,
+		},
 	}
 }
 
@@ -53,20 +65,21 @@ func DefaultRoute() Route {
 // round robin, hash key "ip", hash load factor 1.25, max_fails 3 within a
 // fail_window of 10s, eject_time 30s, 2 retries backing off from 50ms up
 // to 1s, no warm pool (warm_max_idle 30s), no sticky cookie, no fallback,
-// active health checks off, no name, no backends.
+// no PROXY header sent, active health checks off, no name, no backends.
 func DefaultUpstream() Upstream {
 	return Upstream{
-		Balance:         BalanceRoundRobin,
-		HashKey:         HashKeyIP,
-		HashLoadFactor:  1.25,
-		MaxFails:        3,
-		FailWindow:      DurationOf(10 * time.Second),
-		EjectTime:       DurationOf(30 * time.Second),
-		Retries:         2,
-		RetryBackoff:    DurationOf(50 * time.Millisecond),
-		RetryBackoffMax: DurationOf(time.Second),
-		WarmMaxIdle:     DurationOf(30 * time.Second),
-		Health:          DefaultHealthCheck(),
+		Balance:           BalanceRoundRobin,
+		HashKey:           HashKeyIP,
+		HashLoadFactor:    1.25,
+		MaxFails:          3,
+		FailWindow:        DurationOf(10 * time.Second),
+		EjectTime:         DurationOf(30 * time.Second),
+		Retries:           2,
+		RetryBackoff:      DurationOf(50 * time.Millisecond),
+		RetryBackoffMax:   DurationOf(time.Second),
+		WarmMaxIdle:       DurationOf(30 * time.Second),
+		SendProxyProtocol: ProxyProtocolOff,
+		Health:            DefaultHealthCheck(),
 	}
 }
 
@@ -85,7 +98,7 @@ func DefaultHealthCheck() HealthCheck {
 }
 
 // DefaultBackend returns the defaults of a backends element: weight 1, no
-// address.
+// TLS (server_name and ca empty), no address.
 func DefaultBackend() Backend {
 	return Backend{Weight: 1}
 }

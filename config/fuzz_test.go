@@ -13,6 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[timeouts]\nconnect = 5\ntimeouts.close = 1.5\n" + minimal))
 	f.Add([]byte("[server]\nlisten = [\":0\"]\nfoo = 1\n[[upstream]]\nbar = 2\n"))
 	f.Add([]byte("timeouts = { connect = 5 }\n[server\n"))
+	f.Add([]byte("[server]\nlisten = []\nlisten_tls = [\":443\"]\n[[tls.certificates]]\ncert = \"a\"\nkey = \"b\"\n" + minimal))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "fuzz.toml")
 		if err != nil {

@@ -42,6 +42,15 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, decodeErrors(err, name)
 	}
 	fillElements(c, raw)
+	if srv, _ := raw["server"].(map[string]any); srv != nil {
+		if _, tlsSet := srv["listen_tls"]; tlsSet {
+			if _, plainSet := srv["listen"]; !plainSet {
+				// A file that names TLS listeners only wants those: the
+				// default plain listener is not added behind its back.
+				c.Server.Listen = nil
+			}
+		}
+	}
 	for i := range c.Routes {
 		c.Routes[i].Host = strings.ToLower(c.Routes[i].Host)
 		if c.Routes[i].Host == "" {
@@ -120,12 +129,16 @@ func fillElements(c *Config, raw map[string]any) {
 		fillKey(m, "retry_backoff", &u.RetryBackoff, def.RetryBackoff)
 		fillKey(m, "retry_backoff_max", &u.RetryBackoffMax, def.RetryBackoffMax)
 		fillKey(m, "warm_max_idle", &u.WarmMaxIdle, def.WarmMaxIdle)
+		fillKey(m, "send_proxy_protocol", &u.SendProxyProtocol, def.SendProxyProtocol)
 		fillHealth(&u.Health, m)
 		bs, _ := m["backends"].([]any)
 		for j := range u.Backends {
 			b, bm, bdef := &u.Backends[j], elem(bs, j), DefaultBackend()
 			fillKey(bm, "addr", &b.Addr, bdef.Addr)
 			fillKey(bm, "weight", &b.Weight, bdef.Weight)
+			fillKey(bm, "tls", &b.TLS, bdef.TLS)
+			fillKey(bm, "server_name", &b.ServerName, bdef.ServerName)
+			fillKey(bm, "ca", &b.CA, bdef.CA)
 		}
 	}
 }

@@ -193,8 +193,8 @@ weight = 7
 		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
 	}
 	a, b := documentedUpstream(), documentedUpstream()
-	a.Name, a.Balance, a.Backends = "a", BalanceWeightedRoundRobin, []Backend{{"10.0.0.1:80", 5}, {"10.0.0.2:80", 1}}
-	b.Name, b.Backends = "b", []Backend{{"10.0.0.3:80", 1}, {"10.0.0.4:80", 7}}
+	a.Name, a.Balance, a.Backends = "a", BalanceWeightedRoundRobin, []Backend{{Addr: "10.0.0.1:80", Weight: 5}, {Addr: "10.0.0.2:80", Weight: 1}}
+	b.Name, b.Backends = "b", []Backend{{Addr: "10.0.0.3:80", Weight: 1}, {Addr: "10.0.0.4:80", Weight: 7}}
 	wantUps := []Upstream{a, b}
 	if !reflect.DeepEqual(c.Upstreams, wantUps) {
 		t.Errorf("upstreams = %+v; want %+v", c.Upstreams, wantUps)
@@ -346,7 +346,7 @@ func documentedUpstream() Upstream {
 		Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25,
 		MaxFails: 3, FailWindow: DurationOf(10 * time.Second), EjectTime: DurationOf(30 * time.Second),
 		Retries: 2, RetryBackoff: DurationOf(50 * time.Millisecond), RetryBackoffMax: DurationOf(time.Second),
-		WarmMaxIdle: DurationOf(30 * time.Second),
+		WarmMaxIdle: DurationOf(30 * time.Second), SendProxyProtocol: ProxyProtocolOff,
 		Health: HealthCheck{Path: "/", ExpectStatus: "200-399", Interval: DurationOf(2 * time.Second),
 			Timeout: DurationOf(time.Second), Rise: 2, Fall: 2},
 	}
@@ -390,7 +390,7 @@ backends = [{ addr = "127.0.0.1:9002" }]
 	want.Retries, want.RetryBackoff, want.RetryBackoffMax = 3, DurationOf(10*time.Millisecond), DurationOf(200*time.Millisecond)
 	want.Warm, want.WarmMaxIdle, want.FallbackUpstream = 8, DurationOf(5*time.Second), "spare"
 	want.Health.Type, want.Health.Path, want.Health.Fall = HealthWebSocket, "/healthz", 3
-	want.Backends = []Backend{{"127.0.0.1:9001", 1}}
+	want.Backends = []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("upstream =\n%+v\nwant\n%+v", u, want)
 	}
@@ -451,5 +451,161 @@ connect = 3
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestParseTLSKeys checks the keys of [server] and [tls] for TLS and the
+// PROXY protocol, with their fixed names, and the defaults as config.go
+// documents them (spelled out here, not taken from Default).
+func TestParseTLSKeys(t *testing.T) {
+	documented := TLS{MinVersion: "1.2", Certificates: []Certificate{}, ClientAuth: "off", SessionTickets: true, MaxHandshakes: 1024}
+	tests := []struct {
+		name       string
+		doc        string
+		wantServer func(s *Server)
+		want       func(t *TLS)
+	}{
+		{"defaults", minimal, func(*Server) {}, func(*TLS) {}},
+		{"tls only", `
+[server]
+listen = []
+listen_tls = ["0.0.0.0:443"]
+proxy_protocol = "v2"
+trusted_proxies = ["10.0.0.0/8"]
+
+[tls]
+min_version = "1.3"
+client_ca = "/etc/throng/clients.pem"
+client_auth = "require"
+session_tickets = false
+ticket_key_file = "/etc/throng/tickets"
+max_handshakes = 64
+
+[[tls.certificates]]
+cert = "/etc/throng/site.pem"
+key = "/etc/throng/site.key"
+
+[[tls.certificates]]
+cert = "/etc/throng/other.pem"
+key = "/etc/throng/other.key"
+` + minimal, func(s *Server) {
+			s.Listen, s.ListenTLS = []string{}, []string{"0.0.0.0:443"}
+			s.ProxyProtocol, s.TrustedProxies = "v2", []string{"10.0.0.0/8"}
+		}, func(t *TLS) {
+			*t = TLS{MinVersion: "1.3", ClientCA: "/etc/throng/clients.pem", ClientAuth: "require",
+				SessionTickets: false, TicketKeyFile: "/etc/throng/tickets", MaxHandshakes: 64,
+				Certificates: []Certificate{
+					{Cert: "/etc/throng/site.pem", Key: "/etc/throng/site.key"},
+					{Cert: "/etc/throng/other.pem", Key: "/etc/throng/other.key"},
+				}}
+		}},
+		{"partial table keeps the other defaults", "[tls]\nclient_auth = \"request\"\nclient_ca = \"ca.pem\"\n" + minimal,
+			func(*Server) {}, func(t *TLS) { t.ClientAuth, t.ClientCA = "request", "ca.pem" }},
+		{"both listeners", "[server]\nlisten = [\"0.0.0.0:80\"]\nlisten_tls = [\"0.0.0.0:443\"]\n" +
+			"[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\n" + minimal,
+			func(s *Server) { s.Listen, s.ListenTLS = []string{"0.0.0.0:80"}, []string{"0.0.0.0:443"} },
+			func(t *TLS) { t.Certificates = []Certificate{{Cert: "a.pem", Key: "a.key"}} }},
+		{"listen_tls alone drops the default plain listener", "[server]\nlisten_tls = [\"0.0.0.0:443\"]\n" +
+			"[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\n" + minimal,
+			func(s *Server) { s.Listen, s.ListenTLS = nil, []string{"0.0.0.0:443"} },
+			func(t *TLS) { t.Certificates = []Certificate{{Cert: "a.pem", Key: "a.key"}} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, tt.doc)
+			wantServer := Default().Server
+			wantServer.ListenTLS, wantServer.ProxyProtocol = []string{}, "off"
+			tt.wantServer(&wantServer)
+			if !reflect.DeepEqual(c.Server, wantServer) {
+				t.Errorf("server =\n%+v\nwant\n%+v", c.Server, wantServer)
+			}
+			want := documented
+			tt.want(&want)
+			if !reflect.DeepEqual(c.TLS, want) {
+				t.Errorf("tls =\n%+v\nwant\n%+v", c.TLS, want)
+			}
+		})
+	}
+}
+
+// TestParseBackendTLSKeys checks send_proxy_protocol and the backends'
+// tls, server_name and ca, in inline tables and in [[upstream.backends]].
+func TestParseBackendTLSKeys(t *testing.T) {
+	c := mustParse(t, `
+[[route]]
+upstream = "app"
+
+[[upstream]]
+name = "app"
+send_proxy_protocol = "v1"
+backends = [
+  { addr = "10.0.0.5:443", tls = true, server_name = "app.internal", ca = "/etc/throng/internal-ca.pem" },
+  { addr = "10.0.0.6:443", tls = true },
+  { addr = "10.0.0.7:80" },
+]
+
+[[upstream]]
+name = "plain"
+[[upstream.backends]]
+addr = "app.internal:443"
+tls = true
+`)
+	want := []Backend{
+		{Addr: "10.0.0.5:443", Weight: 1, TLS: true, ServerName: "app.internal", CA: "/etc/throng/internal-ca.pem"},
+		{Addr: "10.0.0.6:443", Weight: 1, TLS: true},
+		{Addr: "10.0.0.7:80", Weight: 1},
+	}
+	if got := c.Upstreams[0]; got.SendProxyProtocol != "v1" || !reflect.DeepEqual(got.Backends, want) {
+		t.Errorf("upstream[0] send_proxy_protocol, backends = %q, %+v; want \"v1\", %+v", got.SendProxyProtocol, got.Backends, want)
+	}
+	want = []Backend{{Addr: "app.internal:443", Weight: 1, TLS: true}}
+	if got := c.Upstreams[1]; got.SendProxyProtocol != "off" || !reflect.DeepEqual(got.Backends, want) {
+		t.Errorf("upstream[1] send_proxy_protocol, backends = %q, %+v; want \"off\", %+v", got.SendProxyProtocol, got.Backends, want)
+	}
+}
+
+// TestParseTLSErrors checks that the new keys' errors name the file, the
+// key and, for decoding errors, the line.
+func TestParseTLSErrors(t *testing.T) {
+	cert := "[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\n"
+	tests := []struct {
+		name string
+		doc  string
+		want string
+		is   error
+	}{
+		{"unknown key in certificate", "[[tls.certificates]]\ncert = \"a.pem\"\nkye = \"a.key\"\n" + minimal,
+			`throng.toml:3: unknown key "tls.certificates.kye"`, ErrUnknownKey},
+		{"unknown tls key", "[tls]\n\nhandshake_workers = 4\n" + minimal,
+			`throng.toml:3: unknown key "tls.handshake_workers"`, ErrUnknownKey},
+		{"tickets not a bool", "[tls]\nsession_tickets = \"no\"\n" + minimal, `throng.toml:2: `, ErrSyntax},
+		{"listen_tls not a list", "[server]\nlisten_tls = \":443\"\n" + minimal, `throng.toml:2: `, ErrSyntax},
+		{"backend tls not a bool", "[[route]]\nupstream = \"e\"\n[[upstream]]\nname = \"e\"\nbackends = [{ addr = \"h:1\", tls = 1 }]\n",
+			`throng.toml:5: `, ErrSyntax},
+		{"proxy protocol", "[server]\nproxy_protocol = \"v1\"\n" + minimal,
+			`throng.toml: server.proxy_protocol: is v1 but server.trusted_proxies is empty`, ErrInvalid},
+		{"send proxy protocol", strings.Replace(minimal, "name = \"echo\"", "name = \"echo\"\nsend_proxy_protocol = \"yes\"", 1),
+			`throng.toml: upstream[0].send_proxy_protocol: must be off, v1 or v2, not "yes"`, ErrInvalid},
+		{"min version", "[tls]\nmin_version = \"1.1\"\n" + minimal, `throng.toml: tls.min_version: `, ErrInvalid},
+		{"client auth", "[tls]\nclient_auth = \"request\"\n" + minimal, `throng.toml: tls.client_auth: `, ErrInvalid},
+		{"max handshakes", "[tls]\nmax_handshakes = 0\n" + minimal, `throng.toml: tls.max_handshakes: `, ErrInvalid},
+		{"listen tls without certificate", "[server]\nlisten_tls = [\":443\"]\n" + minimal, `throng.toml: tls.certificates: `, ErrInvalid},
+		{"same address twice", "[server]\nlisten = [\":443\"]\nlisten_tls = [\":443\"]\n" + cert + minimal,
+			`throng.toml: server.listen_tls[0]: ":443" repeats server.listen[0]`, ErrInvalid},
+		{"server name without tls", "[[route]]\nupstream = \"e\"\n[[upstream]]\nname = \"e\"\nbackends = [{ addr = \"h:1\", server_name = \"h\" }]\n",
+			`throng.toml: upstream[0].backends[0].server_name: is set but tls is false`, ErrInvalid},
+		{"ca without tls", "[[route]]\nupstream = \"e\"\n[[upstream]]\nname = \"e\"\nbackends = [{ addr = \"h:1\", tls = false, ca = \"ca.pem\" }]\n",
+			`throng.toml: upstream[0].backends[0].ca: is set but tls is false`, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), "throng.toml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse error %v; want one containing %q", err, tt.want)
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("Parse error %q; want errors.Is(err, %v)", err, tt.is)
+			}
+		})
 	}
 }

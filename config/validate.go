@@ -26,6 +26,7 @@ func (c *Config) validate() []*Error {
 	c.validateServer(v)
 	c.validateLimits(v)
 	c.validateTimeouts(v)
+	c.validateTLS(v)
 	switch c.Log.Level {
 	case LevelDebug, LevelInfo, LevelWarn, LevelError:
 	default:
@@ -90,23 +91,22 @@ func idx(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
 
 func (c *Config) validateServer(v *validator) {
 	s := &c.Server
-	if len(s.Listen) == 0 {
-		v.add("server.listen", "needs at least one address")
+	if len(s.Listen) == 0 && len(s.ListenTLS) == 0 {
+		v.add("server.listen", "needs at least one address (or server.listen_tls one)")
 	}
-	seen := make(map[string]int, len(s.Listen))
-	for i, a := range s.Listen {
-		key := idx("server.listen", i)
-		host, port, msg := splitAddr(a, true)
-		if msg != "" {
-			v.add(key, msg)
-			continue
+	// seen maps each normalized address to the key that first named it,
+	// across both lists: one address cannot be plain and TLS at once.
+	seen := make(map[string]string, len(s.Listen)+len(s.ListenTLS))
+	listenAddrs(v, seen, "server.listen", s.Listen)
+	listenAddrs(v, seen, "server.listen_tls", s.ListenTLS)
+	switch s.ProxyProtocol {
+	case "", ProxyProtocolOff:
+	case ProxyProtocolV1, ProxyProtocolV2:
+		if len(s.TrustedProxies) == 0 {
+			v.add("server.proxy_protocol", "is "+s.ProxyProtocol+" but server.trusted_proxies is empty: a PROXY header is accepted only from them")
 		}
-		norm := net.JoinHostPort(host, port)
-		if j, dup := seen[norm]; dup {
-			v.add(key, strconv.Quote(a)+" repeats server.listen["+strconv.Itoa(j)+"]")
-			continue
-		}
-		seen[norm] = i
+	default:
+		v.add("server.proxy_protocol", "must be off, v1 or v2, not "+strconv.Quote(s.ProxyProtocol))
 	}
 	v.intRange("server.loops", s.Loops, 0, 256)
 	if a := c.Admin.Listen; a != "" {
@@ -116,6 +116,11 @@ func (c *Config) validateServer(v *validator) {
 		for i, l := range s.Listen {
 			if l == a {
 				v.add("admin.listen", strconv.Quote(a)+" is server.listen["+strconv.Itoa(i)+"] too")
+			}
+		}
+		for i, l := range s.ListenTLS {
+			if l == a {
+				v.add("admin.listen", strconv.Quote(a)+" is server.listen_tls["+strconv.Itoa(i)+"] too")
 			}
 		}
 	}
@@ -139,6 +144,60 @@ func (c *Config) validateServer(v *validator) {
 		v.add("server.max_sessions", "must not be negative, not "+strconv.Itoa(s.MaxSessions))
 	}
 	v.sizeRange("server.read_buffer", s.ReadBuffer, KiB, 16*MiB)
+}
+
+// listenAddrs checks the listen addresses addrs, found at key, and
+// records each in seen (normalized address → key of its first use) so
+// that a repeat within or across lists is an error.
+func listenAddrs(v *validator, seen map[string]string, key string, addrs []string) {
+	for i, a := range addrs {
+		k := idx(key, i)
+		host, port, msg := splitAddr(a, true)
+		if msg != "" {
+			v.add(k, msg)
+			continue
+		}
+		norm := net.JoinHostPort(host, port)
+		if first, dup := seen[norm]; dup {
+			v.add(k, strconv.Quote(a)+" repeats "+first)
+			continue
+		}
+		seen[norm] = k
+	}
+}
+
+// validateTLS checks [tls]. The files themselves are read by package
+// tlsconf (tlsconf.Check for -check-config): Validate only checks that
+// what must be named is.
+func (c *Config) validateTLS(v *validator) {
+	t := &c.TLS
+	switch t.MinVersion {
+	case TLSVersion12, TLSVersion13:
+	default:
+		v.add("tls.min_version", "must be \"1.2\" or \"1.3\", not "+strconv.Quote(t.MinVersion))
+	}
+	if len(c.Server.ListenTLS) > 0 && len(t.Certificates) == 0 {
+		v.add("tls.certificates", "needs at least one [[tls.certificates]] when server.listen_tls is set")
+	}
+	for i, crt := range t.Certificates {
+		key := idx("tls.certificates", i)
+		if crt.Cert == "" {
+			v.add(key+".cert", "is empty")
+		}
+		if crt.Key == "" {
+			v.add(key+".key", "is empty")
+		}
+	}
+	switch t.ClientAuth {
+	case "", ClientAuthOff:
+	case ClientAuthRequest, ClientAuthRequire:
+		if t.ClientCA == "" {
+			v.add("tls.client_auth", "is "+t.ClientAuth+" but tls.client_ca is empty: client certificates need a CA to be verified against")
+		}
+	default:
+		v.add("tls.client_auth", "must be off, request or require, not "+strconv.Quote(t.ClientAuth))
+	}
+	v.intRange("tls.max_handshakes", t.MaxHandshakes, 1, 65536)
 }
 
 func (c *Config) validateLimits(v *validator) {
@@ -218,6 +277,21 @@ func (c *Config) validateUpstreams(v *validator) {
 		} else {
 			v.nonNegative(key+".warm_max_idle", u.WarmMaxIdle)
 		}
+		anyTLS := false
+		for _, b := range u.Backends {
+			anyTLS = anyTLS || b.TLS
+		}
+		switch u.SendProxyProtocol {
+		case "", ProxyProtocolOff:
+		case ProxyProtocolV1, ProxyProtocolV2:
+			// The header goes before TLS, and a warm TLS socket is past
+			// its handshake before its client exists.
+			if u.Warm > 0 && anyTLS {
+				v.add(key+".send_proxy_protocol", "is "+u.SendProxyProtocol+" but warm is "+strconv.Itoa(u.Warm)+" with a tls backend: a warm TLS socket cannot send the header of a client not yet known; set warm = 0")
+			}
+		default:
+			v.add(key+".send_proxy_protocol", "must be off, v1 or v2, not "+strconv.Quote(u.SendProxyProtocol))
+		}
 		validateHealth(v, key+".health", &u.Health)
 		if len(u.Backends) == 0 {
 			v.add(key+".backends", "needs at least one backend")
@@ -237,6 +311,16 @@ func (c *Config) validateUpstreams(v *validator) {
 				}
 			}
 			v.intRange(bkey+".weight", b.Weight, 1, 1000)
+			if b.ServerName != "" {
+				if !b.TLS {
+					v.add(bkey+".server_name", "is set but tls is false")
+				} else if _, err := netip.ParseAddr(b.ServerName); err != nil && !validHostname(b.ServerName) {
+					v.add(bkey+".server_name", strconv.Quote(b.ServerName)+" is not a host name or IP address (no port)")
+				}
+			}
+			if b.CA != "" && !b.TLS {
+				v.add(bkey+".ca", "is set but tls is false")
+			}
 		}
 	}
 }

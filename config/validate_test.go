@@ -94,8 +94,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"fallback chain", func(c *Config) {
 			c.Upstreams[0].FallbackUpstream = "b"
 			c.Upstreams = append(c.Upstreams,
-				Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "c", Backends: []Backend{{"127.0.0.1:2", 1}}},
-				Upstream{Name: "c", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{"127.0.0.1:3", 1}}})
+				Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "c", Backends: []Backend{{Addr: "127.0.0.1:2", Weight: 1}}},
+				Upstream{Name: "c", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, Backends: []Backend{{Addr: "127.0.0.1:3", Weight: 1}}})
 		}},
 		{"health each type", func(c *Config) {
 			for _, typ := range []string{HealthTCP, HealthHTTP, HealthWebSocket} {
@@ -108,6 +108,55 @@ func TestValidateAccepts(t *testing.T) {
 			}
 		}},
 		{"health off ignores the rest", func(c *Config) { c.Upstreams[0].Health = HealthCheck{Path: "bad"} }},
+		{"tls only", func(c *Config) {
+			c.Server.Listen, c.Server.ListenTLS = nil, []string{"0.0.0.0:443", "[::]:443"}
+			c.TLS.Certificates = []Certificate{{Cert: "/etc/throng/site.pem", Key: "/etc/throng/site.key"}}
+		}},
+		{"plain and tls", func(c *Config) {
+			c.Server.Listen, c.Server.ListenTLS = []string{"0.0.0.0:80"}, []string{"0.0.0.0:443"}
+			c.TLS.Certificates = []Certificate{{Cert: "a.pem", Key: "a.key"}, {Cert: "b.pem", Key: "b.key"}}
+		}},
+		{"certificates without listen_tls", func(c *Config) { c.TLS.Certificates = []Certificate{{Cert: "a.pem", Key: "a.key"}} }},
+		{"proxy protocol v1", func(c *Config) {
+			c.Server.ProxyProtocol, c.Server.TrustedProxies = ProxyProtocolV1, []string{"10.0.0.0/8"}
+		}},
+		{"proxy protocol v2", func(c *Config) {
+			c.Server.ProxyProtocol, c.Server.TrustedProxies = ProxyProtocolV2, []string{"192.0.2.1"}
+		}},
+		{"proxy protocol empty is off", func(c *Config) { c.Server.ProxyProtocol = "" }},
+		{"tls 1.3", func(c *Config) { c.TLS.MinVersion = TLSVersion13 }},
+		{"client auth request", func(c *Config) { c.TLS.ClientAuth, c.TLS.ClientCA = ClientAuthRequest, "/etc/throng/clients.pem" }},
+		{"client auth require", func(c *Config) { c.TLS.ClientAuth, c.TLS.ClientCA = ClientAuthRequire, "/etc/throng/clients.pem" }},
+		{"client auth empty is off", func(c *Config) { c.TLS.ClientAuth = "" }},
+		{"client ca unused", func(c *Config) { c.TLS.ClientCA = "/etc/throng/clients.pem" }},
+		{"tickets", func(c *Config) { c.TLS.SessionTickets, c.TLS.TicketKeyFile = false, "/etc/throng/tickets" }},
+		{"max handshakes bounds", func(c *Config) {
+			for _, n := range []int{1, 65536} {
+				c.TLS.MaxHandshakes = n
+				if err := c.Validate(); err != nil {
+					panic(err)
+				}
+			}
+		}},
+		{"send proxy protocol", func(c *Config) {
+			c.Upstreams[0].SendProxyProtocol, c.Upstreams[0].Warm, c.Upstreams[0].WarmMaxIdle = ProxyProtocolV2, 4, DurationOf(time.Second)
+		}},
+		{"send proxy protocol to tls without warm", func(c *Config) {
+			c.Upstreams[0].SendProxyProtocol = ProxyProtocolV1
+			c.Upstreams[0].Backends[0].TLS = true
+		}},
+		{"send proxy protocol empty is off", func(c *Config) {
+			c.Upstreams[0].SendProxyProtocol, c.Upstreams[0].Warm, c.Upstreams[0].WarmMaxIdle = "", 4, DurationOf(time.Second)
+			c.Upstreams[0].Backends[0].TLS = true
+		}},
+		{"backend tls", func(c *Config) {
+			c.Upstreams[0].Backends = []Backend{
+				{Addr: "10.0.0.5:443", Weight: 1, TLS: true, ServerName: "app.internal", CA: "/etc/throng/internal-ca.pem"},
+				{Addr: "10.0.0.6:443", Weight: 1, TLS: true},
+				{Addr: "10.0.0.7:443", Weight: 1, TLS: true, ServerName: "10.0.0.7"},
+				{Addr: "10.0.0.8:443", Weight: 1, TLS: true, ServerName: "2001:db8::8"},
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +176,40 @@ func TestValidateRejects(t *testing.T) {
 		want string // key path the error must name
 	}{
 		{"no listen", func(c *Config) { c.Server.Listen = nil }, "server.listen: "},
+		{"no listen of either kind", func(c *Config) { c.Server.Listen, c.Server.ListenTLS = []string{}, []string{} }, "server.listen: "},
+		{"listen tls port 0", func(c *Config) { withTLS(c, "127.0.0.1:0") }, "server.listen_tls[0]: "},
+		{"listen tls no port", func(c *Config) { withTLS(c, "127.0.0.1:443", "127.0.0.1") }, "server.listen_tls[1]: "},
+		{"listen tls duplicate", func(c *Config) { withTLS(c, ":443", ":443") }, "server.listen_tls[1]: "},
+		{"listen tls repeats listen", func(c *Config) { withTLS(c, "127.0.0.1:8443", "127.0.0.1:8080") }, "server.listen_tls[1]: "},
+		{"listen tls without certificates", func(c *Config) { c.Server.ListenTLS = []string{":443"} }, "tls.certificates: "},
+		{"admin on listen tls", func(c *Config) { withTLS(c, "127.0.0.1:9443"); c.Admin.Listen = "127.0.0.1:9443" }, "admin.listen: "},
+		{"proxy protocol unknown", func(c *Config) {
+			c.Server.ProxyProtocol, c.Server.TrustedProxies = "v3", []string{"10.0.0.1"}
+		}, "server.proxy_protocol: "},
+		{"proxy protocol case", func(c *Config) {
+			c.Server.ProxyProtocol, c.Server.TrustedProxies = "V1", []string{"10.0.0.1"}
+		}, "server.proxy_protocol: "},
+		{"proxy protocol without trusted proxies", func(c *Config) { c.Server.ProxyProtocol = ProxyProtocolV2 }, "server.proxy_protocol: "},
+		{"tls min version 1.1", func(c *Config) { c.TLS.MinVersion = "1.1" }, "tls.min_version: "},
+		{"tls min version empty", func(c *Config) { c.TLS.MinVersion = "" }, "tls.min_version: "},
+		{"tls min version spelled", func(c *Config) { c.TLS.MinVersion = "TLS1.2" }, "tls.min_version: "},
+		{"certificate cert empty", func(c *Config) { c.TLS.Certificates = []Certificate{{Cert: "a.pem", Key: "a.key"}, {Key: "b.key"}} }, "tls.certificates[1].cert: "},
+		{"certificate key empty", func(c *Config) { c.TLS.Certificates = []Certificate{{Cert: "a.pem"}} }, "tls.certificates[0].key: "},
+		{"client auth unknown", func(c *Config) { c.TLS.ClientAuth, c.TLS.ClientCA = "optional", "ca.pem" }, "tls.client_auth: "},
+		{"client auth request without ca", func(c *Config) { c.TLS.ClientAuth = ClientAuthRequest }, "tls.client_auth: "},
+		{"client auth require without ca", func(c *Config) { c.TLS.ClientAuth = ClientAuthRequire }, "tls.client_auth: "},
+		{"max handshakes zero", func(c *Config) { c.TLS.MaxHandshakes = 0 }, "tls.max_handshakes: "},
+		{"max handshakes large", func(c *Config) { c.TLS.MaxHandshakes = 65537 }, "tls.max_handshakes: "},
+		{"send proxy protocol unknown", func(c *Config) { c.Upstreams[0].SendProxyProtocol = "on" }, "upstream[0].send_proxy_protocol: "},
+		{"send proxy protocol warm tls", func(c *Config) {
+			c.Upstreams[0].SendProxyProtocol, c.Upstreams[0].Warm = ProxyProtocolV1, 1
+			c.Upstreams[0].Backends[0].TLS = true
+		}, "upstream[0].send_proxy_protocol: "},
+		{"backend server name without tls", func(c *Config) { c.Upstreams[0].Backends[0].ServerName = "app.internal" }, "upstream[0].backends[0].server_name: "},
+		{"backend ca without tls", func(c *Config) { c.Upstreams[0].Backends[0].CA = "ca.pem" }, "upstream[0].backends[0].ca: "},
+		{"backend server name with port", func(c *Config) {
+			c.Upstreams[0].Backends[0].TLS, c.Upstreams[0].Backends[0].ServerName = true, "app.internal:443"
+		}, "upstream[0].backends[0].server_name: "},
 		{"listen port 0", func(c *Config) { c.Server.Listen = []string{"127.0.0.1:0"} }, "server.listen[0]: "},
 		{"listen no port", func(c *Config) { c.Server.Listen = []string{"127.0.0.1"} }, "server.listen[0]: "},
 		{"listen bare v6", func(c *Config) { c.Server.Listen = []string{"::1:80"} }, "server.listen[0]: "},
@@ -223,7 +306,7 @@ func TestValidateRejects(t *testing.T) {
 		{"fallback self", func(c *Config) { c.Upstreams[0].FallbackUpstream = "echo" }, "upstream[0].fallback_upstream: "},
 		{"fallback loop", func(c *Config) {
 			c.Upstreams[0].FallbackUpstream = "b"
-			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "echo", Backends: []Backend{{"127.0.0.1:2", 1}}})
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "b", Balance: BalanceRoundRobin, HashKey: HashKeyIP, HashLoadFactor: 1.25, FallbackUpstream: "echo", Backends: []Backend{{Addr: "127.0.0.1:2", Weight: 1}}})
 		}, "upstream[1].fallback_upstream: "},
 		{"health type", func(c *Config) { c.Upstreams[0].Health = DefaultHealthCheck(); c.Upstreams[0].Health.Type = "icmp" }, "upstream[0].health.type: "},
 		{"health path", func(c *Config) {
@@ -293,6 +376,49 @@ func TestValidateRejects(t *testing.T) {
 			}
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Validate() = %v; want errors.Is(err, ErrInvalid)", err)
+			}
+		})
+	}
+}
+
+// withTLS sets c's TLS listen addresses and gives it one certificate.
+func withTLS(c *Config, addrs ...string) {
+	c.Server.ListenTLS = addrs
+	c.TLS.Certificates = []Certificate{{Cert: "site.pem", Key: "site.key"}}
+}
+
+// TestValidateTLSMessages checks the whole text of the errors of the TLS
+// and PROXY protocol keys: each says which other key is involved.
+func TestValidateTLSMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *Config)
+		want string
+	}{
+		{"address in both lists", func(c *Config) { withTLS(c, "127.0.0.1:8080") },
+			`server.listen_tls[0]: "127.0.0.1:8080" repeats server.listen[0]`},
+		{"proxy protocol untrusted", func(c *Config) { c.Server.ProxyProtocol = ProxyProtocolV1 },
+			`server.proxy_protocol: is v1 but server.trusted_proxies is empty: a PROXY header is accepted only from them`},
+		{"no listener", func(c *Config) { c.Server.Listen = nil },
+			`server.listen: needs at least one address (or server.listen_tls one)`},
+		{"no certificate", func(c *Config) { c.Server.ListenTLS = []string{":443"} },
+			`tls.certificates: needs at least one [[tls.certificates]] when server.listen_tls is set`},
+		{"client auth without ca", func(c *Config) { c.TLS.ClientAuth = ClientAuthRequire },
+			`tls.client_auth: is require but tls.client_ca is empty: client certificates need a CA to be verified against`},
+		{"min version", func(c *Config) { c.TLS.MinVersion = "1.0" },
+			`tls.min_version: must be "1.2" or "1.3", not "1.0"`},
+		{"server name without tls", func(c *Config) { c.Upstreams[0].Backends[0].ServerName = "app.internal" },
+			`upstream[0].backends[0].server_name: is set but tls is false`},
+		{"ca without tls", func(c *Config) { c.Upstreams[0].Backends[0].CA = "/etc/throng/internal-ca.pem" },
+			`upstream[0].backends[0].ca: is set but tls is false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(c)
+			err := c.Validate()
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Validate() = %v; want %q", err, tt.want)
 			}
 		})
 	}
