@@ -9,7 +9,7 @@ NODE_DIR := cmd/throng/testdata/node
 # Packages whose code runs on several goroutines: always tested with -race.
 RACE_PKGS := ./engine/... ./upstream/... ./bench/... ./pool/...
 
-.PHONY: all build run test fmt-check vet unit race integration node-deps prom-deps fuzz bench clean
+.PHONY: all build run test fmt-check vet unit race integration node-deps prom-deps py-deps fuzz bench clean
 
 all: build
 
@@ -21,7 +21,7 @@ build:
 run: build
 	@bash examples/run.sh $(BIN) examples/throng.toml
 
-test: fmt-check vet node-deps prom-deps unit race
+test: fmt-check vet node-deps prom-deps py-deps unit race
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -33,7 +33,7 @@ vet:
 # Unit tests, fuzz seed corpora (Fuzz* run their seeds as plain tests) and
 # the integration tests in cmd/throng, which build and run the real binaries.
 unit:
-	THRONG_REQUIRE_NODE=1 THRONG_REQUIRE_PROMETHEUS=1 $(GO) test -count=1 -timeout 10m ./...
+	THRONG_REQUIRE_NODE=1 THRONG_REQUIRE_PROMETHEUS=1 THRONG_REQUIRE_PYTHON=1 $(GO) test -count=1 -timeout 10m ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
@@ -49,6 +49,13 @@ prom-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
 		echo "installing Debian's prometheus package (prometheus, promtool)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# The wss suite drives Python's websockets (its TLS is OpenSSL's) and
+# openssl s_client: Debian's python3-websockets and openssl packages.
+py-deps:
+	@/usr/bin/python3 -c 'import websockets' 2>/dev/null && command -v openssl >/dev/null || { \
+		echo "installing Debian's python3-websockets and openssl packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-websockets openssl >/dev/null; }
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -23,6 +23,7 @@ import (
 // string, about 120 bytes of RSS per session (BENCHMARKS.md), and only for
 // sessions whose line will be written.
 type accessInfo struct {
+	start     int64 // unix nanoseconds at accept
 	handshake time.Duration
 	traceID   [16]byte
 	// text holds, separated by accessSep: host, path, subprotocol,
@@ -119,7 +120,7 @@ func (s *session) sampleAccess(req *codec.Request, resp *codec.Response) {
 		b = append(b, f...)
 	}
 	sh.tmp = b[:0]
-	a := &accessInfo{handshake: time.Duration(time.Now().UnixNano() - s.start), text: string(b)}
+	a := &accessInfo{start: s.hs.start, handshake: time.Duration(time.Now().UnixNano() - s.hs.start), text: string(b)}
 	_, _ = hex.Decode(a.traceID[:], s.hs.traceID)
 	s.access = a
 }
@@ -203,7 +204,7 @@ func (s *session) logSession() {
 		slog.String("extensions", f[accessExtensions]),
 		slog.Int("status", int(s.status)),
 		slog.Duration("handshake", a.handshake),
-		slog.Duration("duration", time.Duration(time.Now().UnixNano()-s.start)),
+		slog.Duration("duration", time.Duration(time.Now().UnixNano()-a.start)),
 		slog.Uint64("bytes_in", s.bytesC2U),
 		slog.Uint64("bytes_out", s.bytesU2C),
 		slog.Uint64("messages_in", uint64(s.c2u.Messages())),
@@ -263,7 +264,7 @@ func (s *session) logRefusal(suppressed uint64) {
 		slog.String("upstream", s.upstreamName()),
 		slog.String("backend", s.backendAddr()),
 		slog.Int("status", int(s.status)),
-		slog.Duration("duration", time.Duration(time.Now().UnixNano()-s.start)),
+		slog.Duration("duration", time.Duration(time.Now().UnixNano()-s.startedAt())),
 		slog.String("request_id", rid),
 		slog.String("trace_id", trace),
 		slog.Uint64("suppressed_before", suppressed),
@@ -271,4 +272,17 @@ func (s *session) logRefusal(suppressed uint64) {
 	// The same message as an open session's line, so that one filter
 	// finds every handshake; status tells them apart.
 	s.sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "session closed", attrs[:]...)
+}
+
+// startedAt is the session's accept time in unix nanoseconds: the
+// handshake's until the session opens, the access line's after; 0 when
+// neither is kept (an open session whose line is not sampled).
+func (s *session) startedAt() int64 {
+	switch {
+	case s.hs != nil:
+		return s.hs.start
+	case s.access != nil:
+		return s.access.start
+	}
+	return 0
 }

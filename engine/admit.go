@@ -22,8 +22,15 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 	snap := e.snap.Load()
 	setKeepAlive(c.Fd(), snap.keepAlive)
 
+	overTLS := e.tlsListen.has(c.LocalAddr())
 	if e.draining.Load() || !e.admit() {
 		sh.stats.overCap.Add(1)
+		if overTLS || snap.proxyVersion != codec.ProxyOff {
+			// No HTTP answer before a TLS handshake or a PROXY
+			// header: this connection is closed unanswered.
+			sh.countRefusal(503)
+			return gnet.Close
+		}
 		// Every rejected connection holds a descriptor while its answer
 		// drains; past a small number, answer and close at once so that a
 		// flood cannot reach RLIMIT_NOFILE (which would stop gnet).
@@ -33,27 +40,52 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 			_, _ = c.Write(e.responses.get(503, ""))
 			return gnet.Close
 		}
-		s := sh.newSession(c, snap)
+		s := sh.newSession(c, snap, stateRequest)
 		s.flags |= flagLingering
 		s.reject(503)
 		return gnet.None
 	}
-	sh.newSession(c, snap)
+	first := stateRequest
+	switch {
+	case snap.proxyVersion != codec.ProxyOff:
+		if ip, _ := netip.AddrFromSlice(tcpIP(c.RemoteAddr())); !snap.trusted(ip.Unmap()) {
+			// A PROXY header says who the client is: only a proxy
+			// in front may say it.
+			sh.stats.proxyRefused.Add(1)
+			e.active.Add(-1)
+			return gnet.Close
+		}
+		first = stateProxyHeader
+	case overTLS:
+		first = stateTLSHello
+	}
+	s := sh.newSession(c, snap, first)
+	if overTLS {
+		s.tls = &tlsState{}
+	}
 	sh.syncWarm()
 	return gnet.None
 }
 
+// tcpIP is a TCP address's IP, nil for any other address.
+func tcpIP(a net.Addr) net.IP {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP
+	}
+	return nil
+}
+
 // newSession makes the session for an accepted client connection.
-func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
+func (sh *shard) newSession(c gnet.Conn, snap *snapshot, first state) *session {
 	sh.nextID++
 	s := &session{
 		sh:     sh,
 		snap:   snap,
 		client: c,
 		id:     sh.nextID<<8 | sh.index, // unique across loops: the shard's index in the low byte
-		start:  time.Now().UnixNano(),
 		hs:     sh.handshakes.Get(),
 	}
+	s.hs.start = time.Now().UnixNano()
 	// throng listens on TCP only: the address is a *net.TCPAddr, and
 	// holding it as one keeps the session within its size class.
 	s.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
@@ -64,7 +96,7 @@ func (sh *shard) newSession(c gnet.Conn, snap *snapshot) *session {
 	s.hs.by = sh.now() + 1 + snap.handshakeTicks
 	c.SetContext(s)
 	sh.link(s)
-	s.setState(stateRequest)
+	s.setState(first)
 	return s
 }
 
@@ -133,7 +165,12 @@ func (s *session) startUpstream() {
 
 	// Build the forwarded request once; retries reuse it.
 	f := &sh.fwd
-	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded}
+	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded, Owned: ownedTLSHeaders}
+	if s.tls != nil {
+		f.Proto = "https"
+		f.Extra = s.appendTLSHeaders(sh.tlsPlain[:0])
+		s.tls.peer = nil // said once, in this request
+	}
 	if len(f.RequestID) == 0 {
 		var raw [16]byte
 		sh.randFill(raw[:])

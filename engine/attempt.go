@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/tlslayer"
 	"github.com/throngproxy/throng/upstream"
 )
 
@@ -95,7 +96,7 @@ func (s *session) connect(b *upstream.Backend) {
 		s.flags |= flagWarmConn
 		s.sh.stats.warmUsed.Add(1)
 		s.setState(stateConnecting)
-		s.attachUpstream(c)
+		s.attachUpstream(c, warmLayer(c))
 		return
 	}
 	if b.Upstream != nil && b.Upstream.Warm > 0 {
@@ -107,7 +108,11 @@ func (s *session) connect(b *upstream.Backend) {
 // dial hands the session's backend to a dial worker.
 func (s *session) dial() {
 	s.dialAbandoned.Store(false)
-	if !s.sh.e.dialer.submit(dialJob{s: s, loop: s.sh.loop, addr: s.backend.Addr, dialer: s.snap.dialer}) {
+	j := dialJob{s: s, loop: s.sh.loop, addr: s.backend.Addr, dialer: s.snap.dialer, tls: s.backend.TLS}
+	if u := s.backend.Upstream; u != nil && u.SendProxy != codec.ProxyOff {
+		j.proxy = s.appendProxyHeader(nil, u.SendProxy)
+	}
+	if !s.sh.e.dialer.submit(j) {
 		// Every worker is busy and the queue is full: overloaded.
 		s.reject(503)
 		return
@@ -216,15 +221,22 @@ func (s *session) dropUpstream() {
 // attachUpstream makes c, connected to s.backend, the session's backend
 // socket and sends it the upgrade request. A write error closes c at once,
 // and its OnClose moves the session on.
-func (s *session) attachUpstream(c gnet.Conn) {
+func (s *session) attachUpstream(c gnet.Conn, layer *tlslayer.Layer) {
 	c.SetContext(s)
+	s.setUpstreamLayer(layer)
 	s.upstream = c
 	s.flags &^= flagUpstreamCloseIssued
 	s.hs.scan.Reset()
 	s.hs.resp = s.hs.resp[:0]
 	s.hs.sent = s.sh.now()
 	s.setState(stateUpstreamHandshake)
-	_, _ = c.Write(s.hs.fwd)
+	if u := s.backend.Upstream; s.flags&flagWarmConn != 0 && layer == nil && u != nil && u.SendProxy != codec.ProxyOff {
+		// A warm plain socket has sent nothing yet: its PROXY header
+		// goes first. (A fresh socket's went from the dial worker, and
+		// config refuses warm TLS sockets with one.)
+		_, _ = c.Write(s.appendProxyHeader(s.sh.tlsPlain[:0], u.SendProxy))
+	}
+	_ = s.writeTo(toUpstream, c, s.hs.fwd)
 }
 
 // backendFailed reports a failed attempt against the session's backend for

@@ -71,6 +71,7 @@ func (s *session) closeClient() {
 	}
 	if c := s.client; c != nil {
 		s.flags |= flagClientCloseIssued
+		s.closeNotify(toClient)
 		_ = c.Close()
 		return
 	}
@@ -84,6 +85,7 @@ func (s *session) closeUpstream() {
 	}
 	if c := s.upstream; c != nil {
 		s.flags |= flagUpstreamCloseIssued
+		s.closeNotify(toUpstream)
 		_ = c.Close()
 		return
 	}
@@ -120,9 +122,13 @@ func (s *session) sendAndLinger(out []byte) {
 		return
 	}
 	if len(out) > 0 {
-		if _, _ = c.Write(out); s.client == nil {
+		if _ = s.writeClient(out); s.client == nil {
 			return
 		}
+	}
+	// Over TLS the answer ends with close_notify, before the shutdown.
+	if s.closeNotify(toClient); s.client == nil {
+		return
 	}
 	s.setState(stateRejecting)
 	s.pollRejecting()
@@ -148,7 +154,7 @@ func (s *session) pollRejecting() {
 
 // maybeFinish ends the session once neither socket nor a dial is left.
 func (s *session) maybeFinish() {
-	if s.present(toClient) || s.present(toUpstream) || s.flags&(flagDialing|flagFinished) != 0 {
+	if s.present(toClient) || s.present(toUpstream) || s.flags&(flagDialing|flagFinished) != 0 || s.state == stateTLSHandshake {
 		return
 	}
 	s.flags |= flagFinished

@@ -2,12 +2,16 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/tlslayer"
 )
 
 // dialJob asks a worker to connect a session to a backend. The worker reads
@@ -18,6 +22,13 @@ type dialJob struct {
 	loop   gnet.EventLoop
 	addr   string
 	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
+	// tls, for a backend with tls = true, is the handshake the worker
+	// makes before handing the socket over: the loop only ever sees a
+	// backend socket whose handshake is done (warm ones included).
+	tls *tls.Config
+	// proxy is the PROXY protocol header the worker writes first, before
+	// any TLS (send_proxy_protocol); nil for none.
+	proxy []byte
 }
 
 // dialer is the bounded pool of goroutines that connect to backends off the
@@ -113,6 +124,14 @@ func (d *dialer) dial(j dialJob) {
 	}
 	start := time.Now()
 	c, err := j.dialer.DialContext(d.ctx, "tcp", j.addr)
+	if err == nil && (len(j.proxy) > 0 || j.tls != nil) {
+		var x *dialedTLS
+		if x, err = d.prepare(c, j, start); err != nil {
+			_ = c.Close()
+		} else if x != nil {
+			owner = x
+		}
+	}
 	d.connects.observe(time.Since(start))
 	if err == nil {
 		var ch <-chan gnet.RegisteredResult
@@ -143,6 +162,37 @@ func (d *dialer) dial(j dialJob) {
 	// not count that fill as pending forever.
 	_ = j.loop.Execute(d.ctx, &dialResult{s: j.s, warm: j.warm, err: err})
 }
+
+// prepare writes the PROXY header and makes the TLS handshake a job asks
+// for on its fresh socket c, within the connect timeout counted from
+// start. It returns the context of a TLS socket, nil for a plain one.
+func (d *dialer) prepare(c net.Conn, j dialJob, start time.Time) (*dialedTLS, error) {
+	by := start.Add(j.dialer.Timeout)
+	if j.dialer.Timeout <= 0 {
+		by = start.Add(defaultTLSConnect)
+	}
+	_ = c.SetDeadline(by)
+	defer c.SetDeadline(time.Time{})
+	if len(j.proxy) > 0 {
+		if _, err := c.Write(j.proxy); err != nil {
+			return nil, fmt.Errorf("engine: PROXY header: %w", err)
+		}
+	}
+	if j.tls == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithDeadline(d.ctx, by)
+	defer cancel()
+	layer, _, err := tlslayer.ClientHandshake(ctx, c, j.tls)
+	if err != nil {
+		return nil, fmt.Errorf("engine: backend TLS: %w", err)
+	}
+	return &dialedTLS{s: j.s, warm: j.warm, layer: layer}, nil
+}
+
+// defaultTLSConnect bounds a backend's connect and handshake when the
+// config sets no connect timeout.
+const defaultTLSConnect = 10 * time.Second
 
 // dialResult reports a failed connect to the session's loop, or any
 // outcome of a fill to its pool's loop.

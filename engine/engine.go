@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/tlsconf"
 	"github.com/throngproxy/throng/upstream"
 )
 
@@ -77,6 +78,17 @@ type Engine struct {
 	sessionCap int64
 	loops      int
 	listen     []string
+	listenTLS  []string
+	tlsListen  tlsListeners
+	// tlsServer holds the listeners' certificates and ticket keys; nil
+	// without listen_tls. tlsBusy counts handshakes in progress, at
+	// most tlsMax (tls.max_handshakes).
+	tlsServer *tlsconf.Server
+	tlsBusy   atomic.Int64
+	tlsMax    int64
+	// tlsStart runs a handshake job; nil runs handshakeTLS on a goroutine
+	// of its own. Tests of the state machine take the job instead.
+	tlsStart func(*tlsJob)
 
 	draining atomic.Bool
 	stopping atomic.Bool // Stop was called: Run's return is expected
@@ -158,6 +170,8 @@ func New(o Options) (*Engine, error) {
 		sessionCap: capacity,
 		loops:      loops,
 		listen:     append([]string(nil), srv.Listen...),
+		listenTLS:  append([]string(nil), srv.ListenTLS...),
+		tlsMax:     int64(o.Config.TLS.MaxHandshakes),
 		booted:     make(chan struct{}),
 		stopped:    make(chan struct{}),
 		loopsUp:    make(chan struct{}),
@@ -170,8 +184,19 @@ func New(o Options) (*Engine, error) {
 	e.snap.Store(snap)
 	empty := []*shard{}
 	e.shards.Store(&empty)
+	if e.tlsListen, err = parseTLSListeners(e.listenTLS); err != nil {
+		return nil, fmt.Errorf("engine: listen_tls: %w", err)
+	}
+	if len(e.listenTLS) > 0 {
+		if e.tlsServer, err = tlsconf.NewServer(&o.Config.TLS); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		if e.tlsMax <= 0 {
+			e.tlsMax = defaultMaxHandshakes
+		}
+	}
 	if !o.Takeover {
-		for _, a := range e.listen {
+		for _, a := range append(append([]string(nil), e.listen...), e.listenTLS...) {
 			if err := checkFree(a); err != nil {
 				return nil, err
 			}
@@ -259,13 +284,18 @@ func (e *Engine) Run() error {
 		<-e.flowDone
 	}()
 
-	addrs := make([]string, len(e.listen))
-	for i, a := range e.listen {
-		addrs[i] = "tcp://" + a
+	var addrs []string
+	for _, a := range append(append([]string(nil), e.listen...), e.listenTLS...) {
+		addrs = append(addrs, "tcp://"+a)
+	}
+	if e.tlsServer != nil {
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		defer stopWatch()
+		go e.tlsServer.Watch(watchCtx, certWatchInterval, e.onCertReload)
 	}
 	go e.meetLoops()
 	e.log.LogAttrs(context.Background(), slog.LevelInfo, "throng starting",
-		slog.Any("listen", e.listen), slog.Int("loops", e.loops),
+		slog.Any("listen", e.listen), slog.Any("listen_tls", e.listenTLS), slog.Int("loops", e.loops),
 		slog.String("config", e.cfgPath), slog.Int64("max_sessions", e.sessionCap))
 	err := gnet.Rotate(&handler{e: e}, addrs,
 		gnet.WithMulticore(true),
@@ -347,6 +377,13 @@ func (e *Engine) Reload(c *config.Config) error {
 		return err
 	}
 	warnStickyWithoutSecret(e.log, c)
+	if e.tlsServer != nil {
+		// A certificate that does not load keeps the one in use; the
+		// rest of the reload goes on.
+		if _, err := e.tlsServer.Reload(&c.TLS); err != nil {
+			e.log.LogAttrs(context.Background(), slog.LevelError, "TLS files not reloaded, keeping the previous ones", attrErr(err))
+		}
+	}
 	old := e.snap.Load().cfg
 	if restart := needsRestart(&old.Server, &c.Server); len(restart) > 0 {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "these changes need a restart",
@@ -387,6 +424,9 @@ func needsRestart(old, new *config.Server) []string {
 	}
 	if old.MaxSessions != new.MaxSessions {
 		keys = append(keys, "server.max_sessions")
+	}
+	if strings.Join(old.ListenTLS, ",") != strings.Join(new.ListenTLS, ",") {
+		keys = append(keys, "server.listen_tls")
 	}
 	if old.ReadBuffer != new.ReadBuffer {
 		keys = append(keys, "server.read_buffer")
@@ -525,6 +565,10 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.onOpen(c)
 	case *attachTicket:
 		return nil, x.onOpen(c)
+	case *tlsTicket:
+		return nil, x.onOpen(c)
+	case *dialedTLS:
+		return nil, x.onOpen(c)
 	case loopProbe:
 		return nil, h.e.meet(c)
 	}
@@ -536,10 +580,25 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	if s == nil {
 		// A warm socket has nothing to say before its request: a backend
 		// that talks first is not one to reuse. Detached sockets likewise.
-		if w, ok := c.Context().(*warmSet); ok {
-			w.remove(c)
+		switch x := c.Context().(type) {
+		case *warmSet:
+			x.remove(c)
+		case *dialedTLS:
+			if x.s == nil {
+				return x.onIdleTraffic(c)
+			}
 		}
 		return gnet.Close
+	}
+	if c == s.client {
+		switch {
+		case s.state == stateProxyHeader:
+			return s.onProxyHeader(c)
+		case s.tls != nil && (s.state == stateTLSHello || s.tls.layer[toClient] != nil):
+			return s.onClientTLS(c)
+		}
+	} else if c == s.upstream && s.tls != nil && s.tls.layer[toUpstream] != nil {
+		return s.openRecords(c, toUpstream)
 	}
 	if c == s.client && s.holdsEarly() {
 		// Client bytes before the 101 stay in gnet's buffer unread: a Peek
@@ -576,12 +635,21 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	s, _ := c.Context().(*session)
 	if s == nil {
-		if w, ok := c.Context().(*warmSet); ok {
-			w.remove(c)
+		switch x := c.Context().(type) {
+		case *warmSet:
+			x.remove(c)
+		case *dialedTLS:
+			if x.s == nil {
+				x.warm.remove(c)
+			}
 		}
 		return gnet.None
 	}
 	if s.onDetached(c) {
+		return gnet.None
+	}
+	if s.state == stateTLSHandshake && c == s.client {
+		s.onTLSDetached()
 		return gnet.None
 	}
 	switch {

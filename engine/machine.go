@@ -43,12 +43,22 @@ const (
 	stateRejecting
 	// stateClosed: both sockets are gone or going.
 	stateClosed
+	// stateProxyHeader: reading the PROXY protocol header that must
+	// start the connection (server.proxy_protocol).
+	stateProxyHeader
+	// stateTLSHello: a TLS listener's connection; its ClientHello is not
+	// whole yet and stays in gnet's buffer (tls.go).
+	stateTLSHello
+	// stateTLSHandshake: the socket is with a handshake goroutine, off
+	// the loop; the session waits for it to come back.
+	stateTLSHandshake
 	numStates
 )
 
 var stateNames = [numStates]string{
 	"request", "connecting", "upstream_handshake", "upstream_body",
 	"open", "closing", "rejecting", "closed",
+	"proxy_header", "tls_hello", "tls_handshake",
 }
 
 // String returns the state's name as used in logs and metrics.
@@ -66,7 +76,7 @@ func (st state) String() string {
 var allowedNext = [numStates]uint16{
 	// The zero state is request: newSession enters it once more to arm
 	// the handshake deadline.
-	stateRequest:           bits(stateRequest, stateConnecting, stateRejecting, stateClosed),
+	stateRequest:           bits(stateRequest, stateConnecting, stateRejecting, stateClosed, stateProxyHeader, stateTLSHello),
 	stateConnecting:        bits(stateConnecting, stateUpstreamHandshake, stateRejecting, stateClosed),
 	stateUpstreamHandshake: bits(stateConnecting, stateUpstreamBody, stateOpen, stateRejecting, stateClosed),
 	stateUpstreamBody:      bits(stateRejecting, stateClosed),
@@ -74,6 +84,9 @@ var allowedNext = [numStates]uint16{
 	stateClosing:           bits(stateClosed),
 	stateRejecting:         bits(stateClosed),
 	stateClosed:            0,
+	stateProxyHeader:       bits(stateRequest, stateTLSHello, stateClosed),
+	stateTLSHello:          bits(stateTLSHandshake, stateClosed),
+	stateTLSHandshake:      bits(stateRequest, stateClosed),
 }
 
 // bits is the set of states sts.
@@ -95,8 +108,12 @@ func (s *session) setState(st state) {
 	s.state = st
 	w := &s.sh.wheel
 	switch st {
-	case stateRequest, stateConnecting:
+	case stateRequest, stateConnecting, stateProxyHeader, stateTLSHello:
 		w.arm(s, s.hs.by)
+	case stateTLSHandshake:
+		// The goroutine ends the handshake at hs.by itself; the wheel
+		// only looks again after it should have reported.
+		w.arm(s, s.hs.by+tlsReportSlack)
 	case stateUpstreamHandshake, stateUpstreamBody:
 		at := s.sh.now() + 1 + s.snap.upstreamHandshakeTicks
 		if at > s.hs.by {
@@ -128,10 +145,14 @@ func (s *session) setState(st state) {
 // onDeadline runs when the session's wheel deadline has come.
 func (s *session) onDeadline() {
 	switch s.state {
-	case stateRequest:
+	case stateRequest, stateProxyHeader, stateTLSHello:
 		// Slowloris or a silent client: nothing useful to answer.
 		s.sh.stats.handshakeTimeout.Add(1)
 		s.abort()
+	case stateTLSHandshake:
+		// The goroutine holds the socket and reports when it is done:
+		// the session must outlive it.
+		s.sh.wheel.arm(s, s.sh.now()+tlsReportSlack)
 	case stateConnecting:
 		s.sh.stats.handshakeTimeout.Add(1)
 		// Stop waiting for the dial: if it completes, OnOpen finds the
@@ -241,7 +262,7 @@ func (s *session) onUpstreamOpen(c gnet.Conn) gnet.Action {
 		// The client left or the handshake timed out meanwhile.
 		return gnet.Close
 	}
-	s.attachUpstream(c)
+	s.attachUpstream(c, nil)
 	return gnet.None
 }
 

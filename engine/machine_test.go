@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +71,14 @@ func (c *memConn) Writev(bs [][]byte) (int, error) {
 func (c *memConn) Close() error                  { c.closing = true; return nil }
 func (c *memConn) Wake(gnet.AsyncCallback) error { c.woken++; return nil }
 
+// Dup returns a descriptor of /dev/null: the machine never reads it.
+func (c *memConn) Dup() (int, error) {
+	return syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+}
+func (c *memConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 443}
+}
+
 // wrote is everything written to c.
 func (c *memConn) wrote() string { return string(bytes.Join(c.writes, nil)) }
 
@@ -103,6 +113,8 @@ type machine struct {
 	client *memConn
 	up     *memConn // the latest backend socket
 	jobs   int      // dial jobs taken
+	// tlsJobs are the TLS handshakes the session handed off.
+	tlsJobs []*tlsJob
 }
 
 const (
@@ -113,6 +125,15 @@ const (
 // newMachine accepts one client on an engine configured by cfg (on top of
 // two round-robin backends, no retry backoff, short timeouts).
 func newMachine(t *testing.T, cfg func(*config.Config)) *machine {
+	t.Helper()
+	return newMachineAt(t, cfg, stateRequest, false)
+}
+
+// newMachineAt is newMachine for a session whose first state is first, as
+// accept makes it: stateProxyHeader under proxy_protocol, stateTLSHello on
+// a TLS listener (overTLS). The TLS handshakes it hands off wait in
+// m.tlsJobs.
+func newMachineAt(t *testing.T, cfg func(*config.Config), first state, overTLS bool) *machine {
 	t.Helper()
 	c := config.Default()
 	c.Server.TCPKeepalive = config.DurationOf(0)
@@ -133,14 +154,22 @@ func newMachine(t *testing.T, cfg func(*config.Config)) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{responses: newResponses(), sessionCap: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	e := &Engine{responses: newResponses(), sessionCap: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil)), tlsMax: 4}
 	e.dialer = &dialer{jobs: make(chan dialJob, 8)}
 	e.snap.Store(snap)
 	e.clock.Store(1000)
 	m := &machine{t: t, e: e, sh: newShard(e, nil, 7), h: &handler{e: e}, client: &memConn{}}
+	e.tlsStart = func(j *tlsJob) {
+		m.tlsJobs = append(m.tlsJobs, j)
+		_ = syscall.Close(j.fd)
+		e.tlsBusy.Add(-1)
+	}
 	m.sh.wheel.now = e.clock.Load()
 	e.active.Add(1)
-	m.s = m.sh.newSession(m.client, snap)
+	m.s = m.sh.newSession(m.client, snap, first)
+	if overTLS {
+		m.s.tls = &tlsState{}
+	}
 	return m
 }
 
@@ -166,7 +195,9 @@ func (m *machine) settle() {
 
 func (m *machine) clientSends(p string) {
 	m.client.in = append(m.client.in, p...)
-	m.h.OnTraffic(m.client)
+	if m.h.OnTraffic(m.client) == gnet.Close {
+		m.client.closing = true
+	}
 	m.settle()
 }
 
@@ -262,6 +293,16 @@ func serverFrame(op ws.OpCode, payload []byte) string {
 
 func closeBody(code ws.StatusCode) []byte { return ws.NewCloseFrameBody(code, "") }
 
+// fakeHello is a handshake record holding a ClientHello as far as its
+// framing goes, which is all the loop reads of it.
+const fakeHello = "\x16\x03\x01\x00\x08\x01\x00\x00\x04abcd"
+
+// proxyV1 turns proxy_protocol v1 on, trusting the machine's client.
+func proxyV1(c *config.Config) {
+	c.Server.ProxyProtocol = "v1"
+	c.Server.TrustedProxies = []string{"192.0.2.7"}
+}
+
 func TestMachine(t *testing.T) {
 	retry := func(c *config.Config) { c.Upstreams[0].Retries = 1 }
 	tests := []struct {
@@ -275,7 +316,62 @@ func TestMachine(t *testing.T) {
 		clientCode, upCode int
 		finished           bool   // the session is over and unlinked
 		dialTo             string // a dial to this backend is pending
+		// first and overTLS make the session as accept does for a PROXY
+		// or TLS listener (newMachineAt); the zero values, a plain one.
+		first   state
+		overTLS bool
 	}{
+		{name: "request → proxy_header → request: a v1 header gives the client's address",
+			cfg: proxyV1, first: stateProxyHeader,
+			run: func(m *machine) {
+				m.clientSends("PROXY TCP4 192.0.2.99 198.51.100.1 5555 443\r\n")
+				if got := m.s.clientAddr(); got != "192.0.2.99:5555" {
+					m.t.Errorf("client address %s after the header", got)
+				}
+			}, want: stateRequest},
+		{name: "proxy_header: a header in pieces is kept in gnet's buffer",
+			cfg: proxyV1, first: stateProxyHeader,
+			run: func(m *machine) { m.clientSends("PROXY TCP4 192.0.2.99 ") }, want: stateProxyHeader},
+		{name: "proxy_header → closed: a request without a header",
+			cfg: proxyV1, first: stateProxyHeader,
+			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateClosed, finished: true},
+		{name: "proxy_header → tls_hello: a header on a TLS listener",
+			cfg: proxyV1, first: stateProxyHeader, overTLS: true,
+			run: func(m *machine) { m.clientSends("PROXY TCP4 192.0.2.99 198.51.100.1 5555 443\r\n") }, want: stateTLSHello},
+		{name: "tls_hello → closed: plain HTTP on a TLS listener",
+			first: stateTLSHello, overTLS: true,
+			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateClosed, finished: true},
+		{name: "tls_hello: half a ClientHello holds no handshake slot",
+			first: stateTLSHello, overTLS: true,
+			run: func(m *machine) {
+				m.clientSends(fakeHello[:7])
+				if len(m.tlsJobs) != 0 || m.e.tlsBusy.Load() != 0 {
+					m.t.Errorf("%d handshakes started, %d slots taken", len(m.tlsJobs), m.e.tlsBusy.Load())
+				}
+			}, want: stateTLSHello},
+		{name: "tls_hello → tls_handshake: a whole ClientHello goes to a goroutine",
+			first: stateTLSHello, overTLS: true,
+			run: func(m *machine) {
+				m.clientSends(fakeHello)
+				if len(m.tlsJobs) != 1 || string(m.tlsJobs[0].hello) != fakeHello || m.s.client != nil {
+					m.t.Fatalf("%d jobs; the session still holds its conn: %v", len(m.tlsJobs), m.s.client != nil)
+				}
+				m.after(time.Minute) // the wheel waits for the goroutine's report
+			}, want: stateTLSHandshake},
+		{name: "tls_handshake → request: the handshake done, the socket back",
+			first: stateTLSHello, overTLS: true,
+			run: func(m *machine) {
+				m.clientSends(fakeHello)
+				m.client = &memConn{}
+				(&tlsTicket{s: m.s}).onOpen(m.client)
+				m.clientSends(setupRequest)
+			}, want: stateConnecting},
+		{name: "tls_handshake → closed: the handshake failed",
+			first: stateTLSHello, overTLS: true,
+			run: func(m *machine) {
+				m.clientSends(fakeHello)
+				_ = (&tlsResult{s: m.s, err: errors.New("bad certificate")}).Run(nil)
+			}, want: stateClosed, finished: true},
 		{name: "request → connecting: head complete, dial queued",
 			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateConnecting},
 		{name: "request: a head in pieces is held, no move",
@@ -496,7 +592,7 @@ func TestMachine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ran++
-			m := newMachine(t, tt.cfg)
+			m := newMachineAt(t, tt.cfg, tt.first, tt.overTLS)
 			tt.run(m)
 			if tt.dialTo != "" {
 				if j := m.dialLost(); j.addr != tt.dialTo {

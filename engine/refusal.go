@@ -47,7 +47,7 @@ func (s *session) startRefusal(resp *codec.Response, rest []byte) {
 	}
 	s.setState(stateUpstreamBody)
 	hs.fwd = codec.AppendRelayedHead(hs.fwd[:0], resp, kind, length)
-	if _, _ = s.client.Write(hs.fwd); s.client == nil {
+	if _ = s.writeClient(hs.fwd); s.client == nil {
 		return
 	}
 	s.onUpstreamBody(rest)
@@ -98,7 +98,7 @@ func (s *session) onUpstreamBody(p []byte) {
 			iov := &s.sh.iov3
 			iov[0], iov[1], iov[2] = codec.AppendChunkSize(size[:0], len(p)), p, crlf
 			hs.bodySent += int64(len(iov[0]) + len(p) + len(crlf))
-			_, _ = s.client.Writev(iov[:])
+			s.writeClientv(iov[:])
 			iov[0], iov[1], iov[2] = nil, nil, nil
 		}
 		if over {
@@ -115,7 +115,7 @@ func (s *session) relayBody(p []byte) {
 		return
 	}
 	s.hs.bodySent += int64(len(p))
-	_, _ = s.client.Write(p)
+	_ = s.writeClient(p)
 }
 
 // onRefusalBackendGone ends a refusal whose backend closed: the end of a

@@ -39,8 +39,13 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	}
 	s.trackMidFrame(since, src, before)
 	if s.present(dst) && s.flags&closedTo == 0 {
-		s.send(dst, held, p[:n])
 		sent := uint64(len(held) + n)
+		if out := p[:n]; s.tls == nil {
+			s.send(dst, held, out)
+		} else {
+			h, q := s.seal(dst, held, out)
+			s.send(dst, h, q)
+		}
 		*count += sent
 		// The loop is the counters' only writer: a plain store of the sum
 		// is enough for scrapers and avoids a locked add per read.
@@ -219,5 +224,11 @@ func (s *session) sendCloseAt(d side, code ws.StatusCode, atBoundary bool) {
 		s.flags |= drop
 		return
 	}
-	s.send(d, nil, s.sh.closeFrame(d == toUpstream, code))
+	frame := s.sh.closeFrame(d == toUpstream, code)
+	if s.tls != nil {
+		h, q := s.seal(d, nil, frame)
+		s.send(d, h, q)
+		return
+	}
+	s.send(d, nil, frame)
 }

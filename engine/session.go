@@ -81,7 +81,9 @@ type session struct {
 	// closeReason is why the session left open (metrics.go), for the
 	// access line.
 	closeReason closeReason
-	start       int64 // unix nanoseconds at accept
+	// tls is the record protection of a TLS client or backend socket
+	// (tls.go); nil on a plain session, so that one pays a pointer.
+	tls *tlsState
 	// access holds what only the access line needs; nil unless this
 	// session's line will be written (log.access, access_sample).
 	access *accessInfo
@@ -89,7 +91,7 @@ type session struct {
 	id      uint64
 	route   *upstream.Route
 	backend *upstream.Backend
-	hs      *handshake // nil once open
+	hs      *handshake // nil once open; it holds the accept time until then
 
 	// dialAbandoned tells the dial worker holding this session's job that
 	// the session no longer waits for it. The only field a worker reads.
@@ -121,6 +123,8 @@ type handshake struct {
 	// traceID is the W3C trace id of the request (the client's, or one
 	// the proxy started), 32 hex digits, for the access line.
 	traceID []byte
+	start   int64 // unix nanoseconds at accept; accessInfo keeps it once open
+	tlsFD   int   // the client socket's duplicate, on its way to a TLS handshake goroutine
 
 	scan     codec.HeadScanner
 	chunk    codec.ChunkedDecoder

@@ -56,7 +56,7 @@ func BenchmarkSessionSetup(b *testing.B) {
 		*client = fakeConn{addr: addr}
 		*up = fakeConn{addr: addr}
 		e.active.Add(1)
-		s := sh.newSession(client, snap)
+		s := sh.newSession(client, snap, stateRequest)
 		s.onClientData(req)
 		<-e.dialer.jobs
 		up.ctx = s

@@ -72,6 +72,10 @@ type shard struct {
 	// refusalLog rate-limits the access lines of refused handshakes.
 	refusalLog refusalLimiter
 
+	// TLS scratch (tls.go): records sealed toward clients, plaintext
+	// staged to seal in one record, records the layer answers with.
+	tlsOut, tlsStage, tlsPlain, tlsReply []byte
+
 	stats shardStats
 }
 
@@ -109,6 +113,12 @@ type shardStats struct {
 	closedBy         [numReasons]atomic.Uint64           // open sessions that started closing, by reason
 	refusals         [600]atomic.Uint64                  // handshakes answered with another status than 101, by status
 	handshakes       histogram                           // accept to relayed 101
+	tlsHandshakes    atomic.Uint64                       // TLS handshakes done
+	tlsResumed       atomic.Uint64                       // of those, resumed from a ticket
+	tlsFailed        atomic.Uint64                       // TLS handshakes that failed (or were not TLS)
+	tlsBusy          atomic.Uint64                       // ClientHellos refused: tls.max_handshakes in progress
+	tlsAlerts        atomic.Uint64                       // sessions ended by a bad record (fatal alert sent)
+	proxyRefused     atomic.Uint64                       // connections without a valid PROXY header, or from an untrusted peer
 	_                cpu.CacheLinePad
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/upstream"
 )
@@ -37,7 +38,8 @@ type snapshot struct {
 	keepAlive    time.Duration
 	dialer       *net.Dialer // connect timeout and keepalive of this config
 	trustedIP    []netip.Prefix
-	forwarded    bool // server.forwarded_header
+	forwarded    bool               // server.forwarded_header
+	proxyVersion codec.ProxyVersion // server.proxy_protocol
 	accessLog    bool
 	accessSample float64 // log.access_sample: share of open sessions' lines written
 }
@@ -75,6 +77,9 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 		accessSample:           c.Log.AccessSample,
 		forwarded:              c.Server.ForwardedHeader,
 		dialer:                 newNetDialer(to.Connect.D(), c.Server.TCPKeepalive.D()),
+	}
+	if s.proxyVersion, err = codec.ParseProxyVersion(c.Server.ProxyProtocol); err != nil {
+		return nil, fmt.Errorf("engine: proxy_protocol: %w", err)
 	}
 	for _, tp := range c.Server.TrustedProxies {
 		p, err := parsePrefix(tp)

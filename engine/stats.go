@@ -33,6 +33,12 @@ type Stats struct {
 	HandshakeTimeout uint64 // handshakes that ran out of time
 	IdleTimeout      uint64 // open sessions closed for idleness
 	BadTransitions   uint64 // state changes the transition table lacks: 0 unless the machine is wrong
+	TLSHandshakes    uint64 // TLS handshakes done
+	TLSResumed       uint64 // of those, resumed from a session ticket
+	TLSFailed        uint64 // TLS handshakes that failed, or connections to a TLS listener that did not speak TLS
+	TLSBusy          uint64 // ClientHellos refused while tls.max_handshakes were in progress
+	TLSAlerts        uint64 // TLS sessions ended by a bad record (a fatal alert went to the client)
+	ProxyRefused     uint64 // connections closed for a missing or bad PROXY header, or an untrusted sender
 	BytesIn          uint64 // client to backend, frames relayed
 	BytesOut         uint64 // backend to client, frames relayed
 	Loops            int    // shards: loops met at start or by a connection
@@ -68,6 +74,12 @@ func (e *Engine) Stats() Stats {
 		st.HandshakeTimeout += c.handshakeTimeout.Load()
 		st.IdleTimeout += c.idleTimeout.Load()
 		st.BadTransitions += c.badTransitions.Load()
+		st.TLSHandshakes += c.tlsHandshakes.Load()
+		st.TLSResumed += c.tlsResumed.Load()
+		st.TLSFailed += c.tlsFailed.Load()
+		st.TLSBusy += c.tlsBusy.Load()
+		st.TLSAlerts += c.tlsAlerts.Load()
+		st.ProxyRefused += c.proxyRefused.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
 		for from := range c.moves {

@@ -84,7 +84,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	hs.fwd = out
 	// 101 only once it went out: a client gone during the write (gnet
 	// closes it inside Write) never opened, for the counters and the log.
-	if _, err := s.client.Write(out); err != nil || s.client == nil {
+	if err := s.writeClient(out); err != nil || s.client == nil {
 		return 0
 	}
 	s.status = 101
@@ -93,7 +93,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
 	s.sampleAccess(req, resp)
 	sh.stats.opened.Add(1)
-	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - s.start))
+	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - hs.start))
 	if rs := s.routeShard(); rs != nil {
 		addOwned(&rs.opened, 1)
 		rs.open.Store(rs.open.Load() + 1)
@@ -102,7 +102,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	s.lastActive = int32(sh.now())
 	s.setState(stateOpen)
 	sh.handshakes.Put(hs)
-	if s.client.InboundBuffered() > 0 {
+	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry) > 0 {
 		// Client frames that came before the 101 wait in gnet's buffer;
 		// the client's next OnTraffic relays them.
 		_ = s.client.Wake(nil)

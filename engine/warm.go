@@ -147,7 +147,7 @@ func (w *warmSet) fill(now int64) {
 		return
 	}
 	for w.idle.Len()+w.pending < w.idle.Limit() && w.pending < warmFillBurst {
-		if !w.sh.e.dialer.submit(dialJob{warm: w, loop: w.sh.loop, addr: w.b.Addr, dialer: w.dialer}) {
+		if !w.sh.e.dialer.submit(dialJob{warm: w, loop: w.sh.loop, addr: w.b.Addr, dialer: w.dialer, tls: w.b.TLS}) {
 			return // the workers are swamped: sessions come first
 		}
 		w.pending++

@@ -4,6 +4,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"errors"
 	"sync/atomic"
 
@@ -47,6 +48,9 @@ type Backend struct {
 	// Upstream is the upstream b belongs to; nil for a Backend made
 	// outside NewTable.
 	Upstream *Upstream
+	// TLS is the client configuration of a backend with tls = true
+	// (wss), nil for plain TCP. Health checks and dials use it.
+	TLS *tls.Config
 
 	_      cpu.CacheLinePad
 	active atomic.Int64 // live sessions using this backend

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -219,7 +220,7 @@ func (b *Backend) checkLoop(ctx context.Context, log *slog.Logger, pol checkPoli
 		case <-t.C:
 		}
 		start := time.Now()
-		err := Check(ctx, &pol.hc, b.Addr)
+		err := check(ctx, &pol.hc, b.Addr, b.TLS)
 		if ctx.Err() != nil {
 			return // stopped: the check was aborted and tells nothing
 		}
@@ -318,6 +319,18 @@ func (b *Backend) upstreamName() string {
 // allocates; it is meant for checker goroutines, never an event loop. Safe
 // for concurrent use.
 func Check(ctx context.Context, hc *config.HealthCheck, addr string) error {
+	return check(ctx, hc, addr, nil)
+}
+
+// CheckTLS is Check over TLS with cfg (a backend with tls = true): the
+// handshake, certificate verification included, is part of every check,
+// tcp checks too.
+func CheckTLS(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config) error {
+	return check(ctx, hc, addr, cfg)
+}
+
+// check is Check over TLS when cfg is not nil.
+func check(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config) error {
 	timeout := hc.Timeout.D()
 	switch hc.Type {
 	case config.HealthTCP, config.HealthHTTP, config.HealthWebSocket:
@@ -328,6 +341,13 @@ func Check(ctx context.Context, hc *config.HealthCheck, addr string) error {
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil && cfg != nil {
+		tc := tls.Client(conn, cfg)
+		if err = tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+		}
+		conn = tc
+	}
 	if err == nil {
 		err = checkConn(ctx, conn, hc, addr)
 	}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/tlsconf"
 )
 
 // Upstream is a named group of backends with its balancer. Index is its
@@ -35,6 +37,9 @@ type Upstream struct {
 	Health config.HealthCheck
 	// Sticky is the sticky cookie; nil when sticky_cookie is "".
 	Sticky *Sticky
+	// SendProxy is the PROXY protocol header written to the backends
+	// before anything else (send_proxy_protocol).
+	SendProxy codec.ProxyVersion
 }
 
 // NeedsKey reports whether u's balancer uses the request's hash key
@@ -102,8 +107,17 @@ func NewTable(c *config.Config, stickyKey []byte) (*Table, error) {
 			Retries: cu.Retries, RetryBackoff: cu.RetryBackoff.D(), RetryBackoffMax: cu.RetryBackoffMax.D(),
 			Warm: cu.Warm, WarmMaxIdle: cu.WarmMaxIdle.D(), Health: cu.Health,
 		}
+		var err error
+		if u.SendProxy, err = codec.ParseProxyVersion(cu.SendProxyProtocol); err != nil {
+			return nil, fmt.Errorf("upstream %q: send_proxy_protocol: %w", cu.Name, err)
+		}
 		for j, cb := range cu.Backends {
 			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j, Upstream: u}
+			if cb.TLS {
+				if u.Backends[j].TLS, err = tlsconf.Upstream(&cu.Backends[j]); err != nil {
+					return nil, fmt.Errorf("upstream %q backend %s: %w", cu.Name, cb.Addr, err)
+				}
+			}
 		}
 		setPassive(u.Backends, cu.MaxFails, cu.FailWindow.D(), cu.EjectTime.D())
 		if cu.StickyCookie != "" {

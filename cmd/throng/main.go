@@ -28,6 +28,7 @@ import (
 	"github.com/throngproxy/throng/admin"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine"
+	"github.com/throngproxy/throng/tlsconf"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -65,6 +66,24 @@ func run(args []string) int {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		if len(cfg.Server.ListenTLS) > 0 || len(cfg.TLS.Certificates) > 0 {
+			// The files, not only their names: a key that does not
+			// match its certificate fails here, not at start.
+			if err := tlsconf.Check(&cfg.TLS); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", *cfgPath, err)
+				return 1
+			}
+		}
+		for _, u := range cfg.Upstreams {
+			for i := range u.Backends {
+				if b := &u.Backends[i]; b.TLS {
+					if _, err := tlsconf.Upstream(b); err != nil {
+						fmt.Fprintf(os.Stderr, "%s: upstream %q: %v\n", *cfgPath, u.Name, err)
+						return 1
+					}
+				}
+			}
 		}
 		for _, name := range cfg.KeylessSticky() {
 			fmt.Fprintf(os.Stderr, "%s: warning: upstream %q: %s\n", *cfgPath, name, config.StickyWithoutSecret)
@@ -210,6 +229,8 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"retries", st.Retries, "warm_used", st.WarmUsed, "warm_stale", st.WarmStale, "warm_dials", st.WarmDials, "warm_idle", st.WarmIdle, "health_flips", st.HealthFlips,
 		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout, "bad_transitions", st.BadTransitions,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "stalled_frames", e.StalledSessions(),
+		"tls_handshakes", st.TLSHandshakes, "tls_resumed", st.TLSResumed, "tls_failed", st.TLSFailed,
+		"tls_busy", st.TLSBusy, "tls_alerts", st.TLSAlerts, "proxy_refused", st.ProxyRefused,
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }
 

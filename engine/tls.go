@@ -1,0 +1,655 @@
+package engine
+
+// TLS toward clients on the event loops (docs/architecture.md, "TLS").
+//
+// crypto/tls makes the handshake and nothing else. A TLS listener's
+// session first waits on its loop, in stateTLSHello, until the client's
+// whole ClientHello is in gnet's buffer: a client that sends half of one
+// holds a descriptor and a wheel slot, never a handshake goroutine. Then
+// the socket is detached from the loop as flow control detaches one
+// (Conn.Dup, OnTraffic returns gnet.Close) and a goroutine, one of at most
+// tls.max_handshakes, runs the handshake over a blocking net.Conn. It
+// keeps only the record protection (tlslayer.Layer: keys, IVs, sequence
+// numbers) and enrols the socket on the session's loop again, where the
+// session goes on in stateRequest. From then on the loop opens the
+// client's records in place in gnet's buffer and seals everything toward
+// the client in the shard's scratch before it goes the plain path: the
+// kernel, else the session's queue, which so holds ciphertext.
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/tlslayer"
+)
+
+// Headers the proxy sets from a verified client certificate
+// (docs/protocol.md, "Client certificates"). A client's own copies are
+// always removed, on plain listeners too.
+const (
+	headerCertSubject = "X-Client-Cert-Subject"
+	headerCertSHA256  = "X-Client-Cert-Sha256"
+)
+
+// ownedTLSHeaders are the header names only the proxy may send upstream.
+var ownedTLSHeaders = []string{headerCertSubject, headerCertSHA256}
+
+// tlsReportSlack is how many ticks past its deadline a handshake
+// goroutine is waited for before the wheel looks again.
+const tlsReportSlack = 10
+
+// tlsState is the record protection of a session's TLS sockets (the
+// client's on a TLS listener, the backend's with tls = true) and what the
+// client's handshake learnt that the request still needs.
+type tlsState struct {
+	// layer protects the records of each socket, by side; nil for a
+	// plain socket, and for the client's until its handshake is done.
+	layer [2]*tlslayer.Layer
+	// carry is plaintext read from that side's socket and kept by the
+	// session for the next read (early bytes after the head, a Close not
+	// yet whole): ciphertext is consumed from gnet's buffer as soon as it
+	// is opened.
+	carry [2][]byte
+	// peer is the verified client certificate, until the request went
+	// upstream; nil without one.
+	peer *tlsPeer
+	// sealed holds the start of a record from that side's socket, taken
+	// out of gnet's buffer when flow control detached the socket (gnet
+	// drops a closed conn's input); the next read goes behind it.
+	sealed [2][]byte
+	// notified: an alert (close_notify or fatal) went to that side;
+	// nothing more may.
+	notified [2]bool
+}
+
+// tlsPeer is what the backend is told of a verified client certificate.
+type tlsPeer struct {
+	subject string
+	sha256  [32]byte
+}
+
+// tlsListeners tells TLS listeners' connections by their local address.
+type tlsListeners []netip.AddrPort
+
+// parseTLSListeners reads server.listen_tls.
+func parseTLSListeners(addrs []string) (tlsListeners, error) {
+	var l tlsListeners
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, err
+		}
+		ap, err := netip.ParseAddrPort(net.JoinHostPort(orUnspecified(host), port))
+		if err != nil {
+			return nil, err
+		}
+		l = append(l, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	return l, nil
+}
+
+// orUnspecified maps an empty host ("":443) to 0.0.0.0.
+func orUnspecified(host string) string {
+	if host == "" {
+		return "0.0.0.0"
+	}
+	return host
+}
+
+// has reports whether a connection accepted on local came through a TLS
+// listener: same port, and the listener's address or a wildcard.
+func (l tlsListeners) has(local net.Addr) bool {
+	if len(l) == 0 {
+		return false
+	}
+	ta, ok := local.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, _ := netip.AddrFromSlice(ta.IP)
+	ip = ip.Unmap()
+	for _, ap := range l {
+		if int(ap.Port()) == ta.Port && (ap.Addr().IsUnspecified() || ap.Addr() == ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// onTLSHello runs in OnTraffic while the ClientHello arrives. The bytes
+// stay in gnet's buffer until it is whole; then the socket goes to a
+// handshake goroutine, if a slot is free.
+func (s *session) onTLSHello(c gnet.Conn) gnet.Action {
+	p, _ := c.Peek(-1)
+	_, err := codec.ClientHelloLen(p)
+	switch {
+	case errors.Is(err, codec.ErrHelloIncomplete):
+		return gnet.None
+	case err != nil:
+		// Plain HTTP on a TLS port, or not a handshake at all: there is
+		// no TLS to answer with.
+		s.sh.stats.tlsFailed.Add(1)
+		s.abort()
+		return gnet.None
+	}
+	e := s.sh.e
+	if e.tlsBusy.Add(1) > e.tlsMax {
+		e.tlsBusy.Add(-1)
+		s.sh.stats.tlsBusy.Add(1)
+		s.status = 503
+		s.abort()
+		return gnet.None
+	}
+	fd, err := c.Dup()
+	if err != nil {
+		e.tlsBusy.Add(-1)
+		s.abort()
+		return gnet.None
+	}
+	// All of it: a client may not send anything past its ClientHello
+	// before the server's answer, and whatever it did send is the
+	// stream's next bytes.
+	s.tls.carry[toClient] = append(s.tls.carry[toClient][:0], p...)
+	_, _ = c.Discard(len(p))
+	s.hs.tlsFD = fd
+	s.setState(stateTLSHandshake)
+	return gnet.Close
+}
+
+// onTLSDetached runs in OnClose of the client conn closed by onTLSHello:
+// the socket, duplicated, goes to a handshake goroutine.
+func (s *session) onTLSDetached() {
+	s.client = nil
+	e := s.sh.e
+	j := &tlsJob{
+		s:     s,
+		loop:  s.sh.loop,
+		fd:    s.hs.tlsFD,
+		hello: s.tls.carry[toClient],
+		by:    e.tickTime(s.hs.by),
+		cfg:   e.tlsConfig(),
+		keep:  s.snap.keepAlive,
+	}
+	s.tls.carry[toClient] = nil
+	if e.tlsStart != nil {
+		e.tlsStart(j)
+		return
+	}
+	go e.handshakeTLS(j)
+}
+
+// tlsJob is one handshake for a goroutine: it reads only the job's fields.
+type tlsJob struct {
+	s     *session
+	loop  gnet.EventLoop
+	fd    int
+	hello []byte
+	by    time.Time
+	cfg   *tls.Config
+	keep  time.Duration
+}
+
+// handshakeTLS runs a client's handshake off the loop and hands the socket
+// back to the session's loop, with the record layer, or reports failure.
+func (e *Engine) handshakeTLS(j *tlsJob) {
+	defer e.tlsBusy.Add(-1)
+	fail := func(err error) {
+		_ = j.loop.Execute(e.attachCtx, &tlsResult{s: j.s, err: err})
+	}
+	f := os.NewFile(uintptr(j.fd), "tls")
+	nc, err := net.FileConn(f) // a descriptor of its own
+	_ = f.Close()
+	if err != nil {
+		fail(err)
+		return
+	}
+	ctx, cancel := context.WithDeadline(e.attachCtx, j.by)
+	_ = nc.SetDeadline(j.by)
+	layer, info, err := tlslayer.ServerHandshake(ctx, nc, j.hello, j.cfg)
+	cancel()
+	if err != nil {
+		_ = nc.Close()
+		fail(err)
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	if sc, ok := nc.(syscall.Conn); ok {
+		// net.FileConn turned on Go's default keepalive: put back the
+		// configuration's.
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { restoreKeepAlive(int(fd), j.keep) })
+		}
+	}
+	t := &tlsTicket{s: j.s, layer: layer, resumed: info.Resumed}
+	if info.HasPeerCert {
+		t.peer = &tlsPeer{subject: info.PeerSubject, sha256: info.PeerSHA256}
+	}
+	ch, err := j.loop.Enroll(gnet.NewContext(e.attachCtx, t), nc)
+	if err != nil {
+		_ = nc.Close()
+		fail(err)
+		return
+	}
+	select {
+	case res := <-ch:
+		_ = j.loop.Execute(e.attachCtx, &tlsResult{s: j.s, t: t, err: res.Err})
+	case <-e.attachCtx.Done():
+		// The engine stopped: a registration queued behind its shutdown
+		// never runs.
+	}
+}
+
+// tlsTicket is the gnet context of a socket whose handshake is done: OnOpen
+// gives it and its record layer to the session.
+type tlsTicket struct {
+	s       *session
+	layer   *tlslayer.Layer
+	peer    *tlsPeer
+	resumed bool
+	opened  bool // OnOpen ran
+}
+
+// onOpen runs in OnOpen of the socket enrolled after its handshake.
+func (t *tlsTicket) onOpen(c gnet.Conn) gnet.Action {
+	t.opened = true
+	s := t.s
+	if s.state != stateTLSHandshake {
+		return gnet.Close
+	}
+	c.SetContext(s)
+	s.client = c
+	s.tls.layer[toClient], s.tls.peer = t.layer, t.peer
+	s.sh.stats.tlsHandshakes.Add(1)
+	if t.resumed {
+		s.sh.stats.tlsResumed.Add(1)
+	}
+	s.setState(stateRequest)
+	return gnet.None
+}
+
+// tlsResult reports the end of a handshake goroutine to the session's loop.
+type tlsResult struct {
+	s   *session
+	t   *tlsTicket // nil when the handshake failed
+	err error
+}
+
+func (r *tlsResult) Run(context.Context) error {
+	if r.t != nil && r.t.opened {
+		return nil
+	}
+	s := r.s
+	if s.state != stateTLSHandshake {
+		return nil
+	}
+	if r.t == nil {
+		s.sh.stats.tlsFailed.Add(1)
+	}
+	if s.sh.e.log.Enabled(bgCtx, levelDebug) {
+		s.sh.e.log.LogAttrs(bgCtx, levelDebug, "TLS handshake failed",
+			attrSession(s.id), attrErr(r.err))
+	}
+	s.setState(stateClosed)
+	s.maybeFinish()
+	return nil
+}
+
+// onClientTLS is OnTraffic for a TLS session's client socket.
+func (s *session) onClientTLS(c gnet.Conn) gnet.Action {
+	if s.state == stateTLSHello {
+		return s.onTLSHello(c)
+	}
+	t := s.tls
+	if s.holdsEarly() {
+		// As on a plain socket, early bytes stay in gnet's buffer, sealed:
+		// their count bounds them the same way, records' overhead
+		// included.
+		if s.onClientEarly(c.InboundBuffered()+len(t.carry[toClient])) && s.client == c {
+			_, _ = c.Discard(0)
+			t.carry[toClient] = nil
+		}
+		return gnet.None
+	}
+	return s.openRecords(c, toClient)
+}
+
+// openRecords is OnTraffic for a TLS socket of side d past its handshake:
+// the whole records in gnet's buffer are opened in place, their plaintext
+// goes to the session behind any it kept, and the ciphertext is consumed.
+func (s *session) openRecords(c gnet.Conn, d side) gnet.Action {
+	t := s.tls
+	p, _ := c.Peek(-1)
+	inGnet := len(p)
+	if len(t.sealed[d]) > 0 {
+		// The record a detach cut: this read completes it.
+		p = append(t.sealed[d], p...)
+	}
+	plain, consumed, reply, err := t.layer[d].Open(p, s.sh.tlsReply[:0])
+	if len(reply) > 0 {
+		s.send(d, nil, reply)
+	}
+	if data := p[:plain]; len(data) > 0 || len(t.carry[d]) > 0 {
+		if len(t.carry[d]) > 0 {
+			data = append(t.carry[d], data...)
+		}
+		var keep int
+		if d == toClient {
+			keep = s.onClientData(data)
+		} else {
+			keep = s.onUpstreamData(data)
+		}
+		s.keepPlain(d, data, keep)
+	}
+	if err != nil {
+		if c == s.conn(d) && inGnet > 0 {
+			_, _ = c.Discard(inGnet)
+		}
+		t.sealed[d] = nil
+		s.onTLSError(d, err)
+		return gnet.None
+	}
+	if c != s.conn(d) {
+		return gnet.None
+	}
+	detach := s.detachNow(c)
+	switch {
+	case len(t.sealed[d]) > 0 || detach && consumed < len(p):
+		// What follows the whole records is kept here rather than in
+		// gnet's buffer, which a detach would drop. (Discard(0) would
+		// discard everything: nothing left is nothing to discard.)
+		t.sealed[d] = append(t.sealed[d][:0], p[consumed:]...)
+		if len(t.sealed[d]) == 0 {
+			t.sealed[d] = nil
+		}
+		if inGnet > 0 {
+			_, _ = c.Discard(inGnet)
+		}
+	case consumed > 0:
+		_, _ = c.Discard(consumed)
+	}
+	if detach {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// keepPlain keeps the last keep bytes of data, the plaintext from side d
+// just handed to the session, for the next read. The carry is dropped
+// whenever it empties, so that an idle session holds none.
+func (s *session) keepPlain(d side, data []byte, keep int) {
+	t := s.tls
+	if t == nil {
+		return
+	}
+	if keep <= 0 {
+		t.carry[d] = nil
+		return
+	}
+	rest := data[len(data)-keep:]
+	if c := t.carry[d]; len(c) >= keep && &rest[0] == &c[len(c)-keep] {
+		t.carry[d] = c[:copy(c, rest)]
+		return
+	}
+	t.carry[d] = append(t.carry[d][:0], rest...)
+}
+
+// onTLSError ends side d's socket after a record Open refused: its
+// close_notify is answered with one, a renegotiation with no_renegotiation,
+// anything else with the fatal alert it calls for.
+func (s *session) onTLSError(d side, err error) {
+	var ae *tlslayer.AlertError
+	switch {
+	case errors.Is(err, tlslayer.ErrCloseNotify):
+	case errors.Is(err, tlslayer.ErrRenegotiation):
+		s.sendAlert(d, tlslayer.LevelWarning, tlslayer.AlertNoRenegotiation)
+	case errors.Is(err, tlslayer.ErrPeerAlert):
+		// The peer ended it: nothing goes back (RFC 8446 §6.2).
+		s.tls.notified[d] = true
+	case errors.As(err, &ae):
+		s.sh.stats.tlsAlerts.Add(1)
+		s.sendAlert(d, tlslayer.LevelFatal, ae.Alert)
+	default:
+		s.sh.stats.tlsAlerts.Add(1)
+		s.sendAlert(d, tlslayer.LevelFatal, tlslayer.AlertInternalError)
+	}
+	if s.sh.e.log.Enabled(bgCtx, levelDebug) {
+		s.sh.e.log.LogAttrs(bgCtx, levelDebug, "TLS record refused",
+			attrSession(s.id), slog.String("side", d.String()), attrErr(err))
+	}
+	if d == toClient {
+		s.closeClient()
+	} else {
+		s.closeUpstream()
+	}
+}
+
+// sendAlert sends one alert toward d, once: after an alert nothing more
+// goes to it.
+func (s *session) sendAlert(d side, level uint8, desc tlslayer.Alert) {
+	t := s.tls
+	if t == nil || t.layer[d] == nil || t.notified[d] || s.conn(d) == nil {
+		return
+	}
+	t.notified[d] = true
+	s.send(d, nil, t.layer[d].AppendAlert(s.sh.tlsOut[:0], level, uint8(desc)))
+}
+
+// seal returns held and p sealed into records for d when d's socket speaks
+// TLS, in the shard's scratch; otherwise held and p unchanged. After an
+// alert toward d nothing is: it returns nothing to send.
+func (s *session) seal(d side, held, p []byte) ([]byte, []byte) {
+	t := s.tls
+	l := t.layer[d]
+	if l == nil {
+		return held, p
+	}
+	if t.notified[d] {
+		return nil, nil
+	}
+	sh := s.sh
+	if len(held) > 0 {
+		sh.tlsStage = append(append(sh.tlsStage[:0], held...), p...)
+		p = sh.tlsStage
+	}
+	out := l.Seal(sh.tlsOut[:0], p)
+	if cap(out) <= maxTLSScratch {
+		sh.tlsOut = out[:0]
+	}
+	if cap(sh.tlsStage) > maxTLSScratch {
+		sh.tlsStage = nil
+	}
+	return nil, out
+}
+
+// maxTLSScratch bounds the shard's sealing buffers kept between calls.
+const maxTLSScratch = 256 << 10
+
+// writeTo writes p to c, d's conn, through gnet, sealed when d speaks
+// TLS: the handshake's own messages (the request upstream, the 101 or a
+// refusal toward the client), which go before any relayed byte.
+func (s *session) writeTo(d side, c gnet.Conn, p []byte) error {
+	if s.tls != nil {
+		if _, p = s.seal(d, nil, p); len(p) == 0 {
+			return nil
+		}
+	}
+	_, err := c.Write(p)
+	return err
+}
+
+// writeClient is writeTo for the client.
+func (s *session) writeClient(p []byte) error { return s.writeTo(toClient, s.client, p) }
+
+// writeClientv is writeClient for pieces written at once.
+func (s *session) writeClientv(iov [][]byte) {
+	if s.tls == nil || s.tls.layer[toClient] == nil {
+		_, _ = s.client.Writev(iov)
+		return
+	}
+	sh := s.sh
+	b := sh.tlsPlain[:0]
+	for _, v := range iov {
+		b = append(b, v...)
+	}
+	_ = s.writeClient(b)
+	if cap(b) <= maxTLSScratch {
+		sh.tlsPlain = b[:0]
+	}
+}
+
+// closeNotify tells a TLS peer on side d that nothing more comes, before
+// its socket is closed or shut down.
+func (s *session) closeNotify(d side) {
+	t := s.tls
+	c := s.conn(d)
+	if t == nil || t.layer[d] == nil || t.notified[d] || c == nil {
+		return
+	}
+	if s.flow != nil && s.flow.q[d].n > 0 {
+		// Bytes still wait in the session's queue: an alert written past
+		// them through gnet would overtake them.
+		return
+	}
+	t.notified[d] = true
+	_, _ = c.Write(t.layer[d].AppendAlert(s.sh.tlsOut[:0], tlslayer.LevelWarning, uint8(tlslayer.AlertCloseNotify)))
+}
+
+// setUpstreamLayer gives the session the record layer of its new backend
+// socket, nil for a plain one (a retry may move between both).
+func (s *session) setUpstreamLayer(l *tlslayer.Layer) {
+	if l == nil && s.tls == nil {
+		return
+	}
+	if s.tls == nil {
+		s.tls = &tlsState{}
+	}
+	t := s.tls
+	t.layer[toUpstream], t.carry[toUpstream] = l, nil
+	t.sealed[toUpstream], t.notified[toUpstream] = nil, false
+}
+
+// dialedTLS is the gnet context of a backend socket whose TLS handshake a
+// dial worker made: for a session's attempt, or a warm pool's fill, which
+// keeps it as the idle socket's context.
+type dialedTLS struct {
+	s     *session
+	warm  *warmSet
+	layer *tlslayer.Layer
+}
+
+// onOpen runs in OnOpen of such a socket.
+func (x *dialedTLS) onOpen(c gnet.Conn) gnet.Action {
+	if x.s == nil {
+		return x.warm.onOpen(c)
+	}
+	s := x.s
+	if s.state != stateConnecting || s.client == nil {
+		s.flags &^= flagDialing
+		return gnet.Close
+	}
+	s.flags &^= flagDialing
+	s.attachUpstream(c, x.layer)
+	return gnet.None
+}
+
+// onIdleTraffic runs in OnTraffic of an idle warm TLS socket: records the
+// backend sends unasked that carry no data (TLS 1.3 session tickets) are
+// consumed; data, an alert or a bad record retire the socket.
+func (x *dialedTLS) onIdleTraffic(c gnet.Conn) gnet.Action {
+	p, _ := c.Peek(-1)
+	plain, consumed, _, err := x.layer.Open(p, nil)
+	if plain > 0 || err != nil {
+		x.warm.remove(c)
+		return gnet.Close
+	}
+	_, _ = c.Discard(consumed)
+	return gnet.None
+}
+
+// warmLayer is the record layer of a warm socket, nil for a plain one.
+func warmLayer(c gnet.Conn) *tlslayer.Layer {
+	if x, ok := c.Context().(*dialedTLS); ok {
+		return x.layer
+	}
+	return nil
+}
+
+// defaultMaxHandshakes is tls.max_handshakes when the config leaves it 0.
+const defaultMaxHandshakes = 1024
+
+// certWatchInterval is how often the certificate files are checked for a
+// change (a renewal renamed over the old file, say).
+const certWatchInterval = 2 * time.Second
+
+// tlsConfig is the configuration handshakes use now.
+func (e *Engine) tlsConfig() *tls.Config {
+	if e.tlsServer == nil {
+		return nil
+	}
+	return e.tlsServer.Config()
+}
+
+// onCertReload logs each reload the certificate watch attempted.
+func (e *Engine) onCertReload(err error) {
+	if err != nil {
+		e.log.LogAttrs(bgCtx, slog.LevelError, "TLS files changed but did not load, keeping the previous ones", attrErr(err))
+		return
+	}
+	e.log.LogAttrs(bgCtx, slog.LevelInfo, "TLS files reloaded")
+}
+
+// tickTime converts a wheel tick to wall time.
+func (e *Engine) tickTime(tick int64) time.Time {
+	return time.Now().Add(time.Duration(tick-e.clock.Load()) * tickInterval)
+}
+
+// appendTLSHeaders appends the headers of a verified client certificate.
+func (s *session) appendTLSHeaders(dst []byte) []byte {
+	if s.tls == nil || s.tls.peer == nil {
+		return dst
+	}
+	p := s.tls.peer
+	dst = append(dst, headerCertSubject...)
+	dst = append(dst, ": "...)
+	dst = appendHeaderSafe(dst, p.subject)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, headerCertSHA256...)
+	dst = append(dst, ": "...)
+	dst = hex.AppendEncode(dst, p.sha256[:])
+	return append(dst, "\r\n"...)
+}
+
+// appendHeaderSafe appends v with every byte a header value may not hold
+// (controls, DEL) and '%' percent-encoded: a certificate's subject is the
+// CA's words, not necessarily a valid field value.
+func appendHeaderSafe(dst []byte, v string) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if b < 0x20 || b == 0x7f || b == '%' {
+			dst = append(dst, '%', hexDigits[b>>4], hexDigits[b&15])
+			continue
+		}
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// String names the side for logs.
+func (d side) String() string {
+	if d == toClient {
+		return "client"
+	}
+	return "backend"
+}
