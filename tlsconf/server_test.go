@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/throngproxy/throng/config"
-	"github.com/throngproxy/throng/tlsconf/tlsconftest"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // tlsConfig returns [tls] at its defaults with the given certificates.
@@ -43,7 +43,7 @@ func ticketKeyFile(t *testing.T, dir, name string, n int) string {
 		rand.Read(k[:])
 		b.WriteString(base64.StdEncoding.EncodeToString(k[:]) + "\n")
 	}
-	return tlsconftest.WriteFile(t, dir, name, []byte(b.String()))
+	return enginetest.WriteFileIn(t, dir, name, []byte(b.String()))
 }
 
 // TestSNISelection runs real handshakes and checks the leaf each client
@@ -51,16 +51,16 @@ func ticketKeyFile(t *testing.T, dir, name string, n int) string {
 // certificate for everything else.
 func TestSNISelection(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	leaves := []*tlsconftest.Leaf{
-		ca.Issue(t, tlsconftest.Options{Names: []string{"default.test"}}),
-		ca.Issue(t, tlsconftest.Options{Names: []string{"app.example.com", "api.example.com"}}),
-		ca.Issue(t, tlsconftest.Options{Names: []string{"*.example.org"}, RSA: true}),
-		ca.Issue(t, tlsconftest.Options{Names: []string{"ip.test", "127.0.0.2", "2001:db8::2"}}),
+	ca := enginetest.NewCA(t, "test CA")
+	leaves := []*enginetest.Leaf{
+		ca.IssueWith(t, enginetest.Options{Names: []string{"default.test"}}),
+		ca.IssueWith(t, enginetest.Options{Names: []string{"app.example.com", "api.example.com"}}),
+		ca.IssueWith(t, enginetest.Options{Names: []string{"*.example.org"}, Key: enginetest.RSA}),
+		ca.IssueWith(t, enginetest.Options{Names: []string{"ip.test", "127.0.0.2", "2001:db8::2"}}),
 	}
 	var certs []config.Certificate
 	for i, l := range leaves {
-		c, k := l.Write(t, dir, "site"+string(rune('a'+i)))
+		c, k := l.WriteFiles(t, dir, "site"+string(rune('a'+i)))
 		certs = append(certs, config.Certificate{Cert: c, Key: k})
 	}
 	s := mustServer(t, tlsConfig(certs...))
@@ -84,7 +84,7 @@ func TestSNISelection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cli := &tls.Config{ServerName: tt.sni, RootCAs: ca.Pool(), InsecureSkipVerify: !tt.check}
+			cli := &tls.Config{ServerName: tt.sni, RootCAs: ca.Pool, InsecureSkipVerify: !tt.check}
 			r := handshake(t, tt.host, s.Config(), cli)
 			if r.clientErr != nil || r.serverErr != nil {
 				t.Fatalf("handshake: client %v, server %v", r.clientErr, r.serverErr)
@@ -111,15 +111,15 @@ func subject(r result) []string {
 // IP SANs.
 func TestSNIIPLiteral(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	first := ca.Issue(t, tlsconftest.Options{Names: []string{"default.test"}})
-	byIP := ca.Issue(t, tlsconftest.Options{Names: []string{"192.0.2.7", "2001:db8::7"}})
-	c1, k1 := first.Write(t, dir, "a")
-	c2, k2 := byIP.Write(t, dir, "b")
+	ca := enginetest.NewCA(t, "test CA")
+	first := ca.IssueWith(t, enginetest.Options{Names: []string{"default.test"}})
+	byIP := ca.IssueWith(t, enginetest.Options{Names: []string{"192.0.2.7", "2001:db8::7"}})
+	c1, k1 := first.WriteFiles(t, dir, "a")
+	c2, k2 := byIP.WriteFiles(t, dir, "b")
 	s := mustServer(t, tlsConfig(config.Certificate{Cert: c1, Key: k1}, config.Certificate{Cert: c2, Key: k2}))
 	for _, tt := range []struct {
 		sni  string
-		want *tlsconftest.Leaf
+		want *enginetest.Leaf
 	}{
 		{"192.0.2.7", byIP}, {"2001:db8::7", byIP}, {"192.0.2.8", first},
 	} {
@@ -134,22 +134,22 @@ func TestSNIIPLiteral(t *testing.T) {
 // key, its path and what is wrong.
 func TestNewServerErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	a := ca.Issue(t, tlsconftest.Options{Names: []string{"a.test"}})
-	b := ca.Issue(t, tlsconftest.Options{Names: []string{"b.test"}})
-	aCert, aKey := a.Write(t, dir, "a")
-	_, bKey := b.Write(t, dir, "b")
-	junk := tlsconftest.WriteFile(t, dir, "junk.pem", []byte("not PEM at all\n"))
-	caOnlyKey := tlsconftest.WriteFile(t, dir, "key-only.pem", a.KeyPEM)
-	encrypted := tlsconftest.WriteFile(t, dir, "enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
-	badBlock := tlsconftest.WriteFile(t, dir, "bad-block.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	ca := enginetest.NewCA(t, "test CA")
+	a := ca.IssueWith(t, enginetest.Options{Names: []string{"a.test"}})
+	b := ca.IssueWith(t, enginetest.Options{Names: []string{"b.test"}})
+	aCert, aKey := a.WriteFiles(t, dir, "a")
+	_, bKey := b.WriteFiles(t, dir, "b")
+	junk := enginetest.WriteFileIn(t, dir, "junk.pem", []byte("not PEM at all\n"))
+	caOnlyKey := enginetest.WriteFileIn(t, dir, "key-only.pem", a.KeyPEM)
+	encrypted := enginetest.WriteFileIn(t, dir, "enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	badBlock := enginetest.WriteFileIn(t, dir, "bad-block.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	missing := dir + "/missing.pem"
 	var k [32]byte
 	good := base64.StdEncoding.EncodeToString(k[:])
 	short := base64.StdEncoding.EncodeToString(k[:16])
-	badLine := tlsconftest.WriteFile(t, dir, "tickets-bad", []byte("# keys\n"+good+"\n\nnot base64!\n"))
-	shortKey := tlsconftest.WriteFile(t, dir, "tickets-short", []byte(good+"\n"+short+"\n"))
-	noKey := tlsconftest.WriteFile(t, dir, "tickets-none", []byte("# no keys yet\n\n"))
+	badLine := enginetest.WriteFileIn(t, dir, "tickets-bad", []byte("# keys\n"+good+"\n\nnot base64!\n"))
+	shortKey := enginetest.WriteFileIn(t, dir, "tickets-short", []byte(good+"\n"+short+"\n"))
+	noKey := enginetest.WriteFileIn(t, dir, "tickets-none", []byte("# no keys yet\n\n"))
 	pair := config.Certificate{Cert: aCert, Key: aKey}
 
 	tests := []struct {
@@ -217,9 +217,9 @@ func TestNewServerErrors(t *testing.T) {
 // TestKeyMismatchText checks the whole text of the most common mistake.
 func TestKeyMismatchText(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	certPath, _ := ca.Issue(t, tlsconftest.Options{Names: []string{"a.test"}}).Write(t, dir, "site")
-	_, otherKey := ca.Issue(t, tlsconftest.Options{Names: []string{"a.test"}, RSA: true}).Write(t, dir, "other")
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, _ := ca.IssueWith(t, enginetest.Options{Names: []string{"a.test"}}).WriteFiles(t, dir, "site")
+	_, otherKey := ca.IssueWith(t, enginetest.Options{Names: []string{"a.test"}, Key: enginetest.RSA}).WriteFiles(t, dir, "other")
 	_, err := NewServer(tlsConfig(config.Certificate{Cert: certPath, Key: otherKey}))
 	want := "tls.certificates[0]: " + otherKey + " does not match " + certPath + "'s public key"
 	if err == nil || err.Error() != want {
@@ -235,21 +235,21 @@ func TestKeyMismatchText(t *testing.T) {
 // certificate load, each with its warning.
 func TestWarnings(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
+	ca := enginetest.NewCA(t, "test CA")
 	now := time.Now()
 	tests := []struct {
 		name string
-		opts tlsconftest.Options
+		opts enginetest.Options
 		want error // nil: no warning
 	}{
-		{"valid", tlsconftest.Options{Names: []string{"a.test"}}, nil},
-		{"expired", tlsconftest.Options{Names: []string{"a.test"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, ErrExpired},
-		{"not yet valid", tlsconftest.Options{Names: []string{"a.test"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}, ErrNotYetValid},
-		{"no names", tlsconftest.Options{}, ErrNoNames},
+		{"valid", enginetest.Options{Names: []string{"a.test"}}, nil},
+		{"expired", enginetest.Options{Names: []string{"a.test"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, ErrExpired},
+		{"not yet valid", enginetest.Options{Names: []string{"a.test"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}, ErrNotYetValid},
+		{"no names", enginetest.Options{}, ErrNoNames},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			certPath, keyPath := ca.Issue(t, tt.opts).Write(t, dir, "c"+string(rune('0'+i)))
+			certPath, keyPath := ca.IssueWith(t, tt.opts).WriteFiles(t, dir, "c"+string(rune('0'+i)))
 			s := mustServer(t, tlsConfig(config.Certificate{Cert: certPath, Key: keyPath}))
 			got := s.Warnings()
 			if tt.want == nil {
@@ -268,9 +268,9 @@ func TestWarnings(t *testing.T) {
 // TestConfigFields checks what Config hands out for each setting.
 func TestConfigFields(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	certPath, keyPath := ca.Issue(t, tlsconftest.Options{Names: []string{"a.test"}}).Write(t, dir, "site")
-	caPath := tlsconftest.WriteFile(t, dir, "clients.pem", ca.PEM)
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, keyPath := ca.IssueWith(t, enginetest.Options{Names: []string{"a.test"}}).WriteFiles(t, dir, "site")
+	caPath := enginetest.WriteFileIn(t, dir, "clients.pem", ca.PEM)
 	tests := []struct {
 		name        string
 		edit        func(c *config.TLS)
@@ -314,11 +314,11 @@ func TestConfigFields(t *testing.T) {
 // that stops at TLS 1.2.
 func TestMinVersion13RefusesTLS12(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	certPath, keyPath := ca.Issue(t, tlsconftest.Options{Names: []string{"a.test"}}).Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, keyPath := ca.IssueWith(t, enginetest.Options{Names: []string{"a.test"}}).WriteFiles(t, dir, "site")
 	c := tlsConfig(config.Certificate{Cert: certPath, Key: keyPath})
 	c.MinVersion = "1.3"
-	r := handshake(t, "127.0.0.1", mustServer(t, c).Config(), &tls.Config{ServerName: "a.test", RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12})
+	r := handshake(t, "127.0.0.1", mustServer(t, c).Config(), &tls.Config{ServerName: "a.test", RootCAs: ca.Pool, MaxVersion: tls.VersionTLS12})
 	if r.clientErr == nil || r.serverErr == nil {
 		t.Fatalf("TLS 1.2 client against min_version 1.3: client %v, server %v; want both to fail", r.clientErr, r.serverErr)
 	}
@@ -328,14 +328,14 @@ func TestMinVersion13RefusesTLS12(t *testing.T) {
 // that a good one replaces it, by real handshakes.
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	oldLeaf := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	newLeaf := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}, RSA: true})
-	certPath, keyPath := oldLeaf.Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	oldLeaf := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	newLeaf := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}, Key: enginetest.RSA})
+	certPath, keyPath := oldLeaf.WriteFiles(t, dir, "site")
 	c := tlsConfig(config.Certificate{Cert: certPath, Key: keyPath})
 	s := mustServer(t, c)
 	before := s.Config()
-	cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool()}
+	cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool}
 	leafNow := func() []byte {
 		t.Helper()
 		r := handshake(t, "127.0.0.1", s.Config(), cli)
@@ -346,7 +346,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// The new certificate is in place, its key not yet: a mismatch.
-	tlsconftest.Replace(t, dir, "site.pem", newLeaf.CertPEM)
+	enginetest.WriteFile(t, certPath, newLeaf.CertPEM)
 	changed, err := s.Reload(c)
 	if !errors.Is(err, ErrKeyMismatch) || changed {
 		t.Fatalf("Reload with the new cert and the old key = %v, %v; want false, ErrKeyMismatch", changed, err)
@@ -355,7 +355,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("after a failed Reload the configuration changed; want the old one kept")
 	}
 	// A key file that does not parse at all.
-	tlsconftest.Replace(t, dir, "site.key", []byte("garbage"))
+	enginetest.WriteFile(t, keyPath, []byte("garbage"))
 	if changed, err := s.Reload(c); !errors.Is(err, ErrInvalidFile) || changed {
 		t.Fatalf("Reload with a garbage key = %v, %v; want false, ErrInvalidFile", changed, err)
 	}
@@ -363,7 +363,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("after a failed Reload the configuration changed")
 	}
 
-	tlsconftest.Replace(t, dir, "site.key", newLeaf.KeyPEM)
+	enginetest.WriteFile(t, keyPath, newLeaf.KeyPEM)
 	if changed, err := s.Reload(c); err != nil || !changed {
 		t.Fatalf("Reload with the new pair = %v, %v; want true, nil", changed, err)
 	}
@@ -387,8 +387,8 @@ func TestReload(t *testing.T) {
 // against one with other keys or with tickets off.
 func TestSessionTicketsShared(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	certPath, keyPath := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}}).Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, keyPath := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}}).WriteFiles(t, dir, "site")
 	shared := ticketKeyFile(t, dir, "tickets", 2)
 	other := ticketKeyFile(t, dir, "tickets-other", 1)
 	server := func(keys string, tickets bool) *Server {
@@ -410,7 +410,7 @@ func TestSessionTicketsShared(t *testing.T) {
 	for _, tt := range tests {
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 			t.Run(tt.name+"/"+tls.VersionName(v), func(t *testing.T) {
-				cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool(), MaxVersion: v,
+				cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool, MaxVersion: v,
 					ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 				if r := handshake(t, "127.0.0.1", tt.first.Config(), cli); r.clientErr != nil || r.serverErr != nil || r.state.DidResume {
 					t.Fatalf("first handshake: client %v, server %v, resumed %v", r.clientErr, r.serverErr, r.state.DidResume)
@@ -431,17 +431,17 @@ func TestSessionTicketsShared(t *testing.T) {
 // file, sessions from before a reload still resume after it.
 func TestReloadKeepsAutomaticTicketKeys(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	certPath, keyPath := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}}).Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, keyPath := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}}).WriteFiles(t, dir, "site")
 	c := tlsConfig(config.Certificate{Cert: certPath, Key: keyPath})
 	s := mustServer(t, c)
-	cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool(), ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	if r := handshake(t, "127.0.0.1", s.Config(), cli); r.clientErr != nil || r.serverErr != nil {
 		t.Fatalf("first handshake: client %v, server %v", r.clientErr, r.serverErr)
 	}
-	next := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	tlsconftest.Replace(t, dir, "site.pem", next.CertPEM)
-	tlsconftest.Replace(t, dir, "site.key", next.KeyPEM)
+	next := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	enginetest.WriteFile(t, certPath, next.CertPEM)
+	enginetest.WriteFile(t, keyPath, next.KeyPEM)
 	if changed, err := s.Reload(c); err != nil || !changed {
 		t.Fatalf("Reload = %v, %v; want true, nil", changed, err)
 	}
@@ -459,7 +459,7 @@ func TestTicketKeyFileFormat(t *testing.T) {
 	k1[0], k2[0] = 1, 2
 	doc := "# rotated 2026-01-01\r\n\r\n" + base64.StdEncoding.EncodeToString(k1[:]) + "\r\n  # older\n  " +
 		base64.StdEncoding.EncodeToString(k2[:]) + "  \n"
-	path := tlsconftest.WriteFile(t, dir, "tickets", []byte(doc))
+	path := enginetest.WriteFileIn(t, dir, "tickets", []byte(doc))
 	keys, err := loadTicketKeys(newReader(), "tls.ticket_key_file", path)
 	if err != nil || !slices.Equal(keys, [][32]byte{k1, k2}) {
 		t.Fatalf("loadTicketKeys = %v, %v; want the two keys in file order", keys, err)
@@ -470,13 +470,13 @@ func TestTicketKeyFileFormat(t *testing.T) {
 // handshakes.
 func TestClientAuth(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	clientCA := tlsconftest.NewCA(t, "client CA")
-	strangerCA := tlsconftest.NewCA(t, "stranger CA")
-	certPath, keyPath := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}}).Write(t, dir, "site")
-	caPath := tlsconftest.WriteFile(t, dir, "clients.pem", clientCA.PEM)
-	good := clientCA.Issue(t, tlsconftest.Options{Names: []string{"client.test"}, Client: true}).TLS
-	stranger := strangerCA.Issue(t, tlsconftest.Options{Names: []string{"client.test"}, Client: true}).TLS
+	ca := enginetest.NewCA(t, "test CA")
+	clientCA := enginetest.NewCA(t, "client CA")
+	strangerCA := enginetest.NewCA(t, "stranger CA")
+	certPath, keyPath := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}}).WriteFiles(t, dir, "site")
+	caPath := enginetest.WriteFileIn(t, dir, "clients.pem", clientCA.PEM)
+	good := clientCA.IssueWith(t, enginetest.Options{Names: []string{"client.test"}, Client: true}).TLS(t)
+	stranger := strangerCA.IssueWith(t, enginetest.Options{Names: []string{"client.test"}, Client: true}).TLS(t)
 	tests := []struct {
 		name   string
 		auth   string
@@ -496,7 +496,7 @@ func TestClientAuth(t *testing.T) {
 			t.Run(tt.name+"/"+tls.VersionName(v), func(t *testing.T) {
 				c := tlsConfig(config.Certificate{Cert: certPath, Key: keyPath})
 				c.ClientAuth, c.ClientCA = tt.auth, caPath
-				cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool(), MaxVersion: v}
+				cli := &tls.Config{ServerName: "app.test", RootCAs: ca.Pool, MaxVersion: v}
 				if tt.cert != nil {
 					// Go's client sends a certificate only if the server
 					// lists its issuer; a hostile client sends it anyway.

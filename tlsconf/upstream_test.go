@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/throngproxy/throng/config"
-	"github.com/throngproxy/throng/tlsconf/tlsconftest"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // TestUpstream checks backend client configs against real servers: a
@@ -17,11 +17,11 @@ import (
 // name is refused; server_name defaults to the addr's host, IPs included.
 func TestUpstream(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "internal CA")
-	stranger := tlsconftest.NewCA(t, "stranger CA")
-	caPath := tlsconftest.WriteFile(t, dir, "internal-ca.pem", ca.PEM)
-	signed := ca.Issue(t, tlsconftest.Options{Names: []string{"app.internal", "127.0.0.1"}, RSA: true}).TLS
-	unsigned := stranger.Issue(t, tlsconftest.Options{Names: []string{"app.internal", "127.0.0.1"}}).TLS
+	ca := enginetest.NewCA(t, "internal CA")
+	stranger := enginetest.NewCA(t, "stranger CA")
+	caPath := enginetest.WriteFileIn(t, dir, "internal-ca.pem", ca.PEM)
+	signed := ca.IssueWith(t, enginetest.Options{Names: []string{"app.internal", "127.0.0.1"}, Key: enginetest.RSA}).TLS(t)
+	unsigned := stranger.IssueWith(t, enginetest.Options{Names: []string{"app.internal", "127.0.0.1"}}).TLS(t)
 	tests := []struct {
 		name     string
 		backend  config.Backend
@@ -61,7 +61,7 @@ func TestUpstream(t *testing.T) {
 
 func TestUpstreamErrors(t *testing.T) {
 	dir := t.TempDir()
-	notCA := tlsconftest.WriteFile(t, dir, "empty.pem", []byte("# nothing\n"))
+	notCA := enginetest.WriteFileIn(t, dir, "empty.pem", []byte("# nothing\n"))
 	tests := []struct {
 		name    string
 		backend config.Backend

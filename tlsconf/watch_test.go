@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/throngproxy/throng/config"
-	"github.com/throngproxy/throng/tlsconf/tlsconftest"
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // watch runs s.Watch every 10ms until the test ends and returns the
@@ -59,23 +59,23 @@ func waitReload(t *testing.T, reloads <-chan error, ok func(error) bool) []error
 // replacement (new key, old certificate) is reported and then recovered.
 func TestWatchRenameOver(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	oldLeaf := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	newLeaf := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	certPath, keyPath := oldLeaf.Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	oldLeaf := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	newLeaf := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	certPath, keyPath := oldLeaf.WriteFiles(t, dir, "site")
 	s := mustServer(t, tlsConfig(config.Certificate{Cert: certPath, Key: keyPath}))
 	reloads := watch(t, s)
 
-	tlsconftest.Replace(t, dir, "site.key", newLeaf.KeyPEM)
+	enginetest.WriteFile(t, keyPath, newLeaf.KeyPEM)
 	// The watcher may or may not poll between the two renames; if it does,
 	// it reports a mismatch and keeps the old pair.
-	tlsconftest.Replace(t, dir, "site.pem", newLeaf.CertPEM)
+	enginetest.WriteFile(t, certPath, newLeaf.CertPEM)
 	for _, err := range waitReload(t, reloads, func(err error) bool { return err == nil }) {
 		if !errors.Is(err, ErrKeyMismatch) {
 			t.Errorf("reload between the renames: %v; want ErrKeyMismatch", err)
 		}
 	}
-	r := handshake(t, "127.0.0.1", s.Config(), &tls.Config{ServerName: "app.test", RootCAs: ca.Pool()})
+	r := handshake(t, "127.0.0.1", s.Config(), &tls.Config{ServerName: "app.test", RootCAs: ca.Pool})
 	if r.clientErr != nil || r.serverErr != nil || !bytes.Equal(r.leaf(), newLeaf.Cert.Raw) {
 		t.Fatalf("handshake after the rename: client %v, server %v, new leaf %v", r.clientErr, r.serverErr, bytes.Equal(r.leaf(), newLeaf.Cert.Raw))
 	}
@@ -85,9 +85,9 @@ func TestWatchRenameOver(t *testing.T) {
 // configuration kept, and the fixed file loaded.
 func TestWatchBrokenThenFixed(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	leaf := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	certPath, keyPath := leaf.Write(t, dir, "site")
+	ca := enginetest.NewCA(t, "test CA")
+	leaf := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	certPath, keyPath := leaf.WriteFiles(t, dir, "site")
 	tickets := ticketKeyFile(t, dir, "tickets", 1)
 	c := tlsConfig(config.Certificate{Cert: certPath, Key: keyPath})
 	c.TicketKeyFile = tickets
@@ -95,7 +95,7 @@ func TestWatchBrokenThenFixed(t *testing.T) {
 	before := s.Config()
 	reloads := watch(t, s)
 
-	tlsconftest.Replace(t, dir, "tickets", []byte("short\n"))
+	enginetest.WriteFile(t, tickets, []byte("short\n"))
 	waitReload(t, reloads, func(err error) bool { return errors.Is(err, ErrTicketKeys) })
 	if s.Config() != before {
 		t.Fatal("a broken ticket key file replaced the configuration")
@@ -108,7 +108,7 @@ func TestWatchBrokenThenFixed(t *testing.T) {
 		t.Fatalf("the unchanged broken file was reported again: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	tlsconftest.Replace(t, dir, "tickets", readFile(t, ticketKeyFile(t, dir, "tickets.next", 2)))
+	enginetest.WriteFile(t, tickets, readFile(t, ticketKeyFile(t, dir, "tickets.next", 2)))
 	if seen := waitReload(t, reloads, func(err error) bool { return err == nil }); len(seen) > 0 {
 		t.Errorf("reloads before the fix loaded: %v; want none", seen)
 	}
@@ -122,19 +122,19 @@ func TestWatchBrokenThenFixed(t *testing.T) {
 // one the Server was built from.
 func TestWatchFollowsReload(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlsconftest.NewCA(t, "test CA")
-	a := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	b := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	aCert, aKey := a.Write(t, dir, "a")
-	bCert, bKey := b.Write(t, dir, "b")
+	ca := enginetest.NewCA(t, "test CA")
+	a := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	b := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	aCert, aKey := a.WriteFiles(t, dir, "a")
+	bCert, bKey := b.WriteFiles(t, dir, "b")
 	s := mustServer(t, tlsConfig(config.Certificate{Cert: aCert, Key: aKey}))
 	reloads := watch(t, s)
 	if _, err := s.Reload(tlsConfig(config.Certificate{Cert: bCert, Key: bKey})); err != nil {
 		t.Fatal(err)
 	}
-	next := ca.Issue(t, tlsconftest.Options{Names: []string{"app.test"}})
-	tlsconftest.Replace(t, dir, "b.key", next.KeyPEM)
-	tlsconftest.Replace(t, dir, "b.pem", next.CertPEM)
+	next := ca.IssueWith(t, enginetest.Options{Names: []string{"app.test"}})
+	enginetest.WriteFile(t, bKey, next.KeyPEM)
+	enginetest.WriteFile(t, bCert, next.CertPEM)
 	waitReload(t, reloads, func(err error) bool { return err == nil })
 	got, err := s.Config().GetCertificate(&tls.ClientHelloInfo{ServerName: "app.test"})
 	if err != nil || !bytes.Equal(got.Leaf.Raw, next.Cert.Raw) {

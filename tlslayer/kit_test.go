@@ -3,31 +3,24 @@ package tlslayer
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // testTimeout bounds every wait in these tests.
 const testTimeout = 20 * time.Second
 
-// pki is the test CA with its server and client certificates.
+// pki is the test CA with its server and client certificates, each for
+// localhost and 127.0.0.1.
 type pki struct {
 	pool       *x509.CertPool
 	caPEM      []byte
@@ -40,89 +33,33 @@ type pki struct {
 var (
 	pkiOnce sync.Once
 	pkiVal  *pki
-	pkiErr  error
 )
 
 // testPKI returns the certificates, made once per test binary (RSA key
-// generation is slow).
+// generation is slow) by the first test to ask, which fails if they
+// cannot be made.
 func testPKI(t testing.TB) *pki {
 	t.Helper()
-	pkiOnce.Do(func() { pkiVal, pkiErr = makePKI() })
-	if pkiErr != nil {
-		t.Fatalf("make test PKI: %v", pkiErr)
+	pkiOnce.Do(func() { pkiVal = makePKI(t) })
+	if pkiVal == nil {
+		t.Fatal("no test PKI: making it failed in an earlier test")
 	}
 	return pkiVal
 }
 
-func makePKI() (*pki, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
+func makePKI(t testing.TB) *pki {
+	t.Helper()
+	ca := enginetest.NewCA(t, "throng test CA")
+	names := []string{"localhost", "127.0.0.1"}
+	client := ca.Issue(t, "client-1", names, enginetest.ECDSA, true)
+	return &pki{
+		pool:       ca.Pool,
+		caPEM:      ca.PEM,
+		ecdsa:      ca.Issue(t, "localhost", names, enginetest.ECDSA, false).TLS(t),
+		rsa:        ca.Issue(t, "localhost", names, enginetest.RSA, false).TLS(t),
+		client:     client.TLS(t),
+		clientLeaf: client.Cert,
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "throng test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	leaf := func(serial int64, subject pkix.Name, key crypto.Signer, usage x509.ExtKeyUsage) (tls.Certificate, *x509.Certificate, error) {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      subject,
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			DNSNames:     []string{"localhost"},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-		if err != nil {
-			return tls.Certificate{}, nil, err
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return tls.Certificate{}, nil, err
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: c}, c, nil
-	}
-	p := &pki{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if p.ecdsa, _, err = leaf(2, pkix.Name{CommonName: "localhost"}, ek, x509.ExtKeyUsageServerAuth); err != nil {
-		return nil, err
-	}
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	if p.rsa, _, err = leaf(3, pkix.Name{CommonName: "localhost"}, rk, x509.ExtKeyUsageServerAuth); err != nil {
-		return nil, err
-	}
-	ck, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if p.client, p.clientLeaf, err = leaf(4, pkix.Name{CommonName: "client-1", Organization: []string{"throng test"}}, ck, x509.ExtKeyUsageClientAuth); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // serverConfigFor returns a server config with cert, limited to the suites a
@@ -355,16 +292,6 @@ func (lc *layerConn) Read(p []byte) (int, error) {
 	n := copy(p, lc.plain)
 	lc.plain = lc.plain[n:]
 	return n, nil
-}
-
-// writeFile writes b to a file in a fresh temporary directory.
-func writeFile(t testing.TB, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // fixedPair returns a client and a server Layer sharing fixed keys, for

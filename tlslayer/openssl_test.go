@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
 // sclient is an `openssl s_client` driven through its stdin, with stdout
@@ -121,7 +123,7 @@ func digitLine(r *rand.Rand, n int) []byte {
 // KeyUpdate asking for ours (the `K` command), and close_notify.
 func TestOpenSSLClient(t *testing.T) {
 	p := testPKI(t)
-	ca := writeFile(t, "ca.pem", p.caPEM)
+	ca := enginetest.WriteFileIn(t, t.TempDir(), "ca.pem", p.caPEM)
 	cases := []struct {
 		name      string
 		args      []string
@@ -182,7 +184,7 @@ func TestOpenSSLClient(t *testing.T) {
 // and the server answers with a no_renegotiation warning.
 func TestOpenSSLRenegotiation(t *testing.T) {
 	p := testPKI(t)
-	ca := writeFile(t, "ca.pem", p.caPEM)
+	ca := enginetest.WriteFileIn(t, t.TempDir(), "ca.pem", p.caPEM)
 	ln := listen(t)
 	ch := acceptLayer(t, ln, serverConfigFor(p.ecdsa))
 	sc := startSClient(t, ln.Addr().String(), ca, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")

@@ -68,11 +68,12 @@ func NewCA(t testing.TB, name string) *CA {
 // Leaf is a certificate the CA issued, with its key, PEM-encoded.
 type Leaf struct {
 	CertPEM []byte // the leaf, then the CA: a chain, leaf first
-	KeyPEM  []byte
+	KeyPEM  []byte // PKCS #8
 	Cert    *x509.Certificate
 }
 
-// TLS returns the leaf as a tls.Certificate.
+// TLS returns the leaf as a tls.Certificate: the chain of CertPEM, the
+// key, and Leaf set.
 func (l *Leaf) TLS(t testing.TB) tls.Certificate {
 	t.Helper()
 	c, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
@@ -84,22 +85,63 @@ func (l *Leaf) TLS(t testing.TB) tls.Certificate {
 
 // Issue makes a certificate for cn whose SANs are names: IP addresses go
 // into the IP SANs, the rest into the DNS names. client makes it a client
-// certificate (ExtKeyUsageClientAuth) instead of a server's.
+// certificate (ExtKeyUsageClientAuth) instead of a server's. It is
+// IssueWith for the common case.
 func (ca *CA) Issue(t testing.TB, cn string, names []string, kind KeyKind, client bool) *Leaf {
 	t.Helper()
-	key := newKey(t, kind)
+	return ca.IssueWith(t, Options{CN: cn, Names: names, Key: kind, Client: client})
+}
+
+// Options shape a certificate IssueWith makes. The zero value is an
+// ECDSA server certificate with no name at all, valid from an hour ago
+// for a day.
+type Options struct {
+	// CN is the subject's common name; empty means the first of Names,
+	// or none if Names is empty.
+	CN string
+	// Names are the SANs: each an IP address (an IP SAN) or a DNS name,
+	// wildcards included ("*.example.com"). Empty means no SAN.
+	Names []string
+	// Key is the key algorithm; RSA is slow to generate (about 100 ms).
+	Key KeyKind
+	// Client makes a client certificate (ExtKeyUsageClientAuth) instead
+	// of a server's.
+	Client bool
+	// NotBefore and NotAfter bound the validity; zero means an hour ago
+	// and a day from now. Past or future bounds make an expired or a
+	// not-yet-valid certificate.
+	NotBefore, NotAfter time.Time
+}
+
+// IssueWith makes a certificate shaped by o, signed by ca.
+func (ca *CA) IssueWith(t testing.TB, o Options) *Leaf {
+	t.Helper()
+	key := newKey(t, o.Key)
+	cn := o.CN
+	if cn == "" && len(o.Names) > 0 {
+		cn = o.Names[0]
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{"throng tests"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		NotBefore:    o.NotBefore,
+		NotAfter:     o.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	if client {
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
+	if o.Key == RSA {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment // RSA key exchange; ECDSA keys do not encipher
+	}
+	if o.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	for _, n := range names {
+	for _, n := range o.Names {
 		if ip := net.ParseIP(n); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {
@@ -134,6 +176,15 @@ func (l *Leaf) WriteFiles(t testing.TB, dir, base string) (certPath, keyPath str
 	WriteFile(t, certPath, l.CertPEM)
 	WriteFile(t, keyPath, l.KeyPEM)
 	return certPath, keyPath
+}
+
+// WriteFileIn writes data to dir/name as WriteFile does and returns the
+// path.
+func WriteFileIn(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	WriteFile(t, p, data)
+	return p
 }
 
 // WriteFile replaces path with data the way a certificate renewal does:
