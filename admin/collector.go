@@ -47,6 +47,11 @@ var (
 	descConfigLoaded   = desc("config_loaded_timestamp_seconds", "When the configuration in force was loaded.")
 	descBuildInfo      = desc("build_info", "1, labelled with throng's version.", "version")
 	descDraining       = desc("draining", "1 while draining (SIGTERM).")
+	descTLSHandshakes  = desc("tls_handshakes_total", "TLS handshakes with clients, by result (full, resumed, failed; busy: refused while tls.max_handshakes were in progress).", "result")
+	descTLSInProgress  = desc("tls_handshakes_in_progress", "TLS handshakes with clients in progress now.")
+	descTLSAlerts      = desc("tls_record_errors_total", "TLS sessions ended by a bad record from the client (a fatal alert went back).")
+	descCertExpiry     = desc("tls_certificate_expiry_timestamp_seconds", "When each certificate in use expires, by its cert file.", "file")
+	descProxyRefused   = desc("proxy_protocol_refused_total", "Connections closed for a missing or bad PROXY header, or a sender not in trusted_proxies.")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -133,6 +138,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		draining = 1
 	}
 	gauge(descDraining, draining)
+	counter(descTLSHandshakes, st.TLSHandshakes-st.TLSResumed, "full")
+	counter(descTLSHandshakes, st.TLSResumed, "resumed")
+	counter(descTLSHandshakes, st.TLSFailed, "failed")
+	counter(descTLSHandshakes, st.TLSBusy, "busy")
+	gauge(descTLSInProgress, float64(e.TLSHandshaking()))
+	counter(descTLSAlerts, st.TLSAlerts)
+	for _, cert := range e.Certificates() {
+		gauge(descCertExpiry, float64(cert.NotAfter.Unix()), cert.File)
+	}
+	counter(descProxyRefused, st.ProxyRefused)
 }
 
 // histogram sends h as a Prometheus histogram.

@@ -62,6 +62,7 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 	s := sh.newSession(c, snap, first)
 	if overTLS {
 		s.tls = &tlsState{}
+		sh.tlsLive.Add(1)
 	}
 	sh.syncWarm()
 	return gnet.None

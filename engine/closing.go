@@ -168,6 +168,9 @@ func (s *session) maybeFinish() {
 	sh.unlink(s)
 	s.logAccess()
 	s.access = nil
+	if s.tls != nil {
+		sh.tlsLive.Add(-1)
+	}
 	if s.hs != nil {
 		sh.handshakes.Put(s.hs)
 		s.hs = nil

@@ -528,7 +528,7 @@ func (e *Engine) ticker() {
 				trimmer.check(e.Stats().Accepted)
 			}
 			for _, sh := range *e.shards.Load() {
-				if sh.wheel.armed.Load() > 0 || sh.hasWarm.Load() {
+				if sh.wheel.armed.Load() > 0 || sh.hasWarm.Load() || sh.tlsLive.Load() > 0 {
 					_ = sh.loop.Execute(ctx, &sh.tick)
 				}
 			}

@@ -75,6 +75,11 @@ type shard struct {
 	// TLS scratch (tls.go): records sealed toward clients, plaintext
 	// staged to seal in one record, records the layer answers with.
 	tlsOut, tlsStage, tlsPlain, tlsReply []byte
+	// tlsLive counts this loop's sessions with TLS state, for the ticker;
+	// parkAt is where the sweep that parks idle sessions' record layers
+	// goes on from (parkIdle).
+	tlsLive atomic.Int64
+	parkAt  *session
 
 	stats shardStats
 }
@@ -118,6 +123,7 @@ type shardStats struct {
 	tlsFailed        atomic.Uint64                       // TLS handshakes that failed (or were not TLS)
 	tlsBusy          atomic.Uint64                       // ClientHellos refused: tls.max_handshakes in progress
 	tlsAlerts        atomic.Uint64                       // sessions ended by a bad record (fatal alert sent)
+	tlsParked        atomic.Uint64                       // record layers parked while idle
 	proxyRefused     atomic.Uint64                       // connections without a valid PROXY header, or from an untrusted peer
 	_                cpu.CacheLinePad
 }
@@ -167,6 +173,9 @@ func (sh *shard) unlink(s *session) {
 	if s.next != nil {
 		s.next.prev = s.prev
 	}
+	if sh.parkAt == s {
+		sh.parkAt = s.next
+	}
 	s.prev, s.next = nil, nil
 }
 
@@ -180,6 +189,9 @@ func (sh *shard) onTick() {
 	sh.wheel.advance(sh.fire)
 	if sh.hasWarm.Load() {
 		sh.tendWarm()
+	}
+	if sh.tlsLive.Load() > 0 {
+		sh.parkIdle()
 	}
 }
 

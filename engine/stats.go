@@ -38,6 +38,7 @@ type Stats struct {
 	TLSFailed        uint64 // TLS handshakes that failed, or connections to a TLS listener that did not speak TLS
 	TLSBusy          uint64 // ClientHellos refused while tls.max_handshakes were in progress
 	TLSAlerts        uint64 // TLS sessions ended by a bad record (a fatal alert went to the client)
+	TLSParked        uint64 // record layers that let go of their AEADs while idle
 	ProxyRefused     uint64 // connections closed for a missing or bad PROXY header, or an untrusted sender
 	BytesIn          uint64 // client to backend, frames relayed
 	BytesOut         uint64 // backend to client, frames relayed
@@ -79,6 +80,7 @@ func (e *Engine) Stats() Stats {
 		st.TLSFailed += c.tlsFailed.Load()
 		st.TLSBusy += c.tlsBusy.Load()
 		st.TLSAlerts += c.tlsAlerts.Load()
+		st.TLSParked += c.tlsParked.Load()
 		st.ProxyRefused += c.proxyRefused.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()

@@ -31,6 +31,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/tlsconf"
 	"github.com/throngproxy/throng/tlslayer"
 )
 
@@ -533,6 +534,7 @@ func (s *session) setUpstreamLayer(l *tlslayer.Layer) {
 	}
 	if s.tls == nil {
 		s.tls = &tlsState{}
+		s.sh.tlsLive.Add(1)
 	}
 	t := s.tls
 	t.layer[toUpstream], t.carry[toUpstream] = l, nil
@@ -607,6 +609,53 @@ func (e *Engine) onCertReload(err error) {
 		return
 	}
 	e.log.LogAttrs(bgCtx, slog.LevelInfo, "TLS files reloaded")
+}
+
+// Parking: an idle session's record layers let go of their AEADs' key
+// schedules (about 1.5 KB per AES-GCM layer, tlslayer.Layer.Park); the
+// next record rebuilds them in a microsecond or two. A sweep on every tick
+// visits at most parkPerTick sessions of the loop, so that a loop with a
+// million sessions spends a bounded time per tick on it and every session
+// is visited every few seconds.
+const (
+	parkAfterTicks = 50   // 5 s without a byte relayed
+	parkPerTick    = 2048 // sessions visited per tick and loop
+)
+
+// parkIdle parks the record layers of the open sessions idle for
+// parkAfterTicks, parkPerTick sessions at a time from where the last tick
+// stopped.
+func (sh *shard) parkIdle() {
+	now := sh.now()
+	s := sh.parkAt
+	if s == nil {
+		s = sh.sessions // a new round
+	}
+	for n := 0; s != nil && n < parkPerTick; n++ {
+		if t := s.tls; t != nil && s.state == stateOpen && now-int64(s.lastActive) >= parkAfterTicks {
+			for _, l := range t.layer {
+				if l != nil && !l.Parked() {
+					l.Park()
+					sh.stats.tlsParked.Add(1)
+				}
+			}
+		}
+		s = s.next
+	}
+	sh.parkAt = s
+}
+
+// TLSHandshaking returns how many TLS handshakes are in progress (each
+// holds one of tls.max_handshakes). Safe from any goroutine.
+func (e *Engine) TLSHandshaking() int64 { return e.tlsBusy.Load() }
+
+// Certificates lists the listeners' certificates in use; nil without
+// listen_tls. Safe from any goroutine.
+func (e *Engine) Certificates() []tlsconf.Certificate {
+	if e.tlsServer == nil {
+		return nil
+	}
+	return e.tlsServer.Certificates()
 }
 
 // tickTime converts a wheel tick to wall time.

@@ -40,7 +40,8 @@ type Server struct {
 type state struct {
 	cfg        config.TLS // what it was loaded from; Watch reloads it
 	conf       *tls.Config
-	ticketFile bool // conf's ticket keys came from tls.ticket_key_file
+	ticketFile bool     // conf's ticket keys came from tls.ticket_key_file
+	certs      *certSet // what conf.GetCertificate picks from
 	sum        [32]byte
 	stamps     []stamp
 	warnings   []error
@@ -80,6 +81,25 @@ func NewServer(c *config.TLS) (*Server, error) {
 // default, X25519MLKEM768 first.
 func (s *Server) Config() *tls.Config {
 	return s.cur.Load().conf
+}
+
+// Certificate describes one certificate in use, for metrics and status.
+type Certificate struct {
+	File     string    // the tls.certificates entry's cert path
+	Subject  string    // the leaf's subject
+	NotAfter time.Time // the leaf's expiry
+}
+
+// Certificates lists the certificates handshakes use now, in config
+// order. It returns a new slice on each call.
+func (s *Server) Certificates() []Certificate {
+	st := s.cur.Load()
+	out := make([]Certificate, 0, len(st.certs.all))
+	for i, c := range st.certs.all {
+		// load adds them in config order, all of them or none.
+		out = append(out, Certificate{File: st.cfg.Certificates[i].Cert, Subject: c.Leaf.Subject.String(), NotAfter: c.Leaf.NotAfter})
+	}
+	return out
 }
 
 // Warnings returns what the configuration in use loaded with but an
@@ -155,6 +175,7 @@ func build(c *config.TLS, l *loaded, prev *state) *state {
 		cfg:        copyTLS(c),
 		conf:       conf,
 		ticketFile: l.ticketKeys != nil,
+		certs:      l.certs,
 		sum:        l.sum,
 		stamps:     l.stamps,
 		warnings:   l.warnings,

@@ -89,6 +89,10 @@ func (l *Layer) Park() {
 	l.out.aead = nil
 }
 
+// Parked reports whether both directions are parked: Park ran and no
+// record was sealed or opened since.
+func (l *Layer) Parked() bool { return l.in.aead == nil && l.out.aead == nil }
+
 // cipher returns h's AEAD, rebuilding it after Park.
 func (h *halfConn) cipher(p params) cipher.AEAD {
 	if h.aead == nil {

@@ -96,11 +96,24 @@ next:
 // extra joins the config.
 func adminSetup(t *testing.T, extra string) (th *throng, admin string) {
 	t.Helper()
-	host := newHost()
+	return adminSetupOn(t, newHost(), extra)
+}
+
+// adminSetupOn is adminSetup on host; extra may start with [server] keys,
+// as basicConfig's extra does.
+func adminSetupOn(t *testing.T, host, extra string) (th *throng, admin string) {
+	t.Helper()
 	backend, listen := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
 	admin = net.JoinHostPort(host, "19901")
 	startBackend(t, backend)
-	cfg := basicConfig(listen, []string{backend}, fmt.Sprintf("[admin]\nlisten = %q\n\n%s", admin, extra))
+	server, rest := "", extra
+	if s, ok := strings.CutPrefix(extra, "[server]\n"); ok {
+		server, rest = "[server]\n"+s, ""
+		if i := strings.Index(s, "\n["); i >= 0 {
+			server, rest = "[server]\n"+s[:i+1], s[i+1:]
+		}
+	}
+	cfg := basicConfig(listen, []string{backend}, fmt.Sprintf("%s[admin]\nlisten = %q\n\n%s", server, admin, rest))
 	th = startThrong(t, listen, cfg)
 	return th, admin
 }
@@ -388,7 +401,12 @@ func TestAlertsAndDashboard(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "rules", rules).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
-	th, admin := adminSetup(t, "")
+	// A TLS listener too, so that its per-certificate series exist.
+	ca := enginetest.NewCA(t, "test CA")
+	certPath, keyPath := ca.Issue(t, "localhost", []string{"localhost"}, enginetest.ECDSA, false).WriteFiles(t, t.TempDir(), "site")
+	host := newHost()
+	th, admin := adminSetupOn(t, host, fmt.Sprintf("[server]\nlisten_tls = [%q]\n[[tls.certificates]]\ncert = %q\nkey = %q\n",
+		net.JoinHostPort(host, "18443"), certPath, keyPath))
 	// A refusal, so that the refusals family has a series.
 	rawRequest(t, th.addr, strings.Replace(upgradeRequest("x", "/"), "GET", "POST", 1))
 	mfs := scrape(t, admin)

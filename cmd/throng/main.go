@@ -230,7 +230,7 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"loops", st.Loops, "handshake_timeout", st.HandshakeTimeout, "idle_timeout", st.IdleTimeout, "bad_transitions", st.BadTransitions,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "stalled_frames", e.StalledSessions(),
 		"tls_handshakes", st.TLSHandshakes, "tls_resumed", st.TLSResumed, "tls_failed", st.TLSFailed,
-		"tls_busy", st.TLSBusy, "tls_alerts", st.TLSAlerts, "proxy_refused", st.ProxyRefused,
+		"tls_busy", st.TLSBusy, "tls_alerts", st.TLSAlerts, "tls_parked", st.TLSParked, "proxy_refused", st.ProxyRefused,
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
 }
 

@@ -698,3 +698,18 @@ func TestTLSPythonClient(t *testing.T) {
 		runPython(t, python, 60*time.Second, "testdata/python/wss_client.py", s.addr, caFile, v)
 	}
 }
+
+// TestTLSIdleParking: an idle session's record layer lets go of its AEAD
+// after 5 s (tls_parked) and the next message, either way, rebuilds it.
+func TestTLSIdleParking(t *testing.T) {
+	s := startTLSSite(t, "")
+	c := dialWSS(t, s.addr, "/", s.clientConfig())
+	defer c.Close()
+	echo(t, c, ws.OpText, []byte("before"))
+	enginetest.WaitForWithin(t, 10*time.Second, "the idle layer parked", func() bool {
+		return statOf(t, stats(t, s.throng), "tls_parked") >= 1
+	})
+	for _, n := range []int{1, 16385, 1 << 20} {
+		echo(t, c, ws.OpBinary, make([]byte, n))
+	}
+}
