@@ -22,7 +22,7 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 	snap := e.snap.Load()
 	setKeepAlive(c.Fd(), snap.keepAlive)
 
-	overTLS := e.tlsListen.has(c.LocalAddr())
+	overTLS := len(e.listenTLS) > 0 && e.listeners.isTLS(c.LocalAddr())
 	if e.draining.Load() || !e.admit() {
 		sh.stats.overCap.Add(1)
 		if overTLS || snap.proxyVersion != codec.ProxyOff {

@@ -79,7 +79,7 @@ type Engine struct {
 	loops      int
 	listen     []string
 	listenTLS  []string
-	tlsListen  tlsListeners
+	listeners  listeners // which are TLS
 	// tlsServer holds the listeners' certificates and ticket keys; nil
 	// without listen_tls. tlsBusy counts handshakes in progress, at
 	// most tlsMax (tls.max_handshakes).
@@ -184,8 +184,8 @@ func New(o Options) (*Engine, error) {
 	e.snap.Store(snap)
 	empty := []*shard{}
 	e.shards.Store(&empty)
-	if e.tlsListen, err = parseTLSListeners(e.listenTLS); err != nil {
-		return nil, fmt.Errorf("engine: listen_tls: %w", err)
+	if e.listeners, err = parseListeners(e.listen, e.listenTLS); err != nil {
+		return nil, fmt.Errorf("engine: listen: %w", err)
 	}
 	if len(e.listenTLS) > 0 {
 		if e.tlsServer, err = tlsconf.NewServer(&o.Config.TLS); err != nil {
@@ -377,6 +377,10 @@ func (e *Engine) Reload(c *config.Config) error {
 		return err
 	}
 	warnStickyWithoutSecret(e.log, c)
+	if old := e.snap.Load().cfg; old.TLS.MaxHandshakes != c.TLS.MaxHandshakes {
+		e.log.LogAttrs(context.Background(), slog.LevelWarn, "these changes need a restart",
+			slog.Any("keys", []string{"tls.max_handshakes"}))
+	}
 	if e.tlsServer != nil {
 		// A certificate that does not load keeps the one in use; the
 		// rest of the reload goes on.

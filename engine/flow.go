@@ -472,6 +472,16 @@ func (s *session) pause(src side) {
 	s.sh.stats.pauses.Add(1)
 }
 
+// cancelPause calls off a pause of d's socket c that its own OnTraffic
+// started and has not carried out yet: the socket is to be closed
+// instead, and gnet's OnClose must find it the session's, not detached.
+func (s *session) cancelPause(d side, c gnet.Conn) {
+	if fs := s.flow; fs != nil && fs.detaching[d] == c {
+		_ = unix.Close(fs.fd[d])
+		fs.detaching[d] = nil
+	}
+}
+
 // detachNow reports whether OnTraffic must return gnet.Close for c: its
 // side is being paused.
 func (s *session) detachNow(c gnet.Conn) bool {

@@ -80,22 +80,33 @@ type tlsPeer struct {
 	sha256  [32]byte
 }
 
-// tlsListeners tells TLS listeners' connections by their local address.
-type tlsListeners []netip.AddrPort
+// listeners tells a connection's listener, TLS or plain, by its local
+// address. An exact address wins over a wildcard on the same port (with
+// SO_REUSEPORT both can be bound: listen = ["10.0.0.1:8443"] beside
+// listen_tls = ["0.0.0.0:8443"]).
+type listeners []listenAddr
 
-// parseTLSListeners reads server.listen_tls.
-func parseTLSListeners(addrs []string) (tlsListeners, error) {
-	var l tlsListeners
-	for _, a := range addrs {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			return nil, err
+// listenAddr is one listen address, unmapped.
+type listenAddr struct {
+	ap  netip.AddrPort
+	tls bool
+}
+
+// parseListeners reads server.listen and server.listen_tls.
+func parseListeners(plain, overTLS []string) (listeners, error) {
+	var l listeners
+	for i, list := range [2][]string{plain, overTLS} {
+		for _, a := range list {
+			host, port, err := net.SplitHostPort(a)
+			if err != nil {
+				return nil, err
+			}
+			ap, err := netip.ParseAddrPort(net.JoinHostPort(orUnspecified(host), port))
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, listenAddr{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), tls: i == 1})
 		}
-		ap, err := netip.ParseAddrPort(net.JoinHostPort(orUnspecified(host), port))
-		if err != nil {
-			return nil, err
-		}
-		l = append(l, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 	}
 	return l, nil
 }
@@ -108,32 +119,44 @@ func orUnspecified(host string) string {
 	return host
 }
 
-// has reports whether a connection accepted on local came through a TLS
-// listener: same port, and the listener's address or a wildcard.
-func (l tlsListeners) has(local net.Addr) bool {
-	if len(l) == 0 {
-		return false
-	}
+// isTLS reports whether a connection accepted on local came through a TLS
+// listener.
+func (l listeners) isTLS(local net.Addr) bool {
 	ta, ok := local.(*net.TCPAddr)
 	if !ok {
 		return false
 	}
 	ip, _ := netip.AddrFromSlice(ta.IP)
 	ip = ip.Unmap()
-	for _, ap := range l {
-		if int(ap.Port()) == ta.Port && (ap.Addr().IsUnspecified() || ap.Addr() == ip) {
-			return true
+	wildcard := false
+	for _, la := range l {
+		if int(la.ap.Port()) != ta.Port {
+			continue
+		}
+		if la.ap.Addr() == ip {
+			return la.tls
+		}
+		if la.ap.Addr().IsUnspecified() && la.tls {
+			wildcard = true
 		}
 	}
-	return false
+	return wildcard
 }
 
-// onTLSHello runs in OnTraffic while the ClientHello arrives. The bytes
-// stay in gnet's buffer until it is whole; then the socket goes to a
-// handshake goroutine, if a slot is free.
+// onTLSHello runs in OnTraffic while the ClientHello arrives. Its bytes
+// gather in the session's carry, each read's taken from gnet's buffer at
+// once (a Peek of a non-empty ring copies all of it, which a client
+// trickling its ClientHello byte by byte would make quadratic); once it is
+// whole the socket goes to a handshake goroutine, if a slot is free.
 func (s *session) onTLSHello(c gnet.Conn) gnet.Action {
 	p, _ := c.Peek(-1)
-	_, err := codec.ClientHelloLen(p)
+	if len(p) == 0 {
+		return gnet.None // Discard(0) would discard everything
+	}
+	hello := append(s.tls.carry[toClient], p...)
+	s.tls.carry[toClient] = hello
+	_, _ = c.Discard(len(p))
+	_, err := codec.ClientHelloLen(hello)
 	switch {
 	case errors.Is(err, codec.ErrHelloIncomplete):
 		return gnet.None
@@ -158,11 +181,9 @@ func (s *session) onTLSHello(c gnet.Conn) gnet.Action {
 		s.abort()
 		return gnet.None
 	}
-	// All of it: a client may not send anything past its ClientHello
-	// before the server's answer, and whatever it did send is the
-	// stream's next bytes.
-	s.tls.carry[toClient] = append(s.tls.carry[toClient][:0], p...)
-	_, _ = c.Discard(len(p))
+	// The carry holds all of it: a client may send nothing past its
+	// ClientHello before the server's answer, and whatever it did send is
+	// the stream's next bytes.
 	s.hs.tlsFD = fd
 	s.setState(stateTLSHandshake)
 	return gnet.Close
@@ -330,6 +351,11 @@ func (s *session) onClientTLS(c gnet.Conn) gnet.Action {
 // goes to the session behind any it kept, and the ciphertext is consumed.
 func (s *session) openRecords(c gnet.Conn, d side) gnet.Action {
 	t := s.tls
+	if len(t.sealed[d]) == 0 && len(t.carry[d]) == 0 && !recordWhole(c) {
+		// Nothing to open yet, and a Peek of gnet's ring would copy it
+		// all again on every read of a record that trickles in.
+		return gnet.None
+	}
 	p, _ := c.Peek(-1)
 	inGnet := len(p)
 	if len(t.sealed[d]) > 0 {
@@ -353,10 +379,17 @@ func (s *session) openRecords(c gnet.Conn, d side) gnet.Action {
 		s.keepPlain(d, data, keep)
 	}
 	if err != nil {
-		if c == s.conn(d) && inGnet > 0 {
+		if c != s.conn(d) {
+			// The session moved on meanwhile (a retry took another
+			// backend socket): this one is being closed already.
+			return gnet.None
+		}
+		if inGnet > 0 {
 			_, _ = c.Discard(inGnet)
 		}
 		t.sealed[d] = nil
+		// A pause this read started is off: the socket closes instead.
+		s.cancelPause(d, c)
 		s.onTLSError(d, err)
 		return gnet.None
 	}
@@ -383,6 +416,29 @@ func (s *session) openRecords(c gnet.Conn, d side) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// Sizes of TLS records as the loop sees them before opening them.
+const (
+	tlsRecordHeader = 5
+	// tlsMaxRecord is the longest record TLS 1.2 allows (2^14 + 2048 of
+	// ciphertext); a longer one is for Open to refuse.
+	tlsMaxRecord = tlsRecordHeader + 16384 + 2048
+)
+
+// recordWhole reports whether gnet holds at least one whole record for c
+// (or a header Open will refuse), reading only the header.
+func recordWhole(c gnet.Conn) bool {
+	n := c.InboundBuffered()
+	if n < tlsRecordHeader {
+		return false
+	}
+	hdr, _ := c.Peek(tlsRecordHeader)
+	if len(hdr) < tlsRecordHeader {
+		return false
+	}
+	need := tlsRecordHeader + (int(hdr[3])<<8 | int(hdr[4]))
+	return n >= need || need > tlsMaxRecord
 }
 
 // keepPlain keeps the last keep bytes of data, the plaintext from side d
@@ -557,7 +613,10 @@ func (x *dialedTLS) onOpen(c gnet.Conn) gnet.Action {
 	}
 	s := x.s
 	if s.state != stateConnecting || s.client == nil {
+		// Too late: closed as the session's, whose OnClose then ends it
+		// if that was all it waited for, as for a plain socket.
 		s.flags &^= flagDialing
+		c.SetContext(s)
 		return gnet.Close
 	}
 	s.flags &^= flagDialing
@@ -575,7 +634,9 @@ func (x *dialedTLS) onIdleTraffic(c gnet.Conn) gnet.Action {
 		x.warm.remove(c)
 		return gnet.Close
 	}
-	_, _ = c.Discard(consumed)
+	if consumed > 0 {
+		_, _ = c.Discard(consumed) // Discard(0) would discard everything
+	}
 	return gnet.None
 }
 
@@ -633,12 +694,7 @@ func (sh *shard) parkIdle() {
 	}
 	for n := 0; s != nil && n < parkPerTick; n++ {
 		if t := s.tls; t != nil && s.state == stateOpen && now-int64(s.lastActive) >= parkAfterTicks {
-			for _, l := range t.layer {
-				if l != nil && !l.Parked() {
-					l.Park()
-					sh.stats.tlsParked.Add(1)
-				}
-			}
+			t.park(sh)
 		}
 		s = s.next
 	}
@@ -656,6 +712,16 @@ func (e *Engine) Certificates() []tlsconf.Certificate {
 		return nil
 	}
 	return e.tlsServer.Certificates()
+}
+
+// park parks t's record layers that are not parked yet.
+func (t *tlsState) park(sh *shard) {
+	for _, l := range t.layer {
+		if l != nil && !l.Parked() {
+			l.Park()
+			sh.stats.tlsParked.Add(1)
+		}
+	}
 }
 
 // tickTime converts a wheel tick to wall time.

@@ -102,7 +102,13 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	s.lastActive = int32(sh.now())
 	s.setState(stateOpen)
 	sh.handshakes.Put(hs)
-	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry) > 0 {
+	if s.tls != nil {
+		// Most sessions say nothing for a while after the 101: their
+		// record layers let go of their key schedules now rather than at
+		// the idle sweep, and the first record rebuilds them.
+		s.tls.park(sh)
+	}
+	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry[toClient]) > 0 {
 		// Client frames that came before the 101 wait in gnet's buffer;
 		// the client's next OnTraffic relays them.
 		_ = s.client.Wake(nil)

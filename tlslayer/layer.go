@@ -61,7 +61,13 @@ type Layer struct {
 	version uint16
 	suite   uint16
 	role    Role
-	p       params
+	// useless counts the records in a row that carried no application
+	// data (post-handshake messages, warning alerts, empty records);
+	// answered says a KeyUpdate was answered since the last data. Both
+	// bound what a peer gets out of the loop for free (Open).
+	useless  uint8
+	answered bool
+	p        params
 	// nonce and aad live here, not on the stack, because slices handed to
 	// cipher.AEAD methods escape: on the stack they would cost an allocation
 	// per record.

@@ -42,6 +42,14 @@ func (h *hsReader) pending() bool { return h.hdrN != 0 }
 // records before the failing one; the connection is over and l must not
 // Open again.
 //
+// A peer gets nothing for free: more than maxUselessRecords records in a
+// row without application data (KeyUpdates, tickets, warning alerts,
+// empty records) are ErrUnexpectedMessage, as in crypto/tls, and of the
+// update requests between two data records only the first is answered
+// (RFC 8446 §4.6.3 allows one answer for several): a flood of KeyUpdates
+// can neither keep the loop deriving keys nor fill the peer's queue with
+// answers it does not read.
+//
 // Open does not allocate, except to grow reply and to derive new keys for a
 // KeyUpdate.
 func (l *Layer) Open(buf, reply []byte) (plain, consumed int, replyOut []byte, err error) {
@@ -70,6 +78,11 @@ func (l *Layer) Open(buf, reply []byte) (plain, consumed int, replyOut []byte, e
 				// interleaved with other record types.
 				return plain, consumed, reply, ErrUnexpectedMessage
 			}
+			if len(data) > 0 {
+				l.useless, l.answered = 0, false
+			} else if err := l.uselessRecord(); err != nil {
+				return plain, consumed, reply, err
+			}
 			plain += copy(buf[plain:], data)
 		case typeAlert:
 			if l.hs.pending() {
@@ -85,11 +98,17 @@ func (l *Layer) Open(buf, reply []byte) (plain, consumed int, replyOut []byte, e
 				}
 				return plain, consumed, reply, err
 			}
+			if err := l.uselessRecord(); err != nil {
+				return plain, consumed, reply, err
+			}
 		case typeHandshake:
 			if len(data) == 0 {
 				// Zero-length handshake fragments are forbidden
 				// (RFC 8446 §5.1, RFC 5246 §6.2.1).
 				return plain, consumed, reply, ErrUnexpectedMessage
+			}
+			if err := l.uselessRecord(); err != nil {
+				return plain, consumed, reply, err
 			}
 			reply, err = l.handshakeData(data, reply)
 			if err != nil {
@@ -100,6 +119,18 @@ func (l *Layer) Open(buf, reply []byte) (plain, consumed int, replyOut []byte, e
 		}
 		consumed += len(rec)
 	}
+}
+
+// maxUselessRecords is how many records in a row without application data
+// a peer may send (crypto/tls's limit too).
+const maxUselessRecords = 16
+
+// uselessRecord counts a record without application data.
+func (l *Layer) uselessRecord() error {
+	if l.useless++; l.useless > maxUselessRecords {
+		return ErrUnexpectedMessage
+	}
+	return nil
 }
 
 func (l *Layer) maxCiphertext() int {
@@ -206,9 +237,10 @@ func (l *Layer) alert(level uint8, desc Alert) error {
 }
 
 // handshakeData handles the content of a handshake record after the
-// handshake. Every update_requested gets its own answer, as in crypto/tls:
-// RFC 8446 §4.6.3 would allow one for several, but answering each keeps Open
-// independent of how the stream is cut into calls.
+// handshake. The first update_requested since the last application data is
+// answered, later ones are not (RFC 8446 §4.6.3 allows one answer for
+// several); the state lives in the Layer, so Open's results do not depend
+// on how the stream is cut into calls.
 func (l *Layer) handshakeData(d, reply []byte) ([]byte, error) {
 	h := &l.hs
 	for len(d) > 0 {
@@ -238,7 +270,8 @@ func (l *Layer) handshakeData(d, reply []byte) ([]byte, error) {
 				return reply, ErrUnexpectedMessage
 			}
 			l.in.update(l.p)
-			if v == 1 {
+			if v == 1 && !l.answered {
+				l.answered = true
 				reply = l.KeyUpdate(reply, false)
 			}
 		case msgNewSessionTicket:

@@ -292,3 +292,46 @@ func TestPark(t *testing.T) {
 		})
 	}
 }
+
+// TestUselessRecords: a peer cannot keep the loop busy with records that
+// carry no data. Of the KeyUpdates asking for an answer between two data
+// records only the first is answered, and past maxUselessRecords records in
+// a row without data the connection is refused; data resets both.
+func TestUselessRecords(t *testing.T) {
+	for _, fs := range fixedSuites {
+		if fs.version != tls.VersionTLS13 {
+			continue
+		}
+		t.Run(fs.name, func(t *testing.T) {
+			c, s := fixedPair(t, fs.version, fs.suite)
+			var flood []byte
+			for range maxUselessRecords {
+				flood = c.KeyUpdate(flood, true)
+			}
+			_, consumed, reply, err := s.Open(flood, nil)
+			if err != nil || consumed != len(flood) {
+				t.Fatalf("%d updates: consumed %d of %d, %v", maxUselessRecords, consumed, len(flood), err)
+			}
+			one := len(s.KeyUpdate(nil, false))
+			// The answer above moved s's write key on once: c reads it.
+			if len(reply) != one {
+				t.Fatalf("%d update requests got %d bytes of answers, want one answer (%d bytes)", maxUselessRecords, len(reply), one)
+			}
+			data := c.Seal(nil, []byte("data"))
+			if plain, _, _, err := s.Open(data, nil); err != nil || plain != 4 {
+				t.Fatalf("data after the updates: %d, %v", plain, err)
+			}
+			more := c.KeyUpdate(nil, true)
+			if _, _, reply, err = s.Open(more, nil); err != nil || len(reply) != one {
+				t.Fatalf("after data, an update request: %d bytes of answers, %v; want one", len(reply), err)
+			}
+			var empties []byte
+			for range maxUselessRecords {
+				empties = c.Seal(empties, nil)
+			}
+			if _, _, _, err := s.Open(empties, nil); err != ErrUnexpectedMessage {
+				t.Fatalf("%d records without data in a row: %v, want ErrUnexpectedMessage", maxUselessRecords+1, err)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -220,7 +221,7 @@ func (b *Backend) checkLoop(ctx context.Context, log *slog.Logger, pol checkPoli
 		case <-t.C:
 		}
 		start := time.Now()
-		err := check(ctx, &pol.hc, b.Addr, b.TLS)
+		err := check(ctx, &pol.hc, b.Addr, b.TLS, b.checkProxyHeader())
 		if ctx.Err() != nil {
 			return // stopped: the check was aborted and tells nothing
 		}
@@ -319,18 +320,36 @@ func (b *Backend) upstreamName() string {
 // allocates; it is meant for checker goroutines, never an event loop. Safe
 // for concurrent use.
 func Check(ctx context.Context, hc *config.HealthCheck, addr string) error {
-	return check(ctx, hc, addr, nil)
+	return check(ctx, hc, addr, nil, nil)
 }
 
 // CheckTLS is Check over TLS with cfg (a backend with tls = true): the
 // handshake, certificate verification included, is part of every check,
 // tcp checks too.
 func CheckTLS(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config) error {
-	return check(ctx, hc, addr, cfg)
+	return check(ctx, hc, addr, cfg, nil)
 }
 
-// check is Check over TLS when cfg is not nil.
-func check(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config) error {
+// checkProxyHeader is what a check sends first to a backend of an upstream
+// with send_proxy_protocol: a header without addresses (v1 UNKNOWN, v2
+// LOCAL), which says "the balancer's own connection", so that a backend
+// that requires one does not refuse every check. nil without.
+func (b *Backend) checkProxyHeader() []byte {
+	if b.Upstream == nil {
+		return nil
+	}
+	switch b.Upstream.SendProxy {
+	case codec.ProxyV1:
+		return codec.AppendProxyV1(nil, netip.AddrPort{}, netip.AddrPort{})
+	case codec.ProxyV2:
+		return codec.AppendProxyV2(nil, netip.AddrPort{}, netip.AddrPort{})
+	}
+	return nil
+}
+
+// check is Check over TLS when cfg is not nil, after proxy (a PROXY
+// header) when it is not empty.
+func check(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config, proxy []byte) error {
 	timeout := hc.Timeout.D()
 	switch hc.Type {
 	case config.HealthTCP, config.HealthHTTP, config.HealthWebSocket:
@@ -341,6 +360,14 @@ func check(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Co
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil && len(proxy) > 0 {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetWriteDeadline(dl)
+		}
+		if _, err = conn.Write(proxy); err != nil {
+			_ = conn.Close()
+		}
+	}
 	if err == nil && cfg != nil {
 		tc := tls.Client(conn, cfg)
 		if err = tc.HandshakeContext(ctx); err != nil {

@@ -423,3 +423,51 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckProxyHeader: checks of a backend behind send_proxy_protocol
+// start with a header without addresses (v1 UNKNOWN, v2 LOCAL), which a
+// backend that requires PROXY accepts as the balancer's own connection;
+// without send_proxy_protocol nothing precedes the check.
+func TestCheckProxyHeader(t *testing.T) {
+	for _, v := range []codec.ProxyVersion{codec.ProxyOff, codec.ProxyV1, codec.ProxyV2} {
+		t.Run(v.String(), func(t *testing.T) {
+			got := make(chan []byte, 1)
+			srv := serve(t, "127.0.51.30:0", func(c net.Conn) {
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				buf := make([]byte, 0, 64)
+				one := make([]byte, 1)
+				for len(buf) < cap(buf) {
+					if _, err := c.Read(one); err != nil {
+						break
+					}
+					buf = append(buf, one...)
+					if v == codec.ProxyOff && len(buf) == 3 {
+						break // "GET"
+					}
+					if v != codec.ProxyOff {
+						if _, n, err := codec.ParseProxyHeader(buf, v); err == nil && n == len(buf) {
+							break
+						}
+					}
+				}
+				got <- buf
+				wsServer(101, "", nil)(c)
+			})
+			u := &Upstream{SendProxy: v}
+			b := &Backend{Addr: srv.addr(), Upstream: u}
+			hc := healthCheck(config.HealthTCP)
+			_ = check(context.Background(), &hc, b.Addr, nil, b.checkProxyHeader())
+			first := <-got
+			if v == codec.ProxyOff {
+				if len(first) != 0 && string(first) != "GET" {
+					t.Fatalf("a check without send_proxy_protocol began with %q", first)
+				}
+				return
+			}
+			h, n, err := codec.ParseProxyHeader(first, v)
+			if err != nil || n != len(first) || !h.Local {
+				t.Fatalf("check began with %q: %+v %d %v, want a header without addresses", first, h, n, err)
+			}
+		})
+	}
+}

@@ -699,15 +699,19 @@ func TestTLSPythonClient(t *testing.T) {
 	}
 }
 
-// TestTLSIdleParking: an idle session's record layer lets go of its AEAD
-// after 5 s (tls_parked) and the next message, either way, rebuilds it.
+// TestTLSIdleParking: a session's record layer lets go of its AEADs at
+// the 101 and again after 5 s idle (tls_parked), and the next message,
+// either way, rebuilds them.
 func TestTLSIdleParking(t *testing.T) {
 	s := startTLSSite(t, "")
 	c := dialWSS(t, s.addr, "/", s.clientConfig())
 	defer c.Close()
 	echo(t, c, ws.OpText, []byte("before"))
-	enginetest.WaitForWithin(t, 10*time.Second, "the idle layer parked", func() bool {
-		return statOf(t, stats(t, s.throng), "tls_parked") >= 1
+	if n := statOf(t, stats(t, s.throng), "tls_parked"); n != 1 {
+		t.Fatalf("tls_parked %d after the 101, want 1", n)
+	}
+	enginetest.WaitForWithin(t, 10*time.Second, "the idle layer parked again", func() bool {
+		return statOf(t, stats(t, s.throng), "tls_parked") >= 2
 	})
 	for _, n := range []int{1, 16385, 1 << 20} {
 		echo(t, c, ws.OpBinary, make([]byte, n))
