@@ -314,6 +314,7 @@ type clientOutcome struct {
 	failed                           map[string]uint64
 	msgs, sent, received, mismatches uint64
 	pings, pongs                     uint64
+	tls                              tlsCounts               // the TLS path's handshakes; zero on gnet
 	hist                             *hdrhistogram.Histogram // nil for a run without histograms (idle)
 }
 

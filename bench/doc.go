@@ -11,7 +11,8 @@
 //
 // Idle, Echo and Handshake can be split over worker processes (IdleProcs,
 // EchoProcs, HandshakeProcs) when one process cannot hold the sockets.
-// Every scenario runs over ws:// on gnet, and over wss:// on a TLS client.
+// Every scenario runs over ws:// on gnet, and over wss:// on a TLS client
+// (TLSOptions: verification, key exchanges offered, session resumption).
 //
 // The jobs around the scenarios are packages of their own: bench/backend
 // (the echo and fan-out servers put behind the proxy), bench/procs (worker

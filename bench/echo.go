@@ -109,6 +109,9 @@ type EchoReport struct {
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
 	ClientPath string `json:"client_path"`
+	// TLS is what the TLS handshakes offered and how many resumed: wss://
+	// only, zero (left out) for ws://.
+	TLS TLSReport `json:"tls,omitzero"`
 
 	Connected   int               `json:"connected"`
 	Failed      map[string]uint64 `json:"failed"`
@@ -147,6 +150,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (*EchoReport, error) {
 func newEchoReport(cfg EchoConfig) *EchoReport {
 	return &EchoReport{
 		Mode: "echo", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Size: cfg.Size, Window: cfg.Window,
+		TLS:      newTLSReport(cfg.URL, cfg.TLS),
 		Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
 		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: sysstat.ReadMachine(),
 	}
@@ -189,6 +193,7 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 		waitClient(context.Background(), cd.zero, cfg.DrainTimeout)
 	}
 	out := finishRun(ctx, run)
+	rep.TLS.addCounts(&out.tls)
 	rep.Interrupted, rep.Failed = out.interrupted, out.failed
 	rep.Messages, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
@@ -204,6 +209,7 @@ func echo(ctx context.Context, cfg EchoConfig) (*EchoReport, *hdrhistogram.Histo
 func (r *EchoReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "echo", r.URL)
 	t.row("client path", "%s", clientPathText(r.ClientPath))
+	t.tlsRows(r.ClientPath, &r.TLS)
 	t.row("sessions", "%d × %d B, window %d (sources %s, %d client loops)", r.Sessions, r.Size, r.Window, clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)

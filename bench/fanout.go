@@ -91,6 +91,9 @@ type FanoutReport struct {
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
 	ClientPath string `json:"client_path"`
+	// TLS is what the TLS handshakes offered and how many resumed: wss://
+	// only, zero (left out) for ws://.
+	TLS TLSReport `json:"tls,omitzero"`
 
 	Connected int               `json:"connected"` // subscribers open (the publisher not counted)
 	Failed    map[string]uint64 `json:"failed"`
@@ -139,6 +142,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	}
 	rep := &FanoutReport{
 		Mode: "fanout", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Subscribers: cfg.Sessions, MsgRate: cfg.MsgRate,
+		TLS:  newTLSReport(cfg.URL, cfg.TLS),
 		Size: cfg.Size, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
 		Sources: addrStrings(cfg.Sources), Machine: sysstat.ReadMachine(),
 	}
@@ -184,6 +188,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 		rep.Seconds = float64(rep.Published) / cfg.MsgRate
 	}
 	out := finishRun(ctx, run)
+	rep.TLS.addCounts(&out.tls)
 	rep.Interrupted, rep.Failed = out.interrupted, out.failed
 	rep.Delivered, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
@@ -305,6 +310,7 @@ func (f *clientFanout) drive(conn gnet.Conn, stop <-chan struct{}) {
 func (r *FanoutReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "fanout", r.URL)
 	t.row("client path", "%s", clientPathText(r.ClientPath))
+	t.tlsRows(r.ClientPath, &r.TLS)
 	t.row("sessions", "%d subscribers + 1 publisher, %d B at %g msgs/s (sources %s, %d client loops)",
 		r.Subscribers, r.Size, r.MsgRate, clientSourcesString(r.Sources), r.Loops)
 	t.row("duration", "%s after %s warm-up", r.Duration, r.Warmup)

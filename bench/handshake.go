@@ -92,6 +92,9 @@ type HandshakeReport struct {
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
 	ClientPath string `json:"client_path"`
+	// TLS is what the TLS handshakes offered and how many resumed: wss://
+	// only, zero (left out) for ws://.
+	TLS TLSReport `json:"tls,omitzero"`
 
 	Seconds          float64 `json:"seconds"`    // measured time
 	Handshakes       uint64  `json:"handshakes"` // 101s received while measuring
@@ -130,6 +133,7 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, erro
 func newHandshakeReport(cfg HandshakeConfig, machine sysstat.Machine) *HandshakeReport {
 	return &HandshakeReport{
 		Mode: "handshake", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Workers: cfg.Sessions, Duration: cfg.Duration.String(),
+		TLS:    newTLSReport(cfg.URL, cfg.TLS),
 		Warmup: cfg.Warmup.String(), CloseTimeout: cfg.CloseTimeout.String(), Rate: cfg.Rate,
 		Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1, Machine: machine,
 	}
@@ -234,6 +238,7 @@ func (rep *HandshakeReport) finish(m *clientMeasure, pids []int, fails *[clientF
 func (r *HandshakeReport) WriteText(w io.Writer) error {
 	t := newReportHead(w, "handshake", r.URL)
 	t.row("client path", "%s", clientPathText(r.ClientPath))
+	t.tlsRows(r.ClientPath, &r.TLS)
 	t.row("workers", "%d in flight, rate %s (sources %s, %d client loops)", r.Workers, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("duration", "%s after %s warm-up, close timeout %s", r.Duration, r.Warmup, r.CloseTimeout)

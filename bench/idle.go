@@ -117,6 +117,9 @@ type IdleReport struct {
 	// ClientPath is the client that ran: ClientPathGnet, or ClientPathTLS
 	// for a wss:// URL.
 	ClientPath string `json:"client_path"`
+	// TLS is what the TLS handshakes offered and how many resumed: wss://
+	// only, zero (left out) for ws://.
+	TLS TLSReport `json:"tls,omitzero"`
 
 	Attempted      int               `json:"attempted"`
 	Connected      int               `json:"connected"`
@@ -216,6 +219,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 		rep.Alive = int(cr.alive.Load())
 	}
 	out := finishRun(ctx, run)
+	rep.TLS.addCounts(&out.tls)
 	self1, _ := sysstat.ReadProc(0)
 	rep.ClientCPUSeconds = self1.CPUSeconds - self0.CPUSeconds
 	// The hold costs next to nothing: the CPU is the connect phase's.
@@ -230,6 +234,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 func newIdleReport(cfg IdleConfig) *IdleReport {
 	return &IdleReport{
 		Mode: "idle", URL: cfg.URL, ClientPath: ClientPath(cfg.URL), Sessions: cfg.Sessions, Hold: cfg.Hold.String(),
+		TLS:  newTLSReport(cfg.URL, cfg.TLS),
 		Ping: cfg.Ping.String(), Rate: cfg.Rate, Sources: addrStrings(cfg.Sources), Loops: cfg.Loops, Procs: 1,
 		Machine: sysstat.ReadMachine(),
 	}
@@ -357,6 +362,7 @@ func (r *IdleReport) WriteText(w io.Writer) error {
 	t.row("mode", "idle")
 	t.row("url", "%s", r.URL)
 	t.row("client path", "%s", clientPathText(r.ClientPath))
+	t.tlsRows(r.ClientPath, &r.TLS)
 	t.row("sessions", "%d (rate %s, sources %s, %d client loops)", r.Sessions, rateString(r.Rate), clientSourcesString(r.Sources), r.Loops)
 	t.procsRow(r.Procs)
 	t.row("hold", "%s", holdString(r.Hold, r.Ping))

@@ -273,6 +273,7 @@ func (rep *IdleReport) addPart(p *IdleReport, first bool) {
 	rep.Interrupted = rep.Interrupted || p.Interrupted
 	rep.ClientCPUSeconds += p.ClientCPUSeconds
 	addFailed(rep.Failed, p.Failed)
+	rep.TLS.addPart(&p.TLS)
 	rep.ConnectSeconds = max(rep.ConnectSeconds, p.ConnectSeconds)
 	if first || p.HeldSeconds < rep.HeldSeconds {
 		rep.HeldSeconds = p.HeldSeconds
@@ -328,6 +329,7 @@ func (rep *EchoReport) addPart(p *EchoReport) {
 	rep.ClientCPUSeconds += p.ClientCPUSeconds
 	rep.Seconds = max(rep.Seconds, p.Seconds)
 	addFailed(rep.Failed, p.Failed)
+	rep.TLS.addPart(&p.TLS)
 }
 
 // beginMerge sets rep up to merge procs workers' reports (timedReport).
@@ -351,6 +353,7 @@ func (rep *HandshakeReport) addPart(p *HandshakeReport) {
 	rep.ClientCPUSeconds += p.ClientCPUSeconds
 	rep.Seconds = max(rep.Seconds, p.Seconds)
 	addFailed(rep.Failed, p.Failed)
+	rep.TLS.addPart(&p.TLS)
 }
 
 // add adds the counts of o to c.

@@ -82,7 +82,7 @@ func TestMergeCoversEveryField(t *testing.T) {
 	// The run's parameters, and the parent's samples; "Kernel*" is every
 	// field named so, "Machine" the struct and all its fields. Latency comes
 	// from the merged histogram, empty here.
-	params := []string{"Mode", "URL", "Sessions", "Sources", "Machine", "ClientPath", "Targets", "Latency"}
+	params := []string{"Mode", "URL", "Sessions", "Sources", "Machine", "ClientPath", "TLS.Curves", "TLS.Resume", "Targets", "Latency"}
 	tests := []struct {
 		name   string
 		merge  func() any

@@ -93,6 +93,7 @@ type tlsConn struct {
 	nc     net.Conn  // the TCP connection
 	tc     *tls.Conn // over nc
 	in     []byte    // received, not yet consumed: between reads, at most part of a frame header
+	counts tlsCounts // the TLS handshakes completed on it (on every tc it had)
 	killed atomic.Bool
 }
 
@@ -107,8 +108,8 @@ func (c *tlsConn) kill() {
 // upgrade request for target with key and checks the 101 as the gnet path
 // does (clientCheckResponse, with resp as scratch and out as the request's
 // buffer), all before deadline. Bytes after the head (frames already
-// sent) stay in c.in. It returns the request buffer and, if it failed, the
-// kind of failure.
+// sent) stay in c.in. It counts the TLS handshake in c.counts once done. It
+// returns the request buffer and, if it failed, the kind of failure.
 func (c *tlsConn) handshake(conf *tls.Config, deadline time.Time, target clientTarget,
 	key *clientKey, resp *codec.Response, out []byte) ([]byte, clientFail, bool) {
 	if c.in == nil {
@@ -120,6 +121,8 @@ func (c *tlsConn) handshake(conf *tls.Config, deadline time.Time, target clientT
 	if err := c.tc.Handshake(); err != nil {
 		return out, classifyTLS(err, c.killed.Load()), false
 	}
+	cs := c.tc.ConnectionState()
+	c.counts.count(&cs)
 	out = clientAppendRequest(out[:0], target.host, target.path, key)
 	if _, err := c.tc.Write(out); err != nil {
 		return out, classifyHandshakeIO(err, c.killed.Load()), false
@@ -318,12 +321,13 @@ func (r *tlsRun) closeAll() {
 	r.wg.Wait() // every socket is closed: every goroutine is ending
 }
 
-// sum adds the sessions' counters to o and merges the latency histograms.
-// Call it after closeAll: every goroutine has ended.
+// sum adds the sessions' counters (and their TLS handshakes) to o and
+// merges the latency histograms. Call it after closeAll: every goroutine has ended.
 func (r *tlsRun) sum(o *clientOutcome) {
 	for _, s := range r.conns {
 		if s != nil {
 			o.add(&s.lp)
+			o.tls.add(&s.c.counts)
 		}
 	}
 	if r.hists != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 )
 
 // gnet has no TLS, so wss:// targets run on a client path of their own: one
@@ -16,7 +17,8 @@ import (
 // handshake (TLS and upgrade) is bounded by HandshakeTimeout from its own
 // connect; Loops is unused (reports count 0 loops); a write that makes no
 // progress for 10 s fails its session (write_timeout); TLS failures have
-// kinds of their own (tls_certificate, tls_handshake).
+// kinds of their own (tls_certificate, tls_handshake); reports have a TLS
+// part (TLSReport: key exchanges offered and negotiated, resumptions).
 
 // Client paths, as reports name them (their ClientPath field).
 const (
@@ -40,21 +42,45 @@ type TLSOptions struct {
 	// ServerName is the name sent in SNI (none for an IP address) and
 	// verified against the certificate. Default "": the URL's host.
 	ServerName string
+	// Curves are the key exchanges to offer (tls.Config.CurvePreferences;
+	// ParseCurves reads -curves). crypto/tls picks among them by its own
+	// order of preference, not theirs. Default nil: Go's default list.
+	Curves []tls.CurveID
+	// Resume gives the run's connections one tls.ClientSessionCache, so
+	// that a handshake resumes the session of the last ticket the server
+	// sent (RFC 8446 §2.2, RFC 5077), skipping its certificate and
+	// signature; a run split over processes has one cache per process.
+	// Default false: every handshake is a full one.
+	Resume bool
 }
+
+// IsZero reports whether o is the zero value: no TLS option set.
+func (o *TLSOptions) IsZero() bool {
+	return !o.Insecure && o.CAFile == "" && o.ServerName == "" && o.Curves == nil && !o.Resume
+}
+
+// tlsSessionCacheSize is the capacity of a run's session cache: its
+// connections share one server name, so one entry, and room for a few.
+const tlsSessionCacheSize = 16
 
 // ErrBadCA is returned for a CA file that cannot be read or holds no PEM
 // certificate.
 var ErrBadCA = errors.New("bench: CA file must hold PEM certificates")
 
 // clientConfig returns the TLS client config for target: at least TLS 1.2,
-// HTTP/1.1 by ALPN, no session resumption (every connection makes a full
-// handshake). It reads o.CAFile, if set.
+// HTTP/1.1 by ALPN, o.Curves offered, and no session resumption (every
+// connection makes a full handshake) unless o.Resume, which gives the
+// config a session cache of its own. It reads o.CAFile, if set.
 func (o *TLSOptions) clientConfig(target clientTarget) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		NextProtos:         []string{"http/1.1"},
 		ServerName:         o.ServerName,
 		InsecureSkipVerify: o.Insecure, // asked for: -insecure
+		CurvePreferences:   slices.Clone(o.Curves),
+	}
+	if o.Resume {
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(tlsSessionCacheSize)
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = target.serverName()

@@ -82,10 +82,15 @@ func handshakeTLS(ctx context.Context, cfg HandshakeConfig) (*HandshakeReport, *
 		workers.Wait()
 	}
 
-	var n hsCounts
+	var (
+		n  hsCounts
+		tc tlsCounts
+	)
 	for _, w := range r.workers {
 		n.add(&w.hsCounts)
+		tc.add(&w.c.counts)
 	}
+	rep.TLS.addCounts(&tc)
 	hist := r.hists.merged()
 	return rep, hist, rep.finish(&m, cfg.PIDs, &r.fails, n, hist)
 }

@@ -17,14 +17,31 @@
 # Prints a markdown report and writes it to bench/results/latest.md
 # (-scale-only: bench/results/scale.md), the raw reports to
 # bench/results/raw/ and SVG charts of them to bench/results/charts/.
+#
+# -tls runs the wss:// rows instead: each proxy terminates TLS on its address
+# with one throwaway ECDSA P-256 certificate (openssl, in the run's temporary
+# directory) and proxies to the same echo backend in clear; the client offers
+# x25519 and P-256 only (-curves x25519,p256: the peers' OpenSSL 3.0 has no
+# ML-KEM), TLS 1.2 or 1.3, and skips verifying the certificate (-insecure):
+#   1. idle, N wss sessions held silent for HOLD (full handshakes)
+#   2. echo, C wss sessions, 64 B, window 1
+#   3. echo, C wss sessions, 4 KiB, window 1
+#   4. handshake, HC workers, every TLS handshake a full one (nginx: no
+#      session cache nor tickets)
+#   5. handshake, HC workers, -resume: one session cache for the client's
+#      connections, so handshakes resume from tickets (nginx restarted with
+#      ssl_session_tickets on; HAProxy and throng issue tickets by default)
+# It writes bench/results/latest-tls.md and the raw reports to
+# bench/results/raw-tls/ (no charts: the chart tool draws the ws:// set).
 # Not run in CI. Needs root or sudo to install nginx or HAProxy when missing.
 #
 # usage: bench/scripts/compare.sh [-quick] [-d 10s] [-c 100] [-big-c 1000] [-window 16]
 #                         [-hc 32] [-subs 5000] [-rate 2] [-n 9000] [-hold 20s]
-#                         [-scale-k 3] [-scale-n 18000] [-scale-only]
+#                         [-scale-k 3] [-scale-n 18000] [-scale-only | -tls]
 #   -quick       a smoke run: -d 2s -big-c 100 -subs 200 -n 500 -hold 2s
 #                -scale-n 1500 (other flags still override it, wherever they stand)
 #   -scale-only  run the scale scenario alone (no nginx or HAProxy)
+#   -tls         run the wss:// rows alone (-d, -c, -hc, -n, -hold apply)
 # env:   COMPARE_BACKEND, COMPARE_FANOUT, COMPARE_THRONG, COMPARE_NGINX,
 #        COMPARE_HAPROXY, COMPARE_SCALE override the addresses 127.0.0.1:9101,
 #        :9102, :9180, :9280, :9380 and :9480.
@@ -50,6 +67,10 @@ HOLD=20s
 SCALE_K=3
 SCALE_N=18000
 SCALE_ONLY=0
+TLS=0
+# The client's key exchanges in -tls: what OpenSSL 3.0 (nginx, HAProxy) and
+# crypto/tls (throng) both have.
+TLS_CURVES=x25519,p256
 for a in "$@"; do
 	if [ "$a" = -quick ]; then
 		D=2s BIG_C=100 SUBS=200 N=500 HOLD=2s SCALE_N=1500
@@ -70,9 +91,11 @@ while [ $# -gt 0 ]; do
 	-scale-k) SCALE_K=${2:?}; shift 2 ;;
 	-scale-n) SCALE_N=${2:?}; shift 2 ;;
 	-scale-only) SCALE_ONLY=1; shift ;;
+	-tls) TLS=1; shift ;;
 	*) usage ;;
 	esac
 done
+[ "$SCALE_ONLY" -eq 1 ] && [ "$TLS" -eq 1 ] && usage
 
 cd "$(dirname "$0")/../.."
 # Addresses can be moved when something else holds them.
@@ -91,6 +114,7 @@ log() { echo "compare: $*" >&2; }
 
 [ "$(nproc)" -ge 2 ] || { log "needs at least 2 CPUs"; exit 1; }
 command -v jq >/dev/null || { log "jq is required"; exit 1; }
+[ "$TLS" -eq 0 ] || command -v openssl >/dev/null || { log "-tls needs openssl (the certificate)"; exit 1; }
 
 log "building"
 make -s build >&2
@@ -314,9 +338,39 @@ ADDR[throng]=$THRONG_ADDR
 ADDR[nginx]=$NGINX_ADDR
 ADDR[haproxy]=$HAPROXY_ADDR
 
-cat >"$TMP/throng.toml" <<TOML
+# tls_cert makes the throwaway certificate of a -tls run: an ECDSA P-256 key
+# and a self-signed certificate for the proxies' IP addresses ($TMP/tls.key,
+# $TMP/tls.crt), and both in one file for HAProxy ($TMP/tls.pem).
+tls_cert() {
+	local sans="" a
+	for a in "$THRONG_ADDR" "$NGINX_ADDR" "$HAPROXY_ADDR"; do
+		case ",$sans," in
+		*",IP:${a%:*},"*) ;;
+		*) sans+="${sans:+,}IP:${a%:*}" ;;
+		esac
+	done
+	log "making a throwaway ECDSA P-256 certificate for $sans"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=throng-compare \
+		-addext "subjectAltName=$sans" -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>"$TMP/openssl.log"
+	cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/tls.pem"
+}
+
+# start_throng writes throng's config and starts it on THRONG_ADDR, plain
+# (listen) or, in -tls, terminating TLS with the run's certificate
+# (listen_tls alone; tls.session_tickets at its default, on).
+start_throng() {
+	local listen="listen = [\"$THRONG_ADDR\"]" certs=""
+	if [ "$TLS" -eq 1 ]; then
+		listen="listen = []
+listen_tls = [\"$THRONG_ADDR\"]"
+		certs="
+[[tls.certificates]]
+cert = \"$TMP/tls.crt\"
+key = \"$TMP/tls.key\""
+	fi
+	cat >"$TMP/throng.toml" <<TOML
 [server]
-listen = ["$THRONG_ADDR"]
+$listen
 loops = 1
 # nginx and HAProxy set no keepalive on their sockets either.
 tcp_keepalive = "0s"
@@ -340,47 +394,72 @@ backends = [{ addr = "$BACKEND" }]
 [[upstream]]
 name = "fanout"
 backends = [{ addr = "$FANOUT" }]
+$certs
 TOML
-log "starting throng on $THRONG_ADDR (loops 1, CPU $PROXY_CPU)"
-taskset -c "$PROXY_CPU" bin/throng -config "$TMP/throng.toml" 2>"$TMP/throng.log" &
-PID[throng]=$!
-PIDS+=("${PID[throng]}")
-wait_port "$THRONG_ADDR"
+	log "starting throng on $THRONG_ADDR (loops 1, CPU $PROXY_CPU${certs:+, TLS})"
+	taskset -c "$PROXY_CPU" bin/throng -config "$TMP/throng.toml" 2>"$TMP/throng.log" &
+	PID[throng]=$!
+	PIDS+=("${PID[throng]}")
+	wait_port "$THRONG_ADDR"
+}
 
 USER_DIRECTIVE=""
 [ "$(id -u)" -eq 0 ] && USER_DIRECTIVE="user root;"
-sed -e "s|@USER@|$USER_DIRECTIVE|" -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$NGINX_ADDR|" \
-	-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/scripts/peers/nginx.conf >"$TMP/nginx.conf"
-log "starting nginx on $NGINX_ADDR (1 worker, CPU $PROXY_CPU)"
-taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
-NGINX_MASTER=$!
-PIDS+=("$NGINX_MASTER")
-wait_port "$NGINX_ADDR"
-PID[nginx]=""
-for _ in $(seq 100); do
-	PID[nginx]=$(pgrep -P "$NGINX_MASTER" | head -n1 || true)
-	[ -n "${PID[nginx]}" ] && break
-	sleep 0.1
-done
-[ -n "${PID[nginx]}" ] || { log "no nginx worker"; exit 1; }
 
-sed -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$HAPROXY_ADDR|" -e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" \
-	bench/scripts/peers/haproxy.cfg >"$TMP/haproxy.cfg"
-log "starting HAProxy on $HAPROXY_ADDR (1 thread, CPU $PROXY_CPU)"
-# -db: foreground, no master process; the PID started is the one proxying.
-taskset -c "$PROXY_CPU" haproxy -db -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
-PID[haproxy]=$!
-PIDS+=("${PID[haproxy]}")
-wait_port "$HAPROXY_ADDR"
+# start_nginx [SSL] starts nginx on NGINX_ADDR (its master NGINX_MASTER, its
+# worker PID[nginx]): plain, or with SSL, the ssl_* directives of its server,
+# terminating TLS.
+start_nginx() {
+	local ssl=${1:-} listen_ssl=""
+	[ -z "$ssl" ] || listen_ssl=" ssl"
+	sed -e "s|@USER@|$USER_DIRECTIVE|" -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$NGINX_ADDR|" \
+		-e "s|@LISTEN_SSL@|$listen_ssl|" -e "s|@SSL@|$ssl|" \
+		-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/scripts/peers/nginx.conf >"$TMP/nginx.conf"
+	log "starting nginx on $NGINX_ADDR (1 worker, CPU $PROXY_CPU${ssl:+, TLS: $ssl})"
+	taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
+	NGINX_MASTER=$!
+	PIDS+=("$NGINX_MASTER")
+	wait_port "$NGINX_ADDR"
+	PID[nginx]=""
+	for _ in $(seq 100); do
+		PID[nginx]=$(pgrep -P "$NGINX_MASTER" | head -n1 || true)
+		[ -n "${PID[nginx]}" ] && break
+		sleep 0.1
+	done
+	[ -n "${PID[nginx]}" ] || { log "no nginx worker"; exit 1; }
+}
+
+# stop_nginx stops nginx (a fast shutdown: the master ends its worker) and
+# waits for it.
+stop_nginx() {
+	kill -TERM "$NGINX_MASTER"
+	wait "$NGINX_MASTER" || true
+}
+
+# start_haproxy [SSL] starts HAProxy on HAPROXY_ADDR (PID[haproxy]): plain,
+# or with SSL, the bind options that make it terminate TLS.
+start_haproxy() {
+	local ssl=${1:-}
+	sed -e "s|@TMP@|$TMP|g" -e "s|@LISTEN@|$HAPROXY_ADDR|" -e "s|@BIND_SSL@|${ssl:+ $ssl}|" \
+		-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$FANOUT|" bench/scripts/peers/haproxy.cfg >"$TMP/haproxy.cfg"
+	log "starting HAProxy on $HAPROXY_ADDR (1 thread, CPU $PROXY_CPU${ssl:+, TLS: $ssl})"
+	# -db: foreground, no master process; the PID started is the one proxying.
+	taskset -c "$PROXY_CPU" haproxy -db -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
+	PID[haproxy]=$!
+	PIDS+=("${PID[haproxy]}")
+	wait_port "$HAPROXY_ADDR"
+}
 
 # bench NAME PROXY ARGS... runs throng-bench pinned to the load CPU against
-# PROXY's process (-pid), JSON into $TMP/NAME-PROXY.json. A run that reports
-# and fails (exit 1: e.g. sessions lost) is kept and noted; anything else
-# stops the comparison.
+# PROXY's process (-pid), JSON into $TMP/NAME-PROXY.json, and keeps the
+# command in CMD[NAME] (PROXY standing for the proxy's address). A run that
+# reports and fails (exit 1: e.g. sessions lost) is kept and noted; anything
+# else stops the comparison.
 bench() {
 	local name=$1 proxy=$2 rc=0
 	shift 2
 	log "run $name against $proxy: throng-bench $*"
+	CMD[$name]="taskset -c $LOAD_CPU throng-bench ${*//${ADDR[$proxy]}/PROXY} -pid PROXY_PID -loops 1 -json"
 	taskset -c "$LOAD_CPU" bin/throng-bench "$@" -pid "${PID[$proxy]}" -loops 1 -json \
 		>"$TMP/$name-$proxy.json" 2>"$TMP/$name-$proxy.err" || rc=$?
 	cat "$TMP/$name-$proxy.err" >>"$TMP/bench.log"
@@ -399,7 +478,7 @@ bench() {
 	[ -s "$TMP/$name-$proxy.json" ] || echo null >"$TMP/$name-$proxy.json"
 	ORDER[$name]+="${ORDER[$name]:+, }$proxy"
 }
-declare -A ORDER
+declare -A ORDER CMD
 
 # Each scenario against every proxy in turn, before the next one; the first
 # proxy rotates from one scenario to the next so that none always goes first.
@@ -410,29 +489,6 @@ order() {
 		echo "${PROXIES[$((($1 + i) % 3))]}"
 	done
 }
-# Idle first, while every proxy is fresh: memory a proxy grew for earlier
-# scenarios would be reused by the idle sessions and hide their cost.
-for p in $(order 5); do
-	bench idle "$p" idle -url "ws://${ADDR[$p]}/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES"
-done
-for p in $(order 0); do
-	bench echo64 "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 64 -window 1 -d "$D" -source "$SOURCES"
-done
-for p in $(order 1); do
-	bench echo4k "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 4096 -window 1 -d "$D" -source "$SOURCES"
-done
-for p in $(order 2); do
-	bench echo4kw "$p" echo -url "ws://${ADDR[$p]}/" -c "$BIG_C" -size 4096 -window "$WINDOW" -d "$D" \
-		-rate 2000/s -source "$SOURCES"
-done
-for p in $(order 3); do
-	bench handshake "$p" handshake -url "ws://${ADDR[$p]}/" -c "$HC" -d "$D" -source "$SOURCES"
-done
-for p in $(order 4); do
-	bench fanout "$p" fanout -url "ws://${ADDR[$p]}/fanout/room-$p" -subs "$SUBS" -rate "$RATE" -d "$D" \
-		-connect-rate 2000/s -source "$SOURCES"
-done
-scale_run
 
 # j NAME PROXY FILTER reads a value from a run's JSON.
 j() { jq -r "$3" "$TMP/$1-$2.json"; }
@@ -484,6 +540,16 @@ verdict() {
 	echo
 }
 
+# behind_list DETAILS REGEX prints, for each section of DETAILS whose
+# heading matches REGEX, where throng is not ahead.
+behind_list() {
+	local s lines
+	while IFS= read -r s; do
+		lines=$(awk -F'|' -v s="$s" '$1 == s { print $2 }' "$TMP/behind" | paste -sd ';' - | sed 's/;/; /g')
+		echo "- $s: ${lines:-ahead of (or level with) both peers on every figure}"
+	done < <(grep -E "^## ($2)" "$1" | sed 's/^## //')
+}
+
 header() {
 	echo "| metric | throng | nginx | haproxy | throng/nginx | throng/haproxy |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
@@ -492,12 +558,29 @@ header() {
 # fails NAME PROXY: the run's errors plus failures of every kind.
 FAILS='(.errors // 0) + ([(.failed // {})[]] | add // 0)'
 
+# tls_notes NAME prints, in -tls, run NAME's command and what its TLS
+# handshakes were (the client's count: all phases); nothing otherwise.
+tls_notes() {
+	local p
+	[ "$TLS" -eq 1 ] || return 0
+	echo "Command, against each proxy: \`${CMD[$1]}\`"
+	echo
+	echo "TLS handshakes (client side, all phases):"
+	for p in "${PROXIES[@]}"; do
+		j "$1" "$p" '"\(.tls.handshakes // "n/a"), \(.tls.resumed // "n/a") resumed, key exchange " +
+			((.tls.key_exchanges // {}) | to_entries | map("\(.key) \(.value)") | join(", "))' |
+			sed "s/^/$p /"
+	done | paste -sd ';' - | sed 's/;/; /g; s/$/./'
+	echo
+}
+
 # echo_section NAME TITLE
 echo_section() {
 	local name=$1
 	SECTION=$2
 	echo "## $SECTION"
 	echo
+	tls_notes "$name"
 	header
 	row "$name" .connected "sessions connected" hi
 	row "$name" .msgs_per_sec "msgs/s" hi
@@ -511,6 +594,219 @@ echo_section() {
 	verdict
 }
 
+# handshake_rows NAME: the table rows of a handshake run.
+handshake_rows() {
+	row "$1" .handshakes_per_sec "handshakes/s" hi
+	row "$1" '.targets[0].handshakes_per_cpu_second' "handshakes per proxy CPU-second" hi
+	row "$1" '.targets[0].cpu_seconds' "proxy CPU seconds" - 2
+	row "$1" .latency.p50_us "p50 handshake latency (µs)" lo 1
+	row "$1" .latency.p99_us "p99 handshake latency (µs)" lo 1
+	row "$1" "$FAILS" "failures" lo
+}
+
+# idle_rows NAME: the table rows of an idle run.
+idle_rows() {
+	row "$1" .connected "connected" hi
+	row "$1" .alive "alive at the end" hi
+	row "$1" '.targets[0].rss_per_session_bytes' "proxy RSS growth per session (B)" lo
+	row "$1" '.targets[0].idle_cpu_seconds' "proxy CPU seconds during the hold" lo 2
+	row "$1" '.targets[0].connect_cpu_seconds' "proxy CPU seconds to connect" lo 2
+	row "$1" .kernel_bytes_per_session "kernel TCP memory per session, all sockets (B)" lo
+	row "$1" .kernel_slab_per_session_bytes "kernel slab per session, socket caches, all sockets (B)" -
+}
+
+# report_head TITLE NAME prints the head of a report: the command, date,
+# machine and versions (Go's from run NAME's throng report).
+report_head() {
+	local openssl=""
+	[ "$TLS" -eq 0 ] || openssl=", $(openssl version | awk '{ print "OpenSSL " $2 }') (nginx's and HAProxy's libssl)"
+	echo "# $1"
+	echo
+	echo "- command: \`bench/scripts/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
+	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+	echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev)," \
+		"$(nginx -v 2>&1 | sed 's|.*: ||')," \
+		"$(haproxy -v | head -n1 | awk '{ print "haproxy/" $3 }')," \
+		"$(j "$2" throng .machine.go_version)$openssl"
+	echo "- addresses: echo backend $BACKEND, fanout backend $FANOUT, throng $THRONG_ADDR, nginx $NGINX_ADDR, haproxy $HAPROXY_ADDR"
+}
+
+# In -tls the client offers TLS_CURVES and does not verify the throwaway
+# certificate; nginx's full-handshake rows run without session cache or
+# tickets (NumTickets 0: else OpenSSL still sends one TLS 1.3 ticket after
+# each handshake), its resumption row with tickets. HAProxy keeps its
+# defaults throughout (cache and tickets on); throng too (crypto/tls sends
+# no ticket to a client that offers no psk_key_exchange_modes, as
+# throng-bench without -resume).
+TLS_FLAGS=(-insecure -curves "$TLS_CURVES")
+NGINX_SSL="ssl_certificate $TMP/tls.crt; ssl_certificate_key $TMP/tls.key; ssl_protocols TLSv1.2 TLSv1.3;"
+NGINX_SSL_FULL="$NGINX_SSL ssl_session_cache off; ssl_session_tickets off; ssl_conf_command NumTickets 0;"
+NGINX_SSL_RESUME="$NGINX_SSL ssl_session_tickets on;"
+HAPROXY_SSL="ssl crt $TMP/tls.pem ssl-min-ver TLSv1.2 alpn http/1.1 prefer-client-ciphers"
+
+# tls_run runs the -tls rows, then writes their report.
+tls_run() {
+	local p
+	tls_cert
+	start_throng
+	start_nginx "$NGINX_SSL_FULL"
+	start_haproxy "$HAPROXY_SSL"
+	# Idle first, while every proxy is fresh (as for ws).
+	for p in $(order 0); do
+		bench idle "$p" idle -url "wss://${ADDR[$p]}/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES" "${TLS_FLAGS[@]}"
+	done
+	for p in $(order 1); do
+		bench echo64 "$p" echo -url "wss://${ADDR[$p]}/" -c "$C" -size 64 -window 1 -d "$D" -source "$SOURCES" "${TLS_FLAGS[@]}"
+	done
+	for p in $(order 2); do
+		bench echo4k "$p" echo -url "wss://${ADDR[$p]}/" -c "$C" -size 4096 -window 1 -d "$D" -source "$SOURCES" "${TLS_FLAGS[@]}"
+	done
+	for p in $(order 3); do
+		bench handshake "$p" handshake -url "wss://${ADDR[$p]}/" -c "$HC" -d "$D" -source "$SOURCES" "${TLS_FLAGS[@]}"
+	done
+	log "restarting nginx with session tickets on, for the resumption row"
+	stop_nginx
+	start_nginx "$NGINX_SSL_RESUME"
+	for p in $(order 4); do
+		bench resume "$p" handshake -url "wss://${ADDR[$p]}/" -c "$HC" -d "$D" -source "$SOURCES" "${TLS_FLAGS[@]}" -resume
+	done
+	tls_report
+}
+
+# RESUMED is the share of a run's TLS handshakes that resumed.
+RESUMED='if (.tls.handshakes // 0) > 0 then .tls.resumed / .tls.handshakes else null end'
+
+# tls_report writes the -tls report: bench/results/latest-tls.md, and the
+# raw reports in bench/results/raw-tls/.
+tls_report() {
+	local details=$TMP/details-tls.md out=$TMP/latest-tls.md
+	{
+		SECTION="wss idle: $N sessions held $HOLD (rate 2000/s, sources $SOURCES)"
+		echo "## $SECTION"
+		echo
+		echo "Every session makes a full TLS handshake, then the upgrade; memory per session is the proxy's RSS"
+		echo "growth from before connecting to connected, divided by the sessions connected."
+		echo
+		tls_notes idle
+		header
+		idle_rows idle
+		echo
+		verdict
+		echo_section echo64 "wss echo: $C sessions, 64 B, window 1, $D (after 1 s warm-up)"
+		echo_section echo4k "wss echo: $C sessions, 4 KiB, window 1, $D (after 1 s warm-up)"
+
+		SECTION="wss handshake, full: $HC workers, $D (after 1 s warm-up)"
+		echo "## $SECTION"
+		echo
+		echo "Connect, TLS handshake (a full one: the client keeps no session), upgrade, close; each proxy"
+		echo "dials the echo backend in clear for every handshake. nginx: no session cache nor tickets"
+		echo "(ssl_session_cache off, ssl_session_tickets off, NumTickets 0). HAProxy keeps its defaults, cache"
+		echo "and tickets on, so OpenSSL still sends its TLS 1.3 tickets after each handshake (HAProxy 2.6 has no"
+		echo "setting for how many); throng sends none to a client that does not offer to resume."
+		echo
+		tls_notes handshake
+		header
+		handshake_rows handshake
+		echo
+		verdict
+
+		SECTION="wss handshake, resumed: $HC workers, -resume, $D (after 1 s warm-up)"
+		echo "## $SECTION"
+		echo
+		echo "As above, but the client's connections share one session cache: a handshake resumes from the"
+		echo "last ticket the proxy sent (TLS 1.3 PSK with (EC)DHE: no certificate, no signature). nginx"
+		echo "restarted with ssl_session_tickets on; HAProxy and throng issue tickets by default."
+		echo
+		tls_notes resume
+		header
+		handshake_rows resume
+		row resume "$RESUMED" "share of TLS handshakes resumed" hi 3
+		echo
+		verdict
+	} >"$details"
+	{
+		report_head "throng vs nginx vs HAProxy over TLS (wss://)" echo64
+		echo "- TLS: each proxy terminates TLS on its address with one throwaway ECDSA P-256 certificate"
+		echo "  (openssl req, self-signed) and proxies in clear to the echo backend; the client (throng-bench,"
+		echo "  crypto/tls, one goroutine per connection) offers \`-curves $TLS_CURVES\`, TLS 1.2 to 1.3, ALPN"
+		echo "  http/1.1, and does not verify the certificate (-insecure); the cipher suite is the client's choice"
+		echo "  on nginx (ssl_prefer_server_ciphers off, its default) and HAProxy (bind ... prefer-client-ciphers)"
+		echo "- pinning: each proxy one loop/worker/thread on CPU $PROXY_CPU; backend and load generator on CPU $LOAD_CPU;"
+		echo "  the scenarios run one after another, each against all three proxies, the first rotating:"
+		echo "  idle ${ORDER[idle]}; echo64 ${ORDER[echo64]}; echo4k ${ORDER[echo4k]};"
+		echo "  handshake ${ORDER[handshake]}; resume ${ORDER[resume]}"
+		echo "- proxy CPU is utime+stime of the proxy process (nginx: its worker) over the measured time"
+		echo "- ratios are throng/peer: above 1 is better for rates, below 1 for latency, memory, CPU seconds and failures"
+		echo
+		echo "## Summary"
+		echo
+		header
+		SECTION=summary
+		row idle '.targets[0].rss_per_session_bytes' "wss idle $N: proxy RSS per session (B)" -
+		row handshake '.targets[0].handshakes_per_cpu_second' "full handshakes per proxy CPU-second" -
+		row handshake .latency.p50_us "full handshake p50 (µs)" - 1
+		row handshake .latency.p99_us "full handshake p99 (µs)" - 1
+		row resume '.targets[0].handshakes_per_cpu_second' "resumed handshakes per proxy CPU-second" -
+		row resume .latency.p50_us "resumed handshake p50 (µs)" - 1
+		row resume .latency.p99_us "resumed handshake p99 (µs)" - 1
+		row resume "$RESUMED" "share of TLS handshakes resumed (-resume)" - 3
+		row echo64 '.targets[0].msgs_per_cpu_second' "wss echo $C × 64 B, window 1: msgs per proxy CPU-second" -
+		row echo4k '.targets[0].msgs_per_cpu_second' "wss echo $C × 4 KiB, window 1: msgs per proxy CPU-second" -
+		echo
+		echo "Where throng is not ahead, scenario by scenario:"
+		echo
+		behind_list "$details" "wss "
+		echo
+		if [ -s "$NOTES" ]; then
+			echo "Runs that ended with an error (their figures are still shown):"
+			echo
+			cat "$NOTES"
+			echo
+		fi
+		cat "$details"
+	} >"$out"
+	mkdir -p bench/results
+	cp "$out" bench/results/latest-tls.md
+	rm -rf bench/results/raw-tls
+	mkdir -p bench/results/raw-tls
+	cp "$TMP"/*-throng.json "$TMP"/*-nginx.json "$TMP"/*-haproxy.json bench/results/raw-tls/ 2>/dev/null || true
+	cat "$out"
+}
+
+if [ "$TLS" -eq 1 ]; then
+	tls_run
+	exit 0
+fi
+
+start_throng
+start_nginx
+start_haproxy
+
+# Idle first, while every proxy is fresh: memory a proxy grew for earlier
+# scenarios would be reused by the idle sessions and hide their cost.
+for p in $(order 5); do
+	bench idle "$p" idle -url "ws://${ADDR[$p]}/" -n "$N" -hold "$HOLD" -rate 2000/s -source "$SOURCES"
+done
+for p in $(order 0); do
+	bench echo64 "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 64 -window 1 -d "$D" -source "$SOURCES"
+done
+for p in $(order 1); do
+	bench echo4k "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 4096 -window 1 -d "$D" -source "$SOURCES"
+done
+for p in $(order 2); do
+	bench echo4kw "$p" echo -url "ws://${ADDR[$p]}/" -c "$BIG_C" -size 4096 -window "$WINDOW" -d "$D" \
+		-rate 2000/s -source "$SOURCES"
+done
+for p in $(order 3); do
+	bench handshake "$p" handshake -url "ws://${ADDR[$p]}/" -c "$HC" -d "$D" -source "$SOURCES"
+done
+for p in $(order 4); do
+	bench fanout "$p" fanout -url "ws://${ADDR[$p]}/fanout/room-$p" -subs "$SUBS" -rate "$RATE" -d "$D" \
+		-connect-rate 2000/s -source "$SOURCES"
+done
+scale_run
+
 DETAILS=$TMP/details.md
 {
 	echo_section echo64 "echo: $C sessions, 64 B, window 1, $D (after 1 s warm-up)"
@@ -523,12 +819,7 @@ DETAILS=$TMP/details.md
 	echo "Connect, upgrade, close; each proxy dials the echo backend for every handshake."
 	echo
 	header
-	row handshake .handshakes_per_sec "handshakes/s" hi
-	row handshake '.targets[0].handshakes_per_cpu_second' "handshakes per proxy CPU-second" hi
-	row handshake '.targets[0].cpu_seconds' "proxy CPU seconds" - 2
-	row handshake .latency.p50_us "p50 handshake latency (µs)" lo 1
-	row handshake .latency.p99_us "p99 handshake latency (µs)" lo 1
-	row handshake "$FAILS" "failures" lo
+	handshake_rows handshake
 	echo
 	verdict
 
@@ -554,13 +845,7 @@ DETAILS=$TMP/details.md
 	echo "## $SECTION"
 	echo
 	header
-	row idle .connected "connected" hi
-	row idle .alive "alive at the end" hi
-	row idle '.targets[0].rss_per_session_bytes' "proxy RSS growth per session (B)" lo
-	row idle '.targets[0].idle_cpu_seconds' "proxy CPU seconds during the hold" lo 2
-	row idle '.targets[0].connect_cpu_seconds' "proxy CPU seconds to connect" lo 2
-	row idle .kernel_bytes_per_session "kernel TCP memory per session, all sockets (B)" lo
-	row idle .kernel_slab_per_session_bytes "kernel slab per session, socket caches, all sockets (B)" -
+	idle_rows idle
 	echo
 	echo "Kernel TCP memory is system-wide (/proc/net/sockstat, pages of all TCP sockets: client, proxy"
 	echo "and backend sides) before and after connecting, so other load on the host moves it; a negative"
@@ -578,16 +863,7 @@ DETAILS=$TMP/details.md
 
 OUT=$TMP/latest.md
 {
-	echo "# throng vs nginx vs HAProxy"
-	echo
-	echo "- command: \`bench/scripts/compare.sh${ARGS[*]:+ ${ARGS[*]}}\`"
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
-	echo "- versions: throng $(git describe --tags --always --dirty 2>/dev/null || echo dev)," \
-		"$(nginx -v 2>&1 | sed 's|.*: ||')," \
-		"$(haproxy -v | head -n1 | awk '{ print "haproxy/" $3 }')," \
-		"$(j echo64 throng .machine.go_version)"
-	echo "- addresses: echo backend $BACKEND, fanout backend $FANOUT, throng $THRONG_ADDR, nginx $NGINX_ADDR, haproxy $HAPROXY_ADDR"
+	report_head "throng vs nginx vs HAProxy" echo64
 	echo "- pinning: each proxy one loop/worker/thread on CPU $PROXY_CPU; backends and load generator on CPU $LOAD_CPU;"
 	echo "  the scenarios run one after another, each against all three proxies, the first rotating:"
 	echo "  echo64 ${ORDER[echo64]}; echo4k ${ORDER[echo4k]}; echo4kw ${ORDER[echo4kw]};"
@@ -609,10 +885,7 @@ OUT=$TMP/latest.md
 	echo
 	echo "Where throng is not ahead, scenario by scenario:"
 	echo
-	while IFS= read -r s; do
-		lines=$(awk -F'|' -v s="$s" '$1 == s { print $2 }' "$TMP/behind" | paste -sd ';' - | sed 's/;/; /g')
-		echo "- $s: ${lines:-ahead of (or level with) both peers on every figure}"
-	done < <(grep -E '^## (echo|handshake|fanout|idle)' "$DETAILS" | sed 's/^## //')
+	behind_list "$DETAILS" "echo|handshake|fanout|idle"
 	echo
 	if [ -s "$NOTES" ]; then
 		echo "Runs that ended with an error (their figures are still shown):"

@@ -51,8 +51,9 @@ subcommands:
   chart    draw bench/scripts/compare.sh's reports as SVG bar charts
            throng-bench chart -in bench/results/raw -out charts
 
-  Every load subcommand takes a wss:// URL too (-insecure, -ca FILE, -sni NAME): it then
-  runs on crypto/tls, one goroutine per connection (gnet has no TLS); reports say which.
+  Every load subcommand takes a wss:// URL too (-insecure, -ca FILE, -sni NAME, -curves LIST,
+  -resume): it then runs on crypto/tls, one goroutine per connection (gnet has no TLS);
+  reports say which, what the client offered and how many handshakes resumed.
   -procs P splits a run over P processes of throng-bench (sessions, connect rate and
   -source addresses divided) and merges their results. On a terminal a progress line
   is shown on stderr, unless -json.
@@ -202,7 +203,7 @@ type loadFlags struct {
 	procs   int
 	jsonOut bool
 	unit    string           // what the progress line's rate counts; default "msgs/s"
-	tls     bench.TLSOptions // -insecure, -ca, -sni: wss:// only (tls.go)
+	tls     bench.TLSOptions // -insecure, -ca, -sni, -curves, -resume: wss:// only (tls.go)
 }
 
 // register adds the shared load flags to fs: the connect rate (default
