@@ -26,17 +26,26 @@ import (
 // from the test's own loopback address (the proxy must report the real
 // peer) and returns that address, the head the backend saw and the 101 the
 // client got.
-func forwardedHead(t *testing.T, extra func(host string) string, req func(addr string) string) (host, up, head string) {
+// headBackend accepts upgrades on addr, sends each request head it gets
+// on the channel it returns, answers 101 and reads on until the client
+// leaves.
+func headBackend(t *testing.T, addr string) <-chan string {
 	t.Helper()
-	host = newHost()
-	backend := net.JoinHostPort(host, "19001")
 	heads := make(chan string, 1)
-	fakeBackend(t, backend, func(c net.Conn) {
+	fakeBackend(t, addr, func(c net.Conn) {
 		h, _ := readHead(c)
 		heads <- h
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
 		_, _ = io.Copy(io.Discard, c)
 	})
+	return heads
+}
+
+func forwardedHead(t *testing.T, extra func(host string) string, req func(addr string) string) (host, up, head string) {
+	t.Helper()
+	host = newHost()
+	backend := net.JoinHostPort(host, "19001")
+	heads := headBackend(t, backend)
 	addr := net.JoinHostPort(host, "18080")
 	startThrong(t, addr, basicConfig(addr, []string{backend}, extra(host)))
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(host)}}

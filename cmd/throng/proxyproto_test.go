@@ -86,11 +86,12 @@ func TestProxyProtocolReceived(t *testing.T) {
 		}
 		refused++
 	}
-	// A header split over several writes is still read whole.
+	// A header in several writes is still read whole. (Whether the proxy
+	// reads them apart is the kernel's call; the machine test's
+	// proxy_header rows cover a header cut between reads.)
 	c := dial(host)
 	for _, part := range []string{"PROXY TCP4 192.0", ".2.9 198.51.100.1 4", "0000 443\r", "\n"} {
 		_, _ = io.WriteString(c, part)
-		time.Sleep(20 * time.Millisecond) // separate segments, not an event to wait for
 	}
 	_, _ = io.WriteString(c, upgradeRequest("example.test", "/"))
 	if head, err := readHead(c); err != nil || statusOf(head) != 101 {
@@ -110,13 +111,7 @@ func TestProxyProtocolReceived(t *testing.T) {
 func TestProxyProtocolWithTLS(t *testing.T) {
 	host := newHost()
 	backend := net.JoinHostPort(host, "19001")
-	heads := make(chan string, 1)
-	fakeBackend(t, backend, func(c net.Conn) {
-		h, _ := readHead(c)
-		heads <- h
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-		_, _ = io.Copy(io.Discard, c)
-	})
+	heads := headBackend(t, backend)
 	ca := enginetest.NewCA(t, "test CA")
 	certPath, keyPath := ca.Issue(t, "localhost", []string{"localhost"}, enginetest.ECDSA, false).WriteFiles(t, t.TempDir(), "site")
 	addr := net.JoinHostPort(host, "18443")
