@@ -182,6 +182,20 @@ func loadPair(r *reader, key, certPath, keyPath string, now time.Time) (*tls.Cer
 // parseChain parses the CERTIFICATE blocks of data, leaf first; other
 // blocks (a key kept in the same file) are skipped.
 func parseChain(key, path string, data []byte) (chain [][]byte, leaf *x509.Certificate, err error) {
+	certs, err := parseCerts(key, path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range certs {
+		chain = append(chain, c.Raw)
+	}
+	return chain, certs[0], nil
+}
+
+// parseCerts parses every CERTIFICATE block of data, in order, skipping
+// other blocks; a file without one is an error.
+func parseCerts(key, path string, data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	for n := 1; ; n++ {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -193,17 +207,14 @@ func parseChain(key, path string, data []byte) (chain [][]byte, leaf *x509.Certi
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, nil, &Error{Key: key, File: path, Msg: "PEM block " + strconv.Itoa(n) + " is not a certificate: " + err.Error(), Err: ErrInvalidFile, Cause: err}
+			return nil, &Error{Key: key, File: path, Msg: "PEM block " + strconv.Itoa(n) + " is not a certificate: " + err.Error(), Err: ErrInvalidFile, Cause: err}
 		}
-		if leaf == nil {
-			leaf = c
-		}
-		chain = append(chain, b.Bytes)
+		certs = append(certs, c)
 	}
-	if leaf == nil {
-		return nil, nil, &Error{Key: key, File: path, Msg: "holds no PEM CERTIFICATE block", Err: ErrInvalidFile}
+	if len(certs) == 0 {
+		return nil, &Error{Key: key, File: path, Msg: "holds no PEM CERTIFICATE block", Err: ErrInvalidFile}
 	}
-	return chain, leaf, nil
+	return certs, nil
 }
 
 // parseKey parses the first private key block of data: PKCS #8
@@ -248,26 +259,13 @@ func loadPool(r *reader, key, path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for i := 1; ; i++ {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, &Error{Key: key, File: path, Msg: "PEM block " + strconv.Itoa(i) + " is not a certificate: " + err.Error(), Err: ErrInvalidFile, Cause: err}
-		}
-		pool.AddCert(c)
-		n++
+	certs, err := parseCerts(key, path, data)
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, &Error{Key: key, File: path, Msg: "holds no PEM CERTIFICATE block", Err: ErrInvalidFile}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
 }
