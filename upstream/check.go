@@ -323,13 +323,6 @@ func Check(ctx context.Context, hc *config.HealthCheck, addr string) error {
 	return check(ctx, hc, addr, nil, nil)
 }
 
-// CheckTLS is Check over TLS with cfg (a backend with tls = true): the
-// handshake, certificate verification included, is part of every check,
-// tcp checks too.
-func CheckTLS(ctx context.Context, hc *config.HealthCheck, addr string, cfg *tls.Config) error {
-	return check(ctx, hc, addr, cfg, nil)
-}
-
 // checkProxyHeader is what a check sends first to a backend of an upstream
 // with send_proxy_protocol: a header without addresses (v1 UNKNOWN, v2
 // LOCAL), which says "the balancer's own connection", so that a backend
