@@ -168,14 +168,25 @@ func (s *tlsTestServer) serve(nc net.Conn) {
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(loadTestTimeout))
 	var path string
-	u := ws.Upgrader{OnRequest: func(uri []byte) error { path = string(uri); return nil }}
+	c := &tlsTestConn{nc: nc}
+	// A fanout connection joins its room before the 101 is written: the
+	// client may publish as soon as every subscriber has its 101.
+	u := ws.Upgrader{OnRequest: func(uri []byte) error {
+		path = string(uri)
+		if s.fanout {
+			s.join(path, c, true)
+		}
+		return nil
+	}}
+	if s.fanout {
+		defer func() {
+			if path != "" {
+				s.join(path, c, false)
+			}
+		}()
+	}
 	if _, err := u.Upgrade(nc); err != nil {
 		return
-	}
-	c := &tlsTestConn{nc: nc}
-	if s.fanout {
-		s.join(path, c, true)
-		defer s.join(path, c, false)
 	}
 	br := bufio.NewReader(nc)
 	for {
