@@ -51,6 +51,7 @@ var (
 	descTLSInProgress  = desc("tls_handshakes_in_progress", "TLS handshakes with clients in progress now.")
 	descTLSAlerts      = desc("tls_record_errors_total", "TLS sessions ended by a bad record from the client (a fatal alert went back).")
 	descCertExpiry     = desc("tls_certificate_expiry_timestamp_seconds", "When each certificate in use expires, by its cert file.", "file")
+	descPolicyRefused  = desc("policy_refused_total", "Handshakes refused by admission policy (docs/policy.md), by reason: address (allow_cidrs, deny_cidrs), origin, handshake_rate, sessions_per_ip, header_size.", "reason")
 	descProxyRefused   = desc("proxy_protocol_refused_total", "Connections closed for a missing or bad PROXY header, or a sender not in trusted_proxies.")
 )
 
@@ -148,6 +149,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCertExpiry, float64(cert.NotAfter.Unix()), cert.File)
 	}
 	counter(descProxyRefused, st.ProxyRefused)
+	for i, name := range engine.PolicyReasons() {
+		counter(descPolicyRefused, st.PolicyRefused[i], name)
+	}
 }
 
 // histogram sends h as a Prometheus histogram.

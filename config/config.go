@@ -74,6 +74,7 @@ type Config struct {
 	Limits    Limits     `toml:"limits"`
 	Timeouts  Timeouts   `toml:"timeouts"`
 	Log       Log        `toml:"log"`
+	Keepalive Keepalive  `toml:"keepalive"`
 	Admin     Admin      `toml:"admin"`
 	TLS       TLS        `toml:"tls"`
 	Routes    []Route    `toml:"route"`
@@ -128,6 +129,10 @@ type Server struct {
 	// MaxSessions caps open sessions; 0 derives the cap from RLIMIT_NOFILE
 	// at start, otherwise the smaller of both applies. ≥ 0. Default 0.
 	MaxSessions int `toml:"max_sessions"`
+	// ForwardAuthConcurrency bounds the questions to route.forward_auth
+	// services in flight at once, across routes; a handshake finding
+	// none free gets 503. 1..65536. Default 256.
+	ForwardAuthConcurrency int `toml:"forward_auth_concurrency"`
 	// ReadBuffer is the per-loop read buffer (gnet WithReadBufferCap),
 	// 1KiB..16MiB. Default "64KiB".
 	ReadBuffer Size `toml:"read_buffer"`
@@ -155,6 +160,116 @@ type Limits struct {
 	// session counts as stalled (stalled_frames in the stats line); nothing
 	// is closed for it. 1s..12h (whole seconds count). Default "60s".
 	StalledFrame Duration `toml:"stalled_frame"`
+
+	// MaxSessionsPerIP caps the open sessions of one client address
+	// (IPv6 grouped by IPv6Prefix), exact across loops; over it the
+	// handshake gets 429 with Retry-After before any backend is touched.
+	// 0 means no cap. ≥ 0. Default 0.
+	MaxSessionsPerIP int `toml:"max_sessions_per_ip"`
+	// HandshakesPerIP is a token bucket per client address refilled at
+	// this rate ("20/s"); a handshake finding it empty gets 429 with
+	// Retry-After. "0/s" means no limit. Default "0/s".
+	HandshakesPerIP Rate `toml:"handshakes_per_ip"`
+	// HandshakeBurst is that bucket's size; 0 means the rate's amount per
+	// second, at least 1. ≥ 0. Default 0.
+	HandshakeBurst int `toml:"handshake_burst"`
+	// MessagesPerSession limits the data messages a client sends toward
+	// its backend ("100/s"), checked at each message's first frame
+	// header; the burst is one second's worth. "0/s" means no limit.
+	// Default "0/s".
+	MessagesPerSession Rate `toml:"messages_per_session"`
+	// BytesPerSession limits the payload bytes a client sends toward its
+	// backend ("1MiB/s"), charged at each frame header and checked at
+	// each message's first; the burst is one second's worth (at least
+	// one max_frame_bytes frame). "0/s" means no limit. Default "0/s".
+	BytesPerSession Rate `toml:"bytes_per_session"`
+	// RateLimitAction is what a message over MessagesPerSession or
+	// BytesPerSession gets: close (Close 1008 to the client, 1001 to the
+	// backend) or drop (the whole message, every fragment, is dropped and
+	// counted; the session goes on). Default "close".
+	RateLimitAction string `toml:"rate_limit_action"`
+	// MaxMessageBytes bounds a data message's payload across its
+	// fragments; a message that would pass it gets Close 1009. 0 means
+	// only MaxFrameBytes applies. ≥ 0. Default 0.
+	MaxMessageBytes Size `toml:"max_message_bytes"`
+	// IPv6Prefix is the prefix length by which IPv6 client addresses are
+	// grouped for MaxSessionsPerIP and HandshakesPerIP: one subscriber
+	// usually holds a whole /64. 1..128. Default 64.
+	IPv6Prefix int `toml:"ipv6_prefix"`
+	// TrackedIPs bounds the client addresses the per-address limits
+	// remember at once. An address is forgotten only while it has no open
+	// session and a full bucket, which loses nothing; a new address
+	// finding the table full of others shares one overflow bucket with
+	// every such address until entries are forgotten (docs/policy.md).
+	// 1024..16777216. Default 65536.
+	TrackedIPs int `toml:"tracked_ips"`
+}
+
+// Rate limit actions accepted in limits.rate_limit_action.
+const (
+	RateLimitClose = "close"
+	RateLimitDrop  = "drop"
+)
+
+// RouteLimits overrides [limits] keys for one route ([route.limits]); a
+// key the route omits (nil) keeps the [limits] value. MaxHeaderBytes may
+// only tighten the global one: the head is read before its route is known.
+type RouteLimits struct {
+	MaxHeaderBytes     *Size     `toml:"max_header_bytes"`
+	MaxFrameBytes      *Size     `toml:"max_frame_bytes"`
+	WriteBufferLimit   *Size     `toml:"write_buffer_limit"`
+	MaxEarlyBytes      *Size     `toml:"max_early_bytes"`
+	StalledFrame       *Duration `toml:"stalled_frame"`
+	MaxSessionsPerIP   *int      `toml:"max_sessions_per_ip"`
+	HandshakesPerIP    *Rate     `toml:"handshakes_per_ip"`
+	HandshakeBurst     *int      `toml:"handshake_burst"`
+	MessagesPerSession *Rate     `toml:"messages_per_session"`
+	BytesPerSession    *Rate     `toml:"bytes_per_session"`
+	RateLimitAction    *string   `toml:"rate_limit_action"`
+	MaxMessageBytes    *Size     `toml:"max_message_bytes"`
+	IPv6Prefix         *int      `toml:"ipv6_prefix"`
+	TrackedIPs         *int      `toml:"tracked_ips"`
+}
+
+// IsZero reports whether r overrides nothing.
+func (r *RouteLimits) IsZero() bool { return *r == RouteLimits{} }
+
+// Apply returns l with r's keys in place of its own.
+func (r *RouteLimits) Apply(l Limits) Limits {
+	set(&l.MaxHeaderBytes, r.MaxHeaderBytes)
+	set(&l.MaxFrameBytes, r.MaxFrameBytes)
+	set(&l.WriteBufferLimit, r.WriteBufferLimit)
+	set(&l.MaxEarlyBytes, r.MaxEarlyBytes)
+	set(&l.StalledFrame, r.StalledFrame)
+	set(&l.MaxSessionsPerIP, r.MaxSessionsPerIP)
+	set(&l.HandshakesPerIP, r.HandshakesPerIP)
+	set(&l.HandshakeBurst, r.HandshakeBurst)
+	set(&l.MessagesPerSession, r.MessagesPerSession)
+	set(&l.BytesPerSession, r.BytesPerSession)
+	set(&l.RateLimitAction, r.RateLimitAction)
+	set(&l.MaxMessageBytes, r.MaxMessageBytes)
+	set(&l.IPv6Prefix, r.IPv6Prefix)
+	set(&l.TrackedIPs, r.TrackedIPs)
+	return l
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// Keepalive configures the proxy's own Pings toward clients ([keepalive]).
+type Keepalive struct {
+	// PingInterval is how long a client may stay silent before the proxy
+	// sends it a Ping (at a frame boundary of what goes to it). "0s"
+	// turns proxy pings off. 0 or ≥ 1s. Default "0s".
+	PingInterval Duration `toml:"ping_interval"`
+	// PongTimeout is how long the client has to answer with a Pong
+	// before the session is closed (1001 toward the backend). The
+	// proxy's own Pongs are not forwarded. > 0 when PingInterval is set.
+	// Default "10s".
+	PongTimeout Duration `toml:"pong_timeout"`
 }
 
 // Timeouts are the per-state deadlines of a session ([timeouts]).
@@ -223,6 +338,91 @@ type Route struct {
 	PathPrefix string `toml:"path_prefix"`
 	// Upstream names an [[upstream]]. Required.
 	Upstream string `toml:"upstream"`
+
+	// AllowOrigins lists the Origin values admitted: exact origins
+	// ("https://app.example.com", compared case-insensitively, default
+	// ports ignored) or "https://*.example.com", any subdomain of it
+	// (not example.com itself) with that scheme. Another Origin gets 403,
+	// which stops cross-site WebSocket hijacking. Empty admits any.
+	// Default empty.
+	AllowOrigins []string `toml:"allow_origins"`
+	// RequireOrigin refuses (403) a request without Origin as well;
+	// otherwise one without it (a non-browser client) is admitted.
+	// Default false.
+	RequireOrigin bool `toml:"require_origin"`
+	// AllowCIDRs lists the client addresses or prefixes admitted; empty
+	// admits everyone. Others get 403. Default empty.
+	AllowCIDRs []string `toml:"allow_cidrs"`
+	// DenyCIDRs lists client addresses or prefixes refused with 403; it
+	// wins over AllowCIDRs. Default empty.
+	DenyCIDRs []string `toml:"deny_cidrs"`
+	// ForwardAuth is the http:// or https:// URL of an auth service asked
+	// about each handshake of this route (docs/policy.md): a 2xx admits,
+	// any other answer goes back to the client as it came. "" is off.
+	// Default "".
+	ForwardAuth string `toml:"forward_auth"`
+	// ForwardAuthHeaders names the auth service's response headers
+	// copied into the request forwarded to the backend (replacing any the
+	// client sent). Default empty.
+	ForwardAuthHeaders []string `toml:"forward_auth_headers"`
+	// ForwardAuthTimeout bounds one question to the auth service,
+	// connect included; past it the client gets 503. > 0 and less than
+	// timeouts.handshake. Default "2s".
+	ForwardAuthTimeout Duration `toml:"forward_auth_timeout"`
+	// ForwardAuthCache keeps the service's answers this long, keyed by
+	// the request's method, URI and the headers it was sent; "0s" asks
+	// every time. 0..1h. Default "0s".
+	ForwardAuthCache Duration `toml:"forward_auth_cache"`
+	// JWT verifies a token at the upgrade ([route.jwt]); nil is off.
+	JWT *JWT `toml:"jwt"`
+	// Limits overrides [limits] keys for this route ([route.limits]).
+	Limits RouteLimits `toml:"limits"`
+}
+
+// Token sources accepted in route.jwt.token_from.
+const (
+	TokenFromHeader      = "header"   // Authorization: Bearer TOKEN
+	TokenFromQueryPrefix = "query:"   // query:NAME, the URI's NAME parameter
+	TokenFromProtocol    = "protocol" // an entry of Sec-WebSocket-Protocol
+)
+
+// JWT configures token verification for a route ([route.jwt]). Exactly
+// the keys named verify: the algorithm comes from the key, never from the
+// token. Key files are read at load and on every reload (SIGHUP).
+type JWT struct {
+	// HS256SecretFile is the path of an HMAC secret (the file's bytes,
+	// one trailing newline removed), at least 32 bytes. Default "".
+	HS256SecretFile string `toml:"hs256_secret_file"`
+	// PublicKeyFiles are paths of PEM public keys (or certificates):
+	// RSA keys verify RS256, P-256 keys ES256, Ed25519 keys EdDSA.
+	// Default empty.
+	PublicKeyFiles []string `toml:"public_key_files"`
+	// JWKSFile is the path of a JSON Web Key Set (RFC 7517); a token's
+	// kid picks the key. Default "".
+	JWKSFile string `toml:"jwks_file"`
+	// Issuer, when set, must equal the token's iss. Default "".
+	Issuer string `toml:"issuer"`
+	// Audience, when set, must be one of the token's aud. Default "".
+	Audience string `toml:"audience"`
+	// TokenFrom lists where the token is looked for, in order: "header"
+	// (Authorization: Bearer), "query:NAME" or "protocol" (a
+	// Sec-WebSocket-Protocol entry that looks like a JWT, the browser
+	// pattern). A token from the query is removed from the forwarded
+	// URI, one from the protocol list from the offered protocols.
+	// Default ["header"].
+	TokenFrom []string `toml:"token_from"`
+	// ForwardClaims maps claim names to request headers sent to the
+	// backend with the verified claim's value ({ sub = "X-User-Id" });
+	// client-sent headers of those names are removed first. Default empty.
+	ForwardClaims map[string]string `toml:"forward_claims"`
+	// RequiredClaims lists claims a valid token must carry with the
+	// given value ({ scope = "chat" }; a space-separated string claim or
+	// an array claim holding the value passes). A valid token without
+	// them gets 403. Default empty.
+	RequiredClaims map[string]string `toml:"required_claims"`
+	// Leeway is the clock skew allowed on exp, nbf and iat. 0..30s.
+	// Default "5s".
+	Leeway Duration `toml:"leeway"`
 }
 
 // Upstream is a named group of backends ([[upstream]]).

@@ -19,6 +19,8 @@ func Default() *Config {
 			DialWorkers:    16,
 			MaxSessions:    0,
 			ReadBuffer:     64 * KiB,
+
+			ForwardAuthConcurrency: 256,
 		},
 		Limits: Limits{
 			MaxHeaderBytes:   16 * KiB,
@@ -26,6 +28,13 @@ func Default() *Config {
 			WriteBufferLimit: 4 * MiB,
 			MaxEarlyBytes:    64 * KiB,
 			StalledFrame:     DurationOf(time.Minute),
+			RateLimitAction:  RateLimitClose,
+			IPv6Prefix:       64,
+			TrackedIPs:       65536,
+		},
+		Keepalive: Keepalive{
+			PingInterval: DurationOf(0),
+			PongTimeout:  DurationOf(10 * time.Second),
 		},
 		Timeouts: Timeouts{
 			Handshake:         DurationOf(10 * time.Second),
@@ -56,9 +65,20 @@ func Default() *Config {
 }
 
 // DefaultRoute returns the defaults of a [[route]] element: any host, path
-// prefix "/", no upstream.
+// prefix "/", no upstream, every Origin and address admitted, no forward
+// auth (a 2s timeout and no cache once set), no JWT, no limit overrides.
 func DefaultRoute() Route {
-	return Route{Host: "*", PathPrefix: "/"}
+	return Route{
+		Host: "*", PathPrefix: "/",
+		AllowOrigins: []string{}, AllowCIDRs: []string{}, DenyCIDRs: []string{},
+		ForwardAuthHeaders: []string{}, ForwardAuthTimeout: DurationOf(2 * time.Second),
+	}
+}
+
+// DefaultJWT returns the defaults of [route.jwt] keys the file omits: the
+// token from the Authorization header, 5s of leeway, no keys.
+func DefaultJWT() JWT {
+	return JWT{TokenFrom: []string{TokenFromHeader}, Leeway: DurationOf(5 * time.Second)}
 }
 
 // DefaultUpstream returns the defaults of an [[upstream]] element:

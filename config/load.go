@@ -114,6 +114,17 @@ func fillElements(c *Config, raw map[string]any) {
 		fillKey(m, "host", &r.Host, def.Host)
 		fillKey(m, "path_prefix", &r.PathPrefix, def.PathPrefix)
 		fillKey(m, "upstream", &r.Upstream, def.Upstream)
+		fillKey(m, "forward_auth_timeout", &r.ForwardAuthTimeout, def.ForwardAuthTimeout)
+		fillKey(m, "allow_origins", &r.AllowOrigins, def.AllowOrigins)
+		fillKey(m, "allow_cidrs", &r.AllowCIDRs, def.AllowCIDRs)
+		fillKey(m, "deny_cidrs", &r.DenyCIDRs, def.DenyCIDRs)
+		fillKey(m, "forward_auth_headers", &r.ForwardAuthHeaders, def.ForwardAuthHeaders)
+		if r.JWT != nil {
+			jm, _ := m["jwt"].(map[string]any)
+			jdef := DefaultJWT()
+			fillKey(jm, "token_from", &r.JWT.TokenFrom, jdef.TokenFrom)
+			fillKey(jm, "leeway", &r.JWT.Leeway, jdef.Leeway)
+		}
 	}
 	ups, _ := raw["upstream"].([]any)
 	for i := range c.Upstreams {

@@ -34,7 +34,9 @@ func mustParse(t *testing.T, doc string) *Config {
 // 127.0.0.1:9001.
 func defaultsWithEcho() *Config {
 	want := Default()
-	want.Routes = []Route{{Host: "*", PathPrefix: "/", Upstream: "echo"}}
+	r := DefaultRoute()
+	r.Upstream = "echo"
+	want.Routes = []Route{r}
 	u := documentedUpstream()
 	u.Name, u.Backends = "echo", []Backend{{Addr: "127.0.0.1:9001", Weight: 1}}
 	want.Upstreams = []Upstream{u}
@@ -185,10 +187,10 @@ addr = "10.0.0.3:80"
 addr = "10.0.0.4:80"
 weight = 7
 `)
-	wantRoutes := []Route{
-		{Host: "example.com", PathPrefix: "/", Upstream: "a"},
-		{Host: "*", PathPrefix: "/chat", Upstream: "b"},
-	}
+	ra, rb := DefaultRoute(), DefaultRoute()
+	ra.Host, ra.Upstream = "example.com", "a"
+	rb.PathPrefix, rb.Upstream = "/chat", "b"
+	wantRoutes := []Route{ra, rb}
 	if !reflect.DeepEqual(c.Routes, wantRoutes) {
 		t.Errorf("routes = %+v; want %+v", c.Routes, wantRoutes)
 	}

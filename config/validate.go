@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/policy"
 	"math"
 	"net"
 	"net/netip"
@@ -209,6 +210,41 @@ func (c *Config) validateLimits(v *validator) {
 	if d := l.StalledFrame.D(); d < time.Second || d > 12*time.Hour {
 		v.add("limits.stalled_frame", "must be between 1s and 12h, not "+l.StalledFrame.String())
 	}
+	validatePolicyLimits(v, "limits", l)
+	if !l.MessagesPerSession.IsZero() || !l.BytesPerSession.IsZero() || l.MaxMessageBytes != 0 {
+		v.add("limits", "messages_per_session, bytes_per_session and max_message_bytes are not supported by this build yet (docs/policy.md)")
+	}
+	k := &c.Keepalive
+	if k.PingInterval.D() > 0 {
+		v.add("keepalive.ping_interval", "proxy pings are not supported by this build yet (docs/policy.md)")
+	}
+	v.nonNegative("keepalive.ping_interval", k.PingInterval)
+	if d := k.PingInterval.D(); d > 0 && d < time.Second {
+		v.add("keepalive.ping_interval", "must be 0s (off) or at least 1s, not "+k.PingInterval.String())
+	}
+	if k.PingInterval.D() > 0 {
+		v.positive("keepalive.pong_timeout", k.PongTimeout)
+	}
+	v.intRange("server.forward_auth_concurrency", c.Server.ForwardAuthConcurrency, 1, 65536)
+}
+
+// validatePolicyLimits checks the admission keys of [limits] (or of a
+// route's effective limits, under prefix).
+func validatePolicyLimits(v *validator, prefix string, l *Limits) {
+	if l.MaxSessionsPerIP < 0 {
+		v.add(prefix+".max_sessions_per_ip", "must not be negative, not "+strconv.Itoa(l.MaxSessionsPerIP))
+	}
+	if l.HandshakeBurst < 0 {
+		v.add(prefix+".handshake_burst", "must not be negative, not "+strconv.Itoa(l.HandshakeBurst))
+	}
+	switch l.RateLimitAction {
+	case RateLimitClose, RateLimitDrop:
+	default:
+		v.add(prefix+".rate_limit_action", "must be close or drop, not "+strconv.Quote(l.RateLimitAction))
+	}
+	v.sizeRange(prefix+".max_message_bytes", l.MaxMessageBytes, 0, -1)
+	v.intRange(prefix+".ipv6_prefix", l.IPv6Prefix, 1, 128)
+	v.intRange(prefix+".tracked_ips", l.TrackedIPs, 1024, 1<<24)
 }
 
 func (c *Config) validateTimeouts(v *validator) {
@@ -438,6 +474,7 @@ func (c *Config) validateRoutes(v *validator) {
 		case !names[r.Upstream]:
 			v.add(key+".upstream", strconv.Quote(r.Upstream)+" names no [[upstream]]")
 		}
+		c.validateRoutePolicy(v, key, &r)
 		hp := hostPath{host, r.PathPrefix}
 		if j, dup := seen[hp]; dup {
 			v.add(key, "host "+strconv.Quote(host)+" and path_prefix "+strconv.Quote(r.PathPrefix)+" repeat route["+strconv.Itoa(j)+"]")
@@ -569,4 +606,71 @@ func ParseHashKey(s string) (kind, name string, ok bool) {
 func ValidHashKey(s string) bool {
 	_, _, ok := ParseHashKey(s)
 	return ok
+}
+
+// validateRoutePolicy checks a route's admission keys with the parsers the
+// engine runs, and its [route.limits] overrides.
+func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
+	if _, err := policy.ParseOrigins(r.AllowOrigins); err != nil {
+		v.add(key+".allow_origins", lastLine(err))
+	}
+	if _, err := policy.ParsePrefixes(r.AllowCIDRs); err != nil {
+		v.add(key+".allow_cidrs", lastLine(err))
+	}
+	if _, err := policy.ParsePrefixes(r.DenyCIDRs); err != nil {
+		v.add(key+".deny_cidrs", lastLine(err))
+	}
+	if r.ForwardAuth != "" {
+		v.add(key+".forward_auth", "is not supported by this build yet (docs/policy.md)")
+	}
+	if r.JWT != nil {
+		v.add(key+".jwt", "is not supported by this build yet (docs/policy.md)")
+	}
+	lk := key + ".limits"
+	rl := &r.Limits
+	if rl.MaxHeaderBytes != nil && *rl.MaxHeaderBytes > c.Limits.MaxHeaderBytes {
+		v.add(lk+".max_header_bytes", "may only tighten limits.max_header_bytes ("+strconv.FormatInt(c.Limits.MaxHeaderBytes.Bytes(), 10)+"): the head is read before its route is known")
+	}
+	eff := rl.Apply(c.Limits)
+	sizes := []struct {
+		name   string
+		set    *Size
+		lo, hi Size
+	}{
+		{"max_header_bytes", rl.MaxHeaderBytes, KiB, MiB},
+		{"max_frame_bytes", rl.MaxFrameBytes, 125, -1},
+		{"write_buffer_limit", rl.WriteBufferLimit, 64 * KiB, -1},
+		{"max_early_bytes", rl.MaxEarlyBytes, 0, -1},
+	}
+	for _, sz := range sizes {
+		if sz.set != nil {
+			v.sizeRange(lk+"."+sz.name, *sz.set, sz.lo, sz.hi)
+		}
+	}
+	if rl.StalledFrame != nil {
+		v.add(lk+".stalled_frame", "applies to the whole process: set it in [limits]")
+	}
+	if rl.MessagesPerSession != nil && !rl.MessagesPerSession.IsZero() || rl.BytesPerSession != nil && !rl.BytesPerSession.IsZero() ||
+		rl.MaxMessageBytes != nil && *rl.MaxMessageBytes != 0 {
+		v.add(lk, "messages_per_session, bytes_per_session and max_message_bytes are not supported by this build yet (docs/policy.md)")
+	}
+	if ownPolicyKeys(rl) {
+		validatePolicyLimits(v, lk, &eff)
+	}
+}
+
+// lastLine is the last line of a joined error: the one naming the entry.
+func lastLine(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		return msg[i+1:]
+	}
+	return msg
+}
+
+// ownPolicyKeys reports whether a route overrides admission keys, which
+// are then checked under its own key path.
+func ownPolicyKeys(r *RouteLimits) bool {
+	return r.MaxSessionsPerIP != nil || r.HandshakesPerIP != nil || r.HandshakeBurst != nil ||
+		r.RateLimitAction != nil || r.MaxMessageBytes != nil || r.IPv6Prefix != nil || r.TrackedIPs != nil
 }

@@ -26,6 +26,10 @@ type accessInfo struct {
 	start     int64 // unix nanoseconds at accept
 	handshake time.Duration
 	traceID   [16]byte
+	// bytesIn and bytesOut count the payload relayed each way (client to
+	// backend, backend to client); kept here, not in the session, since
+	// only the access line reads them.
+	bytesIn, bytesOut uint64
 	// text holds, separated by accessSep: host, path, subprotocol,
 	// extensions, request id, and the client behind a trusted proxy.
 	text string
@@ -205,8 +209,8 @@ func (s *session) logSession() {
 		slog.Int("status", int(s.status)),
 		slog.Duration("handshake", a.handshake),
 		slog.Duration("duration", time.Duration(time.Now().UnixNano()-a.start)),
-		slog.Uint64("bytes_in", s.bytesC2U),
-		slog.Uint64("bytes_out", s.bytesU2C),
+		slog.Uint64("bytes_in", a.bytesIn),
+		slog.Uint64("bytes_out", a.bytesOut),
 		slog.Uint64("messages_in", uint64(s.c2u.Messages())),
 		slog.Uint64("messages_out", uint64(s.u2c.Messages())),
 		slog.Uint64("frames_in", s.c2u.Frames()),

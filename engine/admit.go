@@ -129,7 +129,7 @@ func (s *session) onClientRequest(p []byte) int {
 // its head before the 101 (n bytes held now): 400, and whatever attempt is
 // under way is called off, so no backend gets a request already refused.
 func (s *session) earlyOverflow(n int) bool {
-	if n <= int(s.snap.maxEarlyBytes) {
+	if n <= int(s.policy().maxEarlyBytes) {
 		return false
 	}
 	s.sh.stats.protocolErr.Add(1)
@@ -163,6 +163,9 @@ func (s *session) startUpstream() {
 		return
 	}
 	s.route = route
+	if !s.admitPolicy(req) {
+		return
+	}
 
 	// Build the forwarded request once; retries reuse it.
 	f := &sh.fwd

@@ -160,6 +160,7 @@ func (s *session) maybeFinish() {
 	s.flags |= flagFinished
 	s.endFlow()
 	s.releaseBackend()
+	s.releasePolicy()
 	sh := s.sh
 	if s.state != stateClosed {
 		s.setState(stateClosed)

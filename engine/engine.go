@@ -112,7 +112,10 @@ type Engine struct {
 	loopsUp     chan struct{}
 	loopsUpOnce sync.Once
 
-	clock    atomic.Int64 // ticks since start; advanced by ticker
+	clock atomic.Int64 // ticks since start; advanced by ticker
+	// born is the engine's creation; nanos counts from it on the
+	// monotonic clock, for token buckets finer than a tick.
+	born     time.Time
 	tickStop chan struct{}
 	tickDone chan struct{}
 	// flowWake wakes the flow poller (flow.go); flowDone is closed when
@@ -166,6 +169,7 @@ func New(o Options) (*Engine, error) {
 		trim:       o.TrimMemory,
 		stickyKey:  stickyKey,
 		routeReg:   routeReg,
+		born:       time.Now(),
 		responses:  newResponses(),
 		sessionCap: capacity,
 		loops:      loops,
@@ -528,6 +532,9 @@ func (e *Engine) ticker() {
 			return
 		case <-t.C:
 			now := e.clock.Add(1)
+			if now%ipSweepTicks == 0 {
+				e.sweepIPTables()
+			}
 			if e.trim && now%trimEvery == 0 {
 				trimmer.check(e.Stats().Accepted)
 			}

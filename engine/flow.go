@@ -438,10 +438,10 @@ func (s *session) throttle(d side, keep int) bool {
 	}
 	q := s.queued(d)
 	switch {
-	case q > int(s.snap.writeBufferLimit):
+	case q > int(s.policy().writeBufferLimit):
 		s.slowConsumer(d, reasonSlowConsumer)
 		return true
-	case q > int(s.snap.writeBufferLimit/2) && keep == 0:
+	case q > int(s.policy().writeBufferLimit/2) && keep == 0:
 		s.pause(d.other())
 	}
 	return false
@@ -712,7 +712,7 @@ func (s *session) pollFlow() {
 	if s.flow == nil {
 		return
 	}
-	low := int(s.snap.writeBufferLimit / 4)
+	low := int(s.policy().writeBufferLimit / 4)
 	for d := range fs.detached {
 		src := side(d)
 		if fs.detached[src] && (s.state != stateOpen || s.queued(src.other()) < low) {

@@ -113,10 +113,13 @@ func addOwned(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
 // routeRegistry keeps every route's counters by name across reloads.
 type routeRegistry struct {
-	loops int
-	mu    sync.Mutex
-	byKey map[routeKey]*routeStats
-	order []*routeStats
+	// tables are the per-address limit tables, kept across reloads like
+	// the counters (policy.go).
+	tables ipTables
+	loops  int
+	mu     sync.Mutex
+	byKey  map[routeKey]*routeStats
+	order  []*routeStats
 }
 
 func newRouteRegistry(loops int) *routeRegistry {

@@ -22,10 +22,10 @@ func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
 // are scanned but not forwarded once a Close went the other way.
 func (s *session) relay(p []byte, fromClient bool) (keep int) {
 	src, failed, closedTo, dst := &s.u2c, flagUpstreamFailed, flagClosedToClient, toClient
-	count, total, since := &s.bytesU2C, &s.sh.stats.bytesU2C, &s.u2cSince
+	total, since := &s.sh.stats.bytesU2C, &s.u2cSince
 	if fromClient {
 		src, failed, closedTo, dst = &s.c2u, flagClientFailed, flagClosedToUpstream, toUpstream
-		count, total, since = &s.bytesC2U, &s.sh.stats.bytesC2U, &s.c2uSince
+		total, since = &s.sh.stats.bytesC2U, &s.c2uSince
 	}
 	if s.flags&failed != 0 || src.CloseSeen() {
 		return 0
@@ -46,7 +46,13 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 			h, q := s.seal(dst, held, out)
 			s.send(dst, h, q)
 		}
-		*count += sent
+		if a := s.access; a != nil {
+			if fromClient {
+				a.bytesIn += sent
+			} else {
+				a.bytesOut += sent
+			}
+		}
 		// The loop is the counters' only writer: a plain store of the sum
 		// is enough for scrapers and avoids a locked add per read.
 		total.Store(total.Load() + sent)

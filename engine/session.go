@@ -103,7 +103,9 @@ type session struct {
 
 	c2u, u2c codec.Stream // frame state of each direction
 
-	bytesC2U, bytesU2C uint64
+	// pol is the session's admission state (policy.go): its per-address
+	// slot; nil when no per-session policy applies to its route.
+	pol *policyState
 
 	status    uint16 // HTTP status the client got (101 once open)
 	closeCode uint16 // close code the proxy sent, if any

@@ -125,6 +125,7 @@ type shardStats struct {
 	tlsAlerts        atomic.Uint64                       // sessions ended by a bad record (fatal alert sent)
 	tlsParked        atomic.Uint64                       // record layers parked while idle
 	proxyRefused     atomic.Uint64                       // connections without a valid PROXY header, or from an untrusted peer
+	policyRefused    [numPolicyReasons]atomic.Uint64     // handshakes refused by admission policy, by reason
 	_                cpu.CacheLinePad
 }
 

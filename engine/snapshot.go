@@ -42,6 +42,11 @@ type snapshot struct {
 	proxyVersion codec.ProxyVersion // server.proxy_protocol
 	accessLog    bool
 	accessSample float64 // log.access_sample: share of open sessions' lines written
+
+	// policies are the routes' admission rules and limits, by
+	// Route.Index; defaults applies before a session has a route.
+	policies []routePolicy
+	defaults routePolicy
 }
 
 // maxLinger bounds how long a refused client's input is drained.
@@ -77,6 +82,15 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 		accessSample:           c.Log.AccessSample,
 		forwarded:              c.Server.ForwardedHeader,
 		dialer:                 newNetDialer(to.Connect.D(), c.Server.TCPKeepalive.D()),
+	}
+	if s.policies, err = compilePolicies(c, &reg.tables); err != nil {
+		return nil, err
+	}
+	s.defaults = routePolicy{
+		maxHeaderBytes:   s.maxHeaderBytes,
+		maxEarlyBytes:    s.maxEarlyBytes,
+		maxFrameBytes:    s.maxFrameBytes,
+		writeBufferLimit: s.writeBufferLimit,
 	}
 	if s.proxyVersion, err = codec.ParseProxyVersion(c.Server.ProxyProtocol); err != nil {
 		return nil, fmt.Errorf("engine: proxy_protocol: %w", err)

@@ -40,9 +40,12 @@ type Stats struct {
 	TLSAlerts        uint64 // TLS sessions ended by a bad record (a fatal alert went to the client)
 	TLSParked        uint64 // record layers that let go of their AEADs while idle
 	ProxyRefused     uint64 // connections closed for a missing or bad PROXY header, or an untrusted sender
-	BytesIn          uint64 // client to backend, frames relayed
-	BytesOut         uint64 // backend to client, frames relayed
-	Loops            int    // shards: loops met at start or by a connection
+	// PolicyRefused counts handshakes refused by admission policy, by
+	// reason, in PolicyReasons' order.
+	PolicyRefused [numPolicyReasons]uint64
+	BytesIn       uint64 // client to backend, frames relayed
+	BytesOut      uint64 // backend to client, frames relayed
+	Loops         int    // shards: loops met at start or by a connection
 	// Transitions counts entries into each session state, by state name.
 	Transitions map[string]uint64
 }
@@ -82,6 +85,9 @@ func (e *Engine) Stats() Stats {
 		st.TLSAlerts += c.tlsAlerts.Load()
 		st.TLSParked += c.tlsParked.Load()
 		st.ProxyRefused += c.proxyRefused.Load()
+		for r := range c.policyRefused {
+			st.PolicyRefused[r] += c.policyRefused[r].Load()
+		}
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
 		for from := range c.moves {

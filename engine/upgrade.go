@@ -88,7 +88,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 		return 0
 	}
 	s.status = 101
-	maxFrame := uint64(s.snap.maxFrameBytes)
+	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
 	s.sampleAccess(req, resp)

@@ -1,0 +1,259 @@
+package engine
+
+// Admission policy at the upgrade (docs/policy.md): address lists,
+// Origin, per-address handshake rate and session cap, and the per-route
+// [limits] overrides. The rules themselves are package policy's; this file
+// compiles them per snapshot and applies them to a session.
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/policy"
+)
+
+// policyReason is why admission policy refused a handshake, for
+// throng_policy_refused_total{reason}.
+type policyReason uint8
+
+const (
+	refusedAddress    policyReason = iota // deny_cidrs, or not in allow_cidrs: 403
+	refusedOrigin                         // allow_origins / require_origin: 403
+	refusedRate                           // handshakes_per_ip: 429
+	refusedPerIP                          // max_sessions_per_ip: 429
+	refusedHeaderSize                     // a route's tighter max_header_bytes: 431
+	numPolicyReasons
+)
+
+var policyReasonNames = [numPolicyReasons]string{"address", "origin", "handshake_rate", "sessions_per_ip", "header_size"}
+
+func (r policyReason) String() string { return policyReasonNames[r] }
+
+// PolicyReasons names the reasons of Stats.PolicyRefused, in its order.
+func PolicyReasons() []string { return policyReasonNames[:] }
+
+// routePolicy is one route's admission rules and limits, compiled for the
+// loops. Immutable; a reload builds new ones.
+type routePolicy struct {
+	origins       *policy.Origins
+	requireOrigin bool
+	allow, deny   policy.Prefixes
+	// ips holds the per-address handshake buckets and session counts;
+	// nil when neither limit is set. Routes without their own per-address
+	// keys share the [limits] one, so that a client's sessions count
+	// together across them.
+	ips    *policy.IPTable
+	v6Bits int
+
+	maxHeaderBytes   int64
+	maxEarlyBytes    int64
+	maxFrameBytes    int64
+	writeBufferLimit int64
+}
+
+// policyState is what a session holds of admission policy: its slot in
+// an address's session count, released when it ends.
+type policyState struct {
+	ips *policy.IPTable
+	ip  *policy.IPEntry
+}
+
+// ipTableKey identifies an IPTable's limits, so that a reload keeping
+// them keeps the table (and the sessions and buckets it counts).
+type ipTableKey struct {
+	scope       string // "" for [limits], else the route's host+path
+	maxSessions int
+	rate        config.Rate
+	burst       int
+	tracked     int
+}
+
+// ipTables keeps the per-address tables across reloads: a reload that
+// leaves a route's limits alone must not reset its clients' counts (the
+// sessions opened before it still hold slots in the old table).
+type ipTables struct {
+	mu sync.Mutex
+	m  map[ipTableKey]*policy.IPTable
+}
+
+// get returns the table for k, making it if needed.
+func (t *ipTables) get(k ipTableKey) *policy.IPTable {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tb := t.m[k]; tb != nil {
+		return tb
+	}
+	if t.m == nil {
+		t.m = make(map[ipTableKey]*policy.IPTable)
+	}
+	var spec *policy.BucketSpec
+	if !k.rate.IsZero() {
+		s := policy.NewBucketSpec(k.rate.N(), k.rate.Per(), int64(k.burst))
+		spec = &s
+	}
+	tb := policy.NewIPTable(k.maxSessions, spec, k.tracked)
+	t.m[k] = tb
+	return tb
+}
+
+// sweep forgets what the tables hold for nothing, and drops tables no
+// longer in use that count no session.
+func (t *ipTables) sweep(now int64, inUse map[*policy.IPTable]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, tb := range t.m {
+		tb.Sweep(now)
+		if !inUse[tb] && tb.Len() == 0 {
+			delete(t.m, k)
+		}
+	}
+}
+
+// compilePolicies builds every route's policy for snapshot s.
+func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) {
+	out := make([]routePolicy, len(c.Routes))
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		lim := r.Limits.Apply(c.Limits)
+		p := &out[i]
+		var err error
+		if p.origins, err = policy.ParseOrigins(r.AllowOrigins); err != nil {
+			return nil, fmt.Errorf("engine: route[%d].allow_origins: %w", i, err)
+		}
+		p.requireOrigin = r.RequireOrigin
+		if p.allow, err = policy.ParsePrefixes(r.AllowCIDRs); err != nil {
+			return nil, fmt.Errorf("engine: route[%d].allow_cidrs: %w", i, err)
+		}
+		if p.deny, err = policy.ParsePrefixes(r.DenyCIDRs); err != nil {
+			return nil, fmt.Errorf("engine: route[%d].deny_cidrs: %w", i, err)
+		}
+		p.v6Bits = lim.IPv6Prefix
+		p.maxHeaderBytes = lim.MaxHeaderBytes.Bytes()
+		p.maxEarlyBytes = lim.MaxEarlyBytes.Bytes()
+		p.maxFrameBytes = lim.MaxFrameBytes.Bytes()
+		p.writeBufferLimit = lim.WriteBufferLimit.Bytes()
+		if lim.MaxSessionsPerIP > 0 || !lim.HandshakesPerIP.IsZero() {
+			k := ipTableKey{maxSessions: lim.MaxSessionsPerIP, rate: lim.HandshakesPerIP, burst: lim.HandshakeBurst, tracked: lim.TrackedIPs}
+			if ownIPLimits(&r.Limits) {
+				k.scope = r.Host + r.PathPrefix
+			}
+			p.ips = tables.get(k)
+		}
+	}
+	return out, nil
+}
+
+// ownIPLimits reports whether a route sets per-address keys of its own.
+func ownIPLimits(r *config.RouteLimits) bool {
+	return r.MaxSessionsPerIP != nil || r.HandshakesPerIP != nil || r.HandshakeBurst != nil ||
+		r.TrackedIPs != nil || r.IPv6Prefix != nil
+}
+
+// policy returns the rules of s's route (the [limits] defaults' before
+// it has one).
+func (s *session) policy() *routePolicy {
+	if s.route != nil && s.route.Index < len(s.snap.policies) {
+		return &s.snap.policies[s.route.Index]
+	}
+	return &s.snap.defaults
+}
+
+// limitClient is the address the admission rules see: the peer (or the
+// PROXY header's source), or, from a trusted proxy, the client its
+// X-Forwarded-For names.
+func (s *session) limitClient(req *codec.Request) netip.Addr {
+	ip, trusted := s.clientIP()
+	if !trusted {
+		return ip
+	}
+	if c, ok := codec.ClientFromForwardedFor(req.Headers, s.snap.trusted); ok {
+		return c
+	}
+	return ip
+}
+
+// admitPolicy applies the route's admission rules to the request and
+// answers a refusal itself; it reports whether the handshake may go on.
+// The checks run cheapest and most final first: the address lists, the
+// head size, the handshake bucket (which a refused handshake still
+// spends, so that a flood of bad requests is rate limited too), the
+// session cap, then the Origin.
+func (s *session) admitPolicy(req *codec.Request) bool {
+	p := s.policy()
+	ip := s.limitClient(req)
+	if !policy.Admits(p.allow, p.deny, ip) {
+		return s.refusePolicy(refusedAddress, 403, "")
+	}
+	if int64(len(s.hs.head)) > p.maxHeaderBytes {
+		return s.refusePolicy(refusedHeaderSize, 431, "")
+	}
+	if p.ips != nil {
+		e, v, wait := p.ips.Admit(policy.GroupKey(ip, p.v6Bits), s.sh.e.nanos())
+		switch v {
+		case policy.RateLimited:
+			return s.refusePolicy(refusedRate, 429, retryAfter(wait))
+		case policy.TooManySessions:
+			return s.refusePolicy(refusedPerIP, 429, headerRetryAfter)
+		}
+		if e != nil {
+			s.pol = &policyState{ips: p.ips, ip: e}
+		}
+	}
+	if !p.origins.Empty() || p.requireOrigin {
+		if req.Origin == nil && p.requireOrigin || req.Origin != nil && !p.origins.Allowed(req.Origin) {
+			s.releasePolicy()
+			return s.refusePolicy(refusedOrigin, 403, "")
+		}
+	}
+	return true
+}
+
+// refusePolicy counts and answers a policy refusal; it returns false.
+func (s *session) refusePolicy(r policyReason, status int, header string) bool {
+	s.sh.stats.policyRefused[r].Add(1)
+	s.rejectWith(status, header)
+	return false
+}
+
+// releasePolicy gives back what the session holds of admission policy:
+// its address's session slot. Safe to call more than once.
+func (s *session) releasePolicy() {
+	if ps := s.pol; ps != nil && ps.ip != nil {
+		ps.ips.Release(ps.ip)
+		ps.ip = nil
+	}
+}
+
+// retryAfter is the Retry-After header line for a wait, in whole seconds
+// rounded up (at least 1: RFC 9110 §10.2.3 counts seconds).
+func retryAfter(wait time.Duration) string {
+	secs := max(int64((wait+time.Second-1)/time.Second), 1)
+	if secs == 1 {
+		return headerRetryAfter
+	}
+	return "Retry-After: " + strconv.FormatInt(secs, 10) + "\r\n"
+}
+
+// nanos is the time since the engine was made, monotonic.
+func (e *Engine) nanos() int64 { return int64(time.Since(e.born)) }
+
+// ipSweepTicks is how often the ticker forgets per-address entries that
+// hold nothing (10 s), so that the tables shrink back after a burst.
+const ipSweepTicks = 100
+
+// sweepIPTables runs on the ticker goroutine.
+func (e *Engine) sweepIPTables() {
+	snap := e.snap.Load()
+	inUse := make(map[*policy.IPTable]bool, len(snap.policies))
+	for i := range snap.policies {
+		if t := snap.policies[i].ips; t != nil {
+			inUse[t] = true
+		}
+	}
+	e.routeReg.tables.sweep(e.nanos(), inUse)
+}
