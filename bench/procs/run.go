@@ -177,10 +177,20 @@ func (r *procsRun) start(pc Config, i int, job any) (*procWorker, error) {
 	}
 	go r.read(w, out) // ends with the process's output
 	if err := w.writeLine(line); err != nil {
+		// The worker went away before reading its job: its stderr says
+		// why, and is complete only once it has exited (read waits).
+		select {
+		case <-w.done:
+		case <-time.After(jobFailWait):
+		}
 		return w, w.failure(fmt.Errorf("cannot send its job: %w", err))
 	}
 	return w, nil
 }
+
+// jobFailWait bounds how long a worker that refused its job is given to
+// exit, so that its stderr can be reported.
+const jobFailWait = 2 * time.Second
 
 // read reads w's lines until its output ends, then waits for its exit and
 // closes w.done.
