@@ -27,6 +27,11 @@ type Forward struct {
 	// itself, such as identity claims): a client's copy is removed whether
 	// or not the peer is trusted. Compared ASCII case-insensitively.
 	Owned []string
+	// ReplaceProtocols drops the client's Sec-WebSocket-Protocol headers
+	// and sends Protocols instead (none when it is empty): a token taken
+	// from the offered list is not passed on.
+	ReplaceProtocols bool
+	Protocols        []byte
 	// Extra holds header lines of the proxy's own, each ending in CRLF,
 	// appended after every other header (their names belong in Owned).
 	Extra []byte
@@ -73,6 +78,9 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 	dst = append(dst, " HTTP/1.1\r\n"...)
 	for i := range r.Headers {
 		name := r.Headers[i].Name
+		if f.ReplaceProtocols && EqualFold(name, "sec-websocket-protocol") {
+			continue
+		}
 		if !EqualFold(name, "host") && !hasPrefixFold(name, "sec-websocket-") &&
 			(isHopByHop(name) || isForwardingHeader(name) || namedInConnection(r.Headers, name) ||
 				!f.TrustedPeer && IsClientAddressHeader(name) || isOwned(name, f.Owned) ||
@@ -81,6 +89,9 @@ func AppendForwardedRequest(dst []byte, r *Request, f *Forward) []byte {
 			continue
 		}
 		dst = appendHeader(dst, name, r.Headers[i].Value)
+	}
+	if f.ReplaceProtocols && len(f.Protocols) > 0 {
+		dst = appendNamedHeader(dst, "Sec-WebSocket-Protocol", f.Protocols)
 	}
 	dst = append(dst, "Upgrade: websocket\r\nConnection: Upgrade\r\n"...)
 

@@ -24,7 +24,7 @@ func ClientFromForwardedFor(headers []Header, trusted func(netip.Addr) bool) (cl
 			for start >= 0 && v[start] != ',' {
 				start--
 			}
-			entry := trimOWS(v[start+1 : end])
+			entry := TrimOWS(v[start+1 : end])
 			end = start
 			if start < 0 {
 				end = 0
@@ -86,14 +86,4 @@ func countByte(b []byte, c byte) int {
 		}
 	}
 	return n
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
