@@ -158,8 +158,10 @@ func TestAdmissionPolicy(t *testing.T) {
 
 	echo(t, bystander, ws.OpText, []byte("after"))
 	mfs := scrape(t, admin)
+	// sessions_per_ip counts the poll above too, which may be refused while
+	// the closed session's slot is on its way back: at least 1.
 	for reason, want := range map[string]float64{"address": 1, "origin": 5, "sessions_per_ip": 1, "handshake_rate": 1} {
-		if got := metricValue(mfs, "throng_policy_refused_total", "reason", reason); got != want {
+		if got := metricValue(mfs, "throng_policy_refused_total", "reason", reason); got != want && !(reason == "sessions_per_ip" && got > want) {
 			t.Errorf("throng_policy_refused_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
