@@ -1,5 +1,7 @@
 package codec
 
+import "bytes"
+
 // Where a client puts a token at the upgrade (route.jwt.token_from): an
 // Authorization header, a query parameter, or an entry of
 // Sec-WebSocket-Protocol (the browser pattern, since a browser's
@@ -29,24 +31,17 @@ func BearerToken(headers []Header) []byte {
 // to dst ("/path?a=1&b=2"; the "?" goes when nothing is left). found is
 // false, and rest nil, when there is no such parameter.
 func CutQueryParam(dst, target []byte, name string) (value, rest []byte, found bool) {
-	q := -1
-	for i, c := range target {
-		if c == '?' {
-			q = i
-			break
-		}
-	}
-	if q < 0 || name == "" {
+	path, query, ok := bytes.Cut(target, []byte("?"))
+	if !ok || name == "" {
 		return nil, nil, false
 	}
-	query := target[q+1:]
 	start := len(dst)
-	dst = append(dst, target[:q]...)
+	dst = append(dst, path...)
 	kept := 0
 	for len(query) > 0 {
 		var pair []byte
-		pair, query = cutByte(query, '&')
-		key, val, _ := cutPair(pair)
+		pair, query, _ = bytes.Cut(query, []byte("&"))
+		key, val, _ := bytes.Cut(pair, []byte("="))
 		if !found && string(key) == name {
 			value, found = val, true
 			continue
@@ -92,24 +87,4 @@ func CutProtocol(dst []byte, headers []Header, pick func([]byte) bool) (token, r
 		}
 	}
 	return token, dst[start:], found
-}
-
-// cutByte splits b at the first c.
-func cutByte(b []byte, c byte) (before, after []byte) {
-	for i := range b {
-		if b[i] == c {
-			return b[:i], b[i+1:]
-		}
-	}
-	return b, nil
-}
-
-// cutPair splits "key=value"; a pair without "=" is all key.
-func cutPair(p []byte) (key, value []byte, ok bool) {
-	for i := range p {
-		if p[i] == '=' {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return p, nil, false
 }

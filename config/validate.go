@@ -132,13 +132,9 @@ func (c *Config) validateServer(v *validator) {
 		v.add("server.tcp_keepalive", "must be 0s (off) or at least 1s, not "+d.String())
 	}
 	for i, p := range s.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err == nil {
-			continue
+		if _, err := policy.ParsePrefix(p); err != nil {
+			v.add(idx("server.trusted_proxies", i), strconv.Quote(p)+" is not an IP address or CIDR prefix")
 		}
-		if _, err := netip.ParseAddr(p); err == nil {
-			continue
-		}
-		v.add(idx("server.trusted_proxies", i), strconv.Quote(p)+" is not an IP address or CIDR prefix")
 	}
 	v.intRange("server.dial_workers", s.DialWorkers, 1, 1024)
 	if s.MaxSessions < 0 {
@@ -612,13 +608,13 @@ func ValidHashKey(s string) bool {
 // engine runs, and its [route.limits] overrides.
 func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 	if _, err := policy.ParseOrigins(r.AllowOrigins); err != nil {
-		v.add(key+".allow_origins", lastLine(err))
+		v.add(key+".allow_origins", err.Error())
 	}
 	if _, err := policy.ParsePrefixes(r.AllowCIDRs); err != nil {
-		v.add(key+".allow_cidrs", lastLine(err))
+		v.add(key+".allow_cidrs", err.Error())
 	}
 	if _, err := policy.ParsePrefixes(r.DenyCIDRs); err != nil {
-		v.add(key+".deny_cidrs", lastLine(err))
+		v.add(key+".deny_cidrs", err.Error())
 	}
 	if r.ForwardAuth != "" {
 		v.add(key+".forward_auth", "is not supported by this build yet (docs/policy.md)")
@@ -657,15 +653,6 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 	if ownPolicyKeys(rl) {
 		validatePolicyLimits(v, lk, &eff)
 	}
-}
-
-// lastLine is the last line of a joined error: the one naming the entry.
-func lastLine(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-		return msg[i+1:]
-	}
-	return msg
 }
 
 // ownPolicyKeys reports whether a route overrides admission keys, which

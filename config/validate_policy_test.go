@@ -27,9 +27,9 @@ func TestValidatePolicy(t *testing.T) {
 			c.Routes[0].Limits.MaxHeaderBytes = size(4 * KiB)
 		}, ""},
 		{"bad origin", func(c *Config) { c.Routes[0].AllowOrigins = []string{"app.example.com"} },
-			`route[0].allow_origins: policy: bad origin "app.example.com"`},
+			`route[0].allow_origins: policy: origin must be scheme://host[:port] or scheme://*.suffix[:port], not "app.example.com"`},
 		{"bad cidr", func(c *Config) { c.Routes[0].DenyCIDRs = []string{"10.0.0.0/40"} },
-			`route[0].deny_cidrs: policy: bad entry "10.0.0.0/40"`},
+			`route[0].deny_cidrs: policy: want an IP address or a CIDR prefix such as 10.0.0.0/8, not "10.0.0.0/40"`},
 		{"negative sessions", func(c *Config) { c.Limits.MaxSessionsPerIP = -1 }, "limits.max_sessions_per_ip: must not be negative"},
 		{"route sessions", func(c *Config) { c.Routes[0].Limits.MaxSessionsPerIP = num(-2) }, "route[0].limits.max_sessions_per_ip: must not be negative"},
 		{"bad action", func(c *Config) { c.Limits.RateLimitAction = "kick" }, "limits.rate_limit_action: must be close or drop"},

@@ -436,12 +436,12 @@ func (s *session) throttle(d side, keep int) bool {
 	if s.flow == nil {
 		return false
 	}
-	q := s.queued(d)
+	q, limit := s.queued(d), int(s.policy().writeBufferLimit)
 	switch {
-	case q > int(s.policy().writeBufferLimit):
+	case q > limit:
 		s.slowConsumer(d, reasonSlowConsumer)
 		return true
-	case q > int(s.policy().writeBufferLimit/2) && keep == 0:
+	case q > limit/2 && keep == 0:
 		s.pause(d.other())
 	}
 	return false

@@ -131,7 +131,10 @@ func (s *session) setState(st state) {
 		// counting against its backend now, not when the backend gets
 		// round to closing (up to timeouts.close later), so that the
 		// balancers' loads, and the hash's bound, see live sessions only.
+		// Its address's session slot goes back too: max_sessions_per_ip
+		// counts open sessions.
 		s.releaseBackend()
+		s.releasePolicy()
 		s.closeBy = int32(s.sh.now() + 1 + s.snap.closeTicks)
 		if st == stateRejecting {
 			s.closeBy = int32(s.sh.now() + 1 + s.snap.lingerTicks)

@@ -121,6 +121,7 @@ func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) 
 		r := &c.Routes[i]
 		lim := r.Limits.Apply(c.Limits)
 		p := &out[i]
+		p.v6Bits = lim.IPv6Prefix
 		var err error
 		if p.origins, err = policy.ParseOrigins(r.AllowOrigins); err != nil {
 			return nil, fmt.Errorf("engine: route[%d].allow_origins: %w", i, err)
@@ -132,11 +133,7 @@ func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) 
 		if p.deny, err = policy.ParsePrefixes(r.DenyCIDRs); err != nil {
 			return nil, fmt.Errorf("engine: route[%d].deny_cidrs: %w", i, err)
 		}
-		p.v6Bits = lim.IPv6Prefix
-		p.maxHeaderBytes = lim.MaxHeaderBytes.Bytes()
-		p.maxEarlyBytes = lim.MaxEarlyBytes.Bytes()
-		p.maxFrameBytes = lim.MaxFrameBytes.Bytes()
-		p.writeBufferLimit = lim.WriteBufferLimit.Bytes()
+		p.setLimits(&lim)
 		if lim.MaxSessionsPerIP > 0 || !lim.HandshakesPerIP.IsZero() {
 			k := ipTableKey{maxSessions: lim.MaxSessionsPerIP, rate: lim.HandshakesPerIP, burst: lim.HandshakeBurst, tracked: lim.TrackedIPs}
 			if ownIPLimits(&r.Limits) {
@@ -146,6 +143,22 @@ func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) 
 		}
 	}
 	return out, nil
+}
+
+// limitsPolicy is the policy of a session without a route yet: the
+// [limits] sizes, no admission rule.
+func limitsPolicy(l *config.Limits) routePolicy {
+	var p routePolicy
+	p.setLimits(l)
+	return p
+}
+
+// setLimits sets p's sizes from l.
+func (p *routePolicy) setLimits(l *config.Limits) {
+	p.maxHeaderBytes = l.MaxHeaderBytes.Bytes()
+	p.maxEarlyBytes = l.MaxEarlyBytes.Bytes()
+	p.maxFrameBytes = l.MaxFrameBytes.Bytes()
+	p.writeBufferLimit = l.WriteBufferLimit.Bytes()
 }
 
 // ownIPLimits reports whether a route sets per-address keys of its own.
@@ -206,8 +219,7 @@ func (s *session) admitPolicy(req *codec.Request) bool {
 	}
 	if !p.origins.Empty() || p.requireOrigin {
 		if req.Origin == nil && p.requireOrigin || req.Origin != nil && !p.origins.Allowed(req.Origin) {
-			s.releasePolicy()
-			return s.refusePolicy(refusedOrigin, 403, "")
+			return s.refusePolicy(refusedOrigin, 403, "") // rejecting gives the slot back
 		}
 	}
 	return true
@@ -221,7 +233,9 @@ func (s *session) refusePolicy(r policyReason, status int, header string) bool {
 }
 
 // releasePolicy gives back what the session holds of admission policy:
-// its address's session slot. Safe to call more than once.
+// its address's session slot. Called when the session starts closing or
+// rejecting, and when it ends (one that never got that far); safe to
+// call more than once.
 func (s *session) releasePolicy() {
 	if ps := s.pol; ps != nil && ps.ip != nil {
 		ps.ips.Release(ps.ip)

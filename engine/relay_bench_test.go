@@ -54,8 +54,8 @@ func newBenchSession(tb testing.TB, frameBytes int) (*session, []byte) {
 	tb.Cleanup(func() { null.Close() })
 	fd := int(null.Fd())
 	s := &session{sh: sh, snap: snap, client: &sinkConn{fd: fd}, upstream: &sinkConn{fd: fd}, state: stateOpen}
-	s.c2u.Init(codec.FromClient, uint64(snap.maxFrameBytes), false, false)
-	s.u2c.Init(codec.FromServer, uint64(snap.maxFrameBytes), false, false)
+	s.c2u.Init(codec.FromClient, uint64(snap.defaults.maxFrameBytes), false, false)
+	s.u2c.Init(codec.FromServer, uint64(snap.defaults.maxFrameBytes), false, false)
 
 	payload := make([]byte, frameBytes)
 	var span []byte

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/policy"
 	"github.com/throngproxy/throng/upstream"
 )
 
@@ -30,14 +30,11 @@ type snapshot struct {
 	lingerTicks            int64
 	stalledTicks           int64
 
-	maxHeaderBytes   int64
-	maxFrameBytes    int64
-	writeBufferLimit int64
-	maxEarlyBytes    int64
+	maxHeaderBytes int64 // limits.max_header_bytes: the head's bound before its route is known
 
 	keepAlive    time.Duration
 	dialer       *net.Dialer // connect timeout and keepalive of this config
-	trustedIP    []netip.Prefix
+	trustedIP    policy.Prefixes
 	forwarded    bool               // server.forwarded_header
 	proxyVersion codec.ProxyVersion // server.proxy_protocol
 	accessLog    bool
@@ -74,9 +71,7 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 		lingerTicks:            ticks(linger),
 		stalledTicks:           ticks(c.Limits.StalledFrame.D()),
 		maxHeaderBytes:         c.Limits.MaxHeaderBytes.Bytes(),
-		maxFrameBytes:          c.Limits.MaxFrameBytes.Bytes(),
-		writeBufferLimit:       c.Limits.WriteBufferLimit.Bytes(),
-		maxEarlyBytes:          c.Limits.MaxEarlyBytes.Bytes(),
+		defaults:               limitsPolicy(&c.Limits),
 		keepAlive:              c.Server.TCPKeepalive.D(),
 		accessLog:              c.Log.Access,
 		accessSample:           c.Log.AccessSample,
@@ -86,45 +81,17 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 	if s.policies, err = compilePolicies(c, &reg.tables); err != nil {
 		return nil, err
 	}
-	s.defaults = routePolicy{
-		maxHeaderBytes:   s.maxHeaderBytes,
-		maxEarlyBytes:    s.maxEarlyBytes,
-		maxFrameBytes:    s.maxFrameBytes,
-		writeBufferLimit: s.writeBufferLimit,
-	}
 	if s.proxyVersion, err = codec.ParseProxyVersion(c.Server.ProxyProtocol); err != nil {
 		return nil, fmt.Errorf("engine: proxy_protocol: %w", err)
 	}
-	for _, tp := range c.Server.TrustedProxies {
-		p, err := parsePrefix(tp)
-		if err != nil {
-			return nil, fmt.Errorf("engine: trusted_proxies: %w", err)
-		}
-		s.trustedIP = append(s.trustedIP, p)
+	if s.trustedIP, err = policy.ParsePrefixes(c.Server.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("engine: trusted_proxies: %w", err)
 	}
 	return s, nil
-}
-
-func parsePrefix(v string) (netip.Prefix, error) {
-	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(v)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // trusted reports whether ip is a trusted proxy whose X-Forwarded-For is
 // extended rather than replaced.
 func (s *snapshot) trusted(ip netip.Addr) bool {
-	for _, p := range s.trustedIP {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return s.trustedIP.Contains(ip)
 }

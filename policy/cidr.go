@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -13,12 +14,13 @@ var ErrBadPrefix = errors.New("policy: want an IP address or a CIDR prefix such 
 
 // ParsePrefix parses an IP address (a prefix of its full length) or a CIDR
 // prefix; IPv4-mapped IPv6 addresses are unmapped, and host bits are
-// cleared ("10.1.2.3/8" is 10.0.0.0/8). Errors wrap ErrBadPrefix.
+// cleared ("10.1.2.3/8" is 10.0.0.0/8). A zone ("fe80::1%eth0") is
+// refused. Errors wrap ErrBadPrefix and quote s.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, errors.Join(ErrBadPrefix, err)
+			return netip.Prefix{}, fmt.Errorf("%w, not %s", ErrBadPrefix, strconv.Quote(s))
 		}
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
@@ -26,11 +28,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, errors.Join(ErrBadPrefix, err)
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, errors.Join(ErrBadPrefix, errors.New("policy: "+strconv.Quote(s)+" has a zone"))
+	if err != nil || a.Zone() != "" {
+		// A zone names an interface of this host's, not a client.
+		return netip.Prefix{}, fmt.Errorf("%w, not %s", ErrBadPrefix, strconv.Quote(s))
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
@@ -43,14 +43,14 @@ type Prefixes struct {
 	list []netip.Prefix
 }
 
-// ParsePrefixes parses each entry with ParsePrefix; the error names the
-// first bad one.
+// ParsePrefixes parses each entry with ParsePrefix; the error is the
+// first bad entry's.
 func ParsePrefixes(entries []string) (Prefixes, error) {
 	var ps Prefixes
 	for _, e := range entries {
 		p, err := ParsePrefix(e)
 		if err != nil {
-			return Prefixes{}, errors.Join(err, errors.New("policy: bad entry "+strconv.Quote(e)))
+			return Prefixes{}, err
 		}
 		ps.list = append(ps.list, p)
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -29,13 +30,13 @@ type Origins struct {
 // ParseOrigins builds the matcher for patterns, each an exact origin
 // ("https://app.example.com", "http://localhost:3000") or a subdomain
 // wildcard ("https://*.example.com", which does not match example.com
-// itself). The error names the first bad entry and wraps ErrBadOrigin.
+// itself). The error wraps ErrBadOrigin and quotes the first bad entry.
 func ParseOrigins(patterns []string) (*Origins, error) {
 	o := &Origins{}
 	for _, p := range patterns {
 		pat, ok := parseOrigin(p, true)
 		if !ok {
-			return nil, errors.Join(ErrBadOrigin, errors.New("policy: bad origin "+strconv.Quote(p)))
+			return nil, fmt.Errorf("%w, not %s", ErrBadOrigin, strconv.Quote(p))
 		}
 		o.pats = append(o.pats, pat)
 	}
