@@ -3,9 +3,11 @@ package config
 import (
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/policy"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -620,7 +622,7 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 		v.add(key+".forward_auth", "is not supported by this build yet (docs/policy.md)")
 	}
 	if r.JWT != nil {
-		v.add(key+".jwt", "is not supported by this build yet (docs/policy.md)")
+		validateJWT(v, key+".jwt", r.JWT)
 	}
 	lk := key + ".limits"
 	rl := &r.Limits
@@ -652,6 +654,31 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 	}
 	if ownPolicyKeys(rl) {
 		validatePolicyLimits(v, lk, &eff)
+	}
+}
+
+// validateJWT checks [route.jwt] without its files, which the engine
+// reads (and -check-config with it): a short secret or an unusable key is
+// refused at load all the same.
+func validateJWT(v *validator, key string, j *JWT) {
+	if j.HS256SecretFile == "" && len(j.PublicKeyFiles) == 0 && j.JWKSFile == "" {
+		v.add(key, "needs a key: hs256_secret_file, public_key_files or jwks_file")
+	}
+	if d := j.Leeway.D(); d < 0 || d > MaxJWTLeeway {
+		v.add(key+".leeway", "must be within 0s..30s, not "+j.Leeway.String())
+	}
+	if len(j.TokenFrom) == 0 {
+		v.add(key+".token_from", "must name at least one place to look")
+	}
+	for i, s := range j.TokenFrom {
+		if _, err := ParseTokenSource(s); err != nil {
+			v.add(idx(key+".token_from", i), err.Error())
+		}
+	}
+	for _, claim := range slices.Sorted(maps.Keys(j.ForwardClaims)) {
+		if h := j.ForwardClaims[claim]; !codec.IsToken(h) {
+			v.add(key+".forward_claims."+claim, strconv.Quote(h)+" is not a header name")
+		}
 	}
 }
 

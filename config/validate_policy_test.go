@@ -44,7 +44,34 @@ func TestValidatePolicy(t *testing.T) {
 		{"route bytes not yet", func(c *Config) { c.Routes[0].Limits.BytesPerSession = rate(1000) }, "route[0].limits: messages_per_session"},
 		{"pings not yet", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Minute) }, "keepalive.ping_interval: proxy pings are not supported"},
 		{"short ping", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Millisecond) }, "keepalive.ping_interval: must be 0s (off) or at least 1s"},
-		{"jwt not yet", func(c *Config) { j := DefaultJWT(); c.Routes[0].JWT = &j }, "route[0].jwt: is not supported"},
+		{"jwt", func(c *Config) {
+			j := DefaultJWT()
+			j.PublicKeyFiles = []string{"/etc/throng/idp.pem"}
+			j.TokenFrom = []string{"header", "query:access_token", "protocol"}
+			j.ForwardClaims = map[string]string{"sub": "X-User-Id"}
+			c.Routes[0].JWT = &j
+		}, ""},
+		{"jwt without key", func(c *Config) { j := DefaultJWT(); c.Routes[0].JWT = &j }, "route[0].jwt: needs a key"},
+		{"jwt leeway", func(c *Config) {
+			j := DefaultJWT()
+			j.HS256SecretFile, j.Leeway = "/s", DurationOf(time.Minute)
+			c.Routes[0].JWT = &j
+		}, "route[0].jwt.leeway: must be within 0s..30s"},
+		{"jwt token_from", func(c *Config) {
+			j := DefaultJWT()
+			j.HS256SecretFile, j.TokenFrom = "/s", []string{"header", "cookie:t"}
+			c.Routes[0].JWT = &j
+		}, `route[0].jwt.token_from[1]: "cookie:t": want header, query:NAME or protocol`},
+		{"jwt query name", func(c *Config) {
+			j := DefaultJWT()
+			j.HS256SecretFile, j.TokenFrom = "/s", []string{"query:"}
+			c.Routes[0].JWT = &j
+		}, "route[0].jwt.token_from[0]"},
+		{"jwt claim header", func(c *Config) {
+			j := DefaultJWT()
+			j.HS256SecretFile, j.ForwardClaims = "/s", map[string]string{"sub": "X User"}
+			c.Routes[0].JWT = &j
+		}, `route[0].jwt.forward_claims.sub: "X User" is not a header name`},
 		{"forward auth not yet", func(c *Config) { c.Routes[0].ForwardAuth = "http://127.0.0.1:9/auth" }, "route[0].forward_auth: is not supported"},
 		{"concurrency", func(c *Config) { c.Server.ForwardAuthConcurrency = 0 }, "server.forward_auth_concurrency: must be in 1..65536"},
 	}

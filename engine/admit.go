@@ -169,11 +169,15 @@ func (s *session) startUpstream() {
 
 	// Build the forwarded request once; retries reuse it.
 	f := &sh.fwd
-	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded, Owned: ownedTLSHeaders}
+	pol := s.policy()
+	*f = codec.Forward{Proto: "http", RequestID: req.RequestID, Forwarded: s.snap.forwarded, Owned: pol.owned}
 	if s.tls != nil {
 		f.Proto = "https"
 		f.Extra = s.appendTLSHeaders(sh.tlsPlain[:0])
 		s.tls.peer = nil // said once, in this request
+	}
+	if pol.jwt != nil && !s.admitToken(req, f, pol.jwt) {
+		return
 	}
 	if len(f.RequestID) == 0 {
 		var raw [16]byte

@@ -36,8 +36,12 @@ type shard struct {
 	idbuf [32]byte                   // a request id being made
 	tpbuf [codec.TraceParentLen]byte // a traceparent being made
 	ipbuf [64]byte                   // a client address being formatted
-	tmp   []byte                     // small encoder scratch (close frames, request ids)
-	rand  *rand.ChaCha8
+	// authbuf holds what admission auth rewrites of a request being
+	// forwarded: the target or protocols without the token, and the
+	// claims' header lines.
+	authbuf []byte
+	tmp     []byte // small encoder scratch (close frames, request ids)
+	rand    *rand.ChaCha8
 
 	// Buffers for handshake-time bytes; a session holds them only until it
 	// is open, so an idle session keeps none.
@@ -144,7 +148,7 @@ func newShard(e *Engine, loop gnet.EventLoop, seed uint64) *shard {
 		key[i] = byte(seed >> (8 * (i % 8)))
 		key[i] ^= byte(i * 131)
 	}
-	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256)}
+	sh := &shard{e: e, loop: loop, rand: rand.NewChaCha8(key), tmp: make([]byte, 0, 256), authbuf: make([]byte, 0, 2048)}
 	sh.handshakes = pool.NewFreeList(maxFreeHandshakes, recycleHandshake)
 	sh.tick.sh = sh
 	sh.flowTick.sh = sh

@@ -28,6 +28,7 @@ import (
 	"github.com/throngproxy/throng/admin"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine"
+	"github.com/throngproxy/throng/jwtauth"
 	"github.com/throngproxy/throng/tlsconf"
 )
 
@@ -82,6 +83,15 @@ func run(args []string) int {
 						fmt.Fprintf(os.Stderr, "%s: upstream %q: %v\n", *cfgPath, u.Name, err)
 						return 1
 					}
+				}
+			}
+		}
+		for i := range cfg.Routes {
+			if j := cfg.Routes[i].JWT; j != nil {
+				// The key files too: a short secret fails here.
+				if _, err := jwtauth.New(j); err != nil {
+					fmt.Fprintf(os.Stderr, "%s: route[%d].jwt: %v\n", *cfgPath, i, err)
+					return 1
 				}
 			}
 		}
