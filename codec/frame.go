@@ -227,7 +227,59 @@ func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
 //
 // Scan does not allocate and does not modify p. It costs O(1) per frame
 // header and per call: payload bytes are jumped over, never read.
-func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
+func (s *Stream) Scan(p []byte) (held []byte, n int, err error) { return s.scan(p, nil) }
+
+// Gate is what ScanGated reports of the data frame header it stopped at.
+// The caller owns it; the Stream only writes it.
+type Gate struct {
+	// Length is the frame's payload length: all of it is still to come.
+	Length uint64
+	// Stopped says the last ScanGated stopped right after the header of a
+	// data frame: its Size bytes end held and p[:n], and Split of them are
+	// in held (the rest end p[:n]).
+	Stopped     bool
+	Size, Split uint8
+	// First marks a message's first frame (text or binary), Fin its last.
+	First, Fin bool
+}
+
+// ScanGated is Scan, except that it stops right after each data frame
+// header it accepts (text, binary, continuation) and describes it in g, so
+// that the caller can decide on the frame before its payload goes out:
+// forward the header, or drop it and the next g.Length payload bytes. It
+// serves per-message limits (docs/policy.md); it costs one return per data
+// frame, so the relay uses it only for sessions that have such limits.
+// The payload is accounted as still due (AtBoundary is false until it has
+// been scanned). It does not allocate.
+func (s *Stream) ScanGated(p []byte, g *Gate) (held []byte, n int, err error) {
+	g.Stopped = false
+	return s.scan(p, g)
+}
+
+// Cut splits what a ScanGated returned (held, then p[:n] as out) at the
+// stopped header: pre (in two parts) comes before it, hdr (in two parts)
+// is the header. When g is not Stopped, everything is pre.
+func (g *Gate) Cut(held, out []byte) (preHeld, pre, hdrHeld, hdr []byte) {
+	if !g.Stopped {
+		return held, out, nil, nil
+	}
+	split, inOut := int(g.Split), int(g.Size-g.Split)
+	return held[:len(held)-split], out[:len(out)-inOut], held[len(held)-split:], out[len(out)-inOut:]
+}
+
+// gateAt reports whether a gated scan stops at the header just accepted
+// (first byte b0), and if so fills g; the whole payload is then still due.
+func (s *Stream) gateAt(g *Gate, b0 byte, size, split int, length uint64) bool {
+	if g == nil || ws.OpCode(b0&0x0f).IsControl() {
+		return false
+	}
+	*g = Gate{Length: length, Stopped: true, Size: uint8(size), Split: uint8(split),
+		First: ws.OpCode(b0&0x0f) != ws.OpContinuation, Fin: b0&0x80 != 0}
+	s.remain = length
+	return true
+}
+
+func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
 	if s.fail != vNone {
 		return nil, 0, s.fail.err()
 	}
@@ -244,6 +296,10 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 		}
 		if !done {
 			return nil, 0, nil
+		}
+		// resume held at least one byte, so held[0] is the header's first.
+		if s.gateAt(g, held[0], len(held)+i, len(held), length) {
+			return held, i, nil
 		}
 		if left := uint64(len(p) - i); length > left {
 			s.remain = length - left
@@ -290,6 +346,9 @@ func (s *Stream) Scan(p []byte) (held []byte, n int, err error) {
 		}
 		s.accept(p[i], length)
 		i += size
+		if s.gateAt(g, p[i-size], size, 0, length) {
+			return held, i, nil
+		}
 		if left := uint64(len(p) - i); length > left {
 			s.remain = length - left
 			return held, len(p), nil

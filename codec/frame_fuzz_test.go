@@ -149,3 +149,65 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanGated checks ScanGated against Scan: admitting every message it
+// forwards what Scan forwards, with the same error; dropping the messages
+// that dropMask picks (bit k for message k mod 8) it forwards exactly
+// Scan's bytes without those messages' frames, control frames between
+// their fragments kept.
+func FuzzScanGated(f *testing.F) {
+	f.Add(frSplitStream(true, 200), []byte{1, 2, 3, 13, 0, 200}, uint8(0b101))
+	f.Add(frCat(frFrame(frText, true, 3, 0), frFrame(frFin|frPing, true, 2, 0), frFrame(frFin|frCont, true, 3, 0)), []byte{5}, uint8(1))
+	f.Add(frCat(frFrame(frFin|frBinary, true, 300, 0), closeFrame(true, []byte{0x03, 0xe8})), []byte{3, 1}, uint8(0xff))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, dropMask uint8) {
+		var whole Stream
+		whole.Init(FromClient, 0, false, false)
+		_, n, wantErr := whole.Scan(data)
+		want := data[:n]
+		var pieces [][]byte
+		rest := data
+		for _, c := range cuts {
+			k := min(int(c), len(rest))
+			pieces, rest = append(pieces, rest[:k]), rest[k:]
+		}
+		pieces = append(pieces, rest)
+
+		var all Stream
+		all.Init(FromClient, 0, false, false)
+		got, _, gotErr := frFeedGated(&all, func(int) bool { return false }, pieces...)
+		if gotErr != wantErr || !bytes.Equal(got, want) {
+			t.Fatalf("admitting all: %d bytes, err %v; Scan: %d bytes, err %v", len(got), gotErr, len(want), wantErr)
+		}
+
+		// The oracle: Scan's output without the dropped messages' frames.
+		var oracle []byte
+		msg, dropping := -1, false
+		for r := bytes.NewReader(want); r.Len() > 0; {
+			start := len(want) - r.Len()
+			h, err := ws.ReadHeader(r)
+			if err != nil {
+				t.Fatalf("Scan forwarded a bad header: %v", err)
+			}
+			pay := min(int64(r.Len()), h.Length)
+			_, _ = r.Seek(pay, io.SeekCurrent)
+			frame := want[start : len(want)-r.Len()]
+			if h.OpCode.IsControl() {
+				oracle = append(oracle, frame...)
+				continue
+			}
+			if h.OpCode != ws.OpContinuation {
+				msg++
+				dropping = dropMask&(1<<(msg%8)) != 0
+			}
+			if !dropping {
+				oracle = append(oracle, frame...)
+			}
+		}
+		var some Stream
+		some.Init(FromClient, 0, false, false)
+		got, _, gotErr = frFeedGated(&some, func(m int) bool { return dropMask&(1<<(m%8)) != 0 }, pieces...)
+		if gotErr != wantErr || !bytes.Equal(got, oracle) {
+			t.Fatalf("dropping %08b: %d bytes, err %v; want %d bytes, err %v", dropMask, len(got), gotErr, len(oracle), wantErr)
+		}
+	})
+}

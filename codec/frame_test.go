@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -665,5 +666,116 @@ func TestStreamMaxFrameOver4GiB(t *testing.T) {
 	s := frNewStream(FromServer, 1<<32-2, false, false)
 	if _, _, err := s.Scan([]byte{0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0}); err == nil {
 		t.Error("a 4 GiB frame passed a limit just under 4 GiB")
+	}
+}
+
+// frFeedGated scans pieces with ScanGated as the engine's gated relay
+// does: at each data frame header it asks drop about the message (at its
+// first frame) and forwards the header and payload, or neither. It
+// returns what it forwarded and the gates it stopped at.
+func frFeedGated(s *Stream, drop func(msg int) bool, pieces ...[]byte) (out []byte, gates []Gate, err error) {
+	var kept []byte
+	var g Gate
+	var skip uint64
+	dropping := false
+	msg := -1
+	for _, p := range pieces {
+		p = append(kept, p...)
+		kept = nil
+		for {
+			held, n, err := s.ScanGated(p, &g)
+			preHeld, pre, hdrHeld, hdr := g.Cut(held, p[:n])
+			if k := min(skip, uint64(len(pre))); k > 0 {
+				pre, skip = pre[k:], skip-k
+			}
+			out = append(append(out, preHeld...), pre...)
+			if err != nil {
+				return out, gates, err
+			}
+			if s.ClosePending() {
+				kept = append([]byte(nil), p[n:]...)
+			}
+			if !g.Stopped {
+				break
+			}
+			gates = append(gates, g)
+			if g.First {
+				msg++
+				dropping = drop(msg)
+			}
+			if dropping {
+				skip = g.Length
+			} else {
+				out = append(append(out, hdrHeld...), hdr...)
+			}
+			p = p[n:]
+		}
+	}
+	return out, gates, nil
+}
+
+func TestScanGated(t *testing.T) {
+	ping := frFrame(frFin|frPing, true, 3, 0)
+	in := frCat(
+		frFrame(frFin|frText, true, 5, 0),     // message 0
+		frFrame(frBinary, true, 300, 16),      // message 1, fragmented
+		ping,                                  // a control frame inside it
+		frFrame(frCont, true, 0, 0),           // an empty fragment
+		frFrame(frFin|frCont, true, 70000, 64), // its last, with a 64-bit length
+		frFrame(frFin|frText, true, 0, 0),     // message 2, empty
+	)
+	wantGates := []Gate{
+		{Length: 5, Stopped: true, Size: 6, First: true, Fin: true},
+		{Length: 300, Stopped: true, Size: 8, First: true},
+		{Length: 0, Stopped: true, Size: 6},
+		{Length: 70000, Stopped: true, Size: 14, Fin: true},
+		{Length: 0, Stopped: true, Size: 6, First: true, Fin: true},
+	}
+	dropOne := func(m int) bool { return m == 1 }
+	wantDropped := frCat(frFrame(frFin|frText, true, 5, 0), ping, frFrame(frFin|frText, true, 0, 0))
+	for _, cut := range []int{len(in), 1, 2, 3, 7, 13, 100, 4096} {
+		var pieces [][]byte
+		for rest := in; len(rest) > 0; {
+			k := min(cut, len(rest))
+			pieces, rest = append(pieces, rest[:k]), rest[k:]
+		}
+		s := frNewStream(FromClient, 0, false, false)
+		out, gates, err := frFeedGated(s, func(int) bool { return false }, pieces...)
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("cut %d, admitting all: err %v, forwarded %d of %d bytes (equal %v)", cut, err, len(out), len(in), bytes.Equal(out, in))
+		}
+		for i := range gates {
+			gates[i].Split = 0 // where the header fell depends on the cut
+		}
+		if fmt.Sprint(gates) != fmt.Sprint(wantGates) {
+			t.Fatalf("cut %d: gates %+v, want %+v", cut, gates, wantGates)
+		}
+		if s.Messages() != 3 || !s.AtBoundary() {
+			t.Fatalf("cut %d: %d messages, at boundary %v", cut, s.Messages(), s.AtBoundary())
+		}
+		s = frNewStream(FromClient, 0, false, false)
+		out, _, err = frFeedGated(s, dropOne, pieces...)
+		if err != nil || !bytes.Equal(out, wantDropped) {
+			t.Fatalf("cut %d, dropping message 1: err %v, forwarded %d bytes, want %d", cut, err, len(out), len(wantDropped))
+		}
+	}
+}
+
+func TestScanGatedAllocs(t *testing.T) {
+	in := frCat(frFrame(frFin|frText, true, 64, 0), frFrame(frFin|frPing, true, 3, 0), frFrame(frBinary, true, 10, 0), frFrame(frFin|frCont, true, 10, 0))
+	var s Stream
+	var g Gate
+	allocs := testing.AllocsPerRun(100, func() {
+		s.Init(FromClient, 0, false, false)
+		for p := in; len(p) > 0; {
+			_, n, err := s.ScanGated(p, &g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = p[n:]
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("ScanGated allocates %v times", allocs)
 	}
 }

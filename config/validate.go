@@ -209,9 +209,6 @@ func (c *Config) validateLimits(v *validator) {
 		v.add("limits.stalled_frame", "must be between 1s and 12h, not "+l.StalledFrame.String())
 	}
 	validatePolicyLimits(v, "limits", l)
-	if !l.MessagesPerSession.IsZero() || !l.BytesPerSession.IsZero() || l.MaxMessageBytes != 0 {
-		v.add("limits", "messages_per_session, bytes_per_session and max_message_bytes are not supported by this build yet (docs/policy.md)")
-	}
 	k := &c.Keepalive
 	if k.PingInterval.D() > 0 {
 		v.add("keepalive.ping_interval", "proxy pings are not supported by this build yet (docs/policy.md)")
@@ -647,10 +644,6 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 	}
 	if rl.StalledFrame != nil {
 		v.add(lk+".stalled_frame", "applies to the whole process: set it in [limits]")
-	}
-	if rl.MessagesPerSession != nil && !rl.MessagesPerSession.IsZero() || rl.BytesPerSession != nil && !rl.BytesPerSession.IsZero() ||
-		rl.MaxMessageBytes != nil && *rl.MaxMessageBytes != 0 {
-		v.add(lk, "messages_per_session, bytes_per_session and max_message_bytes are not supported by this build yet (docs/policy.md)")
 	}
 	if ownPolicyKeys(rl) {
 		validatePolicyLimits(v, lk, &eff)

@@ -40,8 +40,11 @@ func TestValidatePolicy(t *testing.T) {
 		{"route frame", func(c *Config) { c.Routes[0].Limits.MaxFrameBytes = size(10) }, "route[0].limits.max_frame_bytes: must be at least 125"},
 		{"route stalled", func(c *Config) { d := DurationOf(time.Second); c.Routes[0].Limits.StalledFrame = &d },
 			"route[0].limits.stalled_frame: applies to the whole process"},
-		{"messages not yet", func(c *Config) { c.Limits.MessagesPerSession = RateOf(100, time.Second) }, "limits: messages_per_session"},
-		{"route bytes not yet", func(c *Config) { c.Routes[0].Limits.BytesPerSession = rate(1000) }, "route[0].limits: messages_per_session"},
+		{"message limits", func(c *Config) {
+			c.Limits.MessagesPerSession = RateOf(100, time.Second)
+			c.Limits.MaxMessageBytes = MiB
+			c.Routes[0].Limits.BytesPerSession = rate(1000)
+		}, ""},
 		{"pings not yet", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Minute) }, "keepalive.ping_interval: proxy pings are not supported"},
 		{"short ping", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Millisecond) }, "keepalive.ping_interval: must be 0s (off) or at least 1s"},
 		{"jwt", func(c *Config) {

@@ -225,13 +225,14 @@ func (s *session) logSession() {
 	s.sh.e.log.LogAttrs(bgCtx, slog.LevelInfo, "session closed", attrs[:]...)
 }
 
-// closeToClient is the code of the Close the client got: the backend's,
-// relayed, or the proxy's own; 0 when none went.
+// closeToClient is the code of the Close the client got: the proxy's own,
+// or else the backend's, relayed (a backend's Close that came after the
+// proxy's went nowhere); 0 when none went.
 func (s *session) closeToClient() int {
-	if c := s.u2c.CloseCode(); c != 0 {
-		return int(c)
+	if s.closeCode != 0 {
+		return int(s.closeCode)
 	}
-	return int(s.closeCode)
+	return int(s.u2c.CloseCode())
 }
 
 // closeToBackend is the code of the Close the backend got: the client's,

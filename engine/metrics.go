@@ -24,17 +24,18 @@ const (
 	reasonClientClose  closeReason = iota // the client sent Close or went away
 	reasonBackendClose                    // the backend sent Close or went away
 	reasonProtocol                        // a protocol violation either way
-	reasonTooBig                          // a frame over limits.max_frame_bytes
+	reasonTooBig                          // a frame over limits.max_frame_bytes, a message over max_message_bytes
 	reasonSlowConsumer                    // a queue over write_buffer_limit that could not be paused
 	reasonTimeout                         // a peer that accepted nothing for timeouts.write
 	reasonDrain                           // SIGTERM's drain
 	reasonIdle                            // timeouts.idle
+	reasonRateLimit                       // a client message over messages_per_session or bytes_per_session: Close 1008
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"client_close", "backend_close", "protocol_error", "too_big",
-	"slow_consumer", "timeout", "drain", "idle",
+	"slow_consumer", "timeout", "drain", "idle", "rate_limit",
 }
 
 // String returns the reason's metric label.

@@ -58,6 +58,9 @@ type routePolicy struct {
 	// owned are the headers only the proxy sends upstream on this
 	// route: the TLS client-certificate ones and the forwarded claims'.
 	owned []string
+	// msgs are the per-message limits of client → backend traffic; nil
+	// when the route has none, and its sessions relay ungated.
+	msgs *msgLimits
 
 	maxHeaderBytes   int64
 	maxEarlyBytes    int64
@@ -66,10 +69,94 @@ type routePolicy struct {
 }
 
 // policyState is what a session holds of admission policy: its slot in
-// an address's session count, released when it ends.
+// an address's session count, released when it ends, and its message
+// buckets.
 type policyState struct {
 	ips *policy.IPTable
 	ip  *policy.IPEntry
+	msg *msgState // nil without per-message limits
+}
+
+// msgLimits are a route's per-message limits (docs/policy.md), checked at
+// each client data frame header.
+type msgLimits struct {
+	msgs, bytes *policy.BucketSpec // nil: that rate is off
+	drop        bool               // rate_limit_action = "drop"
+	maxMessage  uint64             // max_message_bytes; 0 = off
+}
+
+// newMsgLimits compiles l's per-message keys; nil when none is set.
+func newMsgLimits(l *config.Limits) *msgLimits {
+	if l.MessagesPerSession.IsZero() && l.BytesPerSession.IsZero() && l.MaxMessageBytes == 0 {
+		return nil
+	}
+	m := &msgLimits{drop: l.RateLimitAction == config.RateLimitDrop, maxMessage: uint64(l.MaxMessageBytes.Bytes())}
+	if r := l.MessagesPerSession; !r.IsZero() {
+		spec := policy.NewBucketSpec(r.N(), r.Per(), 0)
+		m.msgs = &spec
+	}
+	if r := l.BytesPerSession; !r.IsZero() {
+		spec := policy.NewBucketSpec(r.N(), r.Per(), 0)
+		m.bytes = &spec
+	}
+	return m
+}
+
+// msgState is a session's per-message bookkeeping toward its backend.
+type msgState struct {
+	lim       *msgLimits
+	gate      codec.Gate
+	msgs      policy.Bucket
+	bytes     policy.Bucket
+	skip      uint64 // payload bytes of a dropped frame still to discard
+	msgLen    uint64 // payload of the current message so far
+	dropping  bool   // the current message is being dropped
+	forwarded uint32 // messages forwarded whole, for the route's counter
+}
+
+// msgVerdict is what becomes of a client data frame.
+type msgVerdict uint8
+
+const (
+	msgForward   msgVerdict = iota
+	msgDrop                 // rate limited with rate_limit_action = "drop"
+	msgRateLimit            // rate limited: Close 1008
+	msgTooBig               // over max_message_bytes: Close 1009
+)
+
+// judge decides on the data frame ms.gate describes, at now (Engine.nanos).
+// The rates are checked at a message's first frame: the whole message
+// follows that decision, so it is never half-forwarded; its later frames'
+// bytes are charged to the byte bucket all the same (Bucket.Charge), and
+// the debt holds back the messages after it.
+func (ms *msgState) judge(now int64) msgVerdict {
+	g, l := &ms.gate, ms.lim
+	if g.First {
+		ms.msgLen, ms.dropping = 0, false
+		ok := true
+		if l.msgs != nil {
+			ok, _ = ms.msgs.Take(l.msgs, now, 1)
+		}
+		if ok && l.bytes != nil {
+			ok, _ = ms.bytes.Take(l.bytes, now, int64(min(g.Length, 1<<62)))
+		}
+		if !ok {
+			if !l.drop {
+				return msgRateLimit
+			}
+			ms.dropping = true
+		}
+	} else if !ms.dropping && l.bytes != nil {
+		ms.bytes.Charge(l.bytes, now, int64(min(g.Length, 1<<62)))
+	}
+	ms.msgLen += g.Length
+	if l.maxMessage != 0 && ms.msgLen > l.maxMessage {
+		return msgTooBig
+	}
+	if ms.dropping {
+		return msgDrop
+	}
+	return msgForward
 }
 
 // ipTableKey identifies an IPTable's limits, so that a reload keeping
@@ -143,6 +230,7 @@ func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) 
 			return nil, fmt.Errorf("engine: route[%d].deny_cidrs: %w", i, err)
 		}
 		p.setLimits(&lim)
+		p.msgs = newMsgLimits(&lim)
 		p.owned = ownedTLSHeaders
 		if r.JWT != nil {
 			if p.jwt, err = jwtauth.New(r.JWT); err != nil {
@@ -232,6 +320,12 @@ func (s *session) admitPolicy(req *codec.Request) bool {
 		if e != nil {
 			s.pol = &policyState{ips: p.ips, ip: e}
 		}
+	}
+	if p.msgs != nil {
+		if s.pol == nil {
+			s.pol = &policyState{}
+		}
+		s.pol.msg = &msgState{lim: p.msgs}
 	}
 	if !p.origins.Empty() || p.requireOrigin {
 		if req.Origin == nil && p.requireOrigin || req.Origin != nil && !p.origins.Allowed(req.Origin) {

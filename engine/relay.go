@@ -11,7 +11,15 @@ import (
 // relayFromClient forwards client bytes of an open (or closing) session to
 // the backend, frame headers validated, payload cut through. It returns how
 // many bytes at the end of p gnet must keep: a Close frame not yet whole.
-func (s *session) relayFromClient(p []byte) int { return s.relay(p, true) }
+// A session with per-message limits goes through relayGated instead.
+func (s *session) relayFromClient(p []byte) int {
+	// Once a Close went to the backend nothing more is forwarded: the
+	// plain relay scans for the client's own Close and drops the rest.
+	if ps := s.pol; ps != nil && ps.msg != nil && s.flags&flagClosedToUpstream == 0 {
+		return s.relayGated(p, ps.msg)
+	}
+	return s.relay(p, true)
+}
 
 // relayFromUpstream forwards backend bytes to the client, like
 // relayFromClient.
@@ -21,11 +29,10 @@ func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
 // other side. Nothing follows a violation or a Close in a direction; bytes
 // are scanned but not forwarded once a Close went the other way.
 func (s *session) relay(p []byte, fromClient bool) (keep int) {
-	src, failed, closedTo, dst := &s.u2c, flagUpstreamFailed, flagClosedToClient, toClient
-	total, since := &s.sh.stats.bytesU2C, &s.u2cSince
+	src, failed := &s.u2c, flagUpstreamFailed
+	since := &s.u2cSince
 	if fromClient {
-		src, failed, closedTo, dst = &s.c2u, flagClientFailed, flagClosedToUpstream, toUpstream
-		total, since = &s.sh.stats.bytesC2U, &s.c2uSince
+		src, failed, since = &s.c2u, flagClientFailed, &s.c2uSince
 	}
 	if s.flags&failed != 0 || src.CloseSeen() {
 		return 0
@@ -38,36 +45,75 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		keep = len(p) - n
 	}
 	s.trackMidFrame(since, src, before)
-	if s.present(dst) && s.flags&closedTo == 0 {
-		sent := uint64(len(held) + n)
-		if out := p[:n]; s.tls == nil {
-			s.send(dst, held, out)
-		} else {
-			h, q := s.seal(dst, held, out)
-			s.send(dst, h, q)
-		}
-		if a := s.access; a != nil {
-			if fromClient {
-				a.bytesIn += sent
-			} else {
-				a.bytesOut += sent
-			}
-		}
-		// The loop is the counters' only writer: a plain store of the sum
-		// is enough for scrapers and avoids a locked add per read.
-		total.Store(total.Load() + sent)
-		if rs := s.routeShard(); rs != nil {
-			dir := 1
-			if fromClient {
-				dir = 0
-			}
-			addOwned(&rs.bytes[dir], sent)
-			addOwned(&rs.msgs[dir], uint64(src.Messages()-msgs))
-		}
+	if s.forward(fromClient, held, p[:n]) {
+		s.countMessages(fromClient, src.Messages()-msgs)
 	}
 	if err != nil {
 		s.protocolError(fromClient, err)
 		return 0
+	}
+	return s.relayed(fromClient, keep)
+}
+
+// forward sends held and then p, scanned from the client (fromClient) or
+// the backend, to the other side, and counts their bytes. It reports
+// whether they went: not when that side is gone or was sent a Close.
+func (s *session) forward(fromClient bool, held, p []byte) bool {
+	closedTo, dst, total := flagClosedToClient, toClient, &s.sh.stats.bytesU2C
+	if fromClient {
+		closedTo, dst, total = flagClosedToUpstream, toUpstream, &s.sh.stats.bytesC2U
+	}
+	if !s.present(dst) || s.flags&closedTo != 0 {
+		return false
+	}
+	sent := uint64(len(held) + len(p))
+	if sent == 0 {
+		return true
+	}
+	if s.tls == nil {
+		s.send(dst, held, p)
+	} else {
+		h, q := s.seal(dst, held, p)
+		s.send(dst, h, q)
+	}
+	if a := s.access; a != nil {
+		if fromClient {
+			a.bytesIn += sent
+		} else {
+			a.bytesOut += sent
+		}
+	}
+	// The loop is the counters' only writer: a plain store of the sum is
+	// enough for scrapers and avoids a locked add per read.
+	total.Store(total.Load() + sent)
+	if rs := s.routeShard(); rs != nil {
+		addOwned(&rs.bytes[dirIndex(fromClient)], sent)
+	}
+	return true
+}
+
+// countMessages adds n relayed messages to the route's counter.
+func (s *session) countMessages(fromClient bool, n uint32) {
+	if rs := s.routeShard(); rs != nil && n != 0 {
+		addOwned(&rs.msgs[dirIndex(fromClient)], uint64(n))
+	}
+}
+
+// dirIndex is the routeShard counters' index of a direction.
+func dirIndex(fromClient bool) int {
+	if fromClient {
+		return 0
+	}
+	return 1
+}
+
+// relayed finishes a relay of bytes from the client (fromClient) or the
+// backend: a Close that went through starts closing, a pending drain or a
+// full queue is seen to. It returns keep, or what flow control keeps.
+func (s *session) relayed(fromClient bool, keep int) int {
+	src, closedTo, dst := &s.u2c, flagClosedToClient, toClient
+	if fromClient {
+		src, closedTo, dst = &s.c2u, flagClosedToUpstream, toUpstream
 	}
 	if src.CloseSeen() {
 		s.flags |= closedTo
@@ -88,6 +134,106 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		s.pollClosing()
 	}
 	return keep
+}
+
+// relayGated is relayFromClient for a session with per-message limits
+// (docs/policy.md): the scan stops at each data frame header
+// (codec.Stream.ScanGated) for ms to judge the frame. Frames forwarded go
+// out together, in as few sends as the drops between them allow; a dropped
+// message's headers and payload are skipped, control frames between its
+// fragments still go through. A rate limit with action close, or a
+// message over max_message_bytes, stops the client's stream before that
+// frame's header: the backend's input ends at a frame boundary.
+func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
+	src := &s.c2u
+	if s.flags&flagClientFailed != 0 || src.CloseSeen() {
+		return 0
+	}
+	s.lastActive = int32(s.sh.now())
+	now := s.sh.e.nanos()
+	// What is to go is pend (header bytes an earlier read held back)
+	// and then p[from:to]; it is sent when a drop cuts it, or at the end.
+	var pend []byte
+	from, to := 0, 0
+	flush := func() {
+		s.forward(true, pend, p[from:to])
+		pend = nil
+	}
+	g := &ms.gate
+	for off := 0; ; {
+		before := frameAt(src)
+		held, n, err := src.ScanGated(p[off:], g)
+		if src.ClosePending() {
+			keep = len(p) - off - n
+		}
+		s.trackMidFrame(&s.c2uSince, src, before)
+		preHeld, pre, hdrHeld, _ := g.Cut(held, p[off:off+n])
+		start := off
+		if k := min(ms.skip, uint64(len(pre))); k > 0 {
+			// The rest of a dropped frame's payload; held is empty
+			// then, as the stream stood inside a payload.
+			ms.skip -= k
+			flush()
+			start += int(k)
+			from = start
+		}
+		if len(preHeld) > 0 {
+			pend = preHeld
+		}
+		to = off + len(pre)
+		if err != nil {
+			flush()
+			s.protocolError(true, err)
+			return 0
+		}
+		if !g.Stopped {
+			break
+		}
+		switch v := ms.judge(now); v {
+		case msgForward:
+			if len(hdrHeld) > 0 {
+				pend = hdrHeld // nothing else is pending on a read's first header
+			}
+			to = off + n
+			if g.Fin {
+				ms.forwarded++
+			}
+		case msgDrop:
+			flush()
+			from, to = off+n, off+n
+			ms.skip = g.Length
+			if g.First {
+				s.sh.stats.messagesDropped.Add(1)
+			}
+		case msgRateLimit, msgTooBig:
+			flush()
+			code, reason := ws.StatusPolicyViolation, reasonRateLimit
+			if v == msgTooBig {
+				code, reason = ws.StatusMessageTooBig, reasonTooBig
+			}
+			s.refuseMessage(code, reason)
+			// The rest of the read is scanned for the client's Close.
+			return s.relay(p[off+n:], true)
+		}
+		off += n
+	}
+	flush()
+	s.countMessages(true, ms.forwarded)
+	ms.forwarded = 0
+	return s.relayed(true, keep)
+}
+
+// refuseMessage closes a session whose client sent a message its limits
+// refuse: code to the client, 1001 to the backend, whose input the gated
+// relay left at a frame boundary. Unlike a protocol violation the
+// client's stream is still sound, so it is read on (and dropped) until the
+// client's Close answers: closing its socket on unread input would reset
+// it, and the client could lose the Close that says why.
+func (s *session) refuseMessage(code ws.StatusCode, reason closeReason) {
+	s.sendClose(toClient, code)
+	s.sendCloseAt(toUpstream, statusGoingAway, true)
+	s.beginClosing(reason)
+	s.pollClosing()
 }
 
 // trackMidFrame notes in since when the frame a direction stands inside

@@ -3,12 +3,14 @@ package engine
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/policy"
 )
 
 // sinkConn is a gnet.Conn that swallows writes, to measure the relay's own
@@ -46,7 +48,7 @@ func newBenchSession(tb testing.TB, frameBytes int) (*session, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sh := newShard(&Engine{}, nil, 1)
+	sh := newShard(&Engine{born: time.Now()}, nil, 1)
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		tb.Fatal(err)
@@ -107,6 +109,26 @@ func benchmarkRelay(b *testing.B, frameBytes int) {
 	}
 }
 
-func BenchmarkRelay64(b *testing.B)  { benchmarkRelay(b, 64) }
+func BenchmarkRelay64(b *testing.B) { benchmarkRelay(b, 64) }
+
+// gate gives s per-message limits: rates of perSecond messages and
+// perSecond KiB, the action drop or close, and max_message_bytes.
+func gate(s *session, perSecond int64, drop bool, maxMessage uint64) {
+	msgs := policy.NewBucketSpec(perSecond, time.Second, 0)
+	bytes := policy.NewBucketSpec(perSecond<<10, time.Second, 0)
+	s.pol = &policyState{msg: &msgState{lim: &msgLimits{msgs: &msgs, bytes: &bytes, drop: drop, maxMessage: maxMessage}}}
+}
+
+// BenchmarkRelayGated64 is BenchmarkRelay64 with per-message limits that
+// admit every message: the cost of judging each one.
+func BenchmarkRelayGated64(b *testing.B) {
+	s, span := newBenchSession(b, 64)
+	gate(s, 1<<40, false, 1<<20)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(span)))
+	for b.Loop() {
+		s.relayFromClient(span)
+	}
+}
 func BenchmarkRelay4K(b *testing.B)  { benchmarkRelay(b, 4<<10) }
 func BenchmarkRelay16K(b *testing.B) { benchmarkRelay(b, 16<<10) }

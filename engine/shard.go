@@ -130,6 +130,7 @@ type shardStats struct {
 	tlsParked        atomic.Uint64                       // record layers parked while idle
 	proxyRefused     atomic.Uint64                       // connections without a valid PROXY header, or from an untrusted peer
 	policyRefused    [numPolicyReasons]atomic.Uint64     // handshakes refused by admission policy, by reason
+	messagesDropped  atomic.Uint64                       // client messages dropped by rate_limit_action = "drop"
 	_                cpu.CacheLinePad
 }
 

@@ -43,9 +43,12 @@ type Stats struct {
 	// PolicyRefused counts handshakes refused by admission policy, by
 	// reason, in PolicyReasons' order.
 	PolicyRefused [numPolicyReasons]uint64
-	BytesIn       uint64 // client to backend, frames relayed
-	BytesOut      uint64 // backend to client, frames relayed
-	Loops         int    // shards: loops met at start or by a connection
+	// MessagesDropped counts client messages dropped, whole, by
+	// rate_limit_action = "drop".
+	MessagesDropped uint64
+	BytesIn         uint64 // client to backend, frames relayed
+	BytesOut        uint64 // backend to client, frames relayed
+	Loops           int    // shards: loops met at start or by a connection
 	// Transitions counts entries into each session state, by state name.
 	Transitions map[string]uint64
 }
@@ -88,6 +91,7 @@ func (e *Engine) Stats() Stats {
 		for r := range c.policyRefused {
 			st.PolicyRefused[r] += c.policyRefused[r].Load()
 		}
+		st.MessagesDropped += c.messagesDropped.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
 		for from := range c.moves {
