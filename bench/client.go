@@ -471,8 +471,7 @@ read:
 		case clientEvMessage:
 			s.received(msg, now, phase)
 		case clientEvPing:
-			// The Ping's payload was skipped: answer with an empty Pong.
-			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, nil)
+			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, s.rd.pingPayload())
 		case clientEvPong:
 			s.pongs++
 			s.pongOwed = false

@@ -38,7 +38,7 @@ type clientEvent uint8
 const (
 	clientEvMore    clientEvent = iota // p is used up: feed more
 	clientEvMessage                    // a whole data message arrived
-	clientEvPing                       // a Ping arrived (its payload is skipped)
+	clientEvPing                       // a Ping arrived (its payload in clientReader.pingPayload)
 	clientEvPong                       // a Pong arrived (its payload is skipped)
 	clientEvClose                      // a Close arrived
 )
@@ -87,7 +87,14 @@ type clientReader struct {
 	inMsg   bool      // a data message is open
 	bad     bool      // the open message differs from what was sent
 	stamp   [clientStampLen]byte
+	// ping holds the payload of the Ping being read, which the Pong that
+	// answers it must echo (RFC 6455 §5.5.3): a proxy that pings checks it.
+	ping  [ws.MaxControlFramePayloadSize]byte
+	nping uint8
 }
+
+// pingPayload is the payload of the Ping next just returned.
+func (r *clientReader) pingPayload() []byte { return r.ping[:r.nping] }
 
 // next consumes bytes of p until an event: a whole message (msg says what it
 // carried), a Ping, a Pong or a Close; or until p is used up or holds only
@@ -112,10 +119,14 @@ func (r *clientReader) next(p []byte) (n int, ev clientEvent, msg clientMessage,
 				r.inMsg = true
 			}
 			r.inFrame, r.op, r.fin, r.remain = true, h.OpCode, h.Fin, uint64(h.Length)
+			r.nping = 0
 		}
 		take := min(r.remain, uint64(len(p)-n))
-		if !r.op.IsControl() {
+		switch {
+		case !r.op.IsControl():
 			r.check(p[n : n+int(take)])
+		case r.op == ws.OpPing:
+			r.nping += uint8(copy(r.ping[r.nping:], p[n:n+int(take)]))
 		}
 		n += int(take)
 		r.remain -= take

@@ -214,3 +214,34 @@ func FuzzClientReader(f *testing.F) {
 		}
 	})
 }
+
+// TestClientReaderPingPayload: the payload of a Ping is kept, whatever
+// pieces it came in, for the Pong that must echo it (RFC 6455 §5.5.3).
+func TestClientReaderPingPayload(t *testing.T) {
+	payload := []byte("throng\x00\x01 and then some")
+	in := bytes.Join([][]byte{clientServerFrame(true, ws.OpPing, []byte("first")), clientServerFrame(true, ws.OpPing, payload)}, nil)
+	for cut := 1; cut < len(in); cut++ {
+		r := clientReader{pattern: clientPattern(40), size: 40}
+		var got []string
+		held := []byte(nil)
+		for _, piece := range [][]byte{in[:cut], in[cut:]} {
+			held = append(held, piece...)
+			for {
+				n, ev, _, err := r.next(held)
+				held = held[n:]
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ev == clientEvMore {
+					break
+				}
+				if ev == clientEvPing {
+					got = append(got, string(r.pingPayload()))
+				}
+			}
+		}
+		if len(got) != 2 || got[0] != "first" || got[1] != string(payload) {
+			t.Fatalf("cut %d: ping payloads %q", cut, got)
+		}
+	}
+}
