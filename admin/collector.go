@@ -52,6 +52,7 @@ var (
 	descTLSAlerts       = desc("tls_record_errors_total", "TLS sessions ended by a bad record from the client (a fatal alert went back).")
 	descCertExpiry      = desc("tls_certificate_expiry_timestamp_seconds", "When each certificate in use expires, by its cert file.", "file")
 	descPolicyRefused   = desc("policy_refused_total", "Handshakes refused by admission policy (docs/policy.md), by reason: address (allow_cidrs, deny_cidrs), origin, handshake_rate, sessions_per_ip, header_size, jwt, jwt_claims.", "reason")
+	descPingsSent       = desc("pings_sent_total", "Pings the proxy sent to clients silent for keepalive.ping_interval (a missing Pong closes the session as ping_timeout).")
 	descMessagesDropped = desc("messages_dropped_total", "Client messages dropped whole by rate_limit_action = \"drop\" (messages_per_session, bytes_per_session).")
 	descProxyRefused    = desc("proxy_protocol_refused_total", "Connections closed for a missing or bad PROXY header, or a sender not in trusted_proxies.")
 )
@@ -154,6 +155,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPolicyRefused, st.PolicyRefused[i], name)
 	}
 	counter(descMessagesDropped, st.MessagesDropped)
+	counter(descPingsSent, st.PingsSent)
 }
 
 // histogram sends h as a Prometheus histogram.

@@ -229,54 +229,85 @@ func (s *Stream) Init(role Role, maxFrame uint64, deflate, other bool) {
 // header and per call: payload bytes are jumped over, never read.
 func (s *Stream) Scan(p []byte) (held []byte, n int, err error) { return s.scan(p, nil) }
 
-// Gate is what ScanGated reports of the data frame header it stopped at.
-// The caller owns it; the Stream only writes it.
+// Gate says where ScanGated stops, and reports what it stopped at. The
+// caller owns it and sets Data and Pongs; the Stream writes the rest.
 type Gate struct {
-	// Length is the frame's payload length: all of it is still to come.
+	// Length is the payload length of the frame stopped at: for a data
+	// frame all of it is still to come, for a Pong it has been scanned.
 	Length uint64
-	// Stopped says the last ScanGated stopped right after the header of a
-	// data frame: its Size bytes end held and p[:n], and Split of them are
-	// in held (the rest end p[:n]).
-	Stopped     bool
-	Size, Split uint8
+	// Data asks for a stop right after each data frame header (text,
+	// binary, continuation); Pongs for a stop right after each whole Pong.
+	Data, Pongs bool
+	// Stopped says the last ScanGated stopped: after a data frame header
+	// whose Size bytes end held and p[:n], Split of them in held (the rest
+	// end p[:n]); or, with Pong set, after a whole Pong frame of Size +
+	// Length bytes that ends p[:n] (Split is 0: a Pong is never held).
+	Stopped, Pong bool
+	Size, Split   uint8
 	// First marks a message's first frame (text or binary), Fin its last.
 	First, Fin bool
 }
 
-// ScanGated is Scan, except that it stops right after each data frame
-// header it accepts (text, binary, continuation) and describes it in g, so
-// that the caller can decide on the frame before its payload goes out:
-// forward the header, or drop it and the next g.Length payload bytes. It
-// serves per-message limits (docs/policy.md); it costs one return per data
-// frame, so the relay uses it only for sessions that have such limits.
-// The payload is accounted as still due (AtBoundary is false until it has
-// been scanned). It does not allocate.
+// ScanGated is Scan, except that it stops where g asks, describing the
+// frame in g, so that the caller can decide on it: right after each data
+// frame header (g.Data), before its payload goes out, to forward the
+// header or drop it and the next g.Length payload bytes; after each whole
+// Pong (g.Pongs), to recognise the answer to a Ping of its own. While
+// g.Pongs is set a Pong is, like a Close, never held in s: when p ends
+// inside one, Scan stops at its first byte and ClosePending reports true.
+// It serves per-message limits and proxy pings (docs/policy.md); it costs
+// one return per stop, so the relay uses it only for sessions that need
+// it. A data frame's payload is accounted as still due (AtBoundary is
+// false until it has been scanned). It does not allocate.
 func (s *Stream) ScanGated(p []byte, g *Gate) (held []byte, n int, err error) {
-	g.Stopped = false
+	g.Stopped, g.Pong = false, false
 	return s.scan(p, g)
 }
 
 // Cut splits what a ScanGated returned (held, then p[:n] as out) at the
-// stopped header: pre (in two parts) comes before it, hdr (in two parts)
-// is the header. When g is not Stopped, everything is pre.
+// frame it stopped at: pre (in two parts) comes before it, hdr (in two
+// parts) is the data frame's header, or the whole Pong. When g is not
+// Stopped, everything is pre.
 func (g *Gate) Cut(held, out []byte) (preHeld, pre, hdrHeld, hdr []byte) {
 	if !g.Stopped {
 		return held, out, nil, nil
 	}
 	split, inOut := int(g.Split), int(g.Size-g.Split)
+	if g.Pong {
+		inOut += int(g.Length)
+	}
 	return held[:len(held)-split], out[:len(out)-inOut], held[len(held)-split:], out[len(out)-inOut:]
 }
 
 // gateAt reports whether a gated scan stops at the header just accepted
 // (first byte b0), and if so fills g; the whole payload is then still due.
 func (s *Stream) gateAt(g *Gate, b0 byte, size, split int, length uint64) bool {
-	if g == nil || ws.OpCode(b0&0x0f).IsControl() {
+	if g == nil || !g.Data || ws.OpCode(b0&0x0f).IsControl() {
 		return false
 	}
-	*g = Gate{Length: length, Stopped: true, Size: uint8(size), Split: uint8(split),
-		First: ws.OpCode(b0&0x0f) != ws.OpContinuation, Fin: b0&0x80 != 0}
+	g.Length, g.Stopped, g.Size, g.Split = length, true, uint8(size), uint8(split)
+	g.First, g.Fin = ws.OpCode(b0&0x0f) != ws.OpContinuation, b0&0x80 != 0
 	s.remain = length
 	return true
+}
+
+// pongAt handles a Pong header at the start of b (parse gave size and
+// length) for a gated scan that stops at Pongs. It reports whether the
+// scan stops here: with whole false when b ends inside the frame (the
+// caller keeps b, as for a Close), with whole true after accepting it.
+func (s *Stream) pongAt(g *Gate, b []byte, size int, length uint64) (stop, whole bool) {
+	if g == nil || !g.Pongs || ws.OpCode(b[0]&0x0f) != ws.OpPong {
+		return false, false
+	}
+	// length <= 125: parse checked it.
+	if size == 0 || len(b) < size || uint64(len(b)-size) < length {
+		s.flags |= fClosePending
+		return true, false
+	}
+	s.accept(b[0], length)
+	g.Length, g.Stopped, g.Pong, g.Size, g.Split = length, true, true, uint8(size), 0
+	g.First, g.Fin = false, true
+	return true, true
 }
 
 func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
@@ -334,6 +365,11 @@ func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
 				return held, i, s.failWith(v)
 			}
 			s.closeCode = uint16(code)
+		} else if stop, whole := s.pongAt(g, p[i:], size, length); stop {
+			if whole {
+				i += size + int(length)
+			}
+			return held, i, nil
 		}
 		if size == 0 || len(p)-i < size {
 			if ws.OpCode(p[i]&0x0f) == ws.OpClose {

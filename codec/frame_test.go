@@ -674,8 +674,14 @@ func TestStreamMaxFrameOver4GiB(t *testing.T) {
 // first frame) and forwards the header and payload, or neither. It
 // returns what it forwarded and the gates it stopped at.
 func frFeedGated(s *Stream, drop func(msg int) bool, pieces ...[]byte) (out []byte, gates []Gate, err error) {
+	return frFeedGatedPongs(s, drop, false, pieces...)
+}
+
+// frFeedGatedPongs is frFeedGated stopping at Pongs too (forwarded, and
+// not counted in gates) when pongs is set.
+func frFeedGatedPongs(s *Stream, drop func(msg int) bool, pongs bool, pieces ...[]byte) (out []byte, gates []Gate, err error) {
 	var kept []byte
-	var g Gate
+	g := Gate{Data: true, Pongs: pongs}
 	var skip uint64
 	dropping := false
 	msg := -1
@@ -698,6 +704,11 @@ func frFeedGated(s *Stream, drop func(msg int) bool, pieces ...[]byte) (out []by
 			if !g.Stopped {
 				break
 			}
+			if g.Pong {
+				out = append(out, hdr...)
+				p = p[n:]
+				continue
+			}
 			gates = append(gates, g)
 			if g.First {
 				msg++
@@ -717,12 +728,12 @@ func frFeedGated(s *Stream, drop func(msg int) bool, pieces ...[]byte) (out []by
 func TestScanGated(t *testing.T) {
 	ping := frFrame(frFin|frPing, true, 3, 0)
 	in := frCat(
-		frFrame(frFin|frText, true, 5, 0),     // message 0
-		frFrame(frBinary, true, 300, 16),      // message 1, fragmented
-		ping,                                  // a control frame inside it
-		frFrame(frCont, true, 0, 0),           // an empty fragment
+		frFrame(frFin|frText, true, 5, 0),      // message 0
+		frFrame(frBinary, true, 300, 16),       // message 1, fragmented
+		ping,                                   // a control frame inside it
+		frFrame(frCont, true, 0, 0),            // an empty fragment
 		frFrame(frFin|frCont, true, 70000, 64), // its last, with a 64-bit length
-		frFrame(frFin|frText, true, 0, 0),     // message 2, empty
+		frFrame(frFin|frText, true, 0, 0),      // message 2, empty
 	)
 	wantGates := []Gate{
 		{Length: 5, Stopped: true, Size: 6, First: true, Fin: true},
@@ -745,7 +756,7 @@ func TestScanGated(t *testing.T) {
 			t.Fatalf("cut %d, admitting all: err %v, forwarded %d of %d bytes (equal %v)", cut, err, len(out), len(in), bytes.Equal(out, in))
 		}
 		for i := range gates {
-			gates[i].Split = 0 // where the header fell depends on the cut
+			gates[i].Split, gates[i].Data = 0, false // where the header fell depends on the cut
 		}
 		if fmt.Sprint(gates) != fmt.Sprint(wantGates) {
 			t.Fatalf("cut %d: gates %+v, want %+v", cut, gates, wantGates)
@@ -764,7 +775,7 @@ func TestScanGated(t *testing.T) {
 func TestScanGatedAllocs(t *testing.T) {
 	in := frCat(frFrame(frFin|frText, true, 64, 0), frFrame(frFin|frPing, true, 3, 0), frFrame(frBinary, true, 10, 0), frFrame(frFin|frCont, true, 10, 0))
 	var s Stream
-	var g Gate
+	g := Gate{Data: true, Pongs: true}
 	allocs := testing.AllocsPerRun(100, func() {
 		s.Init(FromClient, 0, false, false)
 		for p := in; len(p) > 0; {
@@ -777,5 +788,47 @@ func TestScanGatedAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("ScanGated allocates %v times", allocs)
+	}
+}
+
+// TestScanGatedPongs: with Pongs set, each Pong stops the scan once whole
+// (and is never held back, even in pieces), and everything else passes as
+// with Scan.
+func TestScanGatedPongs(t *testing.T) {
+	pong := frFrame(frFin|frPong, true, 12, 0)
+	in := frCat(frFrame(frFin|frText, true, 5, 0), pong, frFrame(frBinary, true, 3, 0), frFrame(frFin|frPong, true, 0, 0), frFrame(frFin|frCont, true, 2, 0))
+	for _, cut := range []int{len(in), 1, 2, 5, 11} {
+		s := frNewStream(FromClient, 0, false, false)
+		var out []byte
+		var pongs []string
+		var kept []byte
+		g := Gate{Pongs: true}
+		for rest := in; len(rest) > 0; {
+			k := min(cut, len(rest))
+			p := append(kept, rest[:k]...)
+			rest, kept = rest[k:], nil
+			for {
+				held, n, err := s.ScanGated(p, &g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(append(out, held...), p[:n]...)
+				if g.Stopped {
+					if !g.Pong || g.Data || g.Split != 0 {
+						t.Fatalf("cut %d: stop %+v with %d held", cut, g, len(held))
+					}
+					pongs = append(pongs, string(p[n-int(g.Size)-int(g.Length):n]))
+					p = p[n:]
+					continue
+				}
+				if s.ClosePending() {
+					kept = append([]byte(nil), p[n:]...)
+				}
+				break
+			}
+		}
+		if !bytes.Equal(out, in) || len(pongs) != 2 || pongs[0] != string(pong) {
+			t.Fatalf("cut %d: forwarded %d of %d bytes, pongs %q", cut, len(out), len(in), pongs)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -210,9 +211,6 @@ func (c *Config) validateLimits(v *validator) {
 	}
 	validatePolicyLimits(v, "limits", l)
 	k := &c.Keepalive
-	if k.PingInterval.D() > 0 {
-		v.add("keepalive.ping_interval", "proxy pings are not supported by this build yet (docs/policy.md)")
-	}
 	v.nonNegative("keepalive.ping_interval", k.PingInterval)
 	if d := k.PingInterval.D(); d > 0 && d < time.Second {
 		v.add("keepalive.ping_interval", "must be 0s (off) or at least 1s, not "+k.PingInterval.String())
@@ -616,7 +614,7 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 		v.add(key+".deny_cidrs", err.Error())
 	}
 	if r.ForwardAuth != "" {
-		v.add(key+".forward_auth", "is not supported by this build yet (docs/policy.md)")
+		c.validateForwardAuth(v, key, r)
 	}
 	if r.JWT != nil {
 		validateJWT(v, key+".jwt", r.JWT)
@@ -647,6 +645,24 @@ func (c *Config) validateRoutePolicy(v *validator, key string, r *Route) {
 	}
 	if ownPolicyKeys(rl) {
 		validatePolicyLimits(v, lk, &eff)
+	}
+}
+
+// validateForwardAuth checks a route's forward_auth keys.
+func (c *Config) validateForwardAuth(v *validator, key string, r *Route) {
+	if u, err := url.Parse(r.ForwardAuth); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		v.add(key+".forward_auth", "must be an http:// or https:// URL with a host, not "+strconv.Quote(r.ForwardAuth))
+	}
+	for i, h := range r.ForwardAuthHeaders {
+		if !codec.IsToken(h) {
+			v.add(idx(key+".forward_auth_headers", i), strconv.Quote(h)+" is not a header name")
+		}
+	}
+	if d := r.ForwardAuthTimeout.D(); d <= 0 || d >= c.Timeouts.Handshake.D() {
+		v.add(key+".forward_auth_timeout", "must be greater than 0s and less than timeouts.handshake ("+c.Timeouts.Handshake.String()+"), not "+r.ForwardAuthTimeout.String())
+	}
+	if d := r.ForwardAuthCache.D(); d < 0 || d > time.Hour {
+		v.add(key+".forward_auth_cache", "must be within 0s..1h, not "+r.ForwardAuthCache.String())
 	}
 }
 

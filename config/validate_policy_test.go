@@ -45,7 +45,10 @@ func TestValidatePolicy(t *testing.T) {
 			c.Limits.MaxMessageBytes = MiB
 			c.Routes[0].Limits.BytesPerSession = rate(1000)
 		}, ""},
-		{"pings not yet", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Minute) }, "keepalive.ping_interval: proxy pings are not supported"},
+		{"pings", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Minute) }, ""},
+		{"pong timeout", func(c *Config) {
+			c.Keepalive.PingInterval, c.Keepalive.PongTimeout = DurationOf(time.Minute), DurationOf(0)
+		}, "keepalive.pong_timeout"},
 		{"short ping", func(c *Config) { c.Keepalive.PingInterval = DurationOf(time.Millisecond) }, "keepalive.ping_interval: must be 0s (off) or at least 1s"},
 		{"jwt", func(c *Config) {
 			j := DefaultJWT()
@@ -75,7 +78,21 @@ func TestValidatePolicy(t *testing.T) {
 			j.HS256SecretFile, j.ForwardClaims = "/s", map[string]string{"sub": "X User"}
 			c.Routes[0].JWT = &j
 		}, `route[0].jwt.forward_claims.sub: "X User" is not a header name`},
-		{"forward auth not yet", func(c *Config) { c.Routes[0].ForwardAuth = "http://127.0.0.1:9/auth" }, "route[0].forward_auth: is not supported"},
+		{"forward auth", func(c *Config) {
+			c.Routes[0].ForwardAuth = "http://127.0.0.1:9/auth"
+			c.Routes[0].ForwardAuthHeaders = []string{"X-User"}
+			c.Routes[0].ForwardAuthCache = DurationOf(time.Second)
+		}, ""},
+		{"forward auth url", func(c *Config) { c.Routes[0].ForwardAuth = "127.0.0.1:9/auth" }, "route[0].forward_auth: must be an http:// or https:// URL"},
+		{"forward auth header", func(c *Config) {
+			c.Routes[0].ForwardAuth, c.Routes[0].ForwardAuthHeaders = "http://a/", []string{"X User"}
+		}, `route[0].forward_auth_headers[0]: "X User" is not a header name`},
+		{"forward auth timeout", func(c *Config) {
+			c.Routes[0].ForwardAuth, c.Routes[0].ForwardAuthTimeout = "http://a/", DurationOf(time.Hour)
+		}, "route[0].forward_auth_timeout: must be greater than 0s and less than timeouts.handshake"},
+		{"forward auth cache", func(c *Config) {
+			c.Routes[0].ForwardAuth, c.Routes[0].ForwardAuthCache = "http://a/", DurationOf(2*time.Hour)
+		}, "route[0].forward_auth_cache: must be within 0s..1h"},
 		{"concurrency", func(c *Config) { c.Server.ForwardAuthConcurrency = 0 }, "server.forward_auth_concurrency: must be in 1..65536"},
 	}
 	for _, tt := range tests {

@@ -202,6 +202,10 @@ func (s *session) startUpstream() {
 	if u.Sticky != nil {
 		hs.sticky = u.Sticky.Find(req.Headers)
 	}
+	if pol.auth != nil {
+		s.askAuth(pol.auth)
+		return
+	}
 	s.dialNext(502)
 }
 

@@ -111,6 +111,15 @@ func (s *session) rejectWith(status int, header string) {
 	s.sendAndLinger(s.sh.e.responses.get(status, header))
 }
 
+// rejectResponse answers with a whole response made elsewhere (an auth
+// service's refusal, relayed as it came).
+func (s *session) rejectResponse(status int, resp []byte) {
+	s.sh.stats.rejected.Add(1)
+	s.status = uint16(status)
+	s.closeUpstream()
+	s.sendAndLinger(resp)
+}
+
 // sendAndLinger writes a final HTTP answer to the client, then shuts down its
 // write side and drains its input for a moment before closing: closing with
 // unread input would send a reset that can destroy the answer in flight.

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/fwdauth"
 	"github.com/throngproxy/throng/tlsconf"
 	"github.com/throngproxy/throng/upstream"
 )
@@ -68,8 +69,12 @@ type Engine struct {
 	stickyKey []byte // keys sticky cookies without sticky_secret, for every table
 	responses *responses
 	dialer    *dialer
-	routeReg  *routeRegistry // every route's counters, across reloads
-	connects  histogram      // backend connect durations, from the dial workers
+	// auth asks routes' forward_auth services; made at the first
+	// question (authPool), so that a process without any asks nothing.
+	authOnce sync.Once
+	auth     *fwdauth.Pool
+	routeReg *routeRegistry // every route's counters, across reloads
+	connects histogram      // backend connect durations, from the dial workers
 
 	// active counts admitted sessions; lingering counts connections being
 	// refused. Both hold descriptors, so both are bounded.
@@ -278,6 +283,7 @@ func (e *Engine) Run() error {
 	srv := &snap.cfg.Server
 	e.dialer = newDialer(srv.DialWorkers, &e.connects)
 	defer e.dialer.stop()
+	defer e.stopAuth()
 	e.startHealth()
 	defer e.stopHealth()
 	go e.ticker()

@@ -121,11 +121,7 @@ func (s *session) setState(st state) {
 		}
 		w.arm(s, at)
 	case stateOpen:
-		if s.snap.idleTicks > 0 {
-			w.arm(s, int64(s.lastActive)+s.snap.idleTicks+1)
-		} else {
-			w.disarm(s)
-		}
+		s.armOpen()
 	case stateClosing, stateRejecting:
 		// A session on its way out carries no more traffic: it stops
 		// counting against its backend now, not when the backend gets
@@ -187,14 +183,15 @@ func (s *session) onDeadline() {
 			return
 		}
 		now := s.sh.now()
-		if idle := s.snap.idleTicks; idle > 0 {
-			if now-int64(s.lastActive) < idle {
-				s.sh.wheel.arm(s, int64(s.lastActive)+idle+1)
-				return
-			}
+		if idle := s.snap.idleTicks; idle > 0 && now-int64(s.lastActive) >= idle {
 			s.sh.stats.idleTimeout.Add(1)
 			s.goAway(statusGoingAway, reasonIdle)
+			return
 		}
+		if s.snap.pingTicks > 0 && !s.keepalive(now) {
+			return
+		}
+		s.armOpen()
 	case stateClosing:
 		s.pollClosing()
 	case stateRejecting:

@@ -30,12 +30,13 @@ const (
 	reasonDrain                           // SIGTERM's drain
 	reasonIdle                            // timeouts.idle
 	reasonRateLimit                       // a client message over messages_per_session or bytes_per_session: Close 1008
+	reasonPingTimeout                     // no Pong to the proxy's Ping within keepalive.pong_timeout
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"client_close", "backend_close", "protocol_error", "too_big",
-	"slow_consumer", "timeout", "drain", "idle", "rate_limit",
+	"slow_consumer", "timeout", "drain", "idle", "rate_limit", "ping_timeout",
 }
 
 // String returns the reason's metric label.

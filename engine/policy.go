@@ -15,6 +15,7 @@ import (
 
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/fwdauth"
 	"github.com/throngproxy/throng/jwtauth"
 	"github.com/throngproxy/throng/policy"
 )
@@ -31,10 +32,12 @@ const (
 	refusedHeaderSize                     // a route's tighter max_header_bytes: 431
 	refusedToken                          // route.jwt: no token, or one that does not verify: 401
 	refusedClaims                         // route.jwt.required_claims (or an unsendable claim): 403
+	refusedAuth                           // route.forward_auth answered other than 2xx: relayed
+	refusedAuthError                      // route.forward_auth gave no answer in time, or too many waited: 503
 	numPolicyReasons
 )
 
-var policyReasonNames = [numPolicyReasons]string{"address", "origin", "handshake_rate", "sessions_per_ip", "header_size", "jwt", "jwt_claims"}
+var policyReasonNames = [numPolicyReasons]string{"address", "origin", "handshake_rate", "sessions_per_ip", "header_size", "jwt", "jwt_claims", "forward_auth", "forward_auth_error"}
 
 func (r policyReason) String() string { return policyReasonNames[r] }
 
@@ -58,6 +61,8 @@ type routePolicy struct {
 	// owned are the headers only the proxy sends upstream on this
 	// route: the TLS client-certificate ones and the forwarded claims'.
 	owned []string
+	// auth is the route's forward_auth service; nil when off.
+	auth *fwdauth.Service
 	// msgs are the per-message limits of client → backend traffic; nil
 	// when the route has none, and its sessions relay ungated.
 	msgs *msgLimits
@@ -105,7 +110,6 @@ func newMsgLimits(l *config.Limits) *msgLimits {
 // msgState is a session's per-message bookkeeping toward its backend.
 type msgState struct {
 	lim       *msgLimits
-	gate      codec.Gate
 	msgs      policy.Bucket
 	bytes     policy.Bucket
 	skip      uint64 // payload bytes of a dropped frame still to discard
@@ -124,13 +128,13 @@ const (
 	msgTooBig               // over max_message_bytes: Close 1009
 )
 
-// judge decides on the data frame ms.gate describes, at now (Engine.nanos).
+// judge decides on the data frame g describes, at now (Engine.nanos).
 // The rates are checked at a message's first frame: the whole message
 // follows that decision, so it is never half-forwarded; its later frames'
 // bytes are charged to the byte bucket all the same (Bucket.Charge), and
 // the debt holds back the messages after it.
-func (ms *msgState) judge(now int64) msgVerdict {
-	g, l := &ms.gate, ms.lim
+func (ms *msgState) judge(g *codec.Gate, now int64) msgVerdict {
+	l := ms.lim
 	if g.First {
 		ms.msgLen, ms.dropping = 0, false
 		ok := true
@@ -237,6 +241,12 @@ func compilePolicies(c *config.Config, tables *ipTables) ([]routePolicy, error) 
 				return nil, fmt.Errorf("engine: route[%d].jwt: %w", i, err)
 			}
 			p.owned = append(slices.Clip(ownedTLSHeaders), p.jwt.Owned()...)
+		}
+		if r.ForwardAuth != "" {
+			if p.auth, err = fwdauth.NewService(r.ForwardAuth, r.ForwardAuthHeaders, r.ForwardAuthTimeout.D(), r.ForwardAuthCache.D()); err != nil {
+				return nil, fmt.Errorf("engine: route[%d].forward_auth: %w", i, err)
+			}
+			p.owned = append(slices.Clip(p.owned), r.ForwardAuthHeaders...)
 		}
 		if lim.MaxSessionsPerIP > 0 || !lim.HandshakesPerIP.IsZero() {
 			k := ipTableKey{maxSessions: lim.MaxSessionsPerIP, rate: lim.HandshakesPerIP, burst: lim.HandshakeBurst, tracked: lim.TrackedIPs}

@@ -13,10 +13,17 @@ import (
 // many bytes at the end of p gnet must keep: a Close frame not yet whole.
 // A session with per-message limits goes through relayGated instead.
 func (s *session) relayFromClient(p []byte) int {
+	s.clientSeen = int32(s.sh.now())
 	// Once a Close went to the backend nothing more is forwarded: the
 	// plain relay scans for the client's own Close and drops the rest.
-	if ps := s.pol; ps != nil && ps.msg != nil && s.flags&flagClosedToUpstream == 0 {
-		return s.relayGated(p, ps.msg)
+	if s.flags&flagClosedToUpstream == 0 {
+		var ms *msgState
+		if ps := s.pol; ps != nil {
+			ms = ps.msg
+		}
+		if ms != nil || s.pongBy != 0 {
+			return s.relayGated(p, ms)
+		}
 	}
 	return s.relay(p, true)
 }
@@ -137,13 +144,15 @@ func (s *session) relayed(fromClient bool, keep int) int {
 }
 
 // relayGated is relayFromClient for a session with per-message limits
-// (docs/policy.md): the scan stops at each data frame header
-// (codec.Stream.ScanGated) for ms to judge the frame. Frames forwarded go
-// out together, in as few sends as the drops between them allow; a dropped
-// message's headers and payload are skipped, control frames between its
-// fragments still go through. A rate limit with action close, or a
-// message over max_message_bytes, stops the client's stream before that
-// frame's header: the backend's input ends at a frame boundary.
+// (ms, else nil) or a Ping of the proxy's awaiting its Pong
+// (docs/policy.md). The scan (codec.Stream.ScanGated) stops at each data
+// frame header for ms to judge the frame, and at each whole Pong while
+// one is awaited. Frames forwarded go out together, in as few sends as
+// the drops between them allow; a dropped message's headers and payload
+// are skipped, control frames between its fragments still go through, and
+// so do Pongs other than the proxy's own. A rate limit with action close,
+// or a message over max_message_bytes, stops the client's stream before
+// that frame's header: the backend's input ends at a frame boundary.
 func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 	src := &s.c2u
 	if s.flags&flagClientFailed != 0 || src.CloseSeen() {
@@ -151,6 +160,7 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 	}
 	s.lastActive = int32(s.sh.now())
 	now := s.sh.e.nanos()
+	msgs := src.Messages()
 	// What is to go is pend (header bytes an earlier read held back)
 	// and then p[from:to]; it is sent when a drop cuts it, or at the end.
 	var pend []byte
@@ -159,7 +169,7 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		s.forward(true, pend, p[from:to])
 		pend = nil
 	}
-	g := &ms.gate
+	g := &codec.Gate{Data: ms != nil, Pongs: s.pongBy != 0}
 	for off := 0; ; {
 		before := frameAt(src)
 		held, n, err := src.ScanGated(p[off:], g)
@@ -168,14 +178,13 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		}
 		s.trackMidFrame(&s.c2uSince, src, before)
 		preHeld, pre, hdrHeld, _ := g.Cut(held, p[off:off+n])
-		start := off
-		if k := min(ms.skip, uint64(len(pre))); k > 0 {
+		if ms != nil && ms.skip > 0 {
 			// The rest of a dropped frame's payload; held is empty
 			// then, as the stream stood inside a payload.
+			k := min(ms.skip, uint64(len(pre)))
 			ms.skip -= k
 			flush()
-			start += int(k)
-			from = start
+			from = off + int(k)
 		}
 		if len(preHeld) > 0 {
 			pend = preHeld
@@ -189,7 +198,20 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		if !g.Stopped {
 			break
 		}
-		switch v := ms.judge(now); v {
+		if g.Pong {
+			if s.ownPong(p[off+n-int(g.Size)-int(g.Length):off+n], g) {
+				// The answer to the proxy's Ping: not the backend's.
+				flush()
+				from, to = off+n, off+n
+				s.pongBy = 0
+				g.Pongs = false
+			} else {
+				to = off + n
+			}
+			off += n
+			continue
+		}
+		switch v := ms.judge(g, now); v {
 		case msgForward:
 			if len(hdrHeld) > 0 {
 				pend = hdrHeld // nothing else is pending on a read's first header
@@ -218,8 +240,12 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		off += n
 	}
 	flush()
-	s.countMessages(true, ms.forwarded)
-	ms.forwarded = 0
+	if ms != nil {
+		s.countMessages(true, ms.forwarded)
+		ms.forwarded = 0
+	} else {
+		s.countMessages(true, src.Messages()-msgs)
+	}
 	return s.relayed(true, keep)
 }
 

@@ -78,6 +78,10 @@ type session struct {
 	deadline   int32 // wheel tick at which onDeadline runs; 0 = disarmed
 	closeBy    int32 // tick at which closing stops waiting for peers
 	lastActive int32 // wheel tick of the last byte relayed (idle timeout)
+	// clientSeen is the wheel tick of the client's last bytes, and pongBy
+	// the tick by which the Pong to the proxy's Ping is due (0: no Ping
+	// outstanding): keepalive's state (ping.go).
+	clientSeen, pongBy int32
 	// closeReason is why the session left open (metrics.go), for the
 	// access line.
 	closeReason closeReason
@@ -141,7 +145,8 @@ type handshake struct {
 	key        uint64 // the request's hash key for up (balance = "hash")
 	by         int64  // tick by which the client must have its 101
 	sent       int64  // tick at which the current attempt's request went out
-	gen        uint32 // retry backoffs started; tells a stale timer apart
+	gen        uint32 // retry backoffs and auth questions started; tells a stale timer or answer apart
+	authWait   bool   // waiting in connecting for the route's forward_auth answer
 	failStatus uint16 // status for the client if the retry after a backoff finds nothing
 	attempts   uint8  // attempts started, warm-socket redials not counted
 	fallbacks  uint8  // fallback upstreams moved to
@@ -157,6 +162,7 @@ func (hs *handshake) reset() {
 	hs.bodyKind, hs.bodyLeft, hs.bodySent = 0, 0, 0
 	hs.up, hs.sticky, hs.stickyTried = nil, nil, false
 	hs.tried, hs.key, hs.by, hs.sent, hs.attempts = 0, 0, 0, 0, 0
+	hs.authWait = false
 	hs.failStatus, hs.fallbacks = 0, 0 // gen keeps counting: a stale timer must not match a new session
 }
 

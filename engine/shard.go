@@ -131,6 +131,8 @@ type shardStats struct {
 	proxyRefused     atomic.Uint64                       // connections without a valid PROXY header, or from an untrusted peer
 	policyRefused    [numPolicyReasons]atomic.Uint64     // handshakes refused by admission policy, by reason
 	messagesDropped  atomic.Uint64                       // client messages dropped by rate_limit_action = "drop"
+	pingsSent        atomic.Uint64                       // the proxy's own Pings (keepalive.ping_interval)
+	pingTimeout      atomic.Uint64                       // sessions closed for a Pong that did not come
 	_                cpu.CacheLinePad
 }
 

@@ -29,6 +29,8 @@ type snapshot struct {
 	writeTicks             int64 // timeouts.write; 0 = never
 	lingerTicks            int64
 	stalledTicks           int64
+	pingTicks              int64 // keepalive.ping_interval; 0 = no proxy pings
+	pongTicks              int64 // keepalive.pong_timeout
 
 	maxHeaderBytes int64 // limits.max_header_bytes: the head's bound before its route is known
 
@@ -70,6 +72,8 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 		writeTicks:             ticks(to.Write.D()),
 		lingerTicks:            ticks(linger),
 		stalledTicks:           ticks(c.Limits.StalledFrame.D()),
+		pingTicks:              ticks(c.Keepalive.PingInterval.D()),
+		pongTicks:              ticks(c.Keepalive.PongTimeout.D()),
 		maxHeaderBytes:         c.Limits.MaxHeaderBytes.Bytes(),
 		defaults:               limitsPolicy(&c.Limits),
 		keepAlive:              c.Server.TCPKeepalive.D(),

@@ -46,6 +46,8 @@ type Stats struct {
 	// MessagesDropped counts client messages dropped, whole, by
 	// rate_limit_action = "drop".
 	MessagesDropped uint64
+	PingsSent       uint64 // the proxy's own Pings to silent clients
+	PingTimeouts    uint64 // sessions closed for a Pong that did not come
 	BytesIn         uint64 // client to backend, frames relayed
 	BytesOut        uint64 // backend to client, frames relayed
 	Loops           int    // shards: loops met at start or by a connection
@@ -92,6 +94,8 @@ func (e *Engine) Stats() Stats {
 			st.PolicyRefused[r] += c.policyRefused[r].Load()
 		}
 		st.MessagesDropped += c.messagesDropped.Load()
+		st.PingsSent += c.pingsSent.Load()
+		st.PingTimeouts += c.pingTimeout.Load()
 		st.BytesIn += c.bytesC2U.Load()
 		st.BytesOut += c.bytesU2C.Load()
 		for from := range c.moves {

@@ -100,6 +100,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	}
 	s.hs = nil
 	s.lastActive = int32(sh.now())
+	s.clientSeen = s.lastActive
 	s.setState(stateOpen)
 	sh.handshakes.Put(hs)
 	if s.tls != nil {
