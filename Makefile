@@ -7,9 +7,9 @@ LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 NODE_DIR := cmd/throng/testdata/node
 # Packages whose code runs on several goroutines: always tested with -race.
-RACE_PKGS := ./engine/... ./upstream/... ./bench/... ./pool/... ./policy/... ./tlsconf/... ./tlslayer/...
+RACE_PKGS := ./engine/... ./upstream/... ./bench/... ./pool/... ./policy/... ./tlsconf/... ./tlslayer/... ./bus/... ./fwdauth/...
 
-.PHONY: all build run test fmt-check vet unit race integration node-deps prom-deps py-deps fuzz bench clean
+.PHONY: all build run test fmt-check vet unit race integration node-deps prom-deps py-deps bus-deps fuzz bench clean
 
 all: build
 
@@ -21,7 +21,7 @@ build:
 run: build
 	@bash examples/run.sh $(BIN) examples/throng.toml
 
-test: fmt-check vet node-deps prom-deps py-deps unit race
+test: fmt-check vet node-deps prom-deps py-deps bus-deps unit race
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -33,7 +33,7 @@ vet:
 # Unit tests, fuzz seed corpora (Fuzz* run their seeds as plain tests) and
 # the integration tests in cmd/throng, which build and run the real binaries.
 unit:
-	THRONG_REQUIRE_NODE=1 THRONG_REQUIRE_PROMETHEUS=1 THRONG_REQUIRE_PYTHON=1 $(GO) test -count=1 -timeout 10m ./...
+	THRONG_REQUIRE_NODE=1 THRONG_REQUIRE_PROMETHEUS=1 THRONG_REQUIRE_PYTHON=1 THRONG_REQUIRE_BUS=1 $(GO) test -count=1 -timeout 10m ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
@@ -56,6 +56,13 @@ py-deps:
 	@/usr/bin/python3 -c 'import websockets' 2>/dev/null && command -v openssl >/dev/null || { \
 		echo "installing Debian's python3-websockets and openssl packages"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-websockets openssl >/dev/null; }
+
+# The bus tests run a real Redis and a real NATS server: Debian's
+# redis-server and nats-server packages.
+bus-deps:
+	@command -v redis-server >/dev/null && command -v nats-server >/dev/null || { \
+		echo "installing Debian's redis-server and nats-server packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server nats-server >/dev/null; }
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
