@@ -241,7 +241,17 @@ func logStats(log *slog.Logger, e *engine.Engine) {
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "stalled_frames", e.StalledSessions(),
 		"tls_handshakes", st.TLSHandshakes, "tls_resumed", st.TLSResumed, "tls_failed", st.TLSFailed,
 		"tls_busy", st.TLSBusy, "tls_alerts", st.TLSAlerts, "tls_parked", st.TLSParked, "proxy_refused", st.ProxyRefused,
+		"policy_refused", policyRefused(&st), "messages_dropped", st.MessagesDropped, "pings_sent", st.PingsSent, "ping_timeouts", st.PingTimeouts,
 		"transitions", st.Transitions, "heap_live_bytes", m.HeapAlloc, "heap_sys_bytes", m.HeapSys, "goroutines", runtime.NumGoroutine())
+}
+
+// policyRefused is Stats.PolicyRefused by reason name, for the stats line.
+func policyRefused(st *engine.Stats) map[string]uint64 {
+	out := make(map[string]uint64, len(st.PolicyRefused))
+	for i, name := range engine.PolicyReasons() {
+		out[name] = st.PolicyRefused[i]
+	}
+	return out
 }
 
 // setLevel sets v to a validated log.level value (info if it is not one).
