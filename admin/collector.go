@@ -52,6 +52,14 @@ var (
 	descTLSAlerts       = desc("tls_record_errors_total", "TLS sessions ended by a bad record from the client (a fatal alert went back).")
 	descCertExpiry      = desc("tls_certificate_expiry_timestamp_seconds", "When each certificate in use expires, by its cert file.", "file")
 	descPolicyRefused   = desc("policy_refused_total", "Handshakes refused by admission policy (docs/policy.md), by reason: address (allow_cidrs, deny_cidrs), origin, handshake_rate, sessions_per_ip, header_size, jwt, jwt_claims.", "reason")
+	descFanChannels     = desc("fanout_channels", "Fan-out channels with subscribers in this process (each one subscription on its bus).")
+	descFanIn           = desc("fanout_messages_in_total", "Messages fan-out routes received from their bus.")
+	descFanOut          = desc("fanout_deliveries_total", "Frames written or queued to fan-out subscribers.")
+	descFanSkipped      = desc("fanout_skipped_total", "Deliveries skipped for subscribers past fanout_queue_limit (slow_subscriber = \"skip\"), or missed by a loop whose queue was full.")
+	descFanSlow         = desc("fanout_slow_closed_total", "Fan-out subscribers closed for falling fanout_queue_limit behind (slow_subscriber = \"close\").")
+	descFanClient       = desc("fanout_client_messages_total", "Subscribers' own messages, by result: dropped (client_messages = \"drop\", or no room to publish), published, failed (the bus refused or was down).", "result")
+	descFanBusUp        = desc("fanout_bus_up", "1 while the bus is connected, by bus (redis, nats); present once a fan-out route used it.", "bus")
+	descFanBusDropped   = desc("fanout_bus_dropped_total", "Messages the bus client dropped before throng saw them (NATS slow consumer), by bus.", "bus")
 	descPingsSent       = desc("pings_sent_total", "Pings the proxy sent to clients silent for keepalive.ping_interval (a missing Pong closes the session as ping_timeout).")
 	descMessagesDropped = desc("messages_dropped_total", "Client messages dropped whole by rate_limit_action = \"drop\" (messages_per_session, bytes_per_session).")
 	descProxyRefused    = desc("proxy_protocol_refused_total", "Connections closed for a missing or bad PROXY header, or a sender not in trusted_proxies.")
@@ -156,6 +164,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descMessagesDropped, st.MessagesDropped)
 	counter(descPingsSent, st.PingsSent)
+	fs := e.FanoutStats()
+	gauge(descFanChannels, float64(fs.Channels))
+	counter(descFanIn, fs.MessagesIn)
+	counter(descFanOut, fs.Deliveries)
+	counter(descFanSkipped, fs.Skipped+fs.LoopDrops)
+	counter(descFanSlow, fs.SlowClosed)
+	counter(descFanClient, fs.ClientDropped, "dropped")
+	counter(descFanClient, fs.Published, "published")
+	counter(descFanClient, fs.PublishFailed, "failed")
+	for src, up := range fs.BusUp {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		gauge(descFanBusUp, v, src)
+		counter(descFanBusDropped, fs.BusDropped[src], src)
+	}
 }
 
 // histogram sends h as a Prometheus histogram.

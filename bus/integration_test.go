@@ -17,7 +17,7 @@ import (
 
 func forEachBackend(t *testing.T, f func(t *testing.T, bk backend)) {
 	for _, bk := range backends {
-		t.Run(bk.name, func(t *testing.T) { f(t, bk) })
+		t.Run(bk.Name, func(t *testing.T) { f(t, bk) })
 	}
 }
 

@@ -1,178 +1,24 @@
 package bus
 
-// Real redis-server and nats-server processes for the tests, on loopback
-// ports, each started and killed by PID by the test that owns it.
+// The bus servers of the tests come from the test kit
+// (enginetest.BusServer); these names keep the tests short.
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/throngproxy/throng/engine/enginetest"
 )
 
-// backend is one of the two buses under test.
-type backend struct {
-	name   string // redis or nats
-	binary string // Debian package and executable
-	scheme string
-	args   func(port int, dir string) []string
-}
+type backend = enginetest.BusKind
 
-var backends = []backend{
-	{
-		name: "redis", binary: "redis-server", scheme: "redis",
-		args: func(port int, dir string) []string {
-			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"}
-		},
-	},
-	{
-		name: "nats", binary: "nats-server", scheme: "nats",
-		args: func(port int, _ string) []string {
-			return []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
-		},
-	},
-}
+var backends = []backend{enginetest.Redis, enginetest.NATS}
 
-// findBinary is the path of bk's server, or skips the test, or fails it
-// with THRONG_REQUIRE_BUS=1 (make test, which installs them: make bus-deps).
-func findBinary(t *testing.T, bk backend) string {
-	t.Helper()
-	if p, err := exec.LookPath(bk.binary); err == nil {
-		return p
-	}
-	// Debian puts nats-server in /usr/sbin, which a CI PATH may lack.
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/bin"} {
-		p := filepath.Join(dir, bk.binary)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("THRONG_REQUIRE_BUS") == "1" {
-		t.Fatalf("%s not found (THRONG_REQUIRE_BUS=1; run `make bus-deps`)", bk.binary)
-	}
-	t.Skipf("%s not found; `make bus-deps` installs it", bk.binary)
-	return ""
-}
+type server struct{ *enginetest.BusServer }
 
-// freePort is a loopback port nobody listened on a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
-}
-
-// server is one server process, restartable on its port.
-type server struct {
-	t      *testing.T
-	bk     backend
-	bin    string
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	exited chan error // receives cmd.Wait's result
-}
-
-// newServer prepares bk's server on a free port without starting it.
-func newServer(t *testing.T, bk backend) *server {
-	t.Helper()
-	s := &server{t: t, bk: bk, bin: findBinary(t, bk), port: freePort(t), dir: t.TempDir()}
-	t.Cleanup(s.stop)
-	return s
-}
-
-// startServer is newServer and start.
-func startServer(t *testing.T, bk backend) *server {
-	t.Helper()
-	s := newServer(t, bk)
-	s.start()
-	return s
-}
-
-func (s *server) url() string { return fmt.Sprintf("%s://127.0.0.1:%d", s.bk.scheme, s.port) }
-
-// start runs the server and waits until it accepts connections.
-func (s *server) start() {
-	s.t.Helper()
-	if s.cmd != nil {
-		s.t.Fatal("server already running")
-	}
-	logf, err := os.OpenFile(filepath.Join(s.dir, s.bk.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer logf.Close()
-	// An *os.File as output: exec copies nothing, so no goroutine of its
-	// own that the leak check would see.
-	cmd := exec.Command(s.bin, s.bk.args(s.port, s.dir)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", s.bk.binary, err)
-	}
-	s.cmd, s.exited = cmd, make(chan error, 1)
-	go func(exited chan<- error) { exited <- cmd.Wait() }(s.exited)
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-s.exited:
-			s.cmd = nil
-			log, _ := os.ReadFile(logf.Name())
-			s.t.Fatalf("%s exited at start: %v\n%s", s.bk.binary, err, log)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s not listening on %d after 10s: %v", s.bk.binary, s.port, err)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval inside a deadline loop
-	}
-}
-
-// kill stops the server with SIGKILL, as a crash would, and reaps it.
-func (s *server) kill() {
-	s.t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.t.Errorf("kill %s: %v", s.bk.binary, err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.t.Errorf("%s pid %d did not exit after SIGKILL", s.bk.binary, s.cmd.Process.Pid)
-	}
-	s.cmd = nil
-}
-
-// freeze stops the server with SIGSTOP: its kernel still accepts
-// connections and takes data, but nothing answers, as with a hung host.
-func (s *server) freeze() { s.signal(syscall.SIGSTOP) }
-
-// thaw resumes a frozen server.
-func (s *server) thaw() { s.signal(syscall.SIGCONT) }
-
-func (s *server) signal(sig os.Signal) {
-	s.t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("signal %v to %s: %v", sig, s.bk.binary, err)
-	}
-}
-
-func (s *server) stop() { s.kill() }
+func newServer(t *testing.T, bk backend) *server   { return &server{enginetest.NewBusServer(t, bk)} }
+func startServer(t *testing.T, bk backend) *server { return &server{enginetest.StartBusServer(t, bk)} }
+func (s *server) url() string                      { return s.URL() }
+func (s *server) start()                           { s.Start() }
+func (s *server) kill()                            { s.Kill() }
+func (s *server) freeze()                          { s.Freeze() }
+func (s *server) thaw()                            { s.Thaw() }

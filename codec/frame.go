@@ -236,14 +236,16 @@ type Gate struct {
 	// frame all of it is still to come, for a Pong it has been scanned.
 	Length uint64
 	// Data asks for a stop right after each data frame header (text,
-	// binary, continuation); Pongs for a stop right after each whole Pong.
-	Data, Pongs bool
+	// binary, continuation); Pongs and Pings for a stop right after each
+	// whole Pong or Ping.
+	Data, Pongs, Pings bool
 	// Stopped says the last ScanGated stopped: after a data frame header
 	// whose Size bytes end held and p[:n], Split of them in held (the rest
-	// end p[:n]); or, with Pong set, after a whole Pong frame of Size +
-	// Length bytes that ends p[:n] (Split is 0: a Pong is never held).
-	Stopped, Pong bool
-	Size, Split   uint8
+	// end p[:n]); or, with Pong (or Ping) set, after a whole Pong (Ping)
+	// frame of Size + Length bytes that ends p[:n] (Split is 0: such a
+	// frame is never held).
+	Stopped, Pong, Ping bool
+	Size, Split         uint8
 	// First marks a message's first frame (text or binary), Fin its last.
 	First, Fin bool
 }
@@ -252,15 +254,16 @@ type Gate struct {
 // frame in g, so that the caller can decide on it: right after each data
 // frame header (g.Data), before its payload goes out, to forward the
 // header or drop it and the next g.Length payload bytes; after each whole
-// Pong (g.Pongs), to recognise the answer to a Ping of its own. While
-// g.Pongs is set a Pong is, like a Close, never held in s: when p ends
+// Pong (g.Pongs), to recognise the answer to a Ping of its own; after
+// each whole Ping (g.Pings), to answer it itself. While g.Pongs (g.Pings)
+// is set a Pong (Ping) is, like a Close, never held in s: when p ends
 // inside one, Scan stops at its first byte and ClosePending reports true.
 // It serves per-message limits and proxy pings (docs/policy.md); it costs
 // one return per stop, so the relay uses it only for sessions that need
 // it. A data frame's payload is accounted as still due (AtBoundary is
 // false until it has been scanned). It does not allocate.
 func (s *Stream) ScanGated(p []byte, g *Gate) (held []byte, n int, err error) {
-	g.Stopped, g.Pong = false, false
+	g.Stopped, g.Pong, g.Ping = false, false, false
 	return s.scan(p, g)
 }
 
@@ -273,7 +276,7 @@ func (g *Gate) Cut(held, out []byte) (preHeld, pre, hdrHeld, hdr []byte) {
 		return held, out, nil, nil
 	}
 	split, inOut := int(g.Split), int(g.Size-g.Split)
-	if g.Pong {
+	if g.Pong || g.Ping {
 		inOut += int(g.Length)
 	}
 	return held[:len(held)-split], out[:len(out)-inOut], held[len(held)-split:], out[len(out)-inOut:]
@@ -291,12 +294,16 @@ func (s *Stream) gateAt(g *Gate, b0 byte, size, split int, length uint64) bool {
 	return true
 }
 
-// pongAt handles a Pong header at the start of b (parse gave size and
+// pongAt handles a Pong or Ping header at the start of b (parse gave size and
 // length) for a gated scan that stops at Pongs. It reports whether the
 // scan stops here: with whole false when b ends inside the frame (the
 // caller keeps b, as for a Close), with whole true after accepting it.
 func (s *Stream) pongAt(g *Gate, b []byte, size int, length uint64) (stop, whole bool) {
-	if g == nil || !g.Pongs || ws.OpCode(b[0]&0x0f) != ws.OpPong {
+	if g == nil {
+		return false, false
+	}
+	op := ws.OpCode(b[0] & 0x0f)
+	if !(op == ws.OpPong && g.Pongs || op == ws.OpPing && g.Pings) {
 		return false, false
 	}
 	// length <= 125: parse checked it.
@@ -305,7 +312,7 @@ func (s *Stream) pongAt(g *Gate, b []byte, size int, length uint64) (stop, whole
 		return true, false
 	}
 	s.accept(b[0], length)
-	g.Length, g.Stopped, g.Pong, g.Size, g.Split = length, true, true, uint8(size), 0
+	g.Length, g.Stopped, g.Pong, g.Ping, g.Size, g.Split = length, true, op == ws.OpPong, op == ws.OpPing, uint8(size), 0
 	g.First, g.Fin = false, true
 	return true, true
 }

@@ -677,11 +677,11 @@ func frFeedGated(s *Stream, drop func(msg int) bool, pieces ...[]byte) (out []by
 	return frFeedGatedPongs(s, drop, false, pieces...)
 }
 
-// frFeedGatedPongs is frFeedGated stopping at Pongs too (forwarded, and
-// not counted in gates) when pongs is set.
+// frFeedGatedPongs is frFeedGated stopping at Pongs and Pings too
+// (forwarded, and not counted in gates) when pongs is set.
 func frFeedGatedPongs(s *Stream, drop func(msg int) bool, pongs bool, pieces ...[]byte) (out []byte, gates []Gate, err error) {
 	var kept []byte
-	g := Gate{Data: true, Pongs: pongs}
+	g := Gate{Data: true, Pongs: pongs, Pings: pongs}
 	var skip uint64
 	dropping := false
 	msg := -1
@@ -704,7 +704,7 @@ func frFeedGatedPongs(s *Stream, drop func(msg int) bool, pongs bool, pieces ...
 			if !g.Stopped {
 				break
 			}
-			if g.Pong {
+			if g.Pong || g.Ping {
 				out = append(out, hdr...)
 				p = p[n:]
 				continue

@@ -77,9 +77,43 @@ type Config struct {
 	Keepalive Keepalive  `toml:"keepalive"`
 	Admin     Admin      `toml:"admin"`
 	TLS       TLS        `toml:"tls"`
+	Bus       Bus        `toml:"bus"`
 	Routes    []Route    `toml:"route"`
 	Upstreams []Upstream `toml:"upstream"`
 }
+
+// Bus names the message buses fan-out routes may use ([bus],
+// docs/fanout.md): several throng processes subscribed to one bus share
+// its messages.
+type Bus struct {
+	// Redis is a redis:// or rediss:// URL (with user and password if
+	// given, and a database number as its path); "" is off. Default "".
+	Redis string `toml:"redis"`
+	// NATS is a nats:// URL (with user and password if given); "" is off.
+	// Default "".
+	NATS string `toml:"nats"`
+}
+
+// Route modes, fan-out sources and policies ([[route]] mode, source,
+// client_messages, slow_subscriber, message_type).
+const (
+	ModeProxy  = "proxy"
+	ModeFanout = "fanout"
+
+	SourceRedis    = "redis"
+	SourceNATS     = "nats"
+	SourceUpstream = "upstream"
+
+	ClientMessagesDrop     = "drop"
+	ClientMessagesUpstream = "upstream"
+	ClientMessagesPublish  = "publish"
+
+	SlowSubscriberClose = "close"
+	SlowSubscriberSkip  = "skip"
+
+	MessageText   = "text"
+	MessageBinary = "binary"
+)
 
 // Server holds the listeners and process-wide knobs ([server]).
 type Server struct {
@@ -377,6 +411,39 @@ type Route struct {
 	JWT *JWT `toml:"jwt"`
 	// Limits overrides [limits] keys for this route ([route.limits]).
 	Limits RouteLimits `toml:"limits"`
+
+	// Mode is "proxy" (each client gets its own backend WebSocket) or
+	// "fanout" (throng answers the upgrade itself and the client
+	// subscribes to a channel, docs/fanout.md). Default "proxy".
+	Mode string `toml:"mode"`
+	// Source is where a fan-out route's messages come from: "redis" or
+	// "nats" (the [bus] server; one subscription per channel per
+	// process) or "upstream" (one WebSocket per channel to Upstream).
+	// Required when mode = "fanout". Default "".
+	Source string `toml:"source"`
+	// Channel says which channel a client subscribes to: "path" (what
+	// follows path_prefix), "query:NAME" or "header:NAME". Default "path".
+	Channel string `toml:"channel"`
+	// ChannelPrefix is prepended to the channel on the bus (the Redis
+	// channel, the NATS subject). Default "".
+	ChannelPrefix string `toml:"channel_prefix"`
+	// MessageType is the opcode of frames sent to subscribers: "text" or
+	// "binary". Default "text".
+	MessageType string `toml:"message_type"`
+	// ClientMessages is what becomes of subscribers' own messages:
+	// "drop" (counted), "upstream" (to the channel's upstream socket) or
+	// "publish" (to the same channel on the bus). Default "drop".
+	ClientMessages string `toml:"client_messages"`
+	// SlowSubscriber is what a subscriber that falls FanoutQueueLimit
+	// behind gets: "close" (Close 1013) or "skip" (messages are skipped,
+	// and counted, until its queue drains). Default "close".
+	SlowSubscriber string `toml:"slow_subscriber"`
+	// FanoutQueueLimit bounds the bytes queued toward one subscriber.
+	// Default "1MiB".
+	FanoutQueueLimit Size `toml:"fanout_queue_limit"`
+	// Subprotocol, on a fan-out route, is the subprotocol chosen when the
+	// client offers it ("" chooses none). Default "".
+	Subprotocol string `toml:"subprotocol"`
 }
 
 // Token sources accepted in route.jwt.token_from.

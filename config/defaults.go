@@ -66,12 +66,17 @@ func Default() *Config {
 
 // DefaultRoute returns the defaults of a [[route]] element: any host, path
 // prefix "/", no upstream, every Origin and address admitted, no forward
-// auth (a 2s timeout and no cache once set), no JWT, no limit overrides.
+// auth (a 2s timeout and no cache once set), no JWT, no limit overrides;
+// proxy mode (the fan-out keys' defaults: channel from the path, text
+// frames, subscribers' messages dropped, slow subscribers closed past
+// 1 MiB).
 func DefaultRoute() Route {
 	return Route{
 		Host: "*", PathPrefix: "/",
 		AllowOrigins: []string{}, AllowCIDRs: []string{}, DenyCIDRs: []string{},
 		ForwardAuthHeaders: []string{}, ForwardAuthTimeout: DurationOf(2 * time.Second),
+		Mode: ModeProxy, Channel: "path", MessageType: MessageText,
+		ClientMessages: ClientMessagesDrop, SlowSubscriber: SlowSubscriberClose, FanoutQueueLimit: MiB,
 	}
 }
 

@@ -119,6 +119,12 @@ func fillElements(c *Config, raw map[string]any) {
 		fillKey(m, "allow_cidrs", &r.AllowCIDRs, def.AllowCIDRs)
 		fillKey(m, "deny_cidrs", &r.DenyCIDRs, def.DenyCIDRs)
 		fillKey(m, "forward_auth_headers", &r.ForwardAuthHeaders, def.ForwardAuthHeaders)
+		fillKey(m, "mode", &r.Mode, def.Mode)
+		fillKey(m, "channel", &r.Channel, def.Channel)
+		fillKey(m, "message_type", &r.MessageType, def.MessageType)
+		fillKey(m, "client_messages", &r.ClientMessages, def.ClientMessages)
+		fillKey(m, "slow_subscriber", &r.SlowSubscriber, def.SlowSubscriber)
+		fillKey(m, "fanout_queue_limit", &r.FanoutQueueLimit, def.FanoutQueueLimit)
 		if r.JWT != nil {
 			jm, _ := m["jwt"].(map[string]any)
 			jdef := DefaultJWT()

@@ -44,6 +44,7 @@ func (c *Config) validate() []*Error {
 	}
 	c.validateUpstreams(v)
 	c.validateFallbacks(v)
+	c.validateBus(v)
 	c.validateRoutes(v)
 	return v.errs
 }
@@ -461,7 +462,10 @@ func (c *Config) validateRoutes(v *validator) {
 		if !strings.HasPrefix(r.PathPrefix, "/") {
 			v.add(key+".path_prefix", strconv.Quote(r.PathPrefix)+" does not start with \"/\"")
 		}
+		fanout := c.validateFanout(v, key, &r)
 		switch {
+		case fanout && r.Source != SourceUpstream:
+			// A bus route has no upstream (validateFanout says so if one is named).
 		case r.Upstream == "":
 			v.add(key+".upstream", "is empty")
 		case !names[r.Upstream]:

@@ -192,6 +192,14 @@ func (s *session) startUpstream() {
 	hs.fwd = codec.AppendForwardedRequest(hs.fwd[:0], req, f)
 	// Kept for the 101: f.RequestID may be the shard's scratch.
 	hs.rid = append(hs.rid[:0], f.RequestID...)
+	if route.Fanout {
+		if pol.auth != nil {
+			s.askAuth(pol.auth)
+			return
+		}
+		s.openFanout()
+		return
+	}
 	u := route.Upstream
 	hs.up = u
 	if u.NeedsKey() {

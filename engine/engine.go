@@ -73,6 +73,8 @@ type Engine struct {
 	// question (authPool), so that a process without any asks nothing.
 	authOnce sync.Once
 	auth     *fwdauth.Pool
+	// fan is the fan-out of fan-out routes: buses and channels.
+	fan      *fanHub
 	routeReg *routeRegistry // every route's counters, across reloads
 	connects histogram      // backend connect durations, from the dial workers
 
@@ -190,6 +192,7 @@ func New(o Options) (*Engine, error) {
 		flowDone:   make(chan struct{}),
 	}
 	e.attachCtx, e.attachCancel = context.WithCancel(context.Background())
+	e.fan = newFanHub(e)
 	e.snap.Store(snap)
 	empty := []*shard{}
 	e.shards.Store(&empty)
@@ -284,6 +287,7 @@ func (e *Engine) Run() error {
 	e.dialer = newDialer(srv.DialWorkers, &e.connects)
 	defer e.dialer.stop()
 	defer e.stopAuth()
+	defer e.fan.close()
 	e.startHealth()
 	defer e.stopHealth()
 	go e.ticker()

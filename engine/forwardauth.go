@@ -86,11 +86,11 @@ func (r *authResult) Run(context.Context) error {
 	default:
 		// Before the empty line that ends the head; the client's own
 		// headers of these names were left out when it was built.
-		if len(a.Header) > 0 {
+		if len(a.Header) > 0 && !s.route.Fanout {
 			end := len(hs.fwd) - 2
 			hs.fwd = append(hs.fwd[:end], append(a.Header, "\r\n"...)...)
 		}
-		s.dialNext(502)
+		s.proceed()
 	}
 	return nil
 }

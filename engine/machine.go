@@ -76,8 +76,10 @@ func (st state) String() string {
 var allowedNext = [numStates]uint16{
 	// The zero state is request: newSession enters it once more to arm
 	// the handshake deadline.
-	stateRequest:           bits(stateRequest, stateConnecting, stateRejecting, stateClosed, stateProxyHeader, stateTLSHello),
-	stateConnecting:        bits(stateConnecting, stateUpstreamHandshake, stateRejecting, stateClosed),
+	// A fan-out route's request opens at once (or from connecting, once
+	// its forward_auth service admitted it): the proxy answers it.
+	stateRequest:           bits(stateRequest, stateConnecting, stateOpen, stateRejecting, stateClosed, stateProxyHeader, stateTLSHello),
+	stateConnecting:        bits(stateConnecting, stateUpstreamHandshake, stateOpen, stateRejecting, stateClosed),
 	stateUpstreamHandshake: bits(stateConnecting, stateUpstreamBody, stateOpen, stateRejecting, stateClosed),
 	stateUpstreamBody:      bits(stateRejecting, stateClosed),
 	stateOpen:              bits(stateClosing),

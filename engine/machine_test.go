@@ -7,10 +7,13 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"syscall"
@@ -297,6 +300,33 @@ func closeBody(code ws.StatusCode) []byte { return ws.NewCloseFrameBody(code, ""
 // framing goes, which is all the loop reads of it.
 const fakeHello = "\x16\x03\x01\x00\x08\x01\x00\x00\x04abcd"
 
+// fanoutRoute adds a fan-out route on /live/ fed by a Redis that is not
+// there (the bus keeps trying in the background; subscribing only records
+// the channel), asking forward_auth at auth when it is not "".
+func fanoutRoute(auth string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Bus.Redis = "redis://127.0.0.1:1/0"
+		r := config.DefaultRoute()
+		r.PathPrefix, r.Mode, r.Source, r.ForwardAuth = "/live/", config.ModeFanout, config.SourceRedis, auth
+		c.Routes = append(c.Routes, r)
+	}
+}
+
+// fanHub gives the machine's engine a fan-out hub, closed with the test.
+func (m *machine) fanHub() {
+	m.e.fan = newFanHub(m.e)
+	m.t.Cleanup(m.e.fan.close)
+}
+
+// fakeLoop is the shard's event loop for rows that need Execute: it hands
+// each runnable to the test instead of running it.
+type fakeLoop struct {
+	gnet.EventLoop
+	ran chan gnet.Runnable
+}
+
+func (l *fakeLoop) Execute(_ context.Context, r gnet.Runnable) error { l.ran <- r; return nil }
+
 // proxyV1 turns proxy_protocol v1 on, trusting the machine's client.
 func proxyV1(c *config.Config) {
 	c.Server.ProxyProtocol = "v1"
@@ -372,6 +402,43 @@ func TestMachine(t *testing.T) {
 				m.clientSends(fakeHello)
 				_ = (&tlsResult{s: m.s, err: errors.New("bad certificate")}).Run(nil)
 			}, want: stateClosed, finished: true},
+		{name: "request → open: a fan-out route answers the upgrade itself",
+			cfg: fanoutRoute(""),
+			run: func(m *machine) {
+				m.fanHub()
+				m.clientSends(strings.Replace(setupRequest, "GET /chat", "GET /live/room1", 1))
+				if m.s.pol == nil || m.s.pol.fan == nil || m.s.pol.fan.name != "room1" {
+					m.t.Fatal("not subscribed to room1")
+				}
+			}, want: stateOpen, client: "HTTP/1.1 101 "},
+		{name: "connecting → open: forward_auth admits a fan-out request",
+			run: func(m *machine) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+				m.t.Cleanup(srv.Close)
+				snap := *m.s.snap
+				c := *snap.cfg
+				fanoutRoute(srv.URL)(&c)
+				ns, err := newSnapshot(&c, []byte("machine-test-key"), newRouteRegistry(1))
+				if err != nil {
+					m.t.Fatal(err)
+				}
+				m.s.snap = ns
+				m.e.snap.Store(ns)
+				m.fanHub()
+				loop := &fakeLoop{ran: make(chan gnet.Runnable, 1)}
+				m.sh.loop = loop
+				m.clientSends(strings.Replace(setupRequest, "GET /chat", "GET /live/room1", 1))
+				if m.s.state != stateConnecting {
+					m.t.Fatalf("%v while the service is asked, want connecting", m.s.state)
+				}
+				select {
+				case r := <-loop.ran:
+					_ = r.Run(nil)
+				case <-time.After(10 * time.Second):
+					m.t.Fatal("no answer from the auth service")
+				}
+				m.e.stopAuth()
+			}, want: stateOpen, client: "HTTP/1.1 101 "},
 		{name: "request → connecting: head complete, dial queued",
 			run: func(m *machine) { m.clientSends(setupRequest) }, want: stateConnecting},
 		{name: "request: a head in pieces is held, no move",

@@ -134,7 +134,10 @@ func (r *routeRegistry) forTable(t *upstream.Table) []*routeStats {
 	defer r.mu.Unlock()
 	out := make([]*routeStats, len(t.Routes))
 	for i, rt := range t.Routes {
-		k := routeKey{rt.Host + rt.PathPrefix, rt.Upstream.Name}
+		k := routeKey{rt.Host + rt.PathPrefix, ""}
+		if rt.Upstream != nil {
+			k.upstream = rt.Upstream.Name
+		}
 		rs := r.byKey[k]
 		if rs == nil {
 			rs = &routeStats{key: k, shards: make([]routeShard, r.loops)}
@@ -323,10 +326,19 @@ func (e *Engine) Listening() bool {
 }
 
 // UnreadyRoutes returns the routes (host and path prefix) that no backend
-// could take now: none of their upstream's, nor of its fallbacks'.
+// could take now: none of their upstream's, nor of its fallbacks'; and
+// the fan-out routes whose bus is open but not connected.
 func (e *Engine) UnreadyRoutes() []string {
 	var out []string
-	for _, r := range e.snap.Load().table.Routes {
+	snap := e.snap.Load()
+	for _, r := range snap.table.Routes {
+		if r.Upstream == nil {
+			// A bus-fed fan-out route: ready unless its bus is known down.
+			if f := snap.fan[r.Index]; f != nil && e.fan.busDown(f.source) {
+				out = append(out, r.Host+r.PathPrefix)
+			}
+			continue
+		}
 		ok := false
 		for u, n := r.Upstream, 0; u != nil && n < 8; u, n = u.Fallback, n+1 {
 			if u.CanPick(0) {

@@ -80,6 +80,7 @@ type policyState struct {
 	ips *policy.IPTable
 	ip  *policy.IPEntry
 	msg *msgState // nil without per-message limits
+	fan *fanSub   // a fan-out subscriber's place in its channel; nil otherwise
 }
 
 // msgLimits are a route's per-message limits (docs/policy.md), checked at
@@ -393,7 +394,7 @@ func (s *session) refusePolicy(r policyReason, status int, header string) bool {
 }
 
 // releasePolicy gives back what the session holds of admission policy:
-// its address's session slot. Called when the session starts closing or
+// its address's session slot, and a subscriber's place in its channel. Called when the session starts closing or
 // rejecting, and when it ends (one that never got that far); safe to
 // call more than once.
 func (s *session) releasePolicy() {
@@ -401,6 +402,7 @@ func (s *session) releasePolicy() {
 		ps.ips.Release(ps.ip)
 		ps.ip = nil
 	}
+	s.leaveFanout()
 }
 
 // retryAfter is the Retry-After header line for a wait, in whole seconds

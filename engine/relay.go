@@ -14,6 +14,9 @@ import (
 // A session with per-message limits goes through relayGated instead.
 func (s *session) relayFromClient(p []byte) int {
 	s.clientSeen = int32(s.sh.now())
+	if s.route != nil && s.route.Fanout {
+		return s.relayFanout(p)
+	}
 	// Once a Close went to the backend nothing more is forwarded: the
 	// plain relay scans for the client's own Close and drops the rest.
 	if s.flags&flagClosedToUpstream == 0 {

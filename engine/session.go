@@ -215,7 +215,7 @@ func (s *session) upstreamName() string {
 	switch {
 	case s.backend != nil && s.backend.Upstream != nil:
 		return s.backend.Upstream.Name
-	case s.route != nil:
+	case s.route != nil && s.route.Upstream != nil:
 		return s.route.Upstream.Name
 	}
 	return ""

@@ -133,6 +133,8 @@ type shardStats struct {
 	messagesDropped  atomic.Uint64                       // client messages dropped by rate_limit_action = "drop"
 	pingsSent        atomic.Uint64                       // the proxy's own Pings (keepalive.ping_interval)
 	pingTimeout      atomic.Uint64                       // sessions closed for a Pong that did not come
+	fanDeliveries    atomic.Uint64                       // fan-out frames written or queued to subscribers (the loop's own writes)
+	fanSkipped       atomic.Uint64                       // fan-out deliveries skipped for slow subscribers
 	_                cpu.CacheLinePad
 }
 

@@ -46,6 +46,9 @@ type snapshot struct {
 	// Route.Index; defaults applies before a session has a route.
 	policies []routePolicy
 	defaults routePolicy
+	// fan are the fan-out routes' settings, by Route.Index; nil for
+	// proxy routes.
+	fan []*fanRoute
 }
 
 // maxLinger bounds how long a refused client's input is drained.
@@ -84,6 +87,12 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 	}
 	if s.policies, err = compilePolicies(c, &reg.tables); err != nil {
 		return nil, err
+	}
+	s.fan = make([]*fanRoute, len(c.Routes))
+	for i := range c.Routes {
+		if c.Routes[i].Mode == config.ModeFanout {
+			s.fan[i] = newFanRoute(&c.Routes[i])
+		}
 	}
 	if s.proxyVersion, err = codec.ParseProxyVersion(c.Server.ProxyProtocol); err != nil {
 		return nil, fmt.Errorf("engine: proxy_protocol: %w", err)

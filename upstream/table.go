@@ -56,8 +56,12 @@ func (u *Upstream) NeedsKey() bool {
 type Route struct {
 	Host       string
 	PathPrefix string
-	Upstream   *Upstream
-	Index      int
+	// Upstream is nil on a fan-out route fed by a bus.
+	Upstream *Upstream
+	Index    int
+	// Fanout marks a fan-out route (config mode = "fanout"): the proxy
+	// answers the upgrade itself (docs/fanout.md).
+	Fanout bool
 }
 
 // Table is an immutable routing table built from a config. Match and the
@@ -153,14 +157,15 @@ func NewTable(c *config.Config, stickyKey []byte) (*Table, error) {
 	}
 	for i, cr := range c.Routes {
 		u := byName[cr.Upstream]
-		if u == nil {
+		fanout := cr.Mode == config.ModeFanout
+		if u == nil && !(fanout && cr.Source != config.SourceUpstream) {
 			return nil, fmt.Errorf("route[%d] upstream %q: %w", i, cr.Upstream, ErrUnknownUpstream)
 		}
 		host := strings.ToLower(cr.Host)
 		if host == "" {
 			host = "*"
 		}
-		r := &Route{Host: host, PathPrefix: cr.PathPrefix, Upstream: u, Index: i}
+		r := &Route{Host: host, PathPrefix: cr.PathPrefix, Upstream: u, Index: i, Fanout: fanout}
 		t.Routes[i] = r
 		var hr *hostRoutes
 		switch {

@@ -1,0 +1,374 @@
+package main
+
+// Fan-out routes (docs/fanout.md) through the real binary, with a real
+// redis-server and nats-server on loopback: two throng instances sharing
+// one bus, every message delivered once and in order to every subscriber
+// of its channel on both, no leak between channels, channels from the
+// path, the query and a header, client messages published, the bus killed
+// and restarted under live subscribers, and slow subscribers under both
+// policies.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bus"
+	"github.com/throngproxy/throng/engine/enginetest"
+)
+
+func fanoutConfig(addr, admin, source, busURL string) string {
+	key := "redis"
+	if source == "nats" {
+		key = "nats"
+	}
+	return basicConfig(addr, []string{"127.0.0.1:9"}, fmt.Sprintf(`[admin]
+listen = %q
+
+[bus]
+%s = %q
+
+[[route]]
+path_prefix = "/live/"
+mode = "fanout"
+source = %q
+channel_prefix = "t."
+
+[[route]]
+path_prefix = "/q"
+mode = "fanout"
+source = %q
+channel = "query:room"
+channel_prefix = "t."
+
+[[route]]
+path_prefix = "/h"
+mode = "fanout"
+source = %q
+channel = "header:X-Room"
+channel_prefix = "t."
+
+[[route]]
+path_prefix = "/chat/"
+mode = "fanout"
+source = %q
+client_messages = "publish"
+channel_prefix = "chat."
+
+[[route]]
+path_prefix = "/slow/"
+mode = "fanout"
+source = %q
+channel_prefix = "t."
+fanout_queue_limit = "64KiB"
+
+[[route]]
+path_prefix = "/skip/"
+mode = "fanout"
+source = %q
+channel_prefix = "t."
+fanout_queue_limit = "64KiB"
+slow_subscriber = "skip"
+`, admin, key, busURL, source, source, source, source, source, source))
+}
+
+// subscriber is a WebSocket on a fan-out route, read by a goroutine that
+// keeps every text message.
+type subscriber struct {
+	c    net.Conn
+	mu   sync.Mutex
+	msgs []string
+	err  error
+	done chan struct{}
+}
+
+func subscribe(t *testing.T, addr, target string, extra ...string) *subscriber {
+	t.Helper()
+	c, br, st, head := handshakeFrom(t, strings.Split(addr, ":")[0], addr, target, extra...)
+	if st != 101 {
+		t.Fatalf("%s: status %d:\n%s", target, st, head)
+	}
+	_ = c.SetDeadline(time.Time{})
+	s := &subscriber{c: c, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			f, err := ws.ReadFrame(br)
+			if err != nil {
+				s.mu.Lock()
+				s.err = err
+				s.mu.Unlock()
+				return
+			}
+			if f.Header.OpCode == ws.OpText {
+				s.mu.Lock()
+				s.msgs = append(s.msgs, string(f.Payload))
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+// data are the messages received but probes.
+func (s *subscriber) data() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.msgs {
+		if !strings.HasPrefix(m, "probe") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *subscriber) got(prefix string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.msgs {
+		if strings.HasPrefix(m, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// untilSubscribed publishes probes to channel until every subscriber has
+// one: the processes' bus subscriptions are then in place.
+func untilSubscribed(t *testing.T, pub bus.Bus, channel string, subs ...*subscriber) {
+	t.Helper()
+	n := 0
+	enginetest.WaitFor(t, "every subscriber of "+channel+" subscribed", func() bool {
+		n++
+		_ = pub.Publish(context.Background(), channel, []byte("probe"+strconv.Itoa(n)))
+		for _, s := range subs {
+			if !s.got("probe") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func openPublisher(t *testing.T, url string) bus.Bus {
+	t.Helper()
+	b, err := bus.Open(bus.Options{URL: url, OnMessage: func(string, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	enginetest.WaitFor(t, "the publisher connected", func() bool { return b.State() == bus.Up })
+	return b
+}
+
+func TestFanout(t *testing.T) {
+	for _, kind := range []enginetest.BusKind{enginetest.Redis, enginetest.NATS} {
+		t.Run(kind.Name, func(t *testing.T) { testFanout(t, kind) })
+	}
+}
+
+func testFanout(t *testing.T, kind enginetest.BusKind) {
+	srv := enginetest.StartBusServer(t, kind)
+	hostA, hostB := newHost(), newHost()
+	addrA, adminA := net.JoinHostPort(hostA, "18080"), net.JoinHostPort(hostA, "18090")
+	addrB, adminB := net.JoinHostPort(hostB, "18080"), net.JoinHostPort(hostB, "18090")
+	thA := startThrong(t, addrA, fanoutConfig(addrA, adminA, kind.Name, srv.URL()))
+	startThrong(t, addrB, fanoutConfig(addrB, adminB, kind.Name, srv.URL()))
+	pub := openPublisher(t, srv.URL())
+
+	var room1, room2 []*subscriber
+	for _, addr := range []string{addrA, addrB} {
+		room1 = append(room1, subscribe(t, addr, "/live/room1"), subscribe(t, addr, "/live/room1"),
+			subscribe(t, addr, "/q?x=1&room=room1"), subscribe(t, addr, "/h", "X-Room: room1"))
+		room2 = append(room2, subscribe(t, addr, "/live/room2"))
+	}
+	untilSubscribed(t, pub, "t.room1", room1...)
+	untilSubscribed(t, pub, "t.room2", room2...)
+
+	const n = 300
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := pub.Publish(context.Background(), "t.room1", []byte(fmt.Sprintf("m%03d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := func(from, to int) string {
+		var b []string
+		for i := from; i < to; i++ {
+			b = append(b, fmt.Sprintf("m%03d", i))
+		}
+		return strings.Join(b, ",")
+	}
+	publish(0, n)
+	if err := pub.Publish(context.Background(), "t.room2", []byte("only room2")); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range room1 {
+		enginetest.WaitFor(t, fmt.Sprintf("room1 subscriber %d has %d messages", i, n), func() bool { return len(s.data()) >= n })
+		if got := strings.Join(s.data(), ","); got != want(0, n) {
+			t.Fatalf("room1 subscriber %d: %d messages, not each once in order", i, len(s.data()))
+		}
+	}
+	for i, s := range room2 {
+		enginetest.WaitFor(t, "room2's own message", func() bool { return len(s.data()) >= 1 })
+		if got := s.data(); len(got) != 1 || got[0] != "only room2" {
+			t.Fatalf("room2 subscriber %d got %d messages (%.3q), want only its own", i, len(got), got)
+		}
+	}
+
+	t.Run("publish", func(t *testing.T) {
+		listener := subscribe(t, addrB, "/chat/lobby")
+		talker := dialWS(t, addrA, "/chat/lobby")
+		untilSubscribed(t, pub, "chat.lobby", listener)
+		if err := ws.WriteFrame(talker, ws.MaskFrame(ws.NewTextFrame([]byte("hello from A")))); err != nil {
+			t.Fatal(err)
+		}
+		// Fragmented, with a Ping between: the proxy answers the Ping.
+		for _, f := range []ws.Frame{
+			{Header: ws.Header{OpCode: ws.OpText, Length: 3}, Payload: []byte("par")},
+			ws.NewPingFrame([]byte("p")),
+			{Header: ws.Header{Fin: true, OpCode: ws.OpContinuation, Length: 2}, Payload: []byte("ts")},
+		} {
+			if err := ws.WriteFrame(talker, ws.MaskFrame(f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		enginetest.WaitFor(t, "the talker's messages across instances", func() bool {
+			d := listener.data()
+			return len(d) == 2 && d[0] == "hello from A" && d[1] == "parts"
+		})
+		for {
+			f := readFrame(t, talker, 5*time.Second)
+			if f.Header.OpCode == ws.OpPong && string(f.Payload) == "p" {
+				break
+			}
+		}
+	})
+
+	t.Run("bus restart", func(t *testing.T) {
+		srv.Kill()
+		enginetest.WaitFor(t, "throng sees the bus down", func() bool {
+			return metricValue(scrape(t, adminA), "throng_fanout_bus_up", "bus", kind.Name) == 0
+		})
+		srv.Start()
+		pub := openPublisher(t, srv.URL())
+		for _, s := range room1 {
+			s.mu.Lock()
+			s.msgs = nil
+			s.mu.Unlock()
+		}
+		untilSubscribed(t, pub, "t.room1", room1...)
+		for i, s := range room1 {
+			s.mu.Lock()
+			s.msgs = nil
+			s.mu.Unlock()
+			select {
+			case <-s.done:
+				t.Fatalf("room1 subscriber %d lost its connection: %v", i, s.err)
+			default:
+			}
+		}
+		for i := 0; i < 50; i++ {
+			if err := pub.Publish(context.Background(), "t.room1", []byte(fmt.Sprintf("m%03d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, s := range room1 {
+			enginetest.WaitFor(t, "messages after the restart", func() bool { return len(s.data()) >= 50 })
+			if got := strings.Join(s.data(), ","); got != want(0, 50) {
+				t.Fatalf("room1 subscriber %d after the restart: %d messages, not each once in order", i, len(s.data()))
+			}
+		}
+	})
+
+	t.Run("slow subscribers", func(t *testing.T) {
+		pub := openPublisher(t, srv.URL())
+		// A client that stops reading once upgraded, on each policy.
+		stuck := func(target string) net.Conn {
+			c, _, st, _ := handshakeFrom(t, hostA, addrA, target)
+			if st != 101 {
+				t.Fatalf("%s: %d", target, st)
+			}
+			return c
+		}
+		closed, skipping := stuck("/slow/big"), stuck("/skip/big")
+		// The reader is on a route with the default 1 MiB queue, and the
+		// publisher keeps pace with it: only the stuck ones fall behind.
+		reader := subscribe(t, addrA, "/live/big")
+		untilSubscribed(t, pub, "t.big", reader)
+		payload := strings.Repeat("x", 4096)
+		// 16 MiB toward each subscriber: more than the kernel's socket
+		// buffers can take for the two that do not read.
+		const count = 4000
+		rssBefore := vmRSS(t, thA.cmd.Process.Pid)
+		for i := range count {
+			if err := pub.Publish(context.Background(), "t.big", []byte(fmt.Sprintf("%04d%s", i, payload))); err != nil {
+				t.Fatal(err)
+			}
+			if i%100 == 99 {
+				enginetest.WaitFor(t, "the reader keeping up", func() bool { return len(reader.data()) > i-100 })
+			}
+		}
+		enginetest.WaitFor(t, "the reader has every message", func() bool { return len(reader.data()) >= count })
+		mfs := scrape(t, adminA)
+		if got := len(reader.data()); got < count {
+			t.Fatalf("the reader has %d of %d messages; messages in %v, bus dropped %v, loop drops+skipped %v", got, count,
+				metricValue(mfs, "throng_fanout_messages_in_total"), metricValue(mfs, "throng_fanout_bus_dropped_total", "bus", kind.Name),
+				metricValue(mfs, "throng_fanout_skipped_total"))
+		}
+		if got := metricValue(mfs, "throng_fanout_slow_closed_total"); got != 1 {
+			t.Errorf("throng_fanout_slow_closed_total = %v, want 1", got)
+		}
+		if got := metricValue(mfs, "throng_fanout_skipped_total"); got < count/4 {
+			t.Errorf("throng_fanout_skipped_total = %v, want a good share of the %d", got, count)
+		}
+		// Each stuck subscriber holds at most fanout_queue_limit (64 KiB)
+		// in the proxy, whatever was sent.
+		if grew := vmRSS(t, thA.cmd.Process.Pid) - rssBefore; grew > 8<<20 {
+			t.Errorf("RSS grew %d MiB with two stuck subscribers", grew>>20)
+		}
+		// The closed one's connection ends; the skipping one's does not.
+		expectEOFAfterDrain(t, closed)
+		if _, err := skipping.Write(wireFrame(true, 0, ws.OpPing, true, []byte("alive"))); err != nil {
+			t.Fatalf("the skipping subscriber's connection: %v", err)
+		}
+	})
+}
+
+// expectEOFAfterDrain reads (and drops) what c was sent until the proxy
+// ends the connection.
+func expectEOFAfterDrain(t *testing.T, c net.Conn) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the slow subscriber was not closed")
+			}
+			return
+		}
+	}
+}
+
+// TestFanoutNode: Node's ws, an independent client, in a chat room that is
+// a fan-out route publishing its clients' messages over Redis.
+func TestFanoutNode(t *testing.T) {
+	node := requireNode(t)
+	srv := enginetest.StartBusServer(t, enginetest.Redis)
+	host := newHost()
+	addr, admin := net.JoinHostPort(host, "18080"), net.JoinHostPort(host, "18090")
+	startThrong(t, addr, fanoutConfig(addr, admin, "redis", srv.URL()))
+	script, _ := filepath.Abs(filepath.Join(nodeDir, "fanout.js"))
+	runNode(t, node, 30*time.Second, script, addr)
+}

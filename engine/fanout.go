@@ -1,0 +1,515 @@
+package engine
+
+// Fan-out routes (docs/fanout.md): throng answers the upgrade itself and
+// the client subscribes to a channel. The process subscribes once per
+// channel on the bus (Redis or NATS, package bus); each message is framed
+// once, reaches each loop with subscribers once (a batch through Execute),
+// and the loop writes the same bytes to each of its subscribers.
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bus"
+	"github.com/throngproxy/throng/codec"
+	"github.com/throngproxy/throng/config"
+)
+
+// fanRoute is a fan-out route's settings, compiled for the loops.
+type fanRoute struct {
+	source      string // config.SourceRedis or config.SourceNATS
+	chanKind    string // config.ChannelPath, ChannelQueryPrefix or ChannelHeaderPrefix
+	chanName    string // the query parameter or header
+	prefix      string // channel_prefix
+	op          ws.OpCode
+	publish     bool // client_messages = "publish"
+	skip        bool // slow_subscriber = "skip"
+	queueLimit  int  // fanout_queue_limit
+	subprotocol string
+}
+
+// newFanRoute compiles r, a fan-out route.
+func newFanRoute(r *config.Route) *fanRoute {
+	f := &fanRoute{
+		source: r.Source, prefix: r.ChannelPrefix, op: ws.OpText,
+		publish:    r.ClientMessages == config.ClientMessagesPublish,
+		skip:       r.SlowSubscriber == config.SlowSubscriberSkip,
+		queueLimit: int(r.FanoutQueueLimit.Bytes()), subprotocol: r.Subprotocol,
+	}
+	f.chanKind, f.chanName, _ = config.ParseChannelKey(r.Channel)
+	if r.MessageType == config.MessageBinary {
+		f.op = ws.OpBinary
+	}
+	return f
+}
+
+// channel finds the request's channel, as named on the bus (with the
+// prefix); ok is false when the request names none.
+func (f *fanRoute) channel(req *codec.Request, pathPrefix string) (string, bool) {
+	var name []byte
+	switch f.chanKind {
+	case config.ChannelPath:
+		p := pathOf(req.Target)
+		if len(p) >= len(pathPrefix) {
+			name = p[len(pathPrefix):]
+		}
+	case config.ChannelQueryPrefix:
+		v, _, found := codec.CutQueryParam(nil, req.Target, f.chanName)
+		if !found {
+			return "", false
+		}
+		name = v
+	case config.ChannelHeaderPrefix:
+		for _, h := range req.Headers {
+			if codec.EqualFold(h.Name, f.chanName) {
+				name = codec.TrimOWS(h.Value)
+				break
+			}
+		}
+	}
+	if len(name) == 0 {
+		return "", false
+	}
+	return f.prefix + string(name), true
+}
+
+// fanKey names one stream of frames: a bus channel, framed with one
+// opcode (two routes may read one channel as text and as binary).
+type fanKey struct {
+	source, name string
+	op           ws.OpCode
+}
+
+// fanHub is the process's fan-out: its buses, and every channel that has
+// subscribers. Loops join and leave under mu; bus goroutines deliver
+// under it.
+type fanHub struct {
+	e     *Engine
+	mu    sync.Mutex
+	buses map[string]*fanBus // by source, opened at the first subscriber
+	chans map[fanKey]*fanChan
+	// subs counts each bus channel's fanChans, so that the bus is
+	// subscribed once per name whatever the opcodes.
+	subs map[fanKey]int // op is 0 in these keys
+
+	stats fanStats
+}
+
+// fanStats are the fan-out counters, for /metrics.
+type fanStats struct {
+	messagesIn   atomic.Uint64 // messages that came from a bus
+	slowClosed   atomic.Uint64 // subscribers closed for falling behind (slow_subscriber = "close")
+	clientDrops  atomic.Uint64 // subscribers' own messages dropped (client_messages = "drop", or the publish queue full)
+	published    atomic.Uint64 // subscribers' messages published to the bus
+	publishFails atomic.Uint64 // publishes the bus refused or that found it down
+	loopDrops    atomic.Uint64 // messages a loop's queue had no room for
+}
+
+// fanBus is one open bus and the goroutine that publishes to it.
+type fanBus struct {
+	source string
+	b      bus.Bus
+	state  atomic.Uint32 // bus.State
+	pub    chan fanPublish
+}
+
+// fanPublish is a subscriber's message on its way to the bus.
+type fanPublish struct {
+	channel string
+	payload []byte
+}
+
+// publishQueue bounds the messages waiting to be published, per bus.
+const publishQueue = 4096
+
+// fanChan is one channel's subscribers, by loop.
+type fanChan struct {
+	key   fanKey
+	subs  int         // subscribers on every loop (under hub.mu)
+	loops []*loopChan // by shard index; nil where none
+}
+
+// loopChan is a channel's subscribers on one loop and the frames on their
+// way to them. subs and the cursor belong to the loop; queue and posted
+// are shared with the bus goroutine under mu.
+type loopChan struct {
+	sh  *shard
+	ch  *fanChan
+	hub *fanHub
+
+	subs  []*session // nil where one left while a delivery was under way
+	live  int
+	holes bool
+
+	mu     sync.Mutex
+	queue  [][]byte // frames from head on are still to deliver
+	head   int
+	posted bool
+
+	cur []byte // the frame being delivered, from subs[next] on
+	nxt int
+}
+
+// maxLoopQueue bounds the frames waiting for one loop's subscribers of a
+// channel; past it the loop misses messages (counted) rather than memory
+// growing without bound behind a loop that cannot keep up.
+const maxLoopQueue = 65536
+
+// fanBudget bounds the deliveries one loop makes per turn, so that a
+// channel of 100,000 subscribers does not stall the loop's other sessions:
+// the rest goes on at the loop's next turn.
+const fanBudget = 4096
+
+// fanSub is a subscriber's place, held in its policyState.
+type fanSub struct {
+	lc    *loopChan
+	idx   int
+	route *fanRoute
+	name  string // the channel, as on the bus
+	// skipping says the last deliveries were skipped (slow_subscriber =
+	// "skip"): it resumes once its queue is empty.
+	skipping bool
+	// msg gathers a message the subscriber publishes (client_messages =
+	// "publish"), unmasked; remain and mask are the current frame's.
+	msg    []byte
+	remain uint64
+	mask   [4]byte
+	moff   int
+	fin    bool // the current frame ends its message
+}
+
+func newFanHub(e *Engine) *fanHub {
+	return &fanHub{e: e, buses: make(map[string]*fanBus), chans: make(map[fanKey]*fanChan), subs: make(map[fanKey]int)}
+}
+
+// busFor returns the open bus of source, opening it first; under h.mu.
+func (h *fanHub) busFor(source string) (*fanBus, error) {
+	if fb := h.buses[source]; fb != nil {
+		return fb, nil
+	}
+	cfg := h.e.snap.Load().cfg
+	url := cfg.Bus.Redis
+	if source == config.SourceNATS {
+		url = cfg.Bus.NATS
+	}
+	fb := &fanBus{source: source, pub: make(chan fanPublish, publishQueue)}
+	b, err := bus.Open(bus.Options{
+		URL:       url,
+		Name:      "throng",
+		OnMessage: func(channel string, payload []byte) { h.deliver(source, channel, payload) },
+		OnState: func(st bus.State, err error) {
+			fb.state.Store(uint32(st))
+			attrs := []slog.Attr{slog.String("bus", source), slog.String("state", st.String())}
+			if err != nil {
+				attrs = append(attrs, attrErr(err))
+			}
+			h.e.log.LogAttrs(bgCtx, slog.LevelInfo, "fan-out bus", attrs...)
+		},
+		OnError: func(err error) {
+			h.e.log.LogAttrs(bgCtx, levelDebug, "fan-out bus error", slog.String("bus", source), attrErr(err))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	fb.b = b
+	h.buses[source] = fb
+	go fb.publishLoop(&h.stats)
+	return fb, nil
+}
+
+// publishLoop publishes subscribers' messages in order, off the loops.
+func (fb *fanBus) publishLoop(st *fanStats) {
+	for m := range fb.pub {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := fb.b.Publish(ctx, m.channel, m.payload); err != nil {
+			st.publishFails.Add(1)
+		} else {
+			st.published.Add(1)
+		}
+		cancel()
+	}
+}
+
+// busDown reports whether source's bus was opened and is not connected
+// now.
+func (h *fanHub) busDown(source string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fb := h.buses[source]
+	return fb != nil && bus.State(fb.state.Load()) != bus.Up
+}
+
+// close closes every bus; the engine is stopping.
+func (h *fanHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, fb := range h.buses {
+		_ = fb.b.Close()
+		close(fb.pub)
+	}
+	h.buses = map[string]*fanBus{}
+}
+
+// join subscribes s, on its loop, to channel name of route f. The bus is
+// subscribed when the channel gets its first subscriber in the process.
+func (h *fanHub) join(s *session, f *fanRoute, name string) (*fanSub, error) {
+	k := fanKey{source: f.source, name: name, op: f.op}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.chans[k]
+	if ch == nil {
+		fb, err := h.busFor(f.source)
+		if err != nil {
+			return nil, err
+		}
+		bk := fanKey{source: f.source, name: name}
+		if h.subs[bk] == 0 {
+			if err := fb.b.Subscribe(name); err != nil {
+				return nil, err
+			}
+		}
+		h.subs[bk]++
+		ch = &fanChan{key: k}
+		h.chans[k] = ch
+	}
+	i := int(s.sh.index)
+	for len(ch.loops) <= i {
+		ch.loops = append(ch.loops, nil)
+	}
+	lc := ch.loops[i]
+	if lc == nil {
+		lc = &loopChan{sh: s.sh, ch: ch, hub: h}
+		ch.loops[i] = lc
+	}
+	ch.subs++
+	sub := &fanSub{lc: lc, idx: len(lc.subs), route: f, name: name}
+	lc.subs = append(lc.subs, s)
+	lc.live++
+	return sub, nil
+}
+
+// leave takes sub's session out of its channel, on its loop; the bus is
+// unsubscribed when the process's last subscriber of the channel leaves.
+func (h *fanHub) leave(sub *fanSub) {
+	lc := sub.lc
+	if sub.idx < 0 || sub.idx >= len(lc.subs) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Leave a hole while a frame is half-delivered (its cursor counts
+	// places); otherwise the last subscriber takes the place.
+	if lc.cur != nil {
+		lc.subs[sub.idx] = nil
+		lc.holes = true
+	} else {
+		last := len(lc.subs) - 1
+		if moved := lc.subs[last]; sub.idx != last && moved != nil {
+			lc.subs[sub.idx] = moved
+			moved.pol.fan.idx = sub.idx
+		}
+		lc.subs[last] = nil
+		lc.subs = lc.subs[:last]
+	}
+	sub.idx = -1
+	lc.live--
+	ch := lc.ch
+	ch.subs--
+	if ch.subs > 0 {
+		return
+	}
+	delete(h.chans, ch.key)
+	bk := fanKey{source: ch.key.source, name: ch.key.name}
+	if h.subs[bk]--; h.subs[bk] == 0 {
+		delete(h.subs, bk)
+		if fb := h.buses[ch.key.source]; fb != nil {
+			_ = fb.b.Unsubscribe(ch.key.name)
+		}
+	}
+}
+
+// deliver takes a message from a bus goroutine to the loops with
+// subscribers of its channel: framed once per opcode, queued once per
+// loop, one Execute per loop while its queue is not being drained.
+func (h *fanHub) deliver(source, name string, payload []byte) {
+	h.stats.messagesIn.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, op := range [...]ws.OpCode{ws.OpText, ws.OpBinary} {
+		ch := h.chans[fanKey{source: source, name: name, op: op}]
+		if ch == nil {
+			continue
+		}
+		frame := appendServerFrame(nil, op, payload)
+		for _, lc := range ch.loops {
+			if lc == nil || lc.live == 0 {
+				continue
+			}
+			lc.mu.Lock()
+			if len(lc.queue)-lc.head >= maxLoopQueue {
+				h.stats.loopDrops.Add(1)
+			} else {
+				lc.queue = append(lc.queue, frame)
+			}
+			post := !lc.posted
+			lc.posted = true
+			lc.mu.Unlock()
+			if post {
+				_ = lc.sh.loop.Execute(bgCtx, lc)
+			}
+		}
+	}
+}
+
+// appendServerFrame appends one unmasked, final frame of op carrying
+// payload (RFC 6455 §5.2).
+func appendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x80|byte(op), byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x80|byte(op), 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|byte(op), 127)
+		for i := 7; i >= 0; i-- {
+			dst = append(dst, byte(uint64(n)>>(8*i)))
+		}
+	}
+	return append(dst, payload...)
+}
+
+// Run delivers lc's queued frames on its loop, fanBudget writes at a time.
+func (lc *loopChan) Run(context.Context) error {
+	budget := fanBudget
+	for {
+		if lc.cur == nil {
+			lc.mu.Lock()
+			if lc.head == len(lc.queue) {
+				// Drained: the same array takes the next frames.
+				lc.queue, lc.head = lc.queue[:0], 0
+				lc.posted = false
+				lc.mu.Unlock()
+				return nil
+			}
+			lc.cur, lc.queue[lc.head] = lc.queue[lc.head], nil
+			lc.head++
+			lc.mu.Unlock()
+			lc.nxt = 0
+		}
+		for lc.nxt < len(lc.subs) && budget > 0 {
+			s := lc.subs[lc.nxt]
+			lc.nxt++
+			if s != nil {
+				s.deliverFan(lc.cur)
+				budget--
+			}
+		}
+		if lc.nxt < len(lc.subs) {
+			// Out of budget: the rest at the loop's next turn, after the
+			// other sessions' events.
+			_ = lc.sh.loop.Execute(bgCtx, lc)
+			return nil
+		}
+		lc.cur = nil
+		if lc.holes {
+			lc.compact()
+		}
+		if budget == 0 {
+			_ = lc.sh.loop.Execute(bgCtx, lc)
+			return nil
+		}
+	}
+}
+
+// compact closes the holes leavers left during a delivery.
+func (lc *loopChan) compact() {
+	lc.hub.mu.Lock()
+	defer lc.hub.mu.Unlock()
+	j := 0
+	for _, s := range lc.subs {
+		if s != nil {
+			lc.subs[j] = s
+			s.pol.fan.idx = j
+			j++
+		}
+	}
+	clear(lc.subs[j:])
+	lc.subs = lc.subs[:j]
+	lc.holes = false
+}
+
+// deliverFan writes one fan-out frame to the subscriber, or applies
+// slow_subscriber when its queue is past fanout_queue_limit.
+func (s *session) deliverFan(frame []byte) {
+	if s.state != stateOpen || s.flags&flagClosedToClient != 0 || s.pol == nil || s.pol.fan == nil {
+		return
+	}
+	sub := s.pol.fan
+	hub := s.sh.e.fan
+	if q := s.queued(toClient); q > 0 && q+len(frame) > sub.route.queueLimit || sub.skipping && q > 0 {
+		if !sub.route.skip {
+			hub.stats.slowClosed.Add(1)
+			s.slowConsumer(toClient, reasonSlowConsumer)
+			return
+		}
+		sub.skipping = true
+		addOwned(&s.sh.stats.fanSkipped, 1)
+		return
+	}
+	sub.skipping = false
+	if s.tls != nil {
+		h, q := s.seal(toClient, nil, frame)
+		s.send(toClient, h, q)
+	} else {
+		s.send(toClient, nil, frame)
+	}
+	// The loop's own counter: no shared cache line per delivery.
+	addOwned(&s.sh.stats.fanDeliveries, 1)
+	s.lastActive = int32(s.sh.now())
+}
+
+// FanoutStats are the fan-out counters (docs/fanout.md).
+type FanoutStats struct {
+	Channels      int               // channels with subscribers in this process
+	MessagesIn    uint64            // messages that came from a bus
+	Deliveries    uint64            // frames written or queued to subscribers
+	Skipped       uint64            // deliveries skipped for slow subscribers
+	SlowClosed    uint64            // subscribers closed for falling behind
+	LoopDrops     uint64            // messages a loop's full queue missed
+	ClientDropped uint64            // subscribers' own messages dropped
+	Published     uint64            // subscribers' messages published to the bus
+	PublishFailed uint64            // publishes the bus refused, or that found it down
+	BusUp         map[string]bool   // by source: the bus is connected
+	BusDropped    map[string]uint64 // by source: messages the bus client dropped (NATS slow consumer)
+}
+
+// FanoutStats reads the fan-out counters; safe from any goroutine.
+func (e *Engine) FanoutStats() FanoutStats {
+	h := e.fan
+	st := &h.stats
+	out := FanoutStats{
+		MessagesIn: st.messagesIn.Load(),
+		SlowClosed: st.slowClosed.Load(), LoopDrops: st.loopDrops.Load(), ClientDropped: st.clientDrops.Load(),
+		Published: st.published.Load(), PublishFailed: st.publishFails.Load(),
+		BusUp: map[string]bool{}, BusDropped: map[string]uint64{},
+	}
+	for _, sh := range *e.shards.Load() {
+		out.Deliveries += sh.stats.fanDeliveries.Load()
+		out.Skipped += sh.stats.fanSkipped.Load()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out.Channels = len(h.chans)
+	for src, fb := range h.buses {
+		out.BusUp[src] = bus.State(fb.state.Load()) == bus.Up
+		out.BusDropped[src] = fb.b.Dropped()
+	}
+	return out
+}

@@ -1,0 +1,248 @@
+package engine
+
+// A fan-out subscriber's session (docs/fanout.md): the 101 throng makes
+// itself, the client's frames (answered, dropped or published, never
+// relayed), and its place in its channel.
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/bus"
+	"github.com/throngproxy/throng/codec"
+)
+
+// proceed starts what a routed, admitted request goes on to: the first
+// backend attempt, or on a fan-out route the subscription.
+func (s *session) proceed() {
+	if s.route.Fanout {
+		s.openFanout()
+		return
+	}
+	s.dialNext(502)
+}
+
+// openFanout answers the upgrade of a fan-out route with the proxy's own
+// 101 and subscribes the client to its channel.
+func (s *session) openFanout() {
+	sh, hs := s.sh, s.hs
+	f := s.snap.fan[s.route.Index]
+	req := &sh.req
+	if err := codec.ParseRequest(hs.head, req); err != nil {
+		s.reject(400) // cannot happen: it parsed before
+		return
+	}
+	name, ok := f.channel(req, s.route.PathPrefix)
+	if !ok || bus.ValidateChannel(name) != nil {
+		s.reject(400)
+		return
+	}
+	var proto []byte
+	if f.subprotocol != "" && req.OffersProtocol([]byte(f.subprotocol)) {
+		proto = []byte(f.subprotocol)
+	}
+	sub, err := sh.e.fan.join(s, f, name)
+	if err != nil {
+		sh.e.log.LogAttrs(bgCtx, slog.LevelWarn, "fan-out subscribe", attrSession(s.id), slog.String("channel", name), attrErr(err))
+		s.reject(503)
+		return
+	}
+	if s.pol == nil {
+		s.pol = &policyState{}
+	}
+	s.pol.fan = sub
+	out := appendFanoutAccept(hs.fwd[:0], req.Key, proto, hs.rid)
+	hs.fwd = out
+	if err := s.writeClient(out); err != nil || s.client == nil {
+		return // gone: maybeFinish left the channel
+	}
+	s.status = 101
+	maxFrame := uint64(s.policy().maxFrameBytes)
+	s.c2u.Init(codec.FromClient, maxFrame, false, false)
+	s.u2c.Init(codec.FromServer, maxFrame, false, false)
+	resp := &sh.resp
+	resp.Status, resp.Headers = 101, resp.Headers[:0]
+	if proto != nil {
+		resp.Headers = append(resp.Headers, codec.Header{Name: []byte("Sec-WebSocket-Protocol"), Value: proto})
+	}
+	s.sampleAccess(req, resp)
+	sh.stats.opened.Add(1)
+	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - hs.start))
+	if rs := s.routeShard(); rs != nil {
+		addOwned(&rs.opened, 1)
+		rs.open.Store(rs.open.Load() + 1)
+	}
+	s.hs = nil
+	s.lastActive = int32(sh.now())
+	s.clientSeen = s.lastActive
+	s.setState(stateOpen)
+	sh.handshakes.Put(hs)
+	if s.tls != nil {
+		s.tls.park(sh)
+	}
+	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry[toClient]) > 0 {
+		_ = s.client.Wake(nil)
+	}
+	if s.state == stateOpen && sh.e.draining.Load() {
+		s.drainClose()
+	}
+}
+
+// appendFanoutAccept appends the proxy's 101 (RFC 6455 §4.2.2) for a
+// client whose Sec-WebSocket-Key is key, with the chosen subprotocol (nil
+// for none) and the request id. No extension is accepted: frames go out
+// as they came from the bus.
+func appendFanoutAccept(dst, key, proto, rid []byte) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = codec.AppendAcceptKey(dst, key)
+	dst = append(dst, "\r\n"...)
+	if proto != nil {
+		dst = append(append(append(dst, "Sec-WebSocket-Protocol: "...), proto...), "\r\n"...)
+	}
+	if len(rid) > 0 {
+		dst = append(append(append(dst, "X-Request-Id: "...), rid...), "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// leaveFanout takes the session out of its channel, once.
+func (s *session) leaveFanout() {
+	if ps := s.pol; ps != nil && ps.fan != nil {
+		s.sh.e.fan.leave(ps.fan)
+		ps.fan = nil
+	}
+}
+
+// relayFanout reads a subscriber's frames: it answers Pings, takes the
+// proxy's own Pong, publishes the client's messages to the bus
+// (client_messages = "publish") or drops them, and answers a Close with
+// a Close. Nothing is relayed: there is no backend.
+func (s *session) relayFanout(p []byte) (keep int) {
+	src := &s.c2u
+	if s.flags&flagClientFailed != 0 || src.CloseSeen() {
+		return 0
+	}
+	s.lastActive = int32(s.sh.now())
+	sub := s.pol.fan
+	publish := sub != nil && sub.route.publish
+	g := &codec.Gate{Data: publish, Pongs: true, Pings: true}
+	msgs := src.Messages()
+	for off := 0; ; {
+		held, n, err := src.ScanGated(p[off:], g)
+		if src.ClosePending() {
+			keep = len(p) - off - n
+		}
+		_, pre, hdrHeld, hdr := g.Cut(held, p[off:off+n])
+		if publish && sub.remain > 0 {
+			k := min(sub.remain, uint64(len(pre)))
+			s.gather(sub, pre[:k])
+		}
+		if err != nil {
+			s.protocolError(true, err)
+			return 0
+		}
+		if !g.Stopped {
+			break
+		}
+		switch {
+		case g.Ping:
+			s.answerPing(hdr, g)
+		case g.Pong:
+			if s.pongBy != 0 && s.ownPong(hdr, g) {
+				s.pongBy = 0
+			}
+		default: // a data frame's header: its payload is gathered next
+			h := append(append(s.sh.tmp[:0], hdrHeld...), hdr...)
+			copy(sub.mask[:], h[len(h)-4:])
+			sub.remain, sub.moff = g.Length, 0
+			if g.First {
+				sub.msg = sub.msg[:0]
+			}
+			if uint64(len(sub.msg))+g.Length > uint64(s.policy().maxFrameBytes) {
+				// Its input is not read on: the message cannot be
+				// followed past this header.
+				s.flags |= flagClientFailed
+				s.refuseMessage(ws.StatusMessageTooBig, reasonTooBig)
+				return 0
+			}
+			if g.Length == 0 && g.Fin {
+				s.publishFan(sub)
+			}
+			sub.fin = g.Fin
+		}
+		off += n
+	}
+	if dropped := src.Messages() - msgs; !publish && dropped > 0 {
+		s.sh.e.fan.stats.clientDrops.Add(uint64(dropped))
+	}
+	if src.CloseSeen() {
+		code := src.CloseCode()
+		if code == ws.StatusNoStatusRcvd {
+			code = ws.StatusNormalClosure
+		}
+		s.flags |= flagClosedToUpstream
+		s.sendClose(toClient, code)
+		s.beginClosing(reasonClientClose)
+	}
+	if s.flags&flagDrainPending != 0 {
+		s.drainPending()
+	}
+	if s.state == stateClosing {
+		s.pollClosing()
+	}
+	return keep
+}
+
+// gather adds payload bytes b of the message being published, unmasked.
+func (s *session) gather(sub *fanSub, b []byte) {
+	start := len(sub.msg)
+	sub.msg = append(sub.msg, b...)
+	ws.Cipher(sub.msg[start:], sub.mask, sub.moff)
+	sub.moff += len(b)
+	sub.remain -= uint64(len(b))
+	if sub.remain == 0 && sub.fin {
+		s.publishFan(sub)
+	}
+}
+
+// publishFan hands the gathered message to the bus's publisher; a full
+// queue drops it (counted).
+func (s *session) publishFan(sub *fanSub) {
+	hub := s.sh.e.fan
+	payload := append([]byte(nil), sub.msg...)
+	sub.msg = sub.msg[:0]
+	hub.mu.Lock()
+	fb := hub.buses[sub.route.source]
+	hub.mu.Unlock()
+	if fb == nil {
+		hub.stats.clientDrops.Add(1)
+		return
+	}
+	select {
+	case fb.pub <- fanPublish{channel: sub.name, payload: payload}:
+	default:
+		hub.stats.clientDrops.Add(1)
+	}
+}
+
+// answerPing sends the Pong a client's Ping asks for (RFC 6455 §5.5.3):
+// on a fan-out route there is no backend to answer it. frame is the whole
+// masked Ping.
+func (s *session) answerPing(frame []byte, g *codec.Gate) {
+	if s.flags&flagClosedToClient != 0 {
+		return
+	}
+	var payload [ws.MaxControlFramePayloadSize]byte
+	p := payload[:copy(payload[:], frame[g.Size:])]
+	ws.Cipher(p, [4]byte(frame[g.Size-4:g.Size]), 0)
+	out := appendServerFrame(s.sh.tmp[:0], ws.OpPong, p)
+	s.sh.tmp = out[:0]
+	if s.tls != nil {
+		h, q := s.seal(toClient, nil, out)
+		s.send(toClient, h, q)
+		return
+	}
+	s.send(toClient, nil, out)
+}
