@@ -336,7 +336,7 @@ func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
 			return nil, 0, nil
 		}
 		// resume held at least one byte, so held[0] is the header's first.
-		if s.gateAt(g, held[0], len(held)+i, len(held), length) {
+		if g != nil && s.gateAt(g, held[0], len(held)+i, len(held), length) {
 			return held, i, nil
 		}
 		if left := uint64(len(p) - i); length > left {
@@ -372,11 +372,13 @@ func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
 				return held, i, s.failWith(v)
 			}
 			s.closeCode = uint16(code)
-		} else if stop, whole := s.pongAt(g, p[i:], size, length); stop {
-			if whole {
-				i += size + int(length)
+		} else if g != nil {
+			if stop, whole := s.pongAt(g, p[i:], size, length); stop {
+				if whole {
+					i += size + int(length)
+				}
+				return held, i, nil
 			}
-			return held, i, nil
 		}
 		if size == 0 || len(p)-i < size {
 			if ws.OpCode(p[i]&0x0f) == ws.OpClose {
@@ -389,7 +391,7 @@ func (s *Stream) scan(p []byte, g *Gate) (held []byte, n int, err error) {
 		}
 		s.accept(p[i], length)
 		i += size
-		if s.gateAt(g, p[i-size], size, 0, length) {
+		if g != nil && s.gateAt(g, p[i-size], size, 0, length) {
 			return held, i, nil
 		}
 		if left := uint64(len(p) - i); length > left {
