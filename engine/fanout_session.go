@@ -140,7 +140,7 @@ func (s *session) relayFanout(p []byte) (keep int) {
 			s.gather(sub, pre[:k])
 		}
 		if err != nil {
-			s.protocolError(true, err)
+			s.protocolError(toClient, err)
 			return 0
 		}
 		if !g.Stopped {

@@ -28,23 +28,51 @@ func (s *session) relayFromClient(p []byte) int {
 			return s.relayGated(p, ms)
 		}
 	}
-	return s.relay(p, true)
+	return s.relay(p, toUpstream)
 }
 
 // relayFromUpstream forwards backend bytes to the client, like
 // relayFromClient.
-func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, false) }
+func (s *session) relayFromUpstream(p []byte) int { return s.relay(p, toClient) }
 
-// relay forwards p, read from the client (fromClient) or the backend, to the
-// other side. Nothing follows a violation or a Close in a direction; bytes
-// are scanned but not forwarded once a Close went the other way.
-func (s *session) relay(p []byte, fromClient bool) (keep int) {
-	src, failed := &s.u2c, flagUpstreamFailed
-	since := &s.u2cSince
-	if fromClient {
-		src, failed, since = &s.c2u, flagClientFailed, &s.c2uSince
+// way is what relaying toward one side needs to know of it: the flag that
+// says its sender broke the protocol, the flag of a Close sent to it, why
+// the sender's own Close closes the session, and the index of the route
+// counters of that direction. ways is indexed by the receiving side.
+type way struct {
+	failed, closedTo uint16
+	closeReason      closeReason
+	counter          int // routeShard.bytes and .msgs: 0 client → backend, 1 backend → client
+}
+
+var ways = [2]way{
+	toClient:   {failed: flagUpstreamFailed, closedTo: flagClosedToClient, closeReason: reasonBackendClose, counter: 1},
+	toUpstream: {failed: flagClientFailed, closedTo: flagClosedToUpstream, closeReason: reasonClientClose, counter: 0},
+}
+
+// feed is the stream of frames relayed toward d: the client's toward the
+// backend, the backend's toward the client.
+func (s *session) feed(d side) *codec.Stream {
+	if d == toUpstream {
+		return &s.c2u
 	}
-	if s.flags&failed != 0 || src.CloseSeen() {
+	return &s.u2c
+}
+
+// feedSince is where the stall clock of the stream toward d is kept.
+func (s *session) feedSince(d side) *uint16 {
+	if d == toUpstream {
+		return &s.c2uSince
+	}
+	return &s.u2cSince
+}
+
+// relay forwards p toward dst, read from the other side. Nothing follows
+// a violation or a Close in a direction; bytes are scanned but not
+// forwarded once a Close went the other way.
+func (s *session) relay(p []byte, dst side) (keep int) {
+	src, w := s.feed(dst), &ways[dst]
+	if s.flags&w.failed != 0 || src.CloseSeen() {
 		return 0
 	}
 	s.lastActive = int32(s.sh.now())
@@ -54,26 +82,21 @@ func (s *session) relay(p []byte, fromClient bool) (keep int) {
 		// A Close goes out only whole and checked: gnet keeps its bytes.
 		keep = len(p) - n
 	}
-	s.trackMidFrame(since, src, before)
-	if s.forward(fromClient, held, p[:n]) {
-		s.countMessages(fromClient, src.Messages()-msgs)
+	s.trackMidFrame(s.feedSince(dst), src, before)
+	if s.forward(dst, held, p[:n]) {
+		s.countMessages(dst, src.Messages()-msgs)
 	}
 	if err != nil {
-		s.protocolError(fromClient, err)
+		s.protocolError(dst.other(), err)
 		return 0
 	}
-	return s.relayed(fromClient, keep)
+	return s.relayed(dst, keep)
 }
 
-// forward sends held and then p, scanned from the client (fromClient) or
-// the backend, to the other side, and counts their bytes. It reports
-// whether they went: not when that side is gone or was sent a Close.
-func (s *session) forward(fromClient bool, held, p []byte) bool {
-	closedTo, dst, total := flagClosedToClient, toClient, &s.sh.stats.bytesU2C
-	if fromClient {
-		closedTo, dst, total = flagClosedToUpstream, toUpstream, &s.sh.stats.bytesC2U
-	}
-	if !s.present(dst) || s.flags&closedTo != 0 {
+// forward sends held and then p toward dst, and counts their bytes. It
+// reports whether they went: not when dst is gone or was sent a Close.
+func (s *session) forward(dst side, held, p []byte) bool {
+	if !s.present(dst) || s.flags&ways[dst].closedTo != 0 {
 		return false
 	}
 	sent := uint64(len(held) + len(p))
@@ -86,8 +109,12 @@ func (s *session) forward(fromClient bool, held, p []byte) bool {
 		h, q := s.seal(dst, held, p)
 		s.send(dst, h, q)
 	}
+	total := &s.sh.stats.bytesU2C
+	if dst == toUpstream {
+		total = &s.sh.stats.bytesC2U
+	}
 	if a := s.access; a != nil {
-		if fromClient {
+		if dst == toUpstream {
 			a.bytesIn += sent
 		} else {
 			a.bytesOut += sent
@@ -97,47 +124,32 @@ func (s *session) forward(fromClient bool, held, p []byte) bool {
 	// enough for scrapers and avoids a locked add per read.
 	total.Store(total.Load() + sent)
 	if rs := s.routeShard(); rs != nil {
-		addOwned(&rs.bytes[dirIndex(fromClient)], sent)
+		addOwned(&rs.bytes[ways[dst].counter], sent)
 	}
 	return true
 }
 
-// countMessages adds n relayed messages to the route's counter.
-func (s *session) countMessages(fromClient bool, n uint32) {
+// countMessages adds n messages relayed toward dst to the route's counter.
+func (s *session) countMessages(dst side, n uint32) {
 	if rs := s.routeShard(); rs != nil && n != 0 {
-		addOwned(&rs.msgs[dirIndex(fromClient)], uint64(n))
+		addOwned(&rs.msgs[ways[dst].counter], uint64(n))
 	}
 }
 
-// dirIndex is the routeShard counters' index of a direction.
-func dirIndex(fromClient bool) int {
-	if fromClient {
-		return 0
-	}
-	return 1
-}
-
-// relayed finishes a relay of bytes from the client (fromClient) or the
-// backend: a Close that went through starts closing, a pending drain or a
-// full queue is seen to. It returns keep, or what flow control keeps.
-func (s *session) relayed(fromClient bool, keep int) int {
-	src, closedTo, dst := &s.u2c, flagClosedToClient, toClient
-	if fromClient {
-		src, closedTo, dst = &s.c2u, flagClosedToUpstream, toUpstream
-	}
-	if src.CloseSeen() {
-		s.flags |= closedTo
-		if fromClient {
-			s.beginClosing(reasonClientClose)
-		} else {
-			s.beginClosing(reasonBackendClose)
-		}
+// relayed finishes a relay of bytes toward dst: a Close that went through
+// starts closing, a pending drain or a full queue is seen to. It returns
+// keep, or what flow control keeps.
+func (s *session) relayed(dst side, keep int) int {
+	w := &ways[dst]
+	if s.feed(dst).CloseSeen() {
+		s.flags |= w.closedTo
+		s.beginClosing(w.closeReason)
 	}
 	if s.flags&flagDrainPending != 0 {
 		s.drainPending()
 	}
 	// Once a Close went to dst its queue is its last words: let it drain.
-	if s.flow != nil && s.flags&closedTo == 0 && s.throttle(dst, keep) {
+	if s.flow != nil && s.flags&w.closedTo == 0 && s.throttle(dst, keep) {
 		return keep
 	}
 	if s.state == stateClosing {
@@ -169,7 +181,7 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 	var pend []byte
 	from, to := 0, 0
 	flush := func() {
-		s.forward(true, pend, p[from:to])
+		s.forward(toUpstream, pend, p[from:to])
 		pend = nil
 	}
 	g := &codec.Gate{Data: ms != nil, Pongs: s.pongBy != 0}
@@ -195,7 +207,7 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		to = off + len(pre)
 		if err != nil {
 			flush()
-			s.protocolError(true, err)
+			s.protocolError(toClient, err)
 			return 0
 		}
 		if !g.Stopped {
@@ -238,18 +250,18 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 			}
 			s.refuseMessage(code, reason)
 			// The rest of the read is scanned for the client's Close.
-			return s.relay(p[off+n:], true)
+			return s.relay(p[off+n:], toUpstream)
 		}
 		off += n
 	}
 	flush()
 	if ms != nil {
-		s.countMessages(true, ms.forwarded)
+		s.countMessages(toUpstream, ms.forwarded)
 		ms.forwarded = 0
 	} else {
-		s.countMessages(true, src.Messages()-msgs)
+		s.countMessages(toUpstream, src.Messages()-msgs)
 	}
-	return s.relayed(true, keep)
+	return s.relayed(toUpstream, keep)
 }
 
 // refuseMessage closes a session whose client sent a message its limits
@@ -291,26 +303,20 @@ func frameAt(src *codec.Stream) uint64 {
 	return n
 }
 
-// protocolError fails a session whose client (fromClient) or backend broke
-// RFC 6455: the offender is told the close code, the other side 1001.
-func (s *session) protocolError(fromClient bool, err error) {
+// protocolError fails a session whose peer offender broke RFC 6455: it
+// is told the close code, the other side 1001.
+func (s *session) protocolError(offender side, err error) {
 	code := ws.StatusProtocolError
 	var ce *codec.CloseError
 	if errors.As(err, &ce) {
 		code = ce.Code
 	}
 	s.sh.stats.protocolErr.Add(1)
-	if fromClient {
-		s.flags |= flagClientFailed
-		s.sendClose(toClient, code)
-		// The client's stream stopped before the offending header, so the
-		// backend's input ends at a frame boundary.
-		s.sendCloseAt(toUpstream, statusGoingAway, true)
-	} else {
-		s.flags |= flagUpstreamFailed
-		s.sendClose(toUpstream, code)
-		s.sendCloseAt(toClient, statusGoingAway, true)
-	}
+	s.flags |= ways[offender.other()].failed
+	s.sendClose(offender, code)
+	// The offender's stream stopped before the bad header, so the other
+	// side's input ends at a frame boundary.
+	s.sendCloseAt(offender.other(), statusGoingAway, true)
 	reason := reasonProtocol
 	if code == ws.StatusMessageTooBig {
 		reason = reasonTooBig
