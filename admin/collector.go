@@ -58,6 +58,7 @@ var (
 	descFanSkipped      = desc("fanout_skipped_total", "Deliveries skipped for subscribers past fanout_queue_limit (slow_subscriber = \"skip\"), or missed by a loop whose queue was full.")
 	descFanSlow         = desc("fanout_slow_closed_total", "Fan-out subscribers closed for falling fanout_queue_limit behind (slow_subscriber = \"close\").")
 	descFanClient       = desc("fanout_client_messages_total", "Subscribers' own messages, by result: dropped (client_messages = \"drop\", or no room to publish), published, failed (the bus refused or was down).", "result")
+	descFanNotText      = desc("fanout_not_utf8_total", "Messages kept from text fan-out routes because they were not UTF-8 text (RFC 6455 §8.1: every subscriber would have to fail), by where they came from: bus, client.", "from")
 	descFanBusUp        = desc("fanout_bus_up", "1 while the bus is connected, by bus (redis, nats); present once a fan-out route used it.", "bus")
 	descFanBusDropped   = desc("fanout_bus_dropped_total", "Messages the bus client dropped before throng saw them (NATS slow consumer), by bus.", "bus")
 	descPingsSent       = desc("pings_sent_total", "Pings the proxy sent to clients silent for keepalive.ping_interval (a missing Pong closes the session as ping_timeout).")
@@ -173,6 +174,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFanClient, fs.ClientDropped, "dropped")
 	counter(descFanClient, fs.Published, "published")
 	counter(descFanClient, fs.PublishFailed, "failed")
+	counter(descFanNotText, fs.NotTextBus, "bus")
+	counter(descFanNotText, fs.NotTextClient, "client")
 	for src, up := range fs.BusUp {
 		v := 0.0
 		if up {

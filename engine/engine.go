@@ -285,6 +285,8 @@ func (e *Engine) Run() error {
 	snap := e.snap.Load()
 	srv := &snap.cfg.Server
 	e.dialer = newDialer(srv.DialWorkers, &e.connects)
+	// Before the loops: no loop waits for a bus's first connect.
+	e.fan.openBuses(e.snap.Load().cfg)
 	defer e.dialer.stop()
 	defer e.stopAuth()
 	defer e.fan.close()
@@ -403,7 +405,13 @@ func (e *Engine) Reload(c *config.Config) error {
 		}
 	}
 	old := e.snap.Load().cfg
-	if restart := needsRestart(&old.Server, &c.Server); len(restart) > 0 {
+	restart := needsRestart(&old.Server, &c.Server)
+	if old.Bus != c.Bus {
+		// An open bus keeps its connection: the hub does not reconnect
+		// elsewhere under live subscribers.
+		restart = append(restart, "bus")
+	}
+	if len(restart) > 0 {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "these changes need a restart",
 			slog.Any("keys", restart))
 	}
@@ -416,6 +424,8 @@ func (e *Engine) Reload(c *config.Config) error {
 		snap.table.StartHealthChecks(e.log, prev.table)
 	}
 	e.snap.Store(snap)
+	// A bus only the new configuration uses is opened here, off the loops.
+	e.fan.openBuses(c)
 	for _, sh := range *e.shards.Load() {
 		// A loop without pools gets no ticks: tell it of the new table.
 		_ = sh.loop.Execute(context.Background(), syncWarmRunnable{sh})

@@ -8,10 +8,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -96,6 +98,9 @@ type fanHub struct {
 	// subs counts each bus channel's fanChans, so that the bus is
 	// subscribed once per name whatever the opcodes.
 	subs map[fanKey]int // op is 0 in these keys
+	// closed is set once the engine stops: no bus is opened after it,
+	// and deliveries find no channel.
+	closed bool
 
 	stats fanStats
 }
@@ -108,15 +113,31 @@ type fanStats struct {
 	published    atomic.Uint64 // subscribers' messages published to the bus
 	publishFails atomic.Uint64 // publishes the bus refused or that found it down
 	loopDrops    atomic.Uint64 // messages a loop's queue had no room for
+	notText      atomic.Uint64 // bus messages not UTF-8, kept from text routes
+	notTextIn    atomic.Uint64 // subscribers' messages a text route could not publish (binary, or not UTF-8)
 }
 
-// fanBus is one open bus and the goroutine that publishes to it.
+// fanBus is one open bus, the goroutine that subscribes and unsubscribes
+// it in the order the hub decided (ops), and the one that publishes to it.
+// Neither runs on a loop or under the hub's lock: a NATS subscribe can
+// wait on the connection's lock.
 type fanBus struct {
-	source string
-	b      bus.Bus
-	state  atomic.Uint32 // bus.State
-	pub    chan fanPublish
+	source  string
+	b       bus.Bus
+	state   atomic.Uint32 // bus.State
+	pub     chan fanPublish
+	ops     chan busOp
+	opsDone chan struct{}
 }
+
+// busOp is a subscription change for a bus's ops goroutine.
+type busOp struct {
+	name      string
+	subscribe bool
+}
+
+// busOps is the room for subscription changes waiting for the bus.
+const busOps = 65536
 
 // fanPublish is a subscriber's message on its way to the bus.
 type fanPublish struct {
@@ -149,6 +170,7 @@ type loopChan struct {
 	mu     sync.Mutex
 	queue  [][]byte // frames from head on are still to deliver
 	head   int
+	bytes  int // of the frames still to deliver
 	posted bool
 
 	cur []byte // the frame being delivered, from subs[next] on
@@ -159,6 +181,9 @@ type loopChan struct {
 // channel; past it the loop misses messages (counted) rather than memory
 // growing without bound behind a loop that cannot keep up.
 const maxLoopQueue = 65536
+
+// maxLoopQueueBytes bounds the same queue in bytes.
+const maxLoopQueueBytes = 64 << 20
 
 // fanBudget bounds the deliveries one loop makes per turn, so that a
 // channel of 100,000 subscribers does not stall the loop's other sessions:
@@ -181,6 +206,18 @@ type fanSub struct {
 	mask   [4]byte
 	moff   int
 	fin    bool // the current frame ends its message
+	// binary and dropping are the current message's: its opcode, and
+	// whether per-message limits dropped it.
+	binary, dropping bool
+}
+
+// limit is the subscriber's queue bound; a session that left its channel
+// (nil) is bounded by the default.
+func (sub *fanSub) limit() int {
+	if sub == nil {
+		return int(config.MiB)
+	}
+	return sub.route.queueLimit
 }
 
 func newFanHub(e *Engine) *fanHub {
@@ -197,7 +234,10 @@ func (h *fanHub) busFor(source string) (*fanBus, error) {
 	if source == config.SourceNATS {
 		url = cfg.Bus.NATS
 	}
-	fb := &fanBus{source: source, pub: make(chan fanPublish, publishQueue)}
+	if h.closed {
+		return nil, errHubClosed
+	}
+	fb := &fanBus{source: source, pub: make(chan fanPublish, publishQueue), ops: make(chan busOp, busOps), opsDone: make(chan struct{})}
 	b, err := bus.Open(bus.Options{
 		URL:       url,
 		Name:      "throng",
@@ -220,7 +260,41 @@ func (h *fanHub) busFor(source string) (*fanBus, error) {
 	fb.b = b
 	h.buses[source] = fb
 	go fb.publishLoop(&h.stats)
+	go fb.opsLoop(h.e.log)
 	return fb, nil
+}
+
+// opsLoop applies subscription changes in order.
+func (fb *fanBus) opsLoop(log *slog.Logger) {
+	defer close(fb.opsDone)
+	for op := range fb.ops {
+		var err error
+		if op.subscribe {
+			err = fb.b.Subscribe(op.name)
+		} else {
+			err = fb.b.Unsubscribe(op.name)
+		}
+		if err != nil {
+			log.LogAttrs(bgCtx, slog.LevelWarn, "fan-out subscription", slog.String("bus", fb.source), slog.String("channel", op.name), attrErr(err))
+		}
+	}
+}
+
+// errHubClosed is a subscription asked for while the engine stops.
+var errHubClosed = errors.New("engine: fan-out stopped")
+
+// openBuses opens every bus a fan-out route of c uses, so that no loop
+// waits for a first connect; called before the loops start.
+func (h *fanHub) openBuses(c *config.Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range c.Routes {
+		if r := &c.Routes[i]; r.Mode == config.ModeFanout {
+			if _, err := h.busFor(r.Source); err != nil {
+				h.e.log.LogAttrs(bgCtx, slog.LevelError, "fan-out bus", slog.String("bus", r.Source), attrErr(err))
+			}
+		}
+	}
 }
 
 // publishLoop publishes subscribers' messages in order, off the loops.
@@ -247,13 +321,19 @@ func (h *fanHub) busDown(source string) bool {
 
 // close closes every bus; the engine is stopping.
 func (h *fanHub) close() {
+	// A bus's Close waits for its delivery goroutine, which may be waiting
+	// for mu in deliver: close them with mu released.
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, fb := range h.buses {
+	buses := h.buses
+	h.buses = map[string]*fanBus{}
+	h.closed = true
+	h.mu.Unlock()
+	for _, fb := range buses {
+		close(fb.ops)
+		<-fb.opsDone
 		_ = fb.b.Close()
 		close(fb.pub)
 	}
-	h.buses = map[string]*fanBus{}
 }
 
 // join subscribes s, on its loop, to channel name of route f. The bus is
@@ -270,9 +350,7 @@ func (h *fanHub) join(s *session, f *fanRoute, name string) (*fanSub, error) {
 		}
 		bk := fanKey{source: f.source, name: name}
 		if h.subs[bk] == 0 {
-			if err := fb.b.Subscribe(name); err != nil {
-				return nil, err
-			}
+			fb.ops <- busOp{name: name, subscribe: true}
 		}
 		h.subs[bk]++
 		ch = &fanChan{key: k}
@@ -329,7 +407,7 @@ func (h *fanHub) leave(sub *fanSub) {
 	if h.subs[bk]--; h.subs[bk] == 0 {
 		delete(h.subs, bk)
 		if fb := h.buses[ch.key.source]; fb != nil {
-			_ = fb.b.Unsubscribe(ch.key.name)
+			fb.ops <- busOp{name: ch.key.name}
 		}
 	}
 }
@@ -346,16 +424,31 @@ func (h *fanHub) deliver(source, name string, payload []byte) {
 		if ch == nil {
 			continue
 		}
+		if op == ws.OpText && !utf8.Valid(payload) {
+			// A text frame that is not UTF-8 makes every receiver fail
+			// the connection (RFC 6455 §8.1): one bad publisher must not
+			// take a channel's subscribers down.
+			h.stats.notText.Add(1)
+			continue
+		}
 		frame := appendServerFrame(nil, op, payload)
 		for _, lc := range ch.loops {
 			if lc == nil || lc.live == 0 {
 				continue
 			}
 			lc.mu.Lock()
-			if len(lc.queue)-lc.head >= maxLoopQueue {
+			if len(lc.queue)-lc.head >= maxLoopQueue || lc.bytes+len(frame) > maxLoopQueueBytes {
 				h.stats.loopDrops.Add(1)
 			} else {
+				if lc.head > 0 && lc.head >= len(lc.queue)/2 {
+					// The delivered half goes: the slice stays as long
+					// as what waits, not as all that ever came.
+					n := copy(lc.queue, lc.queue[lc.head:])
+					clear(lc.queue[n:])
+					lc.queue, lc.head = lc.queue[:n], 0
+				}
 				lc.queue = append(lc.queue, frame)
+				lc.bytes += len(frame)
 			}
 			post := !lc.posted
 			lc.posted = true
@@ -400,6 +493,7 @@ func (lc *loopChan) Run(context.Context) error {
 			}
 			lc.cur, lc.queue[lc.head] = lc.queue[lc.head], nil
 			lc.head++
+			lc.bytes -= len(lc.cur)
 			lc.mu.Unlock()
 			lc.nxt = 0
 		}
@@ -486,6 +580,8 @@ type FanoutStats struct {
 	ClientDropped uint64            // subscribers' own messages dropped
 	Published     uint64            // subscribers' messages published to the bus
 	PublishFailed uint64            // publishes the bus refused, or that found it down
+	NotTextBus    uint64            // bus messages kept from text routes: not UTF-8
+	NotTextClient uint64            // subscribers' messages a text route did not publish: binary, or not UTF-8
 	BusUp         map[string]bool   // by source: the bus is connected
 	BusDropped    map[string]uint64 // by source: messages the bus client dropped (NATS slow consumer)
 }
@@ -498,6 +594,7 @@ func (e *Engine) FanoutStats() FanoutStats {
 		MessagesIn: st.messagesIn.Load(),
 		SlowClosed: st.slowClosed.Load(), LoopDrops: st.loopDrops.Load(), ClientDropped: st.clientDrops.Load(),
 		Published: st.published.Load(), PublishFailed: st.publishFails.Load(),
+		NotTextBus: st.notText.Load(), NotTextClient: st.notTextIn.Load(),
 		BusUp: map[string]bool{}, BusDropped: map[string]uint64{},
 	}
 	for _, sh := range *e.shards.Load() {

@@ -7,6 +7,7 @@ package engine
 import (
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -125,9 +126,12 @@ func (s *session) relayFanout(p []byte) (keep int) {
 		return 0
 	}
 	s.lastActive = int32(s.sh.now())
-	sub := s.pol.fan
+	sub, ms := s.pol.fan, s.pol.msg
 	publish := sub != nil && sub.route.publish
-	g := &codec.Gate{Data: publish, Pongs: true, Pings: true}
+	// Data frames stop the scan to be gathered, or judged by the route's
+	// per-message limits.
+	g := &codec.Gate{Data: publish || ms != nil, Pongs: true, Pings: true}
+	now := s.sh.e.nanos()
 	msgs := src.Messages()
 	for off := 0; ; {
 		held, n, err := src.ScanGated(p[off:], g)
@@ -138,6 +142,9 @@ func (s *session) relayFanout(p []byte) (keep int) {
 		if publish && sub.remain > 0 {
 			k := min(sub.remain, uint64(len(pre)))
 			s.gather(sub, pre[:k])
+		}
+		if s.flags&flagClientFailed != 0 {
+			return 0 // the Ping answered before this one found the client too slow
 		}
 		if err != nil {
 			s.protocolError(toClient, err)
@@ -153,12 +160,20 @@ func (s *session) relayFanout(p []byte) (keep int) {
 			if s.pongBy != 0 && s.ownPong(hdr, g) {
 				s.pongBy = 0
 			}
-		default: // a data frame's header: its payload is gathered next
+		default: // a data frame's header
+			if ms != nil && s.judgeFan(ms, g, now) {
+				return 0 // refused: closing
+			}
+			if !publish {
+				break
+			}
+			// Its payload is gathered next.
 			h := append(append(s.sh.tmp[:0], hdrHeld...), hdr...)
 			copy(sub.mask[:], h[len(h)-4:])
 			sub.remain, sub.moff = g.Length, 0
 			if g.First {
-				sub.msg = sub.msg[:0]
+				sub.msg, sub.binary = sub.msg[:0], ws.OpCode(h[0]&0x0f) == ws.OpBinary
+				sub.dropping = ms != nil && ms.dropping
 			}
 			if uint64(len(sub.msg))+g.Length > uint64(s.policy().maxFrameBytes) {
 				// Its input is not read on: the message cannot be
@@ -167,10 +182,10 @@ func (s *session) relayFanout(p []byte) (keep int) {
 				s.refuseMessage(ws.StatusMessageTooBig, reasonTooBig)
 				return 0
 			}
+			sub.fin = g.Fin
 			if g.Length == 0 && g.Fin {
 				s.publishFan(sub)
 			}
-			sub.fin = g.Fin
 		}
 		off += n
 	}
@@ -195,8 +210,33 @@ func (s *session) relayFanout(p []byte) (keep int) {
 	return keep
 }
 
+// judgeFan applies the route's per-message limits to a subscriber's data
+// frame; it reports whether the session was refused (and is closing). A
+// dropped message is not published.
+func (s *session) judgeFan(ms *msgState, g *codec.Gate, now int64) bool {
+	switch ms.judge(g, now) {
+	case msgRateLimit:
+		s.flags |= flagClientFailed
+		s.refuseMessage(ws.StatusPolicyViolation, reasonRateLimit)
+		return true
+	case msgTooBig:
+		s.flags |= flagClientFailed
+		s.refuseMessage(ws.StatusMessageTooBig, reasonTooBig)
+		return true
+	case msgDrop:
+		if g.First {
+			s.sh.stats.messagesDropped.Add(1)
+		}
+	}
+	return false
+}
+
 // gather adds payload bytes b of the message being published, unmasked.
 func (s *session) gather(sub *fanSub, b []byte) {
+	if sub.dropping {
+		sub.remain -= uint64(len(b))
+		return
+	}
 	start := len(sub.msg)
 	sub.msg = append(sub.msg, b...)
 	ws.Cipher(sub.msg[start:], sub.mask, sub.moff)
@@ -211,8 +251,22 @@ func (s *session) gather(sub *fanSub, b []byte) {
 // queue drops it (counted).
 func (s *session) publishFan(sub *fanSub) {
 	hub := s.sh.e.fan
+	if sub.dropping {
+		return // over its rate with rate_limit_action = "drop"
+	}
+	if sub.route.op == ws.OpText && (sub.binary || !utf8.Valid(sub.msg)) {
+		// Framed as text for every subscriber, it must be UTF-8 (RFC
+		// 6455 §8.1): one client must not break the whole channel.
+		hub.stats.notTextIn.Add(1)
+		sub.msg = sub.msg[:0]
+		return
+	}
 	payload := append([]byte(nil), sub.msg...)
-	sub.msg = sub.msg[:0]
+	if cap(sub.msg) > 64<<10 {
+		sub.msg = nil // a big message's buffer is not kept for the session's life
+	} else {
+		sub.msg = sub.msg[:0]
+	}
 	hub.mu.Lock()
 	fb := hub.buses[sub.route.source]
 	hub.mu.Unlock()
@@ -232,6 +286,14 @@ func (s *session) publishFan(sub *fanSub) {
 // masked Ping.
 func (s *session) answerPing(frame []byte, g *codec.Gate) {
 	if s.flags&flagClosedToClient != 0 {
+		return
+	}
+	if q := s.queued(toClient); q > 0 && q > s.pol.fan.limit() {
+		// Pings faster than the client reads their Pongs: the queue is
+		// bounded as for deliveries.
+		s.sh.e.fan.stats.slowClosed.Add(1)
+		s.flags |= flagClientFailed
+		s.slowConsumer(toClient, reasonSlowConsumer)
 		return
 	}
 	var payload [ws.MaxControlFramePayloadSize]byte

@@ -88,7 +88,8 @@ func (r *authResult) Run(context.Context) error {
 		// headers of these names were left out when it was built.
 		if len(a.Header) > 0 && !s.route.Fanout {
 			end := len(hs.fwd) - 2
-			hs.fwd = append(hs.fwd[:end], append(a.Header, "\r\n"...)...)
+			// a.Header may be a cached answer shared by loops: only read.
+			hs.fwd = append(append(hs.fwd[:end], a.Header...), "\r\n"...)
 		}
 		s.proceed()
 	}

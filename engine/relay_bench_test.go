@@ -34,6 +34,7 @@ func (c *sinkConn) Writev(bs [][]byte) (int, error) {
 	return t, nil
 }
 func (c *sinkConn) OutboundBuffered() int { return 0 }
+func (c *sinkConn) Close() error          { return nil }
 func (c *sinkConn) InboundBuffered() int  { return 0 }
 
 // newBenchSession returns an open session between two sink conns and a

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/throngproxy/throng/bus"
+	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/engine/enginetest"
+)
+
+// maskedFrame is one client frame of op carrying payload.
+func maskedFrame(op ws.OpCode, payload []byte) []byte {
+	mask := [4]byte{9, 8, 7, 6}
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload)), Masked: true, Mask: mask}
+	var hb [ws.MaxHeaderSize]byte
+	n := putHeader(hb[:], h)
+	p := append([]byte(nil), payload...)
+	ws.Cipher(p, mask, 0)
+	return append(hb[:n:n], p...)
+}
+
+// fanSession is an open subscriber of a text route that publishes its
+// clients' messages to a bus that is only a queue.
+func fanSession(t *testing.T) (*session, *fanBus) {
+	t.Helper()
+	s, _ := newBenchSession(t, 16)
+	hub := newFanHub(s.sh.e)
+	s.sh.e.fan = hub
+	fb := &fanBus{source: config.SourceRedis, pub: make(chan fanPublish, 16)}
+	hub.buses[config.SourceRedis] = fb
+	f := &fanRoute{source: config.SourceRedis, op: ws.OpText, publish: true, queueLimit: 1 << 20}
+	lc := &loopChan{sh: s.sh, hub: hub, ch: &fanChan{}}
+	s.pol = &policyState{fan: &fanSub{lc: lc, route: f, name: "room"}}
+	lc.subs, lc.live = []*session{s}, 1
+	return s, fb
+}
+
+// TestFanoutPublishText: a text route publishes only UTF-8 text. A binary
+// or non-UTF-8 message would reach every subscriber as a Text frame they
+// must fail on (RFC 6455 §8.1).
+func TestFanoutPublishText(t *testing.T) {
+	s, fb := fanSession(t)
+	for _, f := range [][]byte{maskedFrame(ws.OpBinary, []byte("bin")), maskedFrame(ws.OpText, []byte{0xff, 0xfe, 0xfd})} {
+		s.relayFanout(f)
+	}
+	s.relayFanout(maskedFrame(ws.OpText, []byte("héllo")))
+	if m := <-fb.pub; string(m.payload) != "héllo" || len(fb.pub) != 0 {
+		t.Fatalf("published %q (%d more), want only the text message", m.payload, len(fb.pub))
+	}
+	if n := s.sh.e.fan.stats.notTextIn.Load(); n != 2 {
+		t.Fatalf("%d messages counted as not text, want 2", n)
+	}
+	// From the bus likewise: a payload that is not UTF-8 reaches no text
+	// subscriber.
+	lc := s.pol.fan.lc
+	k := fanKey{source: config.SourceRedis, name: "room", op: ws.OpText}
+	lc.ch.key, lc.ch.loops = k, []*loopChan{lc}
+	s.sh.e.fan.chans[k] = lc.ch
+	s.sh.e.fan.deliver(config.SourceRedis, "room", []byte{0xc3, 0x28})
+	if len(lc.queue) != 0 || s.sh.e.fan.stats.notText.Load() != 1 {
+		t.Fatalf("a non-UTF-8 bus message was queued for a text route")
+	}
+}
+
+// TestFanoutPingFloodBounded: a subscriber that sends Pings and reads
+// nothing is closed as slow once its Pongs fill fanout_queue_limit.
+func TestFanoutPingFloodBounded(t *testing.T) {
+	s, _ := fanSession(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	s.client = &sinkConn{fd: fds[0]} // its peer, fds[1], never reads
+	ping := maskedFrame(ws.OpPing, make([]byte, 125))
+	var read []byte
+	for range 512 {
+		read = append(read, ping...)
+	}
+	for range 200 { // 13 MB of Pongs asked for
+		if s.flags&flagClientFailed != 0 {
+			break
+		}
+		s.relayFanout(read)
+	}
+	if limit := s.pol.fan.limit(); s.queued(toClient) > limit+4<<10 {
+		t.Fatalf("%d bytes of Pongs queued, fanout_queue_limit %d", s.queued(toClient), limit)
+	}
+	if s.state == stateOpen {
+		t.Fatal("the Ping flooder is still open")
+	}
+}
+
+// TestFanoutLoopQueueCompacts: a loop always a frame behind keeps a queue
+// as long as what waits, not as all that ever came.
+func TestFanoutLoopQueueCompacts(t *testing.T) {
+	lc := fanLoop(t, fanBudget) // one frame uses a turn's whole budget
+	for _, s := range lc.subs[1:] {
+		s.state = stateClosed // cheap deliveries, counted against the budget all the same
+	}
+	loop := &fakeLoop{ran: make(chan gnet.Runnable, 1)}
+	lc.sh.loop = loop
+	hub := lc.hub
+	k := fanKey{source: config.SourceRedis, name: "room", op: ws.OpText}
+	lc.ch.key, lc.ch.loops = k, []*loopChan{lc}
+	hub.chans[k] = lc.ch
+	for range 20000 {
+		hub.deliver(config.SourceRedis, "room", []byte("m"))
+		select {
+		case r := <-loop.ran:
+			_ = r.Run(context.Background())
+		default:
+			_ = lc.Run(context.Background())
+		}
+	}
+	if pending := len(lc.queue) - lc.head; len(lc.queue) > 2*(pending+1) {
+		t.Fatalf("the queue holds %d slots for %d pending frames", len(lc.queue), pending)
+	}
+}
+
+// TestFanHubCloseUnderTraffic: stopping while a bus delivers does not
+// deadlock (a bus's Close waits for its delivery goroutine, which may be
+// waiting for the hub).
+func TestFanHubCloseUnderTraffic(t *testing.T) {
+	for _, bk := range []enginetest.BusKind{enginetest.Redis, enginetest.NATS} {
+		t.Run(bk.Name, func(t *testing.T) {
+			srv := enginetest.StartBusServer(t, bk)
+			cfg := config.Default()
+			cfg.Bus = config.Bus{Redis: srv.URL(), NATS: srv.URL()}
+			s, _ := newBenchSession(t, 16)
+			e := s.sh.e
+			e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+			e.snap.Store(&snapshot{cfg: cfg})
+			h := newFanHub(e)
+			h.mu.Lock()
+			fb, err := h.busFor(bk.Name)
+			if err == nil {
+				fb.ops <- busOp{name: "room", subscribe: true}
+				h.subs[fanKey{source: bk.Name, name: "room"}] = 1
+			}
+			h.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := bus.Open(bus.Options{URL: srv.URL(), OnMessage: func(string, []byte) {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_ = pub.Publish(context.Background(), "room", []byte("x"))
+					}
+				}
+			}()
+			enginetest.WaitFor(t, "messages flowing", func() bool { return h.stats.messagesIn.Load() > 100 })
+			done := make(chan struct{})
+			go func() { h.close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("fanHub.close did not return under traffic")
+			}
+		})
+	}
+}
