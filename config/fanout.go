@@ -89,7 +89,7 @@ func (c *Config) validateFanout(v *validator, key string, r *Route) (fanout bool
 			v.add(key+".source", `"nats" needs bus.nats`)
 		}
 	case SourceUpstream:
-		v.add(key+".source", `"upstream" is not supported by this build yet (docs/fanout.md); use redis or nats`)
+		// route.upstream is checked as for a proxy route.
 	default:
 		v.add(key+".source", "must be redis, nats or upstream, not "+strconv.Quote(r.Source))
 	}
@@ -105,9 +105,15 @@ func (c *Config) validateFanout(v *validator, key string, r *Route) (fanout bool
 		v.add(key+".message_type", "must be text or binary, not "+strconv.Quote(r.MessageType))
 	}
 	switch r.ClientMessages {
-	case ClientMessagesDrop, ClientMessagesPublish:
+	case ClientMessagesDrop:
+	case ClientMessagesPublish:
+		if r.Source == SourceUpstream {
+			v.add(key+".client_messages", `"publish" needs a bus source (redis or nats); with source = "upstream" use "upstream"`)
+		}
 	case ClientMessagesUpstream:
-		v.add(key+".client_messages", `"upstream" needs source = "upstream", which is not supported by this build yet (docs/fanout.md)`)
+		if r.Source != SourceUpstream {
+			v.add(key+".client_messages", `"upstream" needs source = "upstream"`)
+		}
 	default:
 		v.add(key+".client_messages", "must be drop, upstream or publish, not "+strconv.Quote(r.ClientMessages))
 	}

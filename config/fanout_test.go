@@ -31,7 +31,14 @@ func TestValidateFanout(t *testing.T) {
 		{"bad bus url", func(c *Config) { fan(nil)(c); c.Bus.NATS = "http://u:secret@h:1" }, `bus.nats: must be a nats:// URL with a host, not "http://u:xxxxx@h:1"`},
 		{"bad mode", fan(func(r *Route) { r.Mode = "broadcast" }), `route[1].mode: must be proxy or fanout`},
 		{"no source", fan(func(r *Route) { r.Source = "" }), `route[1].source: must be redis, nats or upstream`},
-		{"upstream source", fan(func(r *Route) { r.Source, r.Upstream = SourceUpstream, "echo" }), `route[1].source: "upstream" is not supported by this build yet`},
+		{"upstream source", fan(func(r *Route) {
+			r.Source, r.Upstream, r.ClientMessages = SourceUpstream, "echo", ClientMessagesUpstream
+		}), ""},
+		{"upstream source without upstream", fan(func(r *Route) { r.Source = SourceUpstream }), `route[1].upstream: is empty`},
+		{"publish from upstream", fan(func(r *Route) {
+			r.Source, r.Upstream, r.ClientMessages = SourceUpstream, "echo", ClientMessagesPublish
+		}), `route[1].client_messages: "publish" needs a bus source`},
+		{"upstream messages from a bus", fan(func(r *Route) { r.ClientMessages = ClientMessagesUpstream }), `route[1].client_messages: "upstream" needs source = "upstream"`},
 		{"bad channel", fan(func(r *Route) { r.Channel = "cookie:x" }), `route[1].channel: must be path, query:NAME or header:NAME`},
 		{"bad prefix", fan(func(r *Route) { r.ChannelPrefix = "a.>" }), `route[1].channel_prefix`},
 		{"bad type", fan(func(r *Route) { r.MessageType = "json" }), `route[1].message_type`},

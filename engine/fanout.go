@@ -20,11 +20,18 @@ import (
 	"github.com/throngproxy/throng/bus"
 	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
+	"github.com/throngproxy/throng/upstream"
 )
 
 // fanRoute is a fan-out route's settings, compiled for the loops.
 type fanRoute struct {
-	source      string // config.SourceRedis or config.SourceNATS
+	// source is config.SourceRedis or config.SourceNATS, or for an
+	// upstream source "upstream:" and the upstream's name (the hub keys
+	// channels by it: two upstreams' channels of one name are two).
+	source      string
+	up          *upstream.Upstream // source = "upstream": where the channels' WebSockets go
+	pathPrefix  string
+	maxMsg      int64  // limits.max_frame_bytes: a message from the upstream may be no larger
 	chanKind    string // config.ChannelPath, ChannelQueryPrefix or ChannelHeaderPrefix
 	chanName    string // the query parameter or header
 	prefix      string // channel_prefix
@@ -35,17 +42,22 @@ type fanRoute struct {
 	subprotocol string
 }
 
-// newFanRoute compiles r, a fan-out route.
-func newFanRoute(r *config.Route) *fanRoute {
+// newFanRoute compiles r, a fan-out route; up is its upstream (nil for a
+// bus source), maxMsg the largest message taken from it.
+func newFanRoute(r *config.Route, up *upstream.Upstream, maxMsg int64) *fanRoute {
 	f := &fanRoute{
-		source: r.Source, prefix: r.ChannelPrefix, op: ws.OpText,
-		publish:    r.ClientMessages == config.ClientMessagesPublish,
+		source: r.Source, prefix: r.ChannelPrefix, op: ws.OpText, pathPrefix: r.PathPrefix, maxMsg: maxMsg,
+		// Gathered whole, for the bus or for the channel's upstream.
+		publish:    r.ClientMessages == config.ClientMessagesPublish || r.ClientMessages == config.ClientMessagesUpstream,
 		skip:       r.SlowSubscriber == config.SlowSubscriberSkip,
 		queueLimit: int(r.FanoutQueueLimit.Bytes()), subprotocol: r.Subprotocol,
 	}
 	f.chanKind, f.chanName, _ = config.ParseChannelKey(r.Channel)
 	if r.MessageType == config.MessageBinary {
 		f.op = ws.OpBinary
+	}
+	if r.Source == config.SourceUpstream {
+		f.source, f.up = "upstream:"+r.Upstream, up
 	}
 	return f
 }
@@ -98,6 +110,9 @@ type fanHub struct {
 	// subs counts each bus channel's fanChans, so that the bus is
 	// subscribed once per name whatever the opcodes.
 	subs map[fanKey]int // op is 0 in these keys
+	// feeds are the upstream WebSockets of source = "upstream" channels
+	// (fanout_upstream.go), by the same keys as subs.
+	feeds map[fanKey]*feed
 	// closed is set once the engine stops: no bus is opened after it,
 	// and deliveries find no channel.
 	closed bool
@@ -221,7 +236,7 @@ func (sub *fanSub) limit() int {
 }
 
 func newFanHub(e *Engine) *fanHub {
-	return &fanHub{e: e, buses: make(map[string]*fanBus), chans: make(map[fanKey]*fanChan), subs: make(map[fanKey]int)}
+	return &fanHub{e: e, buses: make(map[string]*fanBus), chans: make(map[fanKey]*fanChan), subs: make(map[fanKey]int), feeds: make(map[fanKey]*feed)}
 }
 
 // busFor returns the open bus of source, opening it first; under h.mu.
@@ -289,7 +304,7 @@ func (h *fanHub) openBuses(c *config.Config) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range c.Routes {
-		if r := &c.Routes[i]; r.Mode == config.ModeFanout {
+		if r := &c.Routes[i]; r.Mode == config.ModeFanout && r.Source != config.SourceUpstream {
 			if _, err := h.busFor(r.Source); err != nil {
 				h.e.log.LogAttrs(bgCtx, slog.LevelError, "fan-out bus", slog.String("bus", r.Source), attrErr(err))
 			}
@@ -324,10 +339,14 @@ func (h *fanHub) close() {
 	// A bus's Close waits for its delivery goroutine, which may be waiting
 	// for mu in deliver: close them with mu released.
 	h.mu.Lock()
-	buses := h.buses
-	h.buses = map[string]*fanBus{}
+	buses, feeds := h.buses, h.feeds
+	h.buses, h.feeds = map[string]*fanBus{}, map[fanKey]*feed{}
 	h.closed = true
 	h.mu.Unlock()
+	for _, fd := range feeds {
+		fd.cancel()
+		<-fd.done
+	}
 	for _, fb := range buses {
 		close(fb.ops)
 		<-fb.opsDone
@@ -344,13 +363,20 @@ func (h *fanHub) join(s *session, f *fanRoute, name string) (*fanSub, error) {
 	defer h.mu.Unlock()
 	ch := h.chans[k]
 	if ch == nil {
-		fb, err := h.busFor(f.source)
-		if err != nil {
-			return nil, err
-		}
 		bk := fanKey{source: f.source, name: name}
-		if h.subs[bk] == 0 {
-			fb.ops <- busOp{name: name, subscribe: true}
+		if f.up != nil {
+			if h.closed {
+				return nil, errHubClosed
+			}
+			h.startFeed(bk, f, name)
+		} else {
+			fb, err := h.busFor(f.source)
+			if err != nil {
+				return nil, err
+			}
+			if h.subs[bk] == 0 {
+				fb.ops <- busOp{name: name, subscribe: true}
+			}
 		}
 		h.subs[bk]++
 		ch = &fanChan{key: k}
@@ -406,7 +432,9 @@ func (h *fanHub) leave(sub *fanSub) {
 	bk := fanKey{source: ch.key.source, name: ch.key.name}
 	if h.subs[bk]--; h.subs[bk] == 0 {
 		delete(h.subs, bk)
-		if fb := h.buses[ch.key.source]; fb != nil {
+		if fd := h.feeds[bk]; fd != nil {
+			h.lingerFeed(bk, fd)
+		} else if fb := h.buses[ch.key.source]; fb != nil {
 			fb.ops <- busOp{name: ch.key.name}
 		}
 	}
@@ -572,6 +600,7 @@ func (s *session) deliverFan(frame []byte) {
 // FanoutStats are the fan-out counters (docs/fanout.md).
 type FanoutStats struct {
 	Channels      int               // channels with subscribers in this process
+	Feeds         int               // upstream WebSockets of source = "upstream" channels (lingering ones included)
 	MessagesIn    uint64            // messages that came from a bus
 	Deliveries    uint64            // frames written or queued to subscribers
 	Skipped       uint64            // deliveries skipped for slow subscribers
@@ -603,7 +632,7 @@ func (e *Engine) FanoutStats() FanoutStats {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out.Channels = len(h.chans)
+	out.Channels, out.Feeds = len(h.chans), len(h.feeds)
 	for src, fb := range h.buses {
 		out.BusUp[src] = bus.State(fb.state.Load()) == bus.Up
 		out.BusDropped[src] = fb.b.Dropped()

@@ -267,6 +267,15 @@ func (s *session) publishFan(sub *fanSub) {
 	} else {
 		sub.msg = sub.msg[:0]
 	}
+	if sub.route.up != nil {
+		// client_messages = "upstream": to the channel's own WebSocket.
+		if !hub.toFeed(sub.route.source, sub.name, payload) {
+			hub.stats.clientDrops.Add(1)
+		} else {
+			hub.stats.published.Add(1)
+		}
+		return
+	}
 	hub.mu.Lock()
 	fb := hub.buses[sub.route.source]
 	hub.mu.Unlock()

@@ -91,7 +91,7 @@ func newSnapshot(c *config.Config, stickyKey []byte, reg *routeRegistry) (*snaps
 	s.fan = make([]*fanRoute, len(c.Routes))
 	for i := range c.Routes {
 		if c.Routes[i].Mode == config.ModeFanout {
-			s.fan[i] = newFanRoute(&c.Routes[i])
+			s.fan[i] = newFanRoute(&c.Routes[i], t.Routes[i].Upstream, c.Limits.MaxFrameBytes.Bytes())
 		}
 	}
 	if s.proxyVersion, err = codec.ParseProxyVersion(c.Server.ProxyProtocol); err != nil {

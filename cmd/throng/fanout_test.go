@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/throngproxy/throng/bus"
 	"github.com/throngproxy/throng/engine/enginetest"
@@ -371,4 +372,155 @@ func TestFanoutNode(t *testing.T) {
 	startThrong(t, addr, fanoutConfig(addr, admin, "redis", srv.URL()))
 	script, _ := filepath.Abs(filepath.Join(nodeDir, "fanout.js"))
 	runNode(t, node, 30*time.Second, script, addr)
+}
+
+// feedBackend is the upstream of source = "upstream" routes: it counts
+// the WebSockets open per path, and answers a connection's "burst:N" with
+// N numbered messages on it and "drop" by closing it.
+type feedBackend struct {
+	mu     sync.Mutex
+	open   map[string]int // live connections by path
+	opened map[string]int // every connection by path
+}
+
+func startFeedBackend(t *testing.T, addr string) *feedBackend {
+	t.Helper()
+	fb := &feedBackend{open: map[string]int{}, opened: map[string]int{}}
+	fakeBackend(t, addr, func(c net.Conn) {
+		var path string
+		u := ws.Upgrader{OnRequest: func(uri []byte) error { path = string(uri); return nil }}
+		if _, err := u.Upgrade(c); err != nil {
+			return
+		}
+		fb.mu.Lock()
+		fb.open[path]++
+		fb.opened[path]++
+		fb.mu.Unlock()
+		defer func() {
+			fb.mu.Lock()
+			fb.open[path]--
+			fb.mu.Unlock()
+		}()
+		for {
+			msg, op, err := wsutil.ReadClientData(c)
+			if err != nil {
+				return
+			}
+			if op != ws.OpText {
+				continue
+			}
+			switch s := string(msg); {
+			case s == "drop":
+				return
+			case strings.HasPrefix(s, "burst:"):
+				n, _ := strconv.Atoi(s[len("burst:"):])
+				for i := range n {
+					if err := wsutil.WriteServerText(c, []byte(fmt.Sprintf("%s#%03d", path, i))); err != nil {
+						return
+					}
+				}
+			}
+		}
+	})
+	return fb
+}
+
+func (fb *feedBackend) count(path string) (open, opened int) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.open[path], fb.opened[path]
+}
+
+// TestFanoutUpstream: source = "upstream" keeps one WebSocket per channel
+// to the upstream whatever the subscribers (several loops), sends it the
+// subscribers' messages, gives its messages to every subscriber of the
+// channel, comes back when it drops, and closes it after the last
+// subscriber has gone.
+func TestFanoutUpstream(t *testing.T) {
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	fb := startFeedBackend(t, backend)
+	addr, admin := net.JoinHostPort(host, "18080"), net.JoinHostPort(host, "18090")
+	startThrong(t, addr, basicConfig(addr, []string{backend}, fmt.Sprintf(`[admin]
+listen = %q
+
+[[route]]
+path_prefix = "/up/"
+mode = "fanout"
+source = "upstream"
+upstream = "main"
+client_messages = "upstream"
+`, admin)))
+	var room1 []*subscriber
+	for range 20 { // over both loops
+		room1 = append(room1, subscribe(t, addr, "/up/room1"))
+	}
+	room2 := subscribe(t, addr, "/up/room2")
+	enginetest.WaitFor(t, "one upstream WebSocket per channel", func() bool {
+		o1, _ := fb.count("/up/room1")
+		o2, _ := fb.count("/up/room2")
+		return o1 == 1 && o2 == 1
+	})
+	if _, opened := fb.count("/up/room1"); opened != 1 {
+		t.Fatalf("%d upstream WebSockets opened for room1, want 1", opened)
+	}
+	if got := metricValue(scrape(t, admin), "throng_fanout_upstream_feeds"); got != 2 {
+		t.Errorf("throng_fanout_upstream_feeds = %v, want 2", got)
+	}
+	talker := dialWS(t, addr, "/up/room1")
+	say := func(s string) {
+		t.Helper()
+		if err := ws.WriteFrame(talker, ws.MaskFrame(ws.NewTextFrame([]byte(s)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(n int) string {
+		var b []string
+		for i := range n {
+			b = append(b, fmt.Sprintf("/up/room1#%03d", i))
+		}
+		return strings.Join(b, ",")
+	}
+	say("burst:100")
+	for i, s := range room1 {
+		enginetest.WaitFor(t, "the burst", func() bool { return len(s.data()) >= 100 })
+		if got := strings.Join(s.data(), ","); got != want(100) {
+			t.Fatalf("room1 subscriber %d: %d messages, not the burst once in order", i, len(s.data()))
+		}
+	}
+	if len(room2.data()) != 0 {
+		t.Fatalf("room2 got %d of room1's messages", len(room2.data()))
+	}
+
+	// The upstream drops the channel's WebSocket: throng opens another,
+	// the subscribers stay.
+	say("drop")
+	enginetest.WaitFor(t, "a new upstream WebSocket", func() bool {
+		o, opened := fb.count("/up/room1")
+		return o == 1 && opened == 2
+	})
+	for _, s := range room1 {
+		s.mu.Lock()
+		s.msgs = nil
+		s.mu.Unlock()
+	}
+	say("burst:10")
+	for i, s := range room1 {
+		enginetest.WaitFor(t, "a burst after the reconnect", func() bool { return len(s.data()) >= 10 })
+		if got := strings.Join(s.data(), ","); got != want(10) {
+			t.Fatalf("room1 subscriber %d after the reconnect: %q", i, got)
+		}
+	}
+
+	// The last subscriber gone, the channel's WebSocket closes after the
+	// linger.
+	for _, s := range append(room1, room2) {
+		s.c.Close()
+	}
+	talker.Close()
+	enginetest.WaitForWithin(t, 15*time.Second, "the upstream WebSockets closed", func() bool {
+		o1, _ := fb.count("/up/room1")
+		o2, _ := fb.count("/up/room2")
+		return o1 == 0 && o2 == 0
+	})
 }
