@@ -6,7 +6,6 @@ package engine
 
 import (
 	"log/slog"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -68,24 +67,7 @@ func (s *session) openFanout() {
 	if proto != nil {
 		resp.Headers = append(resp.Headers, codec.Header{Name: []byte("Sec-WebSocket-Protocol"), Value: proto})
 	}
-	s.sampleAccess(req, resp)
-	sh.stats.opened.Add(1)
-	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - hs.start))
-	if rs := s.routeShard(); rs != nil {
-		addOwned(&rs.opened, 1)
-		rs.open.Store(rs.open.Load() + 1)
-	}
-	s.hs = nil
-	s.lastActive = int32(sh.now())
-	s.clientSeen = s.lastActive
-	s.setState(stateOpen)
-	sh.handshakes.Put(hs)
-	if s.tls != nil {
-		s.tls.park(sh)
-	}
-	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry[toClient]) > 0 {
-		_ = s.client.Wake(nil)
-	}
+	s.enterOpen(req, resp)
 	if s.state == stateOpen && sh.e.draining.Load() {
 		s.drainClose()
 	}

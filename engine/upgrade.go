@@ -49,6 +49,36 @@ func (s *session) onUpstreamHandshake(p []byte) int {
 	}
 }
 
+// enterOpen opens a session whose 101 (resp) went to the client: the
+// access sample, the counters, the handshake back to its free list, and a
+// wake for client frames that came before the 101.
+func (s *session) enterOpen(req *codec.Request, resp *codec.Response) {
+	sh, hs := s.sh, s.hs
+	s.sampleAccess(req, resp)
+	sh.stats.opened.Add(1)
+	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - hs.start))
+	if rs := s.routeShard(); rs != nil {
+		addOwned(&rs.opened, 1)
+		rs.open.Store(rs.open.Load() + 1)
+	}
+	s.hs = nil
+	s.lastActive = int32(sh.now())
+	s.clientSeen = s.lastActive
+	s.setState(stateOpen)
+	sh.handshakes.Put(hs)
+	if s.tls != nil {
+		// Most sessions say nothing for a while after the 101: their
+		// record layers let go of their key schedules now rather than at
+		// the idle sweep, and the first record rebuilds them.
+		s.tls.park(sh)
+	}
+	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry[toClient]) > 0 {
+		// Client frames that came before the 101 wait in gnet's buffer;
+		// the client's next OnTraffic relays them.
+		_ = s.client.Wake(nil)
+	}
+}
+
 // upgrade checks the backend's 101, relays it and opens the session. rest
 // are the bytes that followed the 101 in the same read: frames. It returns
 // how many bytes at the end of rest gnet must keep (onUpstreamData).
@@ -91,29 +121,7 @@ func (s *session) upgrade(resp *codec.Response, rest []byte) int {
 	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, neg.Deflate, neg.Other)
 	s.u2c.Init(codec.FromServer, maxFrame, neg.Deflate, neg.Other)
-	s.sampleAccess(req, resp)
-	sh.stats.opened.Add(1)
-	sh.stats.handshakes.observe(time.Duration(time.Now().UnixNano() - hs.start))
-	if rs := s.routeShard(); rs != nil {
-		addOwned(&rs.opened, 1)
-		rs.open.Store(rs.open.Load() + 1)
-	}
-	s.hs = nil
-	s.lastActive = int32(sh.now())
-	s.clientSeen = s.lastActive
-	s.setState(stateOpen)
-	sh.handshakes.Put(hs)
-	if s.tls != nil {
-		// Most sessions say nothing for a while after the 101: their
-		// record layers let go of their key schedules now rather than at
-		// the idle sweep, and the first record rebuilds them.
-		s.tls.park(sh)
-	}
-	if s.client.InboundBuffered() > 0 || s.tls != nil && len(s.tls.carry[toClient]) > 0 {
-		// Client frames that came before the 101 wait in gnet's buffer;
-		// the client's next OnTraffic relays them.
-		_ = s.client.Wake(nil)
-	}
+	s.enterOpen(req, resp)
 	keep := 0
 	if len(rest) > 0 {
 		keep = s.relayFromUpstream(rest)

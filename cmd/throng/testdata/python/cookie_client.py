@@ -7,33 +7,12 @@ message.
 """
 
 import asyncio
-import inspect
 import sys
 
 import websockets
 import websockets.exceptions as wse
 
-
-def fail(msg):
-    print("cookie_client.py: FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def refused_status(exc):
-    # websockets >= 11 raises InvalidStatus (exc.response.status_code);
-    # older releases InvalidStatusCode (exc.status_code).
-    resp = getattr(exc, "response", None)
-    if resp is not None:
-        return resp.status_code
-    return getattr(exc, "status_code", None)
-
-
-def header_kw(headers):
-    # websockets >= 14 names it additional_headers, older extra_headers.
-    params = inspect.signature(websockets.connect).parameters
-    if "additional_headers" in params:
-        return {"additional_headers": headers}
-    return {"extra_headers": headers}
+from wsclient import fail, header_kw, refused_status
 
 
 async def main(url, cookie, expect):

@@ -12,19 +12,7 @@ import sys
 import websockets
 import websockets.exceptions as wse
 
-
-def fail(msg):
-    print("origin_client.py: FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def refused_status(exc):
-    # websockets >= 11 raises InvalidStatus (exc.response.status_code);
-    # older releases InvalidStatusCode (exc.status_code).
-    resp = getattr(exc, "response", None)
-    if resp is not None:
-        return resp.status_code
-    return getattr(exc, "status_code", None)
+from wsclient import fail, header_kw, refused_status
 
 
 async def main(url, origin, expect):
