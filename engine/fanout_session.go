@@ -59,6 +59,9 @@ func (s *session) openFanout() {
 		return // gone: maybeFinish left the channel
 	}
 	s.status = 101
+	// No backend will be sent a Close: the drain and the close handshake
+	// wait for the client's alone.
+	s.flags |= flagClosedToUpstream
 	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, false, false)
 	s.u2c.Init(codec.FromServer, maxFrame, false, false)

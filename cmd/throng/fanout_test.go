@@ -524,3 +524,66 @@ client_messages = "upstream"
 		return o1 == 0 && o2 == 0
 	})
 }
+
+// TestFanoutTLS: subscribers over wss each get every message, sealed for
+// them, and a subscriber's publish over TLS reaches the others.
+func TestFanoutTLS(t *testing.T) {
+	srv := enginetest.StartBusServer(t, enginetest.NATS)
+	site := startTLSSite(t, fmt.Sprintf(`[bus]
+nats = %q
+
+[[route]]
+path_prefix = "/chat/"
+mode = "fanout"
+source = "nats"
+client_messages = "publish"
+`, srv.URL()))
+	addr := net.JoinHostPort(site.host, "18443")
+	var subs []net.Conn
+	for range 4 {
+		subs = append(subs, dialWSS(t, addr, "/chat/secure", site.clientConfig()))
+	}
+	talker := subs[0]
+	// Each subscribes on the bus asynchronously: probe until all hear one.
+	heard := make([]bool, len(subs))
+	enginetest.WaitFor(t, "every wss subscriber subscribed", func() bool {
+		if err := wsutil.WriteClientText(talker, []byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		all := true
+		for i, c := range subs {
+			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			for !heard[i] {
+				msg, err := wsutil.ReadServerText(c)
+				if err != nil {
+					break
+				}
+				heard[i] = string(msg) == "probe"
+			}
+			all = all && heard[i]
+		}
+		return all
+	})
+	for i := range 50 {
+		if err := wsutil.WriteClientText(talker, []byte(fmt.Sprintf("s%02d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range subs {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		next := 0
+		for next < 50 {
+			msg, err := wsutil.ReadServerText(c)
+			if err != nil {
+				t.Fatalf("wss subscriber %d after %d messages: %v", i, next, err)
+			}
+			if string(msg) == "probe" {
+				continue
+			}
+			if want := fmt.Sprintf("s%02d", next); string(msg) != want {
+				t.Fatalf("wss subscriber %d: %q, want %q", i, msg, want)
+			}
+			next++
+		}
+	}
+}
