@@ -221,7 +221,8 @@ func (fd *feed) serve(conn net.Conn) error {
 		}
 	}()
 	control := wsutil.ControlFrameHandler(w, ws.StateClientSide)
-	rd := &wsutil.Reader{Source: conn, State: ws.StateClientSide, MaxFrameSize: fd.maxMsg}
+	// Control frames between a message's fragments are answered too.
+	rd := &wsutil.Reader{Source: conn, State: ws.StateClientSide, MaxFrameSize: fd.maxMsg, OnIntermediate: control}
 	for {
 		hdr, err := rd.NextFrame()
 		if err != nil {

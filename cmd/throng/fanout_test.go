@@ -412,6 +412,17 @@ func startFeedBackend(t *testing.T, addr string) *feedBackend {
 			switch s := string(msg); {
 			case s == "drop":
 				return
+			case s == "frag":
+				// One message in two fragments, a Ping between them.
+				for _, f := range []ws.Frame{
+					{Header: ws.Header{OpCode: ws.OpText, Length: 5}, Payload: []byte("frag-")},
+					ws.NewPingFrame([]byte("hi")),
+					{Header: ws.Header{Fin: true, OpCode: ws.OpContinuation, Length: 5}, Payload: []byte("ments")},
+				} {
+					if err := ws.WriteFrame(c, f); err != nil {
+						return
+					}
+				}
 			case strings.HasPrefix(s, "burst:"):
 				n, _ := strconv.Atoi(s[len("burst:"):])
 				for i := range n {
@@ -490,6 +501,18 @@ client_messages = "upstream"
 	}
 	if len(room2.data()) != 0 {
 		t.Fatalf("room2 got %d of room1's messages", len(room2.data()))
+	}
+	for _, s := range room1 {
+		s.mu.Lock()
+		s.msgs = nil
+		s.mu.Unlock()
+	}
+	say("frag")
+	for i, s := range room1 {
+		enginetest.WaitFor(t, "the fragmented message", func() bool { return len(s.data()) >= 1 })
+		if got := s.data(); len(got) != 1 || got[0] != "frag-ments" {
+			t.Fatalf("room1 subscriber %d: %q, want the message whole", i, got)
+		}
 	}
 
 	// The upstream drops the channel's WebSocket: throng opens another,
