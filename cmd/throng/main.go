@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/throngproxy/throng/admin"
+	"github.com/throngproxy/throng/bus"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine"
 	"github.com/throngproxy/throng/jwtauth"
@@ -109,6 +110,8 @@ func run(args []string) int {
 	setLevel(&level, cfg.Log.Level)
 	logFormat := newFormatHandler(os.Stderr, &level, cfg.Log.Format)
 	log := slog.New(logFormat)
+	// The Redis client's own lines join the log, in its format.
+	bus.SetLibraryLogger(log)
 
 	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, TrimMemory: true})
 	if err != nil {
