@@ -381,7 +381,13 @@ func (s *session) drainPending() {
 			s.sendClose(d, statusGoingAway)
 		}
 	}
-	if s.flags&(flagClosedToClient|flagClosedToUpstream) == flagClosedToClient|flagClosedToUpstream {
+	// A side that is gone is owed no Close (sendClose sends none): only
+	// those still there keep the drain's longer wait.
+	owed := false
+	for d := toClient; d <= toUpstream; d++ {
+		owed = owed || s.present(d) && s.flags&ways[d].closedTo == 0
+	}
+	if !owed {
 		s.flags &^= flagDrainPending
 		// Both Closes are out: the close handshake gets the usual time.
 		s.closeBy = min(s.closeBy, int32(s.sh.now()+1+s.snap.closeTicks))
