@@ -56,6 +56,25 @@ func AppendMaskedClose(dst []byte, code ws.StatusCode, reason string, mask [4]by
 	return appendClose(dst, code, reason, true, mask)
 }
 
+// AppendServerFrame appends one final, unmasked frame of op carrying
+// payload (RFC 6455 §5.2): what the proxy itself sends a client (a Ping,
+// a Pong, a fan-out message). It does not allocate when dst has room.
+func AppendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x80|byte(op), byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x80|byte(op), 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|byte(op), 127)
+		for i := 7; i >= 0; i-- {
+			dst = append(dst, byte(uint64(n)>>(8*i)))
+		}
+	}
+	return append(dst, payload...)
+}
+
 func appendClose(dst []byte, code ws.StatusCode, reason string, masked bool, mask [4]byte) []byte {
 	size := 0
 	if code != 0 {

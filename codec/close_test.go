@@ -130,3 +130,13 @@ func TestViolationErr(t *testing.T) {
 		t.Errorf("vNone.err() = %v, want nil", err)
 	}
 }
+
+func TestAppendServerFrame(t *testing.T) {
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		f := AppendServerFrame(nil, ws.OpText, make([]byte, n))
+		h, err := ws.ReadHeader(bytes.NewReader(f))
+		if err != nil || !h.Fin || h.Masked || h.OpCode != ws.OpText || h.Length != int64(n) || len(f) != ws.HeaderSize(h)+n {
+			t.Errorf("%d-byte payload: header %+v, %v, frame of %d bytes", n, h, err, len(f))
+		}
+	}
+}

@@ -123,6 +123,11 @@ func nextLine(p []byte) (line, rest []byte, ok bool) {
 	return line, p[i+1:], true
 }
 
+// ValidFieldValue reports whether v may be sent as an HTTP field value:
+// validValue's rule, for values the proxy takes from elsewhere (verified
+// claims, an auth service's headers) and puts in a request or answer.
+func ValidFieldValue(v string) bool { return validValue([]byte(v)) }
+
 // validValue reports whether v may be a field value (RFC 9110 §5.5): VCHAR,
 // obs-text, SP and HTAB; no other control characters, so no NUL, CR or LF.
 func validValue(v []byte) bool {

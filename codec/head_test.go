@@ -124,3 +124,11 @@ func TestValidValue(t *testing.T) {
 		}
 	}
 }
+
+func TestValidFieldValue(t *testing.T) {
+	for v, want := range map[string]bool{"": true, "u 1\tx": true, "héllo": true, "a\r\nX-Admin: 1": false, "nul\x00": false, "del\x7f": false} {
+		if got := ValidFieldValue(v); got != want {
+			t.Errorf("ValidFieldValue(%q) = %v", v, got)
+		}
+	}
+}

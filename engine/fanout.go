@@ -459,7 +459,7 @@ func (h *fanHub) deliver(source, name string, payload []byte) {
 			h.stats.notText.Add(1)
 			continue
 		}
-		frame := appendServerFrame(nil, op, payload)
+		frame := codec.AppendServerFrame(nil, op, payload)
 		for _, lc := range ch.loops {
 			if lc == nil || lc.live == 0 {
 				continue
@@ -486,24 +486,6 @@ func (h *fanHub) deliver(source, name string, payload []byte) {
 			}
 		}
 	}
-}
-
-// appendServerFrame appends one unmasked, final frame of op carrying
-// payload (RFC 6455 §5.2).
-func appendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|byte(op), byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0x80|byte(op), 126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|byte(op), 127)
-		for i := 7; i >= 0; i-- {
-			dst = append(dst, byte(uint64(n)>>(8*i)))
-		}
-	}
-	return append(dst, payload...)
 }
 
 // Run delivers lc's queued frames on its loop, fanBudget writes at a time.

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
+
+	"github.com/throngproxy/throng/codec"
 )
 
 // fanLoop is a loop's channel with n open subscribers on sink conns.
@@ -31,7 +33,7 @@ func fanLoop(tb testing.TB, n int) *loopChan {
 // same bytes (to /dev/null here), with no copy or allocation.
 func BenchmarkFanoutDeliver(b *testing.B) {
 	lc := fanLoop(b, 1000)
-	frame := appendServerFrame(nil, ws.OpText, make([]byte, 64))
+	frame := codec.AppendServerFrame(nil, ws.OpText, make([]byte, 64))
 	b.ReportAllocs()
 	for b.Loop() {
 		lc.queue = append(lc.queue[:0], frame)
@@ -45,7 +47,7 @@ func BenchmarkFanoutDeliver(b *testing.B) {
 // no allocation, and each gets the frame.
 func TestFanoutDeliverAllocs(t *testing.T) {
 	lc := fanLoop(t, 100)
-	frame := appendServerFrame(nil, ws.OpText, []byte("hello"))
+	frame := codec.AppendServerFrame(nil, ws.OpText, []byte("hello"))
 	before := lc.sh.stats.fanDeliveries.Load()
 	if got := testing.AllocsPerRun(100, func() {
 		lc.queue = append(lc.queue[:0], frame)

@@ -59,9 +59,6 @@ func (s *session) openFanout() {
 		return // gone: maybeFinish left the channel
 	}
 	s.status = 101
-	// No backend will be sent a Close: the drain and the close handshake
-	// wait for the client's alone.
-	s.flags |= flagClosedToUpstream
 	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, false, false)
 	s.u2c.Init(codec.FromServer, maxFrame, false, false)
@@ -116,7 +113,10 @@ func (s *session) relayFanout(p []byte) (keep int) {
 	// Data frames stop the scan to be gathered, or judged by the route's
 	// per-message limits.
 	g := &codec.Gate{Data: publish || ms != nil, Pongs: true, Pings: true}
-	now := s.sh.e.nanos()
+	var now int64 // for the buckets: read once per read, only if they are judged
+	if ms != nil {
+		now = s.sh.e.nanos()
+	}
 	msgs := src.Messages()
 	for off := 0; ; {
 		held, n, err := src.ScanGated(p[off:], g)
@@ -293,7 +293,7 @@ func (s *session) answerPing(frame []byte, g *codec.Gate) {
 	var payload [ws.MaxControlFramePayloadSize]byte
 	p := payload[:copy(payload[:], frame[g.Size:])]
 	ws.Cipher(p, [4]byte(frame[g.Size-4:g.Size]), 0)
-	out := appendServerFrame(s.sh.tmp[:0], ws.OpPong, p)
+	out := codec.AppendServerFrame(s.sh.tmp[:0], ws.OpPong, p)
 	s.sh.tmp = out[:0]
 	if s.tls != nil {
 		h, q := s.seal(toClient, nil, out)

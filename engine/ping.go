@@ -91,8 +91,7 @@ func (s *session) sendPing() bool {
 	}
 	sh := s.sh
 	payload := pingPayload(s.id)
-	// FIN + Ping, an unmasked payload of pingPayloadLen (< 126) bytes.
-	sh.tmp = append(append(sh.tmp[:0], 0x80|byte(ws.OpPing), byte(pingPayloadLen)), payload[:]...)
+	sh.tmp = codec.AppendServerFrame(sh.tmp[:0], ws.OpPing, payload[:])
 	if s.tls != nil {
 		h, q := s.seal(toClient, nil, sh.tmp)
 		s.send(toClient, h, q)

@@ -174,7 +174,10 @@ func (s *session) relayGated(p []byte, ms *msgState) (keep int) {
 		return 0
 	}
 	s.lastActive = int32(s.sh.now())
-	now := s.sh.e.nanos()
+	var now int64 // for the buckets: read once per read, only if they are judged
+	if ms != nil {
+		now = s.sh.e.nanos()
+	}
 	msgs := src.Messages()
 	// What is to go is pend (header bytes an earlier read held back)
 	// and then p[from:to]; it is sent when a drop cuts it, or at the end.

@@ -270,7 +270,7 @@ func (s *Service) answer(resp *http.Response) (Answer, error) {
 		var h []byte
 		for _, name := range s.copy {
 			for _, v := range resp.Header.Values(name) {
-				if !fieldValue(v) {
+				if !codec.ValidFieldValue(v) {
 					continue
 				}
 				h = append(h, name...)
@@ -291,7 +291,7 @@ func (s *Service) answer(resp *http.Response) (Answer, error) {
 			continue
 		}
 		for _, v := range vs {
-			if fieldValue(v) {
+			if codec.ValidFieldValue(v) {
 				out = append(out, name+": "+v+"\r\n"...)
 			}
 		}
@@ -309,17 +309,6 @@ func skipRelayed(name string) bool {
 		return true
 	}
 	return false
-}
-
-// fieldValue reports whether v may be sent as a header value: no control
-// character but HTAB (RFC 9110 §5.5).
-func fieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // cache keeps answers until they expire. A nil cache keeps nothing.

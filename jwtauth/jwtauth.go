@@ -12,6 +12,7 @@ package jwtauth
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func New(c *config.JWT) (*Verifier, error) {
 		}
 		v.sources = append(v.sources, src)
 	}
-	for _, claim := range sortedKeys(c.ForwardClaims) {
+	for _, claim := range slices.Sorted(maps.Keys(c.ForwardClaims)) {
 		h := c.ForwardClaims[claim]
 		if !codec.IsToken(h) {
 			return nil, fmt.Errorf("jwtauth: forward_claims.%s: %q is not a header name", claim, h)
@@ -114,19 +115,10 @@ func New(c *config.JWT) (*Verifier, error) {
 		v.forward = append(v.forward, claimHeader{claim: claim, header: h})
 		v.owned = append(v.owned, h)
 	}
-	for _, claim := range sortedKeys(c.RequiredClaims) {
+	for _, claim := range slices.Sorted(maps.Keys(c.RequiredClaims)) {
 		v.required = append(v.required, claimHeader{claim: claim, header: c.RequiredClaims[claim]})
 	}
 	return v, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // Owned lists the request headers the verified claims are sent in: a
@@ -287,7 +279,7 @@ func (v *Verifier) AppendClaims(dst []byte, claims Claims) ([]byte, error) {
 func appendValue(dst []byte, c any, top bool) ([]byte, bool) {
 	switch c := c.(type) {
 	case string:
-		if !fieldValue(c) {
+		if !codec.ValidFieldValue(c) || strings.TrimSpace(c) != c {
 			return dst, false
 		}
 		return append(dst, c...), true
@@ -311,17 +303,6 @@ func appendValue(dst []byte, c any, top bool) ([]byte, bool) {
 		return dst, true
 	}
 	return dst, false
-}
-
-// fieldValue reports whether s may be an HTTP field value (RFC 9110
-// §5.5): no control character but HTAB, no leading or trailing space.
-func fieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return strings.TrimSpace(s) == s
 }
 
 // Challenge is the WWW-Authenticate header line (RFC 6750 §3) for a

@@ -322,11 +322,6 @@ func testFanout(t *testing.T, kind enginetest.BusKind) {
 		}
 		enginetest.WaitFor(t, "the reader has every message", func() bool { return len(reader.data()) >= count })
 		mfs := scrape(t, adminA)
-		if got := len(reader.data()); got < count {
-			t.Fatalf("the reader has %d of %d messages; messages in %v, bus dropped %v, loop drops+skipped %v", got, count,
-				metricValue(mfs, "throng_fanout_messages_in_total"), metricValue(mfs, "throng_fanout_bus_dropped_total", "bus", kind.Name),
-				metricValue(mfs, "throng_fanout_skipped_total"))
-		}
 		if got := metricValue(mfs, "throng_fanout_slow_closed_total"); got != 1 {
 			t.Errorf("throng_fanout_slow_closed_total = %v, want 1", got)
 		}
