@@ -465,6 +465,16 @@ func (s *session) keepPlain(d side, data []byte, keep int) {
 // close_notify is answered with one, a renegotiation with no_renegotiation,
 // anything else with the fatal alert it calls for.
 func (s *session) onTLSError(d side, err error) {
+	issued := flagClientCloseIssued
+	if d == toUpstream {
+		issued = flagUpstreamCloseIssued
+	}
+	if s.flags&issued != 0 {
+		// Its socket is already closing after an earlier refusal: bytes
+		// gnet still delivers are not another session ending (nor counted
+		// as one).
+		return
+	}
 	var ae *tlslayer.AlertError
 	switch {
 	case errors.Is(err, tlslayer.ErrCloseNotify):
