@@ -170,9 +170,13 @@ func TestMetricsMatchAScriptedRun(t *testing.T) {
 
 	var mfs map[string]*dto.MetricFamily
 	route := []string{"route", "*/", "upstream", "main"}
+	// A refusal is counted when its session ends, after the linger that
+	// follows the answer, so the client can read the status first.
 	enginetest.WaitFor(t, "every session finished", func() bool {
 		mfs = scrape(t, admin)
-		return metricValue(mfs, "throng_sessions_open", route...) == 0
+		return metricValue(mfs, "throng_sessions_open", route...) == 0 &&
+			metricValue(mfs, "throng_refusals_total", "status", "405") >= 1 &&
+			metricValue(mfs, "throng_refusals_total", "status", "400") >= 1
 	})
 	want := []struct {
 		name   string
