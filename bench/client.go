@@ -203,6 +203,9 @@ type clientSession struct {
 	// driver calls it after dialling ended. nil: never reachable.
 	wake func() error
 
+	path      string // request target: the run's, or in a fanout run the channel's
+	publisher bool   // fanout: the session publishes on its channel
+
 	key   clientKey
 	rd    clientReader
 	frame clientFrame
@@ -245,9 +248,15 @@ type clientSpec struct {
 // event loops, tlsRun with a goroutine per session), and every method of
 // it serves both paths.
 type clientCore struct {
-	spec     clientSpec
-	pattern  []byte    // read-only
-	start    time.Time // origin of the payload timestamps
+	spec    clientSpec
+	pattern []byte    // read-only
+	start   time.Time // origin of nanos
+	// anchor is the wall clock at start, in Unix nanoseconds: payload
+	// stamps are nanos()+anchor, so that processes on one machine read
+	// each other's stamps (a fanout run split over processes) while each
+	// still measures with its monotonic clock. Within one process it
+	// cancels out.
+	anchor   int64
 	phase    atomic.Uint32
 	sessions []*clientSession // filled by the dial workers, each its own index
 
@@ -263,10 +272,12 @@ type clientCore struct {
 
 // newClientCore returns the core of a run of spec.
 func newClientCore(spec clientSpec) clientCore {
+	start := time.Now()
 	return clientCore{
 		spec:     spec,
 		pattern:  clientPattern(spec.size),
-		start:    time.Now(),
+		start:    start,
+		anchor:   start.UnixNano(),
 		sessions: make([]*clientSession, spec.sessions),
 		settle:   newClientCountdown(),
 	}
@@ -347,7 +358,7 @@ func (r *clientRun) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	s.loop = r.loopFor(c.EventLoop())
-	s.loop.out = clientAppendRequest(s.loop.out[:0], r.spec.target.host, r.spec.target.path, &s.key)
+	s.loop.out = clientAppendRequest(s.loop.out[:0], r.spec.target.host, s.path, &s.key)
 	return s.loop.out, gnet.None // gnet copies what the socket does not take
 }
 
@@ -469,6 +480,7 @@ read:
 		case clientEvMore:
 			break read
 		case clientEvMessage:
+			msg.sentNanos -= r.anchor
 			s.received(msg, now, phase)
 		case clientEvPing:
 			lp.out = clientAppendControl(lp.out, ws.OpPong, s.frame.mask, s.rd.pingPayload())
@@ -565,7 +577,7 @@ func (s *clientSession) act(phase clientPhase, now int64) {
 
 // send appends the next message to the loop's output.
 func (s *clientSession) send(now int64) {
-	s.loop.out = append(s.loop.out, s.frame.stamp(now, s.nextSend)...)
+	s.loop.out = append(s.loop.out, s.frame.stamp(now+s.run.anchor, s.nextSend)...)
 	s.nextSend++
 	s.inflight++
 	s.loop.sent++

@@ -192,12 +192,15 @@ func classifyDial(err error) clientFail {
 }
 
 // newSession prepares session i: random key and mask.
-func (r *clientCore) newSession() *clientSession {
+func (r *clientCore) newSession(i int) *clientSession {
 	var nonce [16]byte
 	var mask [4]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
 	_, _ = rand.Read(mask[:])
-	s := &clientSession{run: r, key: newClientKey(nonce)}
+	s := &clientSession{run: r, key: newClientKey(nonce), path: r.spec.target.path}
+	if f := r.spec.fan; f != nil {
+		s.path, s.publisher = f.role(i)
+	}
 	s.rd = clientReader{pattern: r.pattern, size: uint64(r.spec.size)}
 	s.frame = newClientFrame(r.pattern, mask)
 	return s
@@ -217,7 +220,7 @@ func (r *clientRun) connect(ctx context.Context, sources []*net.Dialer) int {
 
 // dialOne dials session i and enrolls it with the gnet client.
 func (r *clientRun) dialOne(ctx context.Context, i int, d *net.Dialer) {
-	s := r.newSession()
+	s := r.newSession(i)
 	r.sessions[i] = s
 	r.settle.add()
 	nc, err := d.DialContext(ctx, "tcp", r.spec.target.addr)

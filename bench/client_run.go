@@ -28,7 +28,7 @@ type loadRun interface {
 	// session pings from its upgrade to the end of the hold; the function
 	// it returns stops them (client_ping.go).
 	startPings() (stop func())
-	// drivePublisher keeps the publisher of fan (fan.pub, set) publishing
+	// drivePublisher keeps the publishers of fan (fan.pubs, set) publishing
 	// on its schedule until the function it returns is called.
 	drivePublisher(fan *clientFanout) (stop func())
 	// closeAll sends Close on every open session, waits (bounded) for the

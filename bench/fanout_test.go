@@ -84,3 +84,73 @@ func TestFanoutErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestChannelRoles(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		target    string
+		channels  int
+		subOnly   bool
+		sessions  int
+		wantPaths []string
+		wantPubs  int
+	}{
+		{"one channel", "/room?x=1", 1, false, 3, []string{"/room?x=1", "/room?x=1", "/room?x=1"}, 1},
+		{"three", "/room", 3, false, 7, []string{"/room0", "/room1", "/room2", "/room0", "/room1", "/room2", "/room0"}, 3},
+		{"query kept", "/r?k=v", 2, false, 4, []string{"/r0?k=v", "/r1?k=v", "/r0?k=v", "/r1?k=v"}, 2},
+		{"subscribe only", "/r", 2, true, 3, []string{"/r0", "/r1", "/r0"}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newClientFanout(FanoutConfig{Channels: tt.channels, SubscribeOnly: tt.subOnly}, tt.target)
+			pubs := 0
+			for i := range tt.sessions {
+				path, pub := f.role(i)
+				if path != tt.wantPaths[i] {
+					t.Errorf("role(%d) path = %q, want %q", i, path, tt.wantPaths[i])
+				}
+				if pub != (i < tt.wantPubs) {
+					t.Errorf("role(%d) publisher = %v, want %v", i, pub, i < tt.wantPubs)
+				}
+				if pub {
+					pubs++
+				}
+			}
+			if pubs != tt.wantPubs {
+				t.Errorf("got %d publishers, want %d", pubs, tt.wantPubs)
+			}
+		})
+	}
+}
+
+// TestFanoutChannels spreads 40 subscribers over 4 channels of the fan-out
+// server: each receives its own channel's messages only, in sequence (a
+// message from another channel would break the sequence: an error).
+func TestFanoutChannels(t *testing.T) {
+	const addr = "127.0.74.1:19402"
+	startServe(t, backend.Config{Addr: addr, Mode: backend.ModeFanout})
+	ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
+	defer cancel()
+	rep, err := Fanout(ctx, FanoutConfig{
+		LoadConfig: LoadConfig{URL: "ws://" + addr + "/room", Sessions: 40, Loops: 2},
+		MsgRate:    50, Channels: 4, Duration: time.Second, Warmup: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("Fanout = %v", err)
+	}
+	if rep.Channels != 4 || rep.Publishers != 4 || rep.Connected != 40 || rep.Errors != 0 {
+		t.Errorf("got channels %d, publishers %d, connected %d, errors %d; want 4, 4, 40, 0",
+			rep.Channels, rep.Publishers, rep.Connected, rep.Errors)
+	}
+	if rep.PerChannel != 50 || rep.Published != 200 || rep.Expected != 50*40 || rep.Delivered != rep.Expected {
+		t.Errorf("got per channel %d, published %d, expected %d, delivered %d; want 50, 200, 2000, 2000",
+			rep.PerChannel, rep.Published, rep.Expected, rep.Delivered)
+	}
+	t.Run("bad channels", func(t *testing.T) {
+		for _, n := range []int{-1, maxFanoutChannels + 1} {
+			_, err := Fanout(ctx, FanoutConfig{LoadConfig: LoadConfig{URL: "ws://" + addr + "/"}, Channels: n})
+			if !errors.Is(err, ErrBadChannels) {
+				t.Errorf("channels %d: got %v, want ErrBadChannels", n, err)
+			}
+		}
+	})
+}

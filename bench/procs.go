@@ -16,7 +16,8 @@ import (
 )
 
 // A run split over worker processes: one process holds at most RLIMIT_NOFILE
-// sockets (20,000 here), so IdleProcs, EchoProcs and HandshakeProcs start P
+// sockets (20,000 here), so IdleProcs, EchoProcs, HandshakeProcs and
+// FanoutProcs start P
 // workers (Worker, in a process of their own), give each 1/P of the
 // sessions and of the connect rate and a disjoint slice of the source
 // addresses, start their held or measured time together once all are
@@ -148,7 +149,7 @@ func EchoProcs(ctx context.Context, cfg EchoConfig, pc procs.Config) (*EchoRepor
 	if err != nil {
 		return nil, err
 	}
-	run, err := runTimedProcs[EchoReport](ctx, pc, cfg.LoadConfig, func(s LoadConfig) workerJob {
+	run, err := runTimedProcs[EchoReport](ctx, pc, cfg.LoadConfig, func(_ int, s LoadConfig) workerJob {
 		c := cfg
 		c.LoadConfig = s
 		return workerJob{Mode: workerModeEcho, Echo: &c}
@@ -174,7 +175,7 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (
 	}
 	// Handshake workers connect as they go: nothing to wait for before go.
 	noConnect := func(LoadConfig) time.Duration { return 0 }
-	run, err := runTimedProcs[HandshakeReport](ctx, pc, cfg.LoadConfig, func(s LoadConfig) workerJob {
+	run, err := runTimedProcs[HandshakeReport](ctx, pc, cfg.LoadConfig, func(_ int, s LoadConfig) workerJob {
 		c := cfg
 		c.LoadConfig = s
 		return workerJob{Mode: workerModeHandshake, Handshake: &c}
@@ -189,6 +190,40 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (
 	return rep, noneOpened(rep.Total > 0, rep.Interrupted)
 }
 
+// FanoutProcs runs Fanout split over pc.Procs worker processes (see
+// procs.Config) and merges their reports. The first worker opens the
+// publishers as well as its share of the subscribers; the others subscribe
+// only. They warm up and measure together, and read each other's stamps
+// (clientCore.anchor); the parent samples cfg.PIDs over the measured
+// time. Failures and cancelling are as for IdleProcs.
+func FanoutProcs(ctx context.Context, cfg FanoutConfig, pc procs.Config) (*FanoutReport, error) {
+	cfg, _, err := prepareConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	run, err := runTimedProcs[FanoutReport](ctx, pc, cfg.LoadConfig, func(i int, s LoadConfig) workerJob {
+		c := cfg
+		c.LoadConfig = s
+		c.SubscribeOnly = i > 0
+		return workerJob{Mode: workerModeFanout, Fanout: &c}
+	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout)
+	if err != nil {
+		return nil, err
+	}
+	rep := newFanoutReport(cfg)
+	mergeTimed(rep, run.parts, run.hist)
+	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
+	rep.Targets = echoTargets(run.measure.targets(cfg.PIDs, rep.Delivered))
+	switch {
+	case rep.Interrupted:
+	case rep.Connected == 0 && rep.Publishers == 0:
+		return rep, ErrNoneOpened
+	case rep.Connected == 0 || rep.Publishers == 0:
+		return rep, ErrNoSubscribers
+	}
+	return rep, nil
+}
+
 // timedProcs is what the workers of a timed scenario (echo, handshake)
 // sent back: their reports, their merged histogram, and the parent's
 // samples of the measured time.
@@ -199,10 +234,10 @@ type timedProcs[R any] struct {
 }
 
 // runTimedProcs splits load over pc.Procs workers, each given the job
-// jobFor makes from its share, waits up to connect(share)+slack for them
+// jobFor makes from its share (the i-th), waits up to connect(share)+slack for them
 // to be connected, then lets them warm up, measure for duration and
 // finish within tail, sampling load.PIDs over the measured time.
-func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig, jobFor func(LoadConfig) workerJob,
+func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig, jobFor func(int, LoadConfig) workerJob,
 	connect func(LoadConfig) time.Duration, warmup, duration, tail time.Duration) (*timedProcs[R], error) {
 	shares, err := splitLoad(load, pc.Procs)
 	if err != nil {
@@ -210,7 +245,7 @@ func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig,
 	}
 	jobs := make([]workerJob, len(shares))
 	for i, s := range shares {
-		jobs[i] = jobFor(s)
+		jobs[i] = jobFor(i, s)
 	}
 	run := &timedProcs[R]{}
 	ws, err := runWorkers(ctx, pc, jobs, procs.Plan{
@@ -351,6 +386,38 @@ func (rep *HandshakeReport) addPart(p *HandshakeReport) {
 	rep.Closes.add(p.Closes)
 	rep.Interrupted = rep.Interrupted || p.Interrupted
 	rep.ClientCPUSeconds += p.ClientCPUSeconds
+	rep.Seconds = max(rep.Seconds, p.Seconds)
+	addFailed(rep.Failed, p.Failed)
+	rep.TLS.addPart(&p.TLS)
+}
+
+// beginMerge sets rep up to merge procs workers' reports (timedReport).
+func (rep *FanoutReport) beginMerge(procs int) {
+	rep.Procs, rep.Loops, rep.Failed = procs, 0, map[string]uint64{}
+}
+
+// endMerge sets what follows from the sums, the CPU bound and the merged
+// latency (timedReport).
+func (rep *FanoutReport) endMerge(hist *hdrhistogram.Histogram) {
+	rep.fillRatios()
+	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
+}
+
+// addPart adds worker report p to rep. Every worker publishes (or
+// expects) as many messages per channel; the measured time is the
+// longest.
+func (rep *FanoutReport) addPart(p *FanoutReport) {
+	rep.Loops += p.Loops
+	rep.Connected += p.Connected
+	rep.Publishers += p.Publishers
+	rep.Published += p.Published
+	rep.Delivered += p.Delivered
+	rep.Sent += p.Sent
+	rep.Received += p.Received
+	rep.Errors += p.Errors
+	rep.Interrupted = rep.Interrupted || p.Interrupted
+	rep.ClientCPUSeconds += p.ClientCPUSeconds
+	rep.PerChannel = max(rep.PerChannel, p.PerChannel)
 	rep.Seconds = max(rep.Seconds, p.Seconds)
 	addFailed(rep.Failed, p.Failed)
 	rep.TLS.addPart(&p.TLS)

@@ -91,6 +91,8 @@ func TestMergeCoversEveryField(t *testing.T) {
 		{"idle", func() any { return mergeFilled(mergeIdle) }, []string{"Hold", "Ping", "Rate", "Kernel*"}},
 		{"echo", func() any { return mergeFilled(mergeTimedNoHist[EchoReport]) }, []string{"Size", "Window", "Duration", "Warmup"}},
 		{"handshake", func() any { return mergeFilled(mergeTimedNoHist[HandshakeReport]) }, []string{"Workers", "Duration", "Warmup", "CloseTimeout", "Rate"}},
+		{"fanout", func() any { return mergeFilled(mergeTimedNoHist[FanoutReport]) }, []string{"Subscribers", "Channels", "MsgRate", "Size", "Duration", "Warmup",
+			"BytesPerSec"}}, // BytesPerSec is the merged rate times the parent's Size
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

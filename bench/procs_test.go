@@ -488,3 +488,40 @@ func FuzzDecodeHist(f *testing.F) {
 		}
 	})
 }
+
+// TestFanoutProcs runs a fan-out over three workers: the first publishes
+// on two channels, the other two only subscribe, and every subscriber of
+// every worker gets every message (delivery counted per process, latency
+// measured across processes).
+func TestFanoutProcs(t *testing.T) {
+	const addr = "127.0.76.1:19612"
+	startServe(t, backend.Config{Addr: addr, Mode: backend.ModeFanout})
+	ctx, cancel := context.WithTimeout(context.Background(), loadTestTimeout)
+	defer cancel()
+	cfg := FanoutConfig{
+		LoadConfig: LoadConfig{URL: "ws://" + addr + "/procs", Sessions: 30, Sources: mustSources(t, "127.0.76.20-22"),
+			Loops: 1, PIDs: []int{os.Getpid()}},
+		MsgRate: 40, Channels: 2, Duration: time.Second, Warmup: 200 * time.Millisecond,
+	}
+	rep, err := FanoutProcs(ctx, cfg, testProcs(3, "run"))
+	if err != nil {
+		t.Fatalf("FanoutProcs = %v", err)
+	}
+	if rep.Procs != 3 || rep.Connected != 30 || rep.Publishers != 2 || rep.Errors != 0 || len(rep.Failed) != 0 {
+		t.Errorf("got procs %d, subscribers %d, publishers %d, errors %d, failed %v; want 3, 30, 2, 0, none",
+			rep.Procs, rep.Connected, rep.Publishers, rep.Errors, rep.Failed)
+	}
+	if rep.PerChannel != 40 || rep.Published != 80 || rep.Expected != 40*30 || rep.Delivered != rep.Expected {
+		t.Errorf("got per channel %d, published %d, expected %d, delivered %d; want 40, 80, 1200, 1200",
+			rep.PerChannel, rep.Published, rep.Expected, rep.Delivered)
+	}
+	// Cross-process latency: stamps of one machine's clock, so a delivery
+	// takes more than nothing and far less than the run.
+	if rep.Latency.P50 < 5 || rep.Latency.Max > 1e6 { // µs; a clamped negative latency would be 0.001
+		t.Errorf("got latency %+v; want p50 of 5 µs or more and max under 1 s", rep.Latency)
+	}
+	if len(rep.Targets) != 1 || rep.Targets[0].CPUSeconds <= 0 {
+		t.Errorf("got targets %+v, want this process's CPU time", rep.Targets)
+	}
+	t.Logf("latency %+v", rep.Latency)
+}

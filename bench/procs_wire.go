@@ -16,6 +16,7 @@ const (
 	workerModeIdle      = "idle"
 	workerModeEcho      = "echo"
 	workerModeHandshake = "handshake"
+	workerModeFanout    = "fanout"
 )
 
 // workerJob is a worker's share of a run: its mode and that mode's config.
@@ -24,6 +25,7 @@ type workerJob struct {
 	Idle      *IdleConfig      `json:"idle,omitempty"`
 	Echo      *EchoConfig      `json:"echo,omitempty"`
 	Handshake *HandshakeConfig `json:"handshake,omitempty"`
+	Fanout    *FanoutConfig    `json:"fanout,omitempty"`
 }
 
 // histWire is a latency histogram (newClientHistogram's) on the wire,

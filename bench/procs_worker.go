@@ -12,7 +12,7 @@ import (
 )
 
 // Worker is one worker process of a run split over processes by IdleProcs,
-// EchoProcs or HandshakeProcs: procs.Serve with the scenarios as jobs and
+// EchoProcs, HandshakeProcs or FanoutProcs: procs.Serve with the scenarios as jobs and
 // the run's live counters as progress. See procs.Serve for what it reads,
 // writes and returns.
 func Worker(ctx context.Context, in io.Reader, out io.Writer) error {
@@ -49,6 +49,11 @@ func runJob(ctx context.Context, job workerJob, live *Live, ready func(context.C
 		cfg := *job.Handshake
 		cfg.Live, cfg.ready = live, ready
 		rep, hist, err := handshake(ctx, cfg)
+		return nilIfNil(rep), hist, err
+	case job.Mode == workerModeFanout && job.Fanout != nil:
+		cfg := *job.Fanout
+		cfg.Live, cfg.ready = live, ready
+		rep, hist, err := fanout(ctx, cfg)
 		return nilIfNil(rep), hist, err
 	}
 	return nil, nil, fmt.Errorf("%w: job of mode %q", procs.ErrProtocol, job.Mode)

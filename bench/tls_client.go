@@ -240,7 +240,7 @@ func (r *tlsRun) connect(ctx context.Context, sources []*net.Dialer) int {
 // dialOne connects session i over TCP and starts its goroutine, which
 // makes the TLS handshake and the upgrade and then serves it.
 func (r *tlsRun) dialOne(i int, d *net.Dialer) {
-	s := &tlsSession{cs: r.newSession(), run: r, slot: i}
+	s := &tlsSession{cs: r.newSession(i), run: r, slot: i}
 	s.cs.loop = &s.lp
 	if r.hists != nil {
 		s.shard = r.hists.shard(i)
@@ -293,11 +293,13 @@ func (r *tlsRun) core() *clientCore { return &r.clientCore }
 // clientLoops returns 0: no event loop runs.
 func (r *tlsRun) clientLoops() int { return 0 }
 
-// drivePublisher wakes the publisher's goroutine, which from then on wakes
-// itself at the tick fan.drive keeps on the gnet path (readWait); the
-// function it returns does nothing.
+// drivePublisher wakes the publishers' goroutines, each of which from then
+// on wakes itself at the tick fan.drive keeps on the gnet path (readWait);
+// the function it returns does nothing.
 func (r *tlsRun) drivePublisher(fan *clientFanout) (stop func()) {
-	_ = fan.pub.Load().wake()
+	for _, s := range fan.pubs {
+		_ = s.wake()
+	}
 	return func() {}
 }
 
@@ -353,7 +355,9 @@ func (s *tlsSession) handshake() bool {
 		f  clientFail
 		ok bool
 	)
-	s.lp.out, f, ok = s.c.handshake(s.run.conf, deadline, r.spec.target, &s.cs.key, &s.lp.resp, s.lp.out)
+	target := r.spec.target
+	target.path = s.cs.path
+	s.lp.out, f, ok = s.c.handshake(s.run.conf, deadline, target, &s.cs.key, &s.lp.resp, s.lp.out)
 	s.lp.resp = codec.Response{} // the scratch's headers are not needed again
 	if !ok {
 		s.cs.state.Store(uint32(clientStateFailed))
@@ -406,7 +410,7 @@ func (s *tlsSession) readWait(phase clientPhase, now int64) time.Duration {
 		return min(time.Duration(max(s.pingAt-now, 0)), tlsReadTick)
 	}
 	f := s.run.spec.fan
-	if f == nil || phase < clientPhaseWarmup || phase > clientPhaseDrain || f.pub.Load() != s.cs ||
+	if f == nil || phase < clientPhaseWarmup || phase > clientPhaseDrain || !s.cs.publisher ||
 		s.cs.nextSend >= f.total.Load() {
 		return tlsReadTick
 	}

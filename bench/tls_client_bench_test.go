@@ -23,7 +23,7 @@ func newTLSBenchSession(tb testing.TB, size int) (*tlsSession, []byte) {
 	}
 	r := newTLSRun(context.Background(), clientSpec{target: target, sessions: 1, size: size, window: 1, hist: true, tlsConf: conf})
 	tb.Cleanup(r.stopDial)
-	s := &tlsSession{cs: r.newSession(), run: r, shard: r.hists.shard(0)}
+	s := &tlsSession{cs: r.newSession(0), run: r, shard: r.hists.shard(0)}
 	s.cs.loop = &s.lp
 	s.lp.hist = s.shard.hist
 	s.c.in = make([]byte, 0, tlsReadBuffer)

@@ -598,7 +598,7 @@ func FuzzTLSSessionProcess(f *testing.F) {
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0, 40}, []byte{9})
 	f.Add([]byte{0x02, 0x00, 0x80, 0x00}, []byte{})
 	run := func(in []byte, cuts []int) (received, mismatches, msgs uint64, ended bool) {
-		s := &tlsSession{cs: r.newSession(), run: r, shard: s0.shard}
+		s := &tlsSession{cs: r.newSession(0), run: r, shard: s0.shard}
 		s.cs.loop = &s.lp
 		s.lp.hist = s.shard.hist
 		s.c.in = make([]byte, 0, tlsReadBuffer)

@@ -66,7 +66,14 @@ func TestServeFanout(t *testing.T) {
 	serveWantFrame(t, h, p, true, ws.OpText, []byte("after"))
 
 	// A protocol error (unmasked frame) is answered with 1002.
-	if err := ws.WriteFrame(b1.conn, ws.NewTextFrame([]byte("x"))); err != nil {
+	// One write: ws.WriteFrame writes header and payload apart, and a
+	// payload that reaches the server after it has closed is answered
+	// with a reset instead of the EOF this test waits for.
+	var unmasked bytes.Buffer
+	if err := ws.WriteFrame(&unmasked, ws.NewTextFrame([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b1.conn.Write(unmasked.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	h, p = b1.read(t)

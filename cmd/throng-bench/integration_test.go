@@ -265,6 +265,17 @@ idle = "1s"
 				rep.Errors, rep.Failed, rep.Latency)
 		}
 	})
+	t.Run("fanout-channels-procs", func(t *testing.T) {
+		var rep bench.FanoutReport
+		itRun(t, tb, &rep, "fanout", "-url", url+"fanout/many", "-channels", "4", "-procs", "2", "-subs", "80",
+			"-rate", "20", "-d", "1s", "-warmup", "200ms", "-source", itSources)
+		if rep.Procs != 2 || rep.Channels != 4 || rep.Connected != 80 || rep.Published == 0 ||
+			rep.Delivered != rep.Expected || rep.Errors != 0 || len(rep.Failed) != 0 || rep.Latency.P50 <= 0 {
+			t.Errorf("got procs %d, channels %d, subscribers %d, published %d, delivered %d of %d, errors %d, "+
+				"failed %v, latency %+v; want 2, 4, 80, > 0, all, 0, none, p50 > 0", rep.Procs, rep.Channels,
+				rep.Connected, rep.Published, rep.Delivered, rep.Expected, rep.Errors, rep.Failed, rep.Latency)
+		}
+	})
 }
 
 // heldAbout reports whether held, established sockets counted on throng's

@@ -5,7 +5,7 @@
 //	throng-bench serve -listen 127.0.0.1:9001 [-loops N] [-mode echo] [-delay D]
 //	throng-bench idle -url ws://127.0.0.1:8080/ -n 9000 -hold 30s [-ping 20s] [-rate 2000/s] [-source 127.0.0.2-127.0.0.20] [-procs P] [-pid PID]... [-json]
 //	throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s [-procs P] [-pid PID]... [-json]
-//	throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-pid PID]... [-json]
+//	throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-channels C] [-procs P] [-pid PID]... [-json]
 //	throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
 package main
 
@@ -43,9 +43,9 @@ subcommands:
   echo     measure echo throughput and latency
            throng-bench echo -url ws://127.0.0.1:8080/ -c 100 -size 64 -window 1 -d 10s
                              [-procs P] [-pid PID]... [-json]
-  fanout   measure delivery of one publisher's messages to N subscribers
+  fanout   measure delivery of publishers' messages to N subscribers, on one channel or many
            throng-bench fanout -url ws://127.0.0.1:8080/room -subs 100 -rate 100 -d 10s [-size 64]
-                               [-pid PID]... [-json]
+                               [-channels C] [-procs P] [-pid PID]... [-json]
   handshake  measure connect + upgrade + close handshakes per second
            throng-bench handshake -url ws://127.0.0.1:8080/ -c 32 -d 10s [-procs P] [-pid PID]... [-json]
   chart    draw bench/scripts/compare.sh's reports as SVG bar charts
