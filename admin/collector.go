@@ -34,7 +34,7 @@ var (
 	descWarmMisses      = desc("warm_pool_misses_total", "Attempts on a backend with a warm pool that found it empty.")
 	descWarmStale       = desc("warm_pool_stale_total", "Warm sockets found closed by their backend.")
 	descLoopSessions    = desc("loop_sessions", "Sessions (and refused connections) each event loop holds.", "loop")
-	descSessionCap      = desc("session_cap", "Most sessions admitted at once (max_sessions, or derived from RLIMIT_NOFILE).")
+	descSessionCap      = desc("session_cap", "Most proxied sessions admitted at once (max_sessions, or derived from RLIMIT_NOFILE); a fan-out subscriber counts half.")
 	descDescriptors     = desc("descriptors_in_use", "Open file descriptors of the process.")
 	descSlowConsumers   = desc("slow_consumers_total", "Sessions closed for a peer that did not read (timeouts.write or write_buffer_limit).")
 	descPauses          = desc("flow_pauses_total", "Sockets flow control stopped reading, to slow their sender.")

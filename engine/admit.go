@@ -52,7 +52,7 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 			// A PROXY header says who the client is: only a proxy
 			// in front may say it.
 			sh.stats.proxyRefused.Add(1)
-			e.active.Add(-1)
+			e.release(2)
 			return gnet.Close
 		}
 		first = stateProxyHeader

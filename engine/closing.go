@@ -197,6 +197,6 @@ func (s *session) maybeFinish() {
 	if s.flags&flagLingering != 0 {
 		sh.e.lingering.Add(-1)
 	} else {
-		sh.e.active.Add(-1)
+		sh.e.release(s.fdsReserved())
 	}
 }

@@ -79,14 +79,20 @@ type Engine struct {
 	connects histogram      // backend connect durations, from the dial workers
 
 	// active counts admitted sessions; lingering counts connections being
-	// refused. Both hold descriptors, so both are bounded.
-	active     atomic.Int64
-	lingering  atomic.Int64
-	sessionCap int64
-	loops      int
-	listen     []string
-	listenTLS  []string
-	listeners  listeners // which are TLS
+	// refused. Both hold descriptors, so both are bounded. fds counts the
+	// descriptors admitted sessions may hold: two from accept (the client
+	// and the backend it may dial), one once a fan-out subscriber is
+	// answered (it never has a backend); fdBudget bounds it, maxSessions
+	// bounds active (server.max_sessions, else fdBudget).
+	active      atomic.Int64
+	lingering   atomic.Int64
+	fds         atomic.Int64
+	maxSessions int64
+	fdBudget    int64
+	loops       int
+	listen      []string
+	listenTLS   []string
+	listeners   listeners // which are TLS
 	// tlsServer holds the listeners' certificates and ticket keys; nil
 	// without listen_tls. tlsBusy counts handshakes in progress, at
 	// most tlsMax (tls.max_handshakes).
@@ -165,31 +171,36 @@ func New(o Options) (*Engine, error) {
 	}
 	warnStickyWithoutSecret(log, o.Config)
 	warmFDs := int64(loops) * warmPerLoop(o.Config)
-	capacity, nofile, err := sessionCap(srv.DialWorkers, srv.MaxSessions, warmFDs)
+	budget, nofile, err := descriptorBudget(srv.DialWorkers, warmFDs)
 	if err != nil {
 		return nil, err
 	}
+	maxSessions := budget
+	if srv.MaxSessions > 0 && int64(srv.MaxSessions) < budget {
+		maxSessions = int64(srv.MaxSessions)
+	}
 	e := &Engine{
-		log:        log,
-		cfgPath:    o.ConfigPath,
-		takeover:   o.Takeover,
-		trim:       o.TrimMemory,
-		stickyKey:  stickyKey,
-		routeReg:   routeReg,
-		born:       time.Now(),
-		responses:  newResponses(),
-		sessionCap: capacity,
-		loops:      loops,
-		listen:     append([]string(nil), srv.Listen...),
-		listenTLS:  append([]string(nil), srv.ListenTLS...),
-		tlsMax:     int64(o.Config.TLS.MaxHandshakes),
-		booted:     make(chan struct{}),
-		stopped:    make(chan struct{}),
-		loopsUp:    make(chan struct{}),
-		tickStop:   make(chan struct{}),
-		tickDone:   make(chan struct{}),
-		flowWake:   make(chan struct{}, 1),
-		flowDone:   make(chan struct{}),
+		log:         log,
+		cfgPath:     o.ConfigPath,
+		takeover:    o.Takeover,
+		trim:        o.TrimMemory,
+		stickyKey:   stickyKey,
+		routeReg:    routeReg,
+		born:        time.Now(),
+		responses:   newResponses(),
+		maxSessions: maxSessions,
+		fdBudget:    budget,
+		loops:       loops,
+		listen:      append([]string(nil), srv.Listen...),
+		listenTLS:   append([]string(nil), srv.ListenTLS...),
+		tlsMax:      int64(o.Config.TLS.MaxHandshakes),
+		booted:      make(chan struct{}),
+		stopped:     make(chan struct{}),
+		loopsUp:     make(chan struct{}),
+		tickStop:    make(chan struct{}),
+		tickDone:    make(chan struct{}),
+		flowWake:    make(chan struct{}, 1),
+		flowDone:    make(chan struct{}),
 	}
 	e.attachCtx, e.attachCancel = context.WithCancel(context.Background())
 	e.fan = newFanHub(e)
@@ -215,7 +226,8 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "session cap",
-		slog.Int64("max_sessions", capacity), slog.Uint64("nofile", nofile),
+		slog.Int64("max_sessions", e.SessionCap()), slog.Int64("max_subscribers", e.SubscriberCap()),
+		slog.Uint64("nofile", nofile),
 		slog.Int("dial_workers", srv.DialWorkers), slog.Int64("warm_sockets", warmFDs))
 	return e, nil
 }
@@ -240,22 +252,20 @@ func warmPerLoop(c *config.Config) int64 {
 	return n
 }
 
-// sessionCap derives how many sessions fit in the descriptor limit: gnet
-// stops the whole engine when accept fails with EMFILE (docs/gnet.md §9),
-// so the proxy must refuse well before that. Each session holds two
-// descriptors; each dial in flight briefly holds two (Enroll dups); warm
-// pools hold warmFDs.
-func sessionCap(workers, configured int, warmFDs int64) (int64, uint64, error) {
+// descriptorBudget derives how many descriptors sessions may hold from the
+// descriptor limit: gnet stops the whole engine when accept fails with
+// EMFILE (docs/gnet.md §9), so the proxy must refuse well before that. A
+// proxied session holds two descriptors, a fan-out subscriber one; each
+// dial in flight briefly holds two more (Enroll dups); warm pools hold
+// warmFDs.
+func descriptorBudget(workers int, warmFDs int64) (int64, uint64, error) {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, 0, fmt.Errorf("engine: getrlimit: %w", err)
 	}
-	n := (int64(rl.Cur) - 2*int64(workers) - fdReserve - warmFDs) / 2
-	if n < 1 {
+	n := int64(rl.Cur) - 2*int64(workers) - fdReserve - warmFDs
+	if n < 2 {
 		return 0, rl.Cur, fmt.Errorf("engine: RLIMIT_NOFILE %d leaves no room for sessions", rl.Cur)
-	}
-	if configured > 0 && int64(configured) < n {
-		n = int64(configured)
 	}
 	return n, rl.Cur, nil
 }
@@ -312,7 +322,7 @@ func (e *Engine) Run() error {
 	go e.meetLoops()
 	e.log.LogAttrs(context.Background(), slog.LevelInfo, "throng starting",
 		slog.Any("listen", e.listen), slog.Any("listen_tls", e.listenTLS), slog.Int("loops", e.loops),
-		slog.String("config", e.cfgPath), slog.Int64("max_sessions", e.sessionCap))
+		slog.String("config", e.cfgPath), slog.Int64("max_sessions", e.SessionCap()))
 	err := gnet.Rotate(&handler{e: e}, addrs,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.loops),
@@ -507,13 +517,27 @@ func (d drainRunnable) Run(context.Context) error {
 	return nil
 }
 
-// admit reserves a session slot; false past the cap.
+// admit reserves a session slot and the two descriptors a session may
+// hold; false past either cap. The route is not known yet: a fan-out
+// subscriber gives one back once answered (subscribed).
 func (e *Engine) admit() bool {
-	if e.active.Add(1) > e.sessionCap {
+	if e.active.Add(1) > e.maxSessions {
+		e.active.Add(-1)
+		return false
+	}
+	if e.fds.Add(2) > e.fdBudget {
+		e.fds.Add(-2)
 		e.active.Add(-1)
 		return false
 	}
 	return true
+}
+
+// release gives back an admitted session's slot and the descriptors it
+// still reserves.
+func (e *Engine) release(fds int64) {
+	e.fds.Add(-fds)
+	e.active.Add(-1)
 }
 
 // shardFor returns the shard of loop, making it on first use: gnet cannot

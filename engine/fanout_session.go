@@ -59,6 +59,7 @@ func (s *session) openFanout() {
 		return // gone: maybeFinish left the channel
 	}
 	s.status = 101
+	sh.e.fds.Add(-1) // no backend: fdsReserved is one from here
 	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, false, false)
 	s.u2c.Init(codec.FromServer, maxFrame, false, false)
@@ -71,6 +72,15 @@ func (s *session) openFanout() {
 	if s.state == stateOpen && sh.e.draining.Load() {
 		s.drainClose()
 	}
+}
+
+// fdsReserved is how many descriptors the admitted session s still
+// reserves: one for an answered fan-out subscriber, two for any other.
+func (s *session) fdsReserved() int64 {
+	if s.route != nil && s.route.Fanout && s.status == 101 {
+		return 1
+	}
+	return 2
 }
 
 // appendFanoutAccept appends the proxy's 101 (RFC 6455 §4.2.2) for a

@@ -157,7 +157,7 @@ func newMachineAt(t *testing.T, cfg func(*config.Config), first state, overTLS b
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{responses: newResponses(), sessionCap: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil)), tlsMax: 4}
+	e := &Engine{responses: newResponses(), maxSessions: 1 << 20, fdBudget: 1 << 21, log: slog.New(slog.NewTextHandler(io.Discard, nil)), tlsMax: 4}
 	e.dialer = &dialer{jobs: make(chan dialJob, 8)}
 	e.snap.Store(snap)
 	e.clock.Store(1000)

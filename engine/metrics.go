@@ -265,8 +265,14 @@ func (e *Engine) LoopSessions() []int64 {
 	return out
 }
 
-// SessionCap is the most sessions admitted at once.
-func (e *Engine) SessionCap() int64 { return e.sessionCap }
+// SessionCap is the most proxied sessions admitted at once: two
+// descriptors each.
+func (e *Engine) SessionCap() int64 { return min(e.maxSessions, e.fdBudget/2) }
+
+// SubscriberCap is the most fan-out subscribers admitted at once, when
+// there are no proxied sessions: one descriptor each, and two while one is
+// being answered.
+func (e *Engine) SubscriberCap() int64 { return min(e.maxSessions, e.fdBudget-1) }
 
 // BackendStat is one backend of the current table.
 type BackendStat struct {

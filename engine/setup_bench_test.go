@@ -42,7 +42,7 @@ func BenchmarkSessionSetup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &Engine{responses: newResponses(), sessionCap: 1 << 30}
+	e := &Engine{responses: newResponses(), maxSessions: 1 << 30, fdBudget: 1 << 31}
 	e.dialer = &dialer{jobs: make(chan dialJob, 1)}
 	e.snap.Store(snap)
 	sh := newShard(e, nil, 1)

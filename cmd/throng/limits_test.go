@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"net"
 	"os/exec"
@@ -120,5 +122,102 @@ func TestSessionCapUnderFileLimit(t *testing.T) {
 		// Refused: the closed sessions' slots are freed once throng sees
 		// their clients go. Wait for that, not for a while.
 		enginetest.WaitFor(t, "the freed slots", func() bool { return statOf(t, stats(t, th), "sessions") < 80 })
+	}
+}
+
+// TestSubscriberCapUnderFileLimit is TestSessionCapUnderFileLimit for
+// fan-out subscribers, which hold one descriptor each: under the same
+// RLIMIT_NOFILE twice as many are admitted as proxied sessions, the ones
+// past the descriptor budget get 503, the admitted ones still get every
+// message, and closed subscribers' descriptors are reused.
+func TestSubscriberCapUnderFileLimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatal("prlimit (util-linux) is required for this test")
+	}
+	srv := enginetest.StartBusServer(t, enginetest.Redis)
+	host := newHost()
+	addr, admin := net.JoinHostPort(host, "18080"), net.JoinHostPort(host, "18090")
+	th := startThrong(t, addr, fanoutConfig(addr, admin, "redis", srv.URL()), prlimit, "--nofile=256:256", "--")
+	// 256 − 2×16 dial workers − 64 = 160 descriptors: 80 proxied sessions,
+	// or 159 subscribers (an upgrade reserves two until it is answered).
+	const wantCap = 159
+	if out := th.Output(); !strings.Contains(out, `"max_sessions":80`) || !strings.Contains(out, `"max_subscribers":159`) {
+		t.Fatalf("start-up log does not state the caps of 80 sessions and %d subscribers:\n%s", wantCap, out)
+	}
+
+	type sub struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	var open []sub
+	defer func() {
+		for _, s := range open {
+			s.c.Close()
+		}
+	}()
+	refused := 0
+	for i := 0; i < wantCap+40; i++ {
+		c, br, st, head := handshakeFrom(t, host, addr, "/live/room")
+		switch st {
+		case 101:
+			open = append(open, sub{c, br})
+		case 503:
+			if !strings.Contains(head, "Retry-After:") {
+				t.Errorf("503 without Retry-After:\n%s", head)
+			}
+			refused++
+			c.Close()
+		default:
+			t.Fatalf("subscriber %d: unexpected answer:\n%s", i, head)
+		}
+	}
+	// An upgrade answered on one loop while the next is accepted on
+	// another may still reserve its second descriptor: one fewer at most.
+	if len(open) < wantCap-1 || len(open) > wantCap || len(open)+refused != wantCap+40 {
+		t.Fatalf("admitted %d and refused %d, want %d (or one fewer) and the rest", len(open), refused, wantCap)
+	}
+
+	// Every admitted subscriber still gets what is published: probes until
+	// the first subscriber hears one (the bus subscription is up), then one
+	// message every subscriber must get.
+	pub := openPublisher(t, srv.URL())
+	first := open[0]
+	enginetest.WaitFor(t, "the first subscriber hears a probe", func() bool {
+		if err := pub.Publish(context.Background(), "t.room", []byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		_ = first.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := ws.ReadFrame(first.br)
+		return err == nil
+	})
+	if err := pub.Publish(context.Background(), "t.room", []byte("everyone")); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range open {
+		_ = s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			f, err := ws.ReadFrame(s.br)
+			if err != nil {
+				t.Fatalf("subscriber %d: %v", i, err)
+			}
+			if string(f.Payload) == "everyone" {
+				break
+			}
+		}
+	}
+
+	// Closed subscribers' descriptors are reused.
+	for _, s := range open[:10] {
+		s.c.Close()
+	}
+	open = open[10:]
+	enginetest.WaitFor(t, "the freed descriptors", func() bool { return statOf(t, stats(t, th), "sessions") <= len(open) })
+	for i := 0; i < 10; i++ {
+		c, br, st, head := handshakeFrom(t, host, addr, "/live/room")
+		if st != 101 {
+			t.Fatalf("subscriber %d after 10 left: answer:\n%s", i, head)
+		}
+		open = append(open, sub{c, br})
 	}
 }
