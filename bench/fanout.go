@@ -138,9 +138,14 @@ type FanoutReport struct {
 	Errors      uint64  `json:"errors"`   // messages received damaged, out of order or after a loss
 	Interrupted bool    `json:"interrupted"`
 
-	// Targets' MsgsPerCPUSecond is delivered messages per CPU-second.
+	// Targets are sampled from the first publish to the last delivery
+	// (FanoutProcs: until they are idle after the last publish), and their
+	// MsgsPerCPUSecond is every message received (Received: warm-up and
+	// measured) per CPU-second of that time. The measured time alone would
+	// flatter a saturated proxy: the deliveries it owes pile up past its
+	// end, and are counted while the CPU they cost is not.
 	Targets          []EchoTarget `json:"targets"`
-	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the measured time
+	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the targets' time
 	// ClientCPUBound: the load generator used ≥ 90% of its CPUs.
 	ClientCPUBound bool `json:"client_cpu_bound"`
 }
@@ -211,15 +216,18 @@ func fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, *hdrhistogram
 			stopDrive = run.drivePublisher(fan)
 		}
 
+		// The targets are sampled from the first publish to the last
+		// delivery: a saturated proxy is still delivering the warm-up's
+		// messages in the measured time and the measured ones after it.
+		m.begin(cfg.PIDs)
 		origin := cr.start.Add(time.Duration(start))
 		sleepClient(ctx, time.Until(origin.Add(fan.due(first))))
-		m.begin(cfg.PIDs)
 		cr.setPhase(clientPhaseMeasure)
 		sleepClient(ctx, time.Until(origin.Add(fan.due(total))))
-		m.end(cfg.PIDs)
 		cr.setPhase(clientPhaseDrain)
 		cd := cr.arm(&cr.drain, clientDrainFlag)
 		waitClient(ctx, cd.zero, cfg.DrainTimeout)
+		m.end(cfg.PIDs)
 		stopDrive()
 		rep.Seconds = float64(rep.PerChannel) / cfg.MsgRate
 	}
@@ -231,7 +239,7 @@ func fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, *hdrhistogram
 	rep.ClientCPUSeconds = m.clientCPU()
 	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, m.seconds())
 	rep.fillRatios()
-	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Delivered))
+	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Received))
 	switch {
 	case rep.Interrupted:
 	case opened == 0:

@@ -153,7 +153,9 @@ func EchoProcs(ctx context.Context, cfg EchoConfig, pc procs.Config) (*EchoRepor
 		c := cfg
 		c.LoadConfig = s
 		return workerJob{Mode: workerModeEcho, Echo: &c}
-	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout)
+	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout, func(ctx context.Context, m *clientMeasure) {
+		measureTimed(ctx, m, cfg.PIDs, cfg.Warmup, cfg.Duration)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +181,8 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (
 		c := cfg
 		c.LoadConfig = s
 		return workerJob{Mode: workerModeHandshake, Handshake: &c}
-	}, noConnect, cfg.Warmup, cfg.Duration, cfg.HandshakeTimeout+cfg.CloseTimeout+time.Second)
+	}, noConnect, cfg.Warmup, cfg.Duration, cfg.HandshakeTimeout+cfg.CloseTimeout+time.Second,
+		func(ctx context.Context, m *clientMeasure) { measureTimed(ctx, m, cfg.PIDs, cfg.Warmup, cfg.Duration) })
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +197,9 @@ func HandshakeProcs(ctx context.Context, cfg HandshakeConfig, pc procs.Config) (
 // procs.Config) and merges their reports. The first worker opens the
 // publishers as well as its share of the subscribers; the others subscribe
 // only. They warm up and measure together, and read each other's stamps
-// (clientCore.anchor); the parent samples cfg.PIDs over the measured
-// time. Failures and cancelling are as for IdleProcs.
+// (clientCore.anchor); the parent samples cfg.PIDs from go until they
+// are idle after the last publish (measureFanout). Failures and cancelling
+// are as for IdleProcs.
 func FanoutProcs(ctx context.Context, cfg FanoutConfig, pc procs.Config) (*FanoutReport, error) {
 	cfg, _, err := prepareConfig(cfg)
 	if err != nil {
@@ -206,14 +210,16 @@ func FanoutProcs(ctx context.Context, cfg FanoutConfig, pc procs.Config) (*Fanou
 		c.LoadConfig = s
 		c.SubscribeOnly = i > 0
 		return workerJob{Mode: workerModeFanout, Fanout: &c}
-	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout)
+	}, connectBudget, cfg.Warmup, cfg.Duration, cfg.DrainTimeout, func(ctx context.Context, m *clientMeasure) {
+		measureFanout(ctx, m, cfg.PIDs, cfg.Warmup+cfg.Duration, cfg.DrainTimeout)
+	})
 	if err != nil {
 		return nil, err
 	}
 	rep := newFanoutReport(cfg)
 	mergeTimed(rep, run.parts, run.hist)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
-	rep.Targets = echoTargets(run.measure.targets(cfg.PIDs, rep.Delivered))
+	rep.Targets = echoTargets(run.measure.targets(cfg.PIDs, rep.Received))
 	switch {
 	case rep.Interrupted:
 	case rep.Connected == 0 && rep.Publishers == 0:
@@ -236,9 +242,11 @@ type timedProcs[R any] struct {
 // runTimedProcs splits load over pc.Procs workers, each given the job
 // jobFor makes from its share (the i-th), waits up to connect(share)+slack for them
 // to be connected, then lets them warm up, measure for duration and
-// finish within tail, sampling load.PIDs over the measured time.
+// finish within tail, sampling load.PIDs with measure (measureTimed: over
+// the measured time).
 func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig, jobFor func(int, LoadConfig) workerJob,
-	connect func(LoadConfig) time.Duration, warmup, duration, tail time.Duration) (*timedProcs[R], error) {
+	connect func(LoadConfig) time.Duration, warmup, duration, tail time.Duration,
+	measure func(context.Context, *clientMeasure)) (*timedProcs[R], error) {
 	shares, err := splitLoad(load, pc.Procs)
 	if err != nil {
 		return nil, err
@@ -251,7 +259,7 @@ func runTimedProcs[R any](ctx context.Context, pc procs.Config, load LoadConfig,
 	ws, err := runWorkers(ctx, pc, jobs, procs.Plan{
 		ReadyBy: connect(shares[0]) + procsSlack,
 		RunFor:  warmup + duration + tail + procsStopWait + procsSlack,
-		OnGo:    func(ctx context.Context) { measureTimed(ctx, &run.measure, load.PIDs, warmup, duration) },
+		OnGo:    func(ctx context.Context) { measure(ctx, &run.measure) },
 	}, load.Live)
 	if err != nil {
 		return nil, err
@@ -274,6 +282,42 @@ func measureTimed(ctx context.Context, m *clientMeasure, pids []int, warmup, dur
 	m.begin(pids)
 	sleepClient(ctx, duration)
 	m.end(pids)
+}
+
+// measureFanout samples pids into m from now, when the workers start
+// publishing, until the sampled processes are idle once publish has
+// passed (the deliveries drained: Fanout's own measure ends at the last
+// delivery, which only the workers see), at most tail after it; nothing if
+// ctx ends first. Idle is under 10% of a CPU over fanoutIdleProbe.
+func measureFanout(ctx context.Context, m *clientMeasure, pids []int, publish, tail time.Duration) {
+	m.begin(pids)
+	if !sleepClient(ctx, publish) {
+		return
+	}
+	deadline := time.Now().Add(tail)
+	last := sampleCPU(pids)
+	for time.Now().Before(deadline) && sleepClient(ctx, fanoutIdleProbe) {
+		now := sampleCPU(pids)
+		if now-last < fanoutIdleProbe.Seconds()/10 {
+			break
+		}
+		last = now
+	}
+	m.end(pids)
+}
+
+// fanoutIdleProbe is the interval measureFanout judges idleness over:
+// several clock ticks, so that a busy process cannot read as idle.
+const fanoutIdleProbe = 200 * time.Millisecond
+
+// sampleCPU returns the CPU-seconds the pids have used, summed (those that
+// cannot be read count 0).
+func sampleCPU(pids []int) float64 {
+	var sum float64
+	for _, r := range sampleAll(pids) {
+		sum += r.s.CPUSeconds
+	}
+	return sum
 }
 
 // Merging the workers' reports. Each report type has one addPart method
