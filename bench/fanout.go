@@ -145,7 +145,10 @@ type FanoutReport struct {
 	// flatter a saturated proxy: the deliveries it owes pile up past its
 	// end, and are counted while the CPU they cost is not.
 	Targets          []EchoTarget `json:"targets"`
-	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over the targets' time
+	ClientCPUSeconds float64      `json:"client_cpu_seconds"` // over SampledSeconds
+	// SampledSeconds is the time the client's CPU was sampled over: from
+	// the first publish to the last delivery (the longest worker's).
+	SampledSeconds float64 `json:"sampled_seconds"`
 	// ClientCPUBound: the load generator used ≥ 90% of its CPUs.
 	ClientCPUBound bool `json:"client_cpu_bound"`
 }
@@ -236,8 +239,8 @@ func fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, *hdrhistogram
 	rep.Interrupted, rep.Failed = out.interrupted, out.failed
 	rep.Delivered, rep.Sent, rep.Received, rep.Errors = out.msgs, out.sent, out.received, out.mismatches
 	rep.Latency = latencyOrZero(out.hist)
-	rep.ClientCPUSeconds = m.clientCPU()
-	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, m.seconds())
+	rep.ClientCPUSeconds, rep.SampledSeconds = m.clientCPU(), m.seconds()
+	rep.ClientCPUBound = cpuBound(rep.ClientCPUSeconds, rep.SampledSeconds)
 	rep.fillRatios()
 	rep.Targets = echoTargets(m.targets(cfg.PIDs, rep.Received))
 	switch {

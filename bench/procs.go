@@ -444,7 +444,7 @@ func (rep *FanoutReport) beginMerge(procs int) {
 // latency (timedReport).
 func (rep *FanoutReport) endMerge(hist *hdrhistogram.Histogram) {
 	rep.fillRatios()
-	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.Seconds), latencyOrZero(hist)
+	rep.ClientCPUBound, rep.Latency = cpuBound(rep.ClientCPUSeconds, rep.SampledSeconds), latencyOrZero(hist)
 }
 
 // addPart adds worker report p to rep. Every worker publishes (or
@@ -463,6 +463,7 @@ func (rep *FanoutReport) addPart(p *FanoutReport) {
 	rep.ClientCPUSeconds += p.ClientCPUSeconds
 	rep.PerChannel = max(rep.PerChannel, p.PerChannel)
 	rep.Seconds = max(rep.Seconds, p.Seconds)
+	rep.SampledSeconds = max(rep.SampledSeconds, p.SampledSeconds)
 	addFailed(rep.Failed, p.Failed)
 	rep.TLS.addPart(&p.TLS)
 }

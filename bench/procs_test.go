@@ -525,3 +525,41 @@ func TestFanoutProcs(t *testing.T) {
 	}
 	t.Logf("latency %+v", rep.Latency)
 }
+
+// TestMeasureFanoutUntilIdle: the parent's samples of a fan-out run go on
+// past the publishing time while the sampled process is busy (delivering
+// what it owes), and stop soon after it goes idle.
+func TestMeasureFanoutUntilIdle(t *testing.T) {
+	const publish, busy = 100 * time.Millisecond, 700 * time.Millisecond
+	pids := []int{os.Getpid()}
+	tests := []struct {
+		name     string
+		busy     time.Duration // this process spins this long from the start
+		min, max time.Duration // the sampled time
+	}{
+		{"idle after publishing", 0, publish, publish + 3*fanoutIdleProbe},
+		{"busy past publishing", busy, busy, busy + 3*fanoutIdleProbe},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			end := time.Now().Add(tt.busy)
+			spun := make(chan struct{})
+			go func() {
+				defer close(spun)
+				for n := 0; time.Now().Before(end); n++ {
+					_ = n * n
+				}
+			}()
+			var m clientMeasure
+			measureFanout(context.Background(), &m, pids, publish, 5*time.Second)
+			<-spun
+			got := time.Duration(m.seconds() * float64(time.Second))
+			if got < tt.min || got > tt.max {
+				t.Errorf("sampled %v; want %v to %v", got, tt.min, tt.max)
+			}
+			if cpu := m.targets(pids, 1)[0].cpu; tt.busy > 0 && cpu < 0.3 {
+				t.Errorf("sampled %.2f CPU-s of a process that spun %v; want most of it", cpu, tt.busy)
+			}
+		})
+	}
+}

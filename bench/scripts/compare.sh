@@ -119,16 +119,8 @@ command -v jq >/dev/null || { log "jq is required"; exit 1; }
 log "building"
 make -s build >&2
 
-# install PACKAGE... installs the first Debian package that installs.
-install() {
-	local sudo="" p
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq >&2
-	for p in "$@"; do
-		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2 && return 0
-	done
-	return 1
-}
+# shellcheck source=bench/scripts/lib.sh
+. bench/scripts/lib.sh
 if [ "$SCALE_ONLY" -eq 0 ] && ! command -v nginx >/dev/null; then
 	log "installing nginx from Debian"
 	install nginx-light nginx
@@ -160,19 +152,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# wait_port HOST:PORT waits (at most 10 s) until the address accepts.
-wait_port() {
-	local host=${1%:*} port=${1##*:}
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	log "$1 is not accepting after 10 s"
-	return 1
-}
 
 # busy HOST:PORT fails when something already accepts there.
 busy() {

@@ -82,16 +82,12 @@ log() { echo "fanout: $*" >&2; }
 [ "$(nproc)" -ge 2 ] || { log "needs at least 2 CPUs"; exit 1; }
 command -v jq >/dev/null || { log "jq is required"; exit 1; }
 
-install() {
-	local sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq >&2
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
+# shellcheck source=bench/scripts/lib.sh
+. bench/scripts/lib.sh
 NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 if ! command -v nginx >/dev/null || [ ! -f "$NCHAN_MODULE" ] || ! command -v redis-server >/dev/null; then
 	log "installing nginx-light, libnginx-mod-nchan and redis-server from Debian"
-	install nginx-light libnginx-mod-nchan redis-server
+	install nginx-light && install libnginx-mod-nchan && install redis-server
 fi
 
 log "building"
@@ -111,19 +107,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-# wait_port HOST:PORT waits (10 s at most) until something accepts there.
-wait_port() {
-	local host=${1%:*} port=${1##*:}
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	log "nothing listens on $1"
-	exit 1
-}
 
 # forget PID drops PID from the processes cleanup stops.
 forget() {
@@ -339,7 +322,6 @@ fanout_scenario ch1000-20 $((CHANNELS * PER_CHANNEL)) "$CHANNELS" 20 1
 idle_scenario idle-10k "$IDLE_N"
 
 # The report: one row per round and proxy.
-REDIS_JQ="$REDIS_PID"
 {
 	echo "# Fan-out: throng vs nginx + nchan ($(date -u +%F), throng $(git rev-parse --short HEAD))"
 	echo
@@ -353,7 +335,7 @@ REDIS_JQ="$REDIS_PID"
 	for f in "$RAW"/*.json; do
 		base=$(basename "$f" .json)
 		[[ $base == idle-* ]] && continue
-		jq -r --arg name "$base" --argjson redis "$REDIS_JQ" '
+		jq -r --arg name "$base" --argjson redis "$REDIS_PID" '
 			($name | split("-")) as $n |
 			([.targets[] | select(.pid != $redis) | .cpu_seconds] | add) as $cpu |
 			([.targets[] | select(.pid == $redis) | .cpu_seconds] | add // 0) as $rcpu |
