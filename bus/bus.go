@@ -111,6 +111,12 @@ const (
 	DefaultQueueSize    = 8192
 )
 
+// Message is one message for PublishBatch.
+type Message struct {
+	Channel string // the caller's name, without Options.Prefix
+	Payload []byte
+}
+
 // Bus is one process's connection to the bus. All methods are safe for
 // concurrent use.
 type Bus interface {
@@ -133,6 +139,13 @@ type Bus interface {
 	// error means the message was handed to the connection, not that the
 	// server has it.
 	Publish(ctx context.Context, channel string, payload []byte) error
+	// PublishBatch publishes msgs in their order, with Publish's
+	// semantics for each, in as few round trips as the bus allows (Redis:
+	// one pipeline; NATS: one buffered write). It returns how many the
+	// bus took and the first failure, if any; a failed message is not
+	// retried and does not stop the others (a Redis connection lost
+	// mid-pipeline fails the rest).
+	PublishBatch(ctx context.Context, msgs []Message) (int, error)
 	// State is the current connection state.
 	State() State
 	// Dropped counts messages received but discarded because the Handler

@@ -67,6 +67,59 @@ func TestFanOut(t *testing.T) {
 	})
 }
 
+// PublishBatch keeps each channel's order within a batch and across
+// batches, skips a bad name without losing the rest, and fails fast with
+// ErrDown while the server is away.
+func TestPublishBatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		srv := startServer(t, bk)
+		rs := newRecorder()
+		s := openBus(t, testOptions(srv.url(), rs))
+		p := openBus(t, testOptions(srv.url(), newRecorder()))
+		for _, ch := range []string{"room1", "room2"} {
+			if err := s.Subscribe(ch); err != nil {
+				t.Fatal(err)
+			}
+			waitSubscribed(t, p, ch, rs)
+		}
+		var want1, want2 []string
+		for b := range 10 {
+			var msgs []Message
+			for i := range 100 {
+				m := fmt.Sprintf("b%d-%03d", b, i)
+				ch := "room1"
+				if i%3 == 0 {
+					ch = "room2"
+				}
+				msgs = append(msgs, Message{Channel: ch, Payload: []byte(m)})
+				if ch == "room1" {
+					want1 = append(want1, m)
+				} else {
+					want2 = append(want2, m)
+				}
+				if i == 50 {
+					msgs = append(msgs, Message{Channel: "bad name", Payload: []byte("x")})
+				}
+			}
+			n, err := p.PublishBatch(context.Background(), msgs)
+			if n != 100 || !errors.Is(err, ErrBadChannel) {
+				t.Fatalf("batch %d: PublishBatch = %d, %v; want 100, ErrBadChannel", b, n, err)
+			}
+		}
+		want1 = append(want1, publishN(t, p, "room1", "end", 1)...)
+		want2 = append(want2, publishN(t, p, "room2", "end", 1)...)
+		waitMessages(t, rs, "room1", want1)
+		waitMessages(t, rs, "room2", want2)
+
+		srv.kill()
+		waitState(t, p, Down)
+		n, err := p.PublishBatch(context.Background(), []Message{{"room1", []byte("lost")}, {"room2", []byte("lost")}})
+		if n != 0 || !errors.Is(err, ErrDown) {
+			t.Errorf("PublishBatch while down = %d, %v; want 0, ErrDown", n, err)
+		}
+	})
+}
+
 // Unsubscribe stops delivery at once; Subscribe again restarts it; names
 // are literal (SUBSCRIBE, not PSUBSCRIBE, and no NATS wildcard).
 func TestUnsubscribe(t *testing.T) {

@@ -225,6 +225,23 @@ func (b *natsBus) Publish(ctx context.Context, channel string, payload []byte) e
 	}
 }
 
+// PublishBatch implements Bus: nats.go buffers each Publish and its
+// flusher writes them out together.
+func (b *natsBus) PublishBatch(ctx context.Context, msgs []Message) (int, error) {
+	var first error
+	n := 0
+	for _, m := range msgs {
+		if err := b.Publish(ctx, m.Channel, m.Payload); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		n++
+	}
+	return n, first
+}
+
 // State implements Bus.
 func (b *natsBus) State() State { return b.state.get() }
 

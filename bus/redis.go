@@ -135,7 +135,52 @@ func (b *redisBus) Publish(ctx context.Context, channel string, payload []byte) 
 	if b.isClosed() {
 		return ErrClosed
 	}
-	err := b.client.Publish(ctx, b.opts.Prefix+channel, payload).Err()
+	return b.publishErr(channel, b.client.Publish(ctx, b.opts.Prefix+channel, payload).Err())
+}
+
+// PublishBatch implements Bus: one pipeline, so one write and one read
+// for the whole batch. Order holds across calls too: the next pipeline is
+// sent once this one's replies are in.
+func (b *redisBus) PublishBatch(ctx context.Context, msgs []Message) (int, error) {
+	if b.isClosed() {
+		return 0, ErrClosed
+	}
+	var first error
+	valid := 0
+	cmds, _ := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range msgs {
+			if err := ValidateChannel(m.Channel); err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			valid++
+			p.Publish(ctx, b.opts.Prefix+m.Channel, m.Payload)
+		}
+		return nil
+	})
+	n, i := 0, 0
+	for _, c := range cmds {
+		// cmds[k] is the k-th message with a valid channel.
+		for ValidateChannel(msgs[i].Channel) != nil {
+			i++
+		}
+		if err := c.Err(); err != nil && first == nil {
+			first = b.publishErr(msgs[i].Channel, err)
+		} else if err == nil {
+			n++
+		}
+		i++
+	}
+	if len(cmds) < valid && first == nil {
+		first = fmt.Errorf("bus: redis pipeline ran %d of %d publishes", len(cmds), valid)
+	}
+	return n, first
+}
+
+// publishErr maps a PUBLISH's error to the package's.
+func (b *redisBus) publishErr(channel string, err error) error {
 	switch {
 	case err == nil:
 		return nil

@@ -279,7 +279,7 @@ func (s *session) publishFan(sub *fanSub) {
 		return
 	}
 	select {
-	case fb.pub <- fanPublish{channel: sub.name, payload: payload}:
+	case fb.pub <- bus.Message{Channel: sub.name, Payload: payload}:
 	default:
 		hub.stats.clientDrops.Add(1)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/bus"
+	"github.com/throngproxy/throng/codec"
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/engine/enginetest"
 )
@@ -34,7 +36,7 @@ func fanSession(t *testing.T) (*session, *fanBus) {
 	s, _ := newBenchSession(t, 16)
 	hub := newFanHub(s.sh.e)
 	s.sh.e.fan = hub
-	fb := &fanBus{source: config.SourceRedis, pub: make(chan fanPublish, 16)}
+	fb := &fanBus{source: config.SourceRedis, pub: make(chan bus.Message, 16)}
 	hub.buses[config.SourceRedis] = fb
 	f := &fanRoute{source: config.SourceRedis, op: ws.OpText, publish: true, queueLimit: 1 << 20}
 	lc := &loopChan{sh: s.sh, hub: hub, ch: &fanChan{}}
@@ -52,8 +54,8 @@ func TestFanoutPublishText(t *testing.T) {
 		s.relayFanout(f)
 	}
 	s.relayFanout(maskedFrame(ws.OpText, []byte("héllo")))
-	if m := <-fb.pub; string(m.payload) != "héllo" || len(fb.pub) != 0 {
-		t.Fatalf("published %q (%d more), want only the text message", m.payload, len(fb.pub))
+	if m := <-fb.pub; string(m.Payload) != "héllo" || len(fb.pub) != 0 {
+		t.Fatalf("published %q (%d more), want only the text message", m.Payload, len(fb.pub))
 	}
 	if n := s.sh.e.fan.stats.notTextIn.Load(); n != 2 {
 		t.Fatalf("%d messages counted as not text, want 2", n)
@@ -97,6 +99,62 @@ func TestFanoutPingFloodBounded(t *testing.T) {
 	}
 	if s.state == stateOpen {
 		t.Fatal("the Ping flooder is still open")
+	}
+}
+
+// TestFanoutBatchedDelivery: a loop behind on a channel hands each
+// subscriber its frames several at a time; a subscriber whose socket takes
+// only part of them has the rest queued, so every subscriber's stream is
+// every frame, whole and in order.
+func TestFanoutBatchedDelivery(t *testing.T) {
+	lc := fanLoop(t, 3)
+	loop := &fakeLoop{ran: make(chan gnet.Runnable, 1)}
+	lc.sh.loop = loop
+	peers := make([]int, len(lc.subs))
+	for i, s := range lc.subs {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		if i == 1 { // takes a few frames, then the rest waits in its queue
+			_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+		}
+		s.client, peers[i] = &sinkConn{fd: fds[0]}, fds[1]
+	}
+	var want []byte
+	for i := range 40 {
+		f := codec.AppendServerFrame(nil, ws.OpBinary, bytes.Repeat([]byte{byte(i)}, 1+i*97))
+		lc.queue = append(lc.queue, f)
+		lc.bytes += len(f)
+		want = append(want, f...)
+	}
+	lc.posted = true
+	for _ = lc.Run(context.Background()); lc.posted; {
+		(<-loop.ran).Run(context.Background())
+	}
+	if n := lc.sh.stats.fanDeliveries.Load(); n != 40*3 {
+		t.Errorf("%d deliveries, want 120", n)
+	}
+	for i, s := range lc.subs {
+		got := make([]byte, len(want)+1)
+		n, _ := unix.Read(peers[i], got)
+		got = got[:max(n, 0)]
+		if s.flow != nil {
+			q := &s.flow.q[toClient]
+			for j, c := range q.chunks {
+				if j == 0 {
+					c = c[q.off:]
+				}
+				got = append(got, c...)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("subscriber %d: sent and queued %d bytes, not the %d of the 40 frames in order", i, len(got), len(want))
+		}
+		if i == 1 && s.flow == nil {
+			t.Errorf("subscriber %d: a 4 KiB socket took all %d bytes", i, len(want))
+		}
 	}
 }
 

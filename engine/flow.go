@@ -231,6 +231,37 @@ func (s *session) send(d side, held, p []byte) {
 	s.sendQueued(d, held, p)
 }
 
+// sendFrames writes frames toward d in order: in one sendmsg(2) when
+// nothing waits for d, so that a fan-out loop that fell behind hands a
+// subscriber every frame it has for it in one system call rather than one
+// per frame. At most maxIov frames; otherwise as send for each.
+func (s *session) sendFrames(d side, frames [][]byte) {
+	c := s.conn(d)
+	if len(frames) == 1 || len(frames) > maxIov || s.flow != nil || c == nil || c.OutboundBuffered() != 0 {
+		for _, f := range frames {
+			s.send(d, nil, f)
+		}
+		return
+	}
+	sh := s.sh
+	for i, f := range frames {
+		sh.iovs[i].Base, sh.iovs[i].Len = &f[0], uint64(len(f))
+	}
+	n, errno := sh.sendIovs(c.Fd(), len(frames))
+	if errno != 0 && errno != unix.EAGAIN {
+		s.sendFailed(d, nil, frames[0])
+		return
+	}
+	for _, f := range frames {
+		if n >= len(f) {
+			n -= len(f)
+			continue
+		}
+		s.enqueue(d, nil, f[n:])
+		n = 0
+	}
+}
+
 // sendTo writes held and p to fd, d's socket with nothing waiting for it,
 // and queues what the kernel does not take.
 func (s *session) sendTo(d side, fd int, held, p []byte) {
