@@ -22,11 +22,22 @@
 # CPU-second are the subscribers' intact, in-order deliveries over the CPU
 # time of every proxy process (nginx: its workers; throng: every process).
 #
+# With -pushpin, Pushpin (Debian's 1.36) joins the one-5k and idle-10k
+# scenarios: bench/scripts/pushpin/setup.sh's configuration, every
+# WebSocket handed over WebSocket-over-HTTP to gripbackend.go (on CPU 1,
+# the application's side, not counted), which subscribes it to one channel
+# and publishes what it sends through Pushpin's publish endpoint. Its CPU
+# and RSS are those of its four processes (condure, zurl, pushpin-proxy,
+# pushpin-handler); it logs warnings only. Its subscribers connect at
+# 100/s, not 5,000/s: faster, its zurl hop falls behind and most
+# handshakes time out.
+#
 # Prints a markdown report and writes it to bench/results/fanout.md, the raw
 # reports to bench/results/raw-fanout/. Not run in CI. Installs nginx-light,
-# libnginx-mod-nchan and redis-server when missing (root or sudo).
+# libnginx-mod-nchan and redis-server when missing, pushpin with -pushpin
+# (root or sudo).
 #
-# usage: bench/scripts/fanout.sh [-rounds 3] [-d 10s] [-d-sat 4s] [-k 3] [-only NAME,...] [-quick]
+# usage: bench/scripts/fanout.sh [-rounds 3] [-d 10s] [-d-sat 4s] [-k 3] [-only NAME,...] [-quick] [-pushpin]
 #   -d-sat   the measured time of one-50k-20, which saturates both proxies and
 #            the client: its backlog takes minutes to drain; it runs
 #            max(1, rounds - 1) rounds
@@ -48,6 +59,7 @@ K=3
 D_SAT=4s
 ONLY=""
 QUICK=0
+PUSHPIN=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-rounds) ROUNDS=$2; shift 2 ;;
@@ -56,6 +68,7 @@ while [ $# -gt 0 ]; do
 	-k) K=$2; shift 2 ;;
 	-only) ONLY=$2; shift 2 ;;
 	-quick) QUICK=1; shift ;;
+	-pushpin) PUSHPIN=1; shift ;;
 	*) usage ;;
 	esac
 done
@@ -63,6 +76,9 @@ done
 cd "$(dirname "$0")/../.."
 THRONG_ADDR=${FANOUT_THRONG:-127.0.0.99:9180}
 NCHAN_ADDR=${FANOUT_NCHAN:-127.0.0.99:9280}
+# Fixed by bench/scripts/pushpin/setup.sh and gripbackend.go.
+PUSHPIN_ADDR=127.0.0.99:9380
+GRIP_ADDR=127.0.0.1:9381
 REDIS_ADDR=${FANOUT_REDIS:-127.0.0.1:6390}
 PROXY_CPU=0
 LOAD_CPU=1
@@ -92,6 +108,11 @@ fi
 
 log "building"
 make -s build >&2
+
+if [ "$PUSHPIN" -eq 1 ] && ! command -v pushpin >/dev/null; then
+	log "installing pushpin from Debian"
+	install pushpin
+fi
 
 TMP=$(mktemp -d)
 OUT=bench/results
@@ -246,19 +267,67 @@ start_nchan() {
 	exit 1
 }
 
+# start_pushpin starts Pushpin (its runner in PUSHPIN_RUNNER, its four
+# processes in PROXY_PIDS) and, once, the GRIP backend.
+start_pushpin() {
+	if [ -z "${GRIP_PID:-}" ]; then
+		bash bench/scripts/pushpin/setup.sh "$TMP/pushpin" >&2
+		go build -o "$TMP/gripbackend" bench/scripts/pushpin/gripbackend.go
+		taskset -c "$LOAD_CPU" "$TMP/gripbackend" 2>>"$TMP/grip.log" &
+		GRIP_PID=$!
+		PIDS+=("$GRIP_PID")
+		wait_port "$GRIP_ADDR"
+	fi
+	taskset -c "$PROXY_CPU" pushpin --config "$TMP/pushpin/pushpin.conf" --loglevel=1 -m >>"$TMP/pushpin.log" 2>&1 &
+	PUSHPIN_RUNNER=$!
+	PIDS+=("$PUSHPIN_RUNNER")
+	wait_port "$PUSHPIN_ADDR"
+	wait_port 127.0.0.1:5561 # the handler's publish endpoint
+	PROXY_PIDS=()
+	for _ in $(seq 100); do
+		mapfile -t PROXY_PIDS < <(pgrep -P "$PUSHPIN_RUNNER" || true)
+		[ "${#PROXY_PIDS[@]}" -ge 4 ] && return 0
+		sleep 0.1
+	done
+	log "pushpin started ${#PROXY_PIDS[@]} of its 4 processes"
+	exit 1
+}
+
 stop_proxy() {
 	if [ "$1" = nchan ]; then
 		stop "$NGINX_MASTER"
+	elif [ "$1" = pushpin ]; then
+		stop "$PUSHPIN_RUNNER"
 	else
 		stop "${PROXY_PIDS[@]}"
 	fi
 }
 
 # addr PROXY prints PROXY's address.
-addr() { if [ "$1" = nchan ]; then echo "$NCHAN_ADDR"; else echo "$THRONG_ADDR"; fi; }
+addr() {
+	case $1 in
+	nchan) echo "$NCHAN_ADDR" ;;
+	pushpin) echo "$PUSHPIN_ADDR" ;;
+	*) echo "$THRONG_ADDR" ;;
+	esac
+}
 
-# order ROUND prints the proxies in the order they run in ROUND.
-order() { if [ $(($1 % 2)) -eq 1 ]; then echo throng nchan; else echo nchan throng; fi; }
+# order ROUND [PUSHPIN] prints the proxies in the order they run in ROUND,
+# Pushpin among them when PUSHPIN is 1: the first rotates round by round.
+order() {
+	local all=(throng nchan) n i
+	[ "${2:-0}" -eq 1 ] && all+=(pushpin)
+	n=${#all[@]}
+	for i in $(seq 0 $((n - 1))); do
+		echo "${all[$(((i + $1 - 1) % n))]}"
+	done
+}
+
+# with_pushpin NAME says whether Pushpin runs in scenario NAME.
+with_pushpin() { [ "$PUSHPIN" -eq 1 ] && case $1 in one-5k-* | idle-*) true ;; *) false ;; esac; }
+
+# connect_rate PROXY prints the rate subscribers connect to PROXY at.
+connect_rate() { if [ "$1" = pushpin ]; then echo 100/s; else echo 5000/s; fi; }
 
 selected() {
 	[ -z "$ONLY" ] && return 0
@@ -276,7 +345,7 @@ fanout_scenario() {
 	local name=$1 subs=$2 channels=$3 rate=$4 procs=$5 d=${6:-$D} rounds=${7:-$ROUNDS} r p args out rc
 	selected "$name" || return 0
 	for r in $(seq "$rounds"); do
-		for p in $(order "$r"); do
+		for p in $(order "$r" "$(with_pushpin "$name" && echo 1 || echo 0)"); do
 			"start_$p" "$procs"
 			args=()
 			for pid in "${PROXY_PIDS[@]}"; do args+=(-pid "$pid"); done
@@ -286,7 +355,7 @@ fanout_scenario() {
 			rc=0
 			taskset -c "$LOAD_CPU" bin/throng-bench fanout -url "ws://$(addr "$p")/chat/room" \
 				-subs "$subs" -channels "$channels" -rate "$rate" -d "$d" -warmup 2s -drain-timeout 180s \
-				-connect-rate 5000/s -source "$SOURCES" -procs "$procs" "${args[@]}" -json \
+				-connect-rate "$(connect_rate "$p")" -source "$SOURCES" -procs "$procs" "${args[@]}" -json \
 				>"$out" 2>>"$TMP/bench.log" || rc=$?
 			[ "$rc" -le 1 ] && [ -s "$out" ] || { log "$name: throng-bench failed (exit $rc): $(tail -n3 "$TMP/bench.log")"; exit 1; }
 			stop_proxy "$p"
@@ -299,13 +368,15 @@ idle_scenario() {
 	local name=$1 n=$2 r p out rc
 	selected "$name" || return 0
 	for r in $(seq "$ROUNDS"); do
-		for p in $(order "$r"); do
+		for p in $(order "$r" "$(with_pushpin "$name" && echo 1 || echo 0)"); do
 			"start_$p" 1
+			args=()
+			for pid in "${PROXY_PIDS[@]}"; do args+=(-pid "$pid"); done
 			out=$RAW/$name-$p-$r.json
 			log "$name round $r: $p, $n idle subscribers for $IDLE_HOLD"
 			rc=0
 			taskset -c "$LOAD_CPU" bin/throng-bench idle -url "ws://$(addr "$p")/live/room" -n "$n" \
-				-hold "$IDLE_HOLD" -rate 5000/s -source "$SOURCES" -pid "${PROXY_PIDS[0]}" -json \
+				-hold "$IDLE_HOLD" -rate "$(connect_rate "$p")" -source "$SOURCES" "${args[@]}" -json \
 				>"$out" 2>>"$TMP/bench.log" || rc=$?
 			[ "$rc" -le 1 ] && [ -s "$out" ] || { log "$name: throng-bench failed (exit $rc): $(tail -n3 "$TMP/bench.log")"; exit 1; }
 			stop_proxy "$p"
@@ -323,7 +394,7 @@ idle_scenario idle-10k "$IDLE_N"
 
 # The report: one row per round and proxy.
 {
-	echo "# Fan-out: throng vs nginx + nchan ($(date -u +%F), throng $(git rev-parse --short HEAD))"
+	echo "# Fan-out: throng vs nginx + nchan$([ "$PUSHPIN" -eq 1 ] && echo " and Pushpin") ($(date -u +%F), throng $(git rev-parse --short HEAD))"
 	echo
 	echo "Proxy on CPU $PROXY_CPU, client on CPU $LOAD_CPU, $ROUNDS alternating rounds of $D, 64-byte messages."
 	echo "Delivered: the measured messages each subscriber got, of those published (a publisher hears its own: over 100%)."
@@ -346,12 +417,16 @@ idle_scenario idle-10k "$IDLE_N"
 			"\(if $hasredis then (.received / ($cpu + $rcpu) | round | tostring) else "" end) | \(.client_cpu_bound) |"' "$f"
 	done
 	echo
+	echo "RSS per subscriber: the growth of every proxy process's RSS (Pushpin: its four) over the subscribers held."
+	echo
 	echo "| idle | proxy | round | subscribers held | RSS per subscriber (B) |"
 	echo "| --- | --- | ---: | ---: | ---: |"
 	for f in "$RAW"/idle-*.json; do
 		[ -e "$f" ] || continue
 		base=$(basename "$f" .json)
 		jq -r --arg name "$base" '($name | split("-")) as $n |
-			"| \($n[0:-2] | join("-")) | \($n[-2]) | \($n[-1]) | \(.targets[0].sessions_held) | \(.targets[0].rss_per_held_session_bytes | round) |"' "$f"
+			([.targets[].sessions_held] | max) as $held |
+			([.targets[] | .connected.rss_bytes - .before.rss_bytes] | add) as $rss |
+			"| \($n[0:-2] | join("-")) | \($n[-2]) | \($n[-1]) | \($held) | \(if $held > 0 then ($rss / $held | round | tostring) else "" end) |"' "$f"
 	done
 } | tee "$OUT/fanout.md"

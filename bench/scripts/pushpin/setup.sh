@@ -9,9 +9,10 @@
 # What Debian's defaults need for that: zurl (the backend hop) is not among
 # the runner's services and is pointed at /var/run/zurl; its template
 # denies 127.*; message_rate and message_hwm throttle and drop.
-# Known limit (2026-12-02): with 5,000 subscribers connecting at once about
-# 3,000 handshakes got 502 from the zurl hop even with its hwm raised;
-# still to be solved before the comparison is fair.
+# Connect subscribers at about 100/s (-connect-rate 100/s): at 500/s and
+# more the zurl hop falls behind (a core at 100% for ~100 requests a
+# second) and most handshakes time out or get 502. bench/scripts/fanout.sh
+# -pushpin runs it that way.
 set -eu
 DIR=${1:-/tmp/pp}
 mkdir -p "$DIR/run" "$DIR/log"
