@@ -76,7 +76,7 @@ type shard struct {
 	// refusalLog rate-limits the access lines of refused handshakes.
 	refusalLog refusalLimiter
 
-	// TLS scratch (tls.go): records sealed toward clients, plaintext
+	// TLS scratch (tls_records.go): records sealed toward clients, plaintext
 	// staged to seal in one record, records the layer answers with.
 	tlsOut, tlsStage, tlsPlain, tlsReply []byte
 	// tlsLive counts this loop's sessions with TLS state, for the ticker;
