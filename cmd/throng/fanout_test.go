@@ -256,6 +256,39 @@ func testFanout(t *testing.T, kind enginetest.BusKind) {
 		}
 	})
 
+	// A burst of a client's messages, read by throng in a few reads,
+	// goes to the bus in batches (one Redis pipeline per batch): all of
+	// them arrive, once each, in the order sent, on both instances.
+	t.Run("publish burst", func(t *testing.T) {
+		far, near := subscribe(t, addrB, "/chat/burst"), subscribe(t, addrA, "/chat/burst")
+		talker := dialWS(t, addrA, "/chat/burst")
+		untilSubscribed(t, pub, "chat.burst", far, near)
+		const burst = 3000
+		var frames, want []byte
+		for i := range burst {
+			m := fmt.Sprintf("b%04d", i)
+			f, err := ws.CompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(m))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames = append(frames, f...)
+			want = append(want, m...)
+			want = append(want, ',')
+		}
+		if _, err := talker.Write(frames); err != nil {
+			t.Fatal(err)
+		}
+		for name, s := range map[string]*subscriber{"other instance": far, "same instance": near} {
+			enginetest.WaitFor(t, name+" has the burst", func() bool { return len(s.data()) >= burst })
+			if got := strings.Join(s.data(), ",") + ","; got != string(want) {
+				t.Errorf("%s: %d messages, not the %d sent, each once, in order", name, len(s.data()), burst)
+			}
+		}
+		if d := metricValue(scrape(t, adminA), "throng_fanout_client_messages_total", "result", "dropped"); d != 0 {
+			t.Errorf("%v of the burst dropped", d)
+		}
+	})
+
 	t.Run("bus restart", func(t *testing.T) {
 		srv.Kill()
 		enginetest.WaitFor(t, "throng sees the bus down", func() bool {
