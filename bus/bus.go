@@ -143,8 +143,9 @@ type Bus interface {
 	// semantics for each, in as few round trips as the bus allows (Redis:
 	// one pipeline; NATS: one buffered write). It returns how many the
 	// bus took and the first failure, if any; a failed message is not
-	// retried and does not stop the others (a Redis connection lost
-	// mid-pipeline fails the rest).
+	// retried and does not stop the others. A Redis connection lost
+	// mid-pipeline, or a timeout, fails the whole batch as counted,
+	// though the server may have published some of it.
 	PublishBatch(ctx context.Context, msgs []Message) (int, error)
 	// State is the current connection state.
 	State() State

@@ -154,8 +154,9 @@ type busOp struct {
 const busOps = 65536
 
 // publishQueue bounds the messages waiting to be published, per bus;
-// past it a subscriber's message is dropped (counted).
-const publishQueue = 16384
+// past it a subscriber's message is dropped (counted). Batched, a
+// publishing goroutine takes 512 per round trip, so this is ample room.
+const publishQueue = 4096
 
 // publishBatch bounds the messages one round trip to the bus publishes.
 const publishBatch = 512

@@ -137,9 +137,19 @@ func (s *session) deliverFan(frames [][]byte, size int) {
 	if s.state != stateOpen || s.flags&flagClosedToClient != 0 || s.pol == nil || s.pol.fan == nil {
 		return
 	}
+	q := s.queued(toClient)
+	if len(frames) > 1 && (q+size > s.pol.fan.route.queueLimit || q > 0 && s.pol.fan.skipping) {
+		// Not all of them fit: judged one by one, as they came, so that a
+		// skipping subscriber misses only what does not fit and none
+		// queues past fanout_queue_limit.
+		for i := range frames {
+			s.deliverFan(frames[i:i+1], len(frames[i]))
+		}
+		return
+	}
 	sub := s.pol.fan
 	hub := s.sh.e.fan
-	if q := s.queued(toClient); q > 0 && q+size > sub.route.queueLimit || sub.skipping && q > 0 {
+	if q > 0 && q+size > sub.route.queueLimit || sub.skipping && q > 0 {
 		if !sub.route.skip {
 			hub.stats.slowClosed.Add(1)
 			s.slowConsumer(toClient, reasonSlowConsumer)

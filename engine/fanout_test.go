@@ -158,6 +158,108 @@ func TestFanoutBatchedDelivery(t *testing.T) {
 	}
 }
 
+// countingConn counts the calls to Fd: one per system call the
+// delivery path makes on the socket.
+type countingConn struct {
+	*sinkConn
+	calls int
+}
+
+func (c *countingConn) Fd() int { c.calls++; return c.sinkConn.Fd() }
+
+// binaryFrames makes n server frames of size payload bytes each.
+func binaryFrames(n, size int) ([][]byte, int) {
+	var fs [][]byte
+	total := 0
+	for i := range n {
+		f := codec.AppendServerFrame(nil, ws.OpBinary, bytes.Repeat([]byte{byte(i)}, size))
+		fs, total = append(fs, f), total+len(f)
+	}
+	return fs, total
+}
+
+// queueFrames puts frames on lc's queue as the hub's deliver would.
+func queueFrames(lc *loopChan, fs [][]byte) {
+	for _, f := range fs {
+		lc.queue = append(lc.queue, f)
+		lc.bytes += len(f)
+	}
+	lc.posted = true
+}
+
+// TestFanoutBatchEdges: the edges of handing a subscriber several frames
+// at once.
+func TestFanoutBatchEdges(t *testing.T) {
+	socket := func(t *testing.T, sndbuf int) (int, int) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		if sndbuf > 0 {
+			_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+		}
+		return fds[0], fds[1]
+	}
+	t.Run("one system call", func(t *testing.T) {
+		lc := fanLoop(t, 1)
+		fd, _ := socket(t, 0)
+		c := &countingConn{sinkConn: &sinkConn{fd: fd}}
+		lc.subs[0].client = c
+		fs, _ := binaryFrames(maxIov, 100)
+		queueFrames(lc, fs)
+		_ = lc.Run(context.Background())
+		if c.calls != 1 {
+			t.Errorf("%d frames took %d system calls, want 1", len(fs), c.calls)
+		}
+	})
+	t.Run("hard error", func(t *testing.T) {
+		// /dev/null is not a socket: sendmsg fails, gnet's Write (the sink)
+		// takes what it is given, and it must be given every frame.
+		lc := fanLoop(t, 1)
+		sink := lc.subs[0].client.(*sinkConn)
+		fs, total := binaryFrames(4, 10)
+		queueFrames(lc, fs)
+		_ = lc.Run(context.Background())
+		if sink.n != total {
+			t.Errorf("after a refused send gnet got %d of the %d bytes", sink.n, total)
+		}
+	})
+	t.Run("skip what does not fit", func(t *testing.T) {
+		lc := fanLoop(t, 1)
+		s := lc.subs[0]
+		fd, _ := socket(t, 0)
+		s.client = &sinkConn{fd: fd}
+		s.pol.fan.route.skip, s.pol.fan.route.queueLimit = true, 4096
+		s.enqueue(toClient, nil, make([]byte, 1000))
+		fs, _ := binaryFrames(4, 900) // three fit behind the 1,000 bytes, the fourth does not
+		queueFrames(lc, fs)
+		_ = lc.Run(context.Background())
+		if d, k := lc.sh.stats.fanDeliveries.Load(), lc.sh.stats.fanSkipped.Load(); d != 3 || k != 1 {
+			t.Errorf("%d delivered, %d skipped; want 3 and 1", d, k)
+		}
+	})
+	t.Run("queue bound", func(t *testing.T) {
+		lc := fanLoop(t, 1)
+		lc.sh.loop = &fakeLoop{ran: make(chan gnet.Runnable, 1)}
+		s := lc.subs[0]
+		fd, _ := socket(t, 4096)
+		for {
+			if _, err := unix.Write(fd, make([]byte, 1024)); err != nil {
+				break // the socket is full
+			}
+		}
+		s.client = &sinkConn{fd: fd}
+		s.pol.fan.route.skip, s.pol.fan.route.queueLimit = true, 4096
+		fs, _ := binaryFrames(maxIov, 3000)
+		queueFrames(lc, fs)
+		_ = lc.Run(context.Background())
+		if q := s.queued(toClient); q > 4096 {
+			t.Errorf("%d bytes queued past fanout_queue_limit 4096", q)
+		}
+	})
+}
+
 // TestFanoutLoopQueueCompacts: a loop always a frame behind keeps a queue
 // as long as what waits, not as all that ever came.
 func TestFanoutLoopQueueCompacts(t *testing.T) {

@@ -244,7 +244,15 @@ func (s *session) sendFrames(d side, frames [][]byte) {
 	}
 	n, errno := sh.sendIovs(c.Fd(), len(frames))
 	if errno != 0 && errno != unix.EAGAIN {
-		s.sendFailed(d, nil, frames[0])
+		// Each frame to gnet's Write, as send would: the first meets the
+		// error and closes the conn. Not Writev: on a partial write gnet
+		// reslices the caller's slices, which are every subscriber's.
+		for _, f := range frames {
+			if s.conn(d) != c {
+				break
+			}
+			s.sendFailed(d, nil, f)
+		}
 		return
 	}
 	for _, f := range frames {
