@@ -136,12 +136,15 @@ type fanStats struct {
 // Neither runs on a loop or under the hub's lock: a NATS subscribe can
 // wait on the connection's lock.
 type fanBus struct {
-	source  string
-	b       bus.Bus
-	state   atomic.Uint32 // bus.State
-	pub     chan bus.Message
-	ops     chan busOp
-	opsDone chan struct{}
+	source string
+	b      bus.Bus
+	state  atomic.Uint32 // bus.State
+	pub    chan bus.Message
+	// pubBytes counts the payload bytes in pub, bounded by
+	// publishQueueBytes.
+	pubBytes atomic.Int64
+	ops      chan busOp
+	opsDone  chan struct{}
 }
 
 // busOp is a subscription change for a bus's ops goroutine.
@@ -153,10 +156,15 @@ type busOp struct {
 // busOps is the room for subscription changes waiting for the bus.
 const busOps = 65536
 
-// publishQueue bounds the messages waiting to be published, per bus;
-// past it a subscriber's message is dropped (counted). Batched, a
-// publishing goroutine takes 512 per round trip, so this is ample room.
-const publishQueue = 4096
+// publishQueue and publishQueueBytes bound the messages waiting to be
+// published, per bus; past either a subscriber's message is dropped
+// (counted). The count is room for a loop that starves the publishing
+// goroutine of CPU for a while (1,000 rooms at 20 messages a second on
+// one core overflowed 4,096); the bytes bound what that room can cost.
+const (
+	publishQueue      = 16384
+	publishQueueBytes = 64 << 20
+)
 
 // publishBatch bounds the messages one round trip to the bus publishes.
 const publishBatch = 512
@@ -340,6 +348,11 @@ func (fb *fanBus) publishLoop(st *fanStats) {
 		cancel()
 		st.published.Add(uint64(n))
 		st.publishFails.Add(uint64(len(batch) - n))
+		size := 0
+		for _, m := range batch {
+			size += len(m.Payload)
+		}
+		fb.pubBytes.Add(-int64(size))
 		clear(batch) // the payloads are not kept until the next batch
 	}
 }

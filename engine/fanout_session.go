@@ -278,9 +278,15 @@ func (s *session) publishFan(sub *fanSub) {
 		hub.stats.clientDrops.Add(1)
 		return
 	}
+	if fb.pubBytes.Add(int64(len(payload))) > publishQueueBytes {
+		fb.pubBytes.Add(-int64(len(payload)))
+		hub.stats.clientDrops.Add(1)
+		return
+	}
 	select {
 	case fb.pub <- bus.Message{Channel: sub.name, Payload: payload}:
 	default:
+		fb.pubBytes.Add(-int64(len(payload)))
 		hub.stats.clientDrops.Add(1)
 	}
 }

@@ -72,6 +72,22 @@ func TestFanoutPublishText(t *testing.T) {
 	}
 }
 
+// TestFanoutPublishQueueBytes: the bytes waiting to be published are
+// bounded as well as their count; what does not fit is dropped, counted.
+func TestFanoutPublishQueueBytes(t *testing.T) {
+	s, fb := fanSession(t)
+	s.relayFanout(maskedFrame(ws.OpText, []byte("fits")))
+	if got := fb.pubBytes.Load(); got != 4 || len(fb.pub) != 1 {
+		t.Fatalf("after one message: %d bytes, %d messages queued; want 4 and 1", got, len(fb.pub))
+	}
+	fb.pubBytes.Store(publishQueueBytes - 2)
+	s.relayFanout(maskedFrame(ws.OpText, []byte("too big")))
+	if len(fb.pub) != 1 || fb.pubBytes.Load() != publishQueueBytes-2 || s.sh.e.fan.stats.clientDrops.Load() != 1 {
+		t.Fatalf("past publishQueueBytes: %d queued, %d bytes, %d dropped; want 1, unchanged, 1",
+			len(fb.pub), fb.pubBytes.Load(), s.sh.e.fan.stats.clientDrops.Load())
+	}
+}
+
 // TestFanoutPingFloodBounded: a subscriber that sends Pings and reads
 // nothing is closed as slow once its Pongs fill fanout_queue_limit.
 func TestFanoutPingFloodBounded(t *testing.T) {
