@@ -55,11 +55,16 @@ func (s *session) openFanout() {
 	s.pol.fan = sub
 	out := appendFanoutAccept(hs.fwd[:0], req.Key, proto, hs.rid)
 	hs.fwd = out
+	// No backend: the second descriptor goes back before the 101, so a
+	// client that connects again as soon as it has its answer finds it
+	// free. Until status is 101, fdsReserved still says two: a client gone
+	// during the write takes the descriptor again.
+	sh.e.fds.Add(-1)
 	if err := s.writeClient(out); err != nil || s.client == nil {
+		sh.e.fds.Add(1)
 		return // gone: maybeFinish left the channel
 	}
-	s.status = 101
-	sh.e.fds.Add(-1) // no backend: fdsReserved is one from here
+	s.status = 101 // fdsReserved is one from here
 	maxFrame := uint64(s.policy().maxFrameBytes)
 	s.c2u.Init(codec.FromClient, maxFrame, false, false)
 	s.u2c.Init(codec.FromServer, maxFrame, false, false)
