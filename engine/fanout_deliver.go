@@ -161,10 +161,18 @@ func (s *session) deliverFan(frames [][]byte, size int) {
 	}
 	sub.skipping = false
 	if s.tls != nil {
-		for _, f := range frames {
-			h, q := s.seal(toClient, nil, f)
-			s.send(toClient, h, q)
+		// Its own records, so its own copy: the frames are sealed together
+		// (a record per 16 KiB, not one per frame) and sent in one call.
+		p := frames[0]
+		if len(frames) > 1 {
+			stage := s.sh.tlsStage[:0]
+			for _, f := range frames {
+				stage = append(stage, f...)
+			}
+			s.sh.tlsStage, p = stage, stage
 		}
+		h, q := s.seal(toClient, nil, p)
+		s.send(toClient, h, q)
 	} else {
 		s.sendFrames(toClient, frames)
 	}
