@@ -10,39 +10,23 @@ message.
 """
 
 import asyncio
-import sys
 
-import websockets
-import websockets.exceptions as wse
-
-from wsclient import fail, header_kw, refused_status
+from wsclient import expect_upgrade, fail, run
 
 
 async def main(url, token, expect):
-    try:
-        async with websockets.connect(url, subprotocols=["chat", token], open_timeout=10) as ws:
-            if expect != 101:
-                fail("upgrade succeeded, want %d" % expect)
-            if ws.subprotocol != "chat":
-                fail("subprotocol %r, want 'chat'" % ws.subprotocol)
-            head = await asyncio.wait_for(ws.recv(), 10)
-            if token in head:
-                fail("the backend saw the token:\n" + head)
-            if "\r\nX-User-Id: u7\r\n" not in head:
-                fail("the backend saw no X-User-Id claim:\n" + head)
-            await ws.send("hello")
-            echo = await asyncio.wait_for(ws.recv(), 10)
-            if echo != "hello":
-                fail("echo %r" % echo)
-            await ws.close(code=1000)
-    except (getattr(wse, "InvalidStatus", ()), getattr(wse, "InvalidStatusCode", ())) as exc:
-        got = refused_status(exc)
-        if got != expect:
-            fail("refused with %s, want %d" % (got, expect))
+    async def check(ws):
+        if ws.subprotocol != "chat":
+            fail("subprotocol %r, want 'chat'" % ws.subprotocol)
+        head = await asyncio.wait_for(ws.recv(), 10)
+        if token in head:
+            fail("the backend saw the token:\n" + head)
+        if "\r\nX-User-Id: u7\r\n" not in head:
+            fail("the backend saw no X-User-Id claim:\n" + head)
+
+    await expect_upgrade(url, expect, check, subprotocols=["chat", token])
     print("ok: -> %d" % expect)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        fail("usage: jwt_client.py URL TOKEN EXPECT")
-    asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2], int(sys.argv[3])), 25))
+    run("jwt_client.py", ["URL", "TOKEN", "EXPECT"], main)
