@@ -519,7 +519,7 @@ func (d drainRunnable) Run(context.Context) error {
 
 // admit reserves a session slot and the two descriptors a session may
 // hold; false past either cap. The route is not known yet: a fan-out
-// subscriber gives one back once answered (subscribed).
+// subscriber gives one back just before its 101 (openFanout).
 func (e *Engine) admit() bool {
 	if e.active.Add(1) > e.maxSessions {
 		e.active.Add(-1)

@@ -137,8 +137,9 @@ func (s *session) deliverFan(frames [][]byte, size int) {
 	if s.state != stateOpen || s.flags&flagClosedToClient != 0 || s.pol == nil || s.pol.fan == nil {
 		return
 	}
+	sub := s.pol.fan
 	q := s.queued(toClient)
-	if len(frames) > 1 && (q+size > s.pol.fan.route.queueLimit || q > 0 && s.pol.fan.skipping) {
+	if len(frames) > 1 && (q+size > sub.route.queueLimit || q > 0 && sub.skipping) {
 		// Not all of them fit: judged one by one, as they came, so that a
 		// skipping subscriber misses only what does not fit and none
 		// queues past fanout_queue_limit.
@@ -147,7 +148,6 @@ func (s *session) deliverFan(frames [][]byte, size int) {
 		}
 		return
 	}
-	sub := s.pol.fan
 	hub := s.sh.e.fan
 	if q > 0 && q+size > sub.route.queueLimit || sub.skipping && q > 0 {
 		if !sub.route.skip {
@@ -161,17 +161,7 @@ func (s *session) deliverFan(frames [][]byte, size int) {
 	}
 	sub.skipping = false
 	if s.tls != nil {
-		// Its own records, so its own copy: the frames are sealed together
-		// (a record per 16 KiB, not one per frame) and sent in one call.
-		p := frames[0]
-		if len(frames) > 1 {
-			stage := s.sh.tlsStage[:0]
-			for _, f := range frames {
-				stage = append(stage, f...)
-			}
-			s.sh.tlsStage, p = stage, stage
-		}
-		h, q := s.seal(toClient, nil, p)
+		h, q := s.sealFrames(toClient, frames)
 		s.send(toClient, h, q)
 	} else {
 		s.sendFrames(toClient, frames)

@@ -238,11 +238,7 @@ func (s *session) sendFrames(d side, frames [][]byte) {
 		}
 		return
 	}
-	sh := s.sh
-	for i, f := range frames {
-		sh.iovs[i].Base, sh.iovs[i].Len = &f[0], uint64(len(f))
-	}
-	n, errno := sh.sendIovs(c.Fd(), len(frames))
+	n, errno := s.sh.sendSlices(c.Fd(), frames, 0)
 	if errno != 0 && errno != unix.EAGAIN {
 		// Each frame to gnet's Write, as send would: the first meets the
 		// error and closes the conn. Not Writev: on a partial write gnet
@@ -381,13 +377,19 @@ func (sh *shard) sendPair(fd int, held, p []byte) (int, unix.Errno) {
 
 // sendQueue writes the head of q to fd in one sendmsg(2).
 func (sh *shard) sendQueue(fd int, q *outQueue) (int, unix.Errno) {
+	return sh.sendSlices(fd, q.chunks, q.off)
+}
+
+// sendSlices writes bufs (the first from off on) to fd in one sendmsg(2),
+// as many of them as maxIov allows; empty ones are skipped.
+func (sh *shard) sendSlices(fd int, bufs [][]byte, off int) (int, unix.Errno) {
 	k := 0
-	for i, c := range q.chunks {
+	for i, c := range bufs {
 		if k == maxIov {
 			break
 		}
 		if i == 0 {
-			c = c[q.off:]
+			c = c[off:]
 		}
 		if len(c) == 0 {
 			continue

@@ -206,6 +206,22 @@ func (s *session) seal(d side, held, p []byte) ([]byte, []byte) {
 	return nil, out
 }
 
+// sealFrames is seal for several frames in order: staged together, so
+// that they make a record per 16 KiB rather than one each, and one send
+// (a fan-out subscriber's backlog). The stage is the one seal uses for
+// held bytes.
+func (s *session) sealFrames(d side, frames [][]byte) ([]byte, []byte) {
+	if len(frames) == 1 {
+		return s.seal(d, nil, frames[0])
+	}
+	stage := s.sh.tlsStage[:0]
+	for _, f := range frames {
+		stage = append(stage, f...)
+	}
+	s.sh.tlsStage = stage
+	return s.seal(d, nil, stage)
+}
+
 // maxTLSScratch bounds the shard's sealing buffers kept between calls.
 const maxTLSScratch = 256 << 10
 
