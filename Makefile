@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 NODE_DIR := cmd/throng/testdata/node
 # Packages whose code runs on several goroutines: always tested with -race.
-RACE_PKGS := ./engine/... ./upstream/... ./bench/... ./pool/... ./policy/... ./tlsconf/... ./tlslayer/... ./bus/... ./fwdauth/...
+RACE_PKGS := ./engine/... ./reuseport/... ./upstream/... ./bench/... ./pool/... ./policy/... ./tlsconf/... ./tlslayer/... ./bus/... ./fwdauth/...
 
 .PHONY: all build run test fmt-check vet unit race integration node-deps prom-deps py-deps bus-deps fuzz bench clean
 

@@ -11,9 +11,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,12 +24,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/throngproxy/throng/engine"
+	"github.com/throngproxy/throng/reuseport"
 )
 
 // Options describe the process the admin listener reports on.
 type Options struct {
 	Version    string
 	ConfigPath string
+	// Takeover shares the admin address with an older process (throng
+	// -takeover) and takes its new requests, as the engine does with the
+	// listeners: /readyz then answers for the new process.
+	Takeover bool
 }
 
 // Server is the admin listener. Its zero value is not usable: call New.
@@ -46,6 +51,17 @@ type Server struct {
 	mu   sync.Mutex // guards srv and addr across Listen and Close
 	srv  *http.Server
 	addr string
+	// steerErr says why the last Listen could not steer a takeover's
+	// requests here (SteerError).
+	steerErr error
+}
+
+// SteerError returns why the admin listener does not take every new
+// request of a shared address (no CAP_BPF, for example), or nil.
+func (s *Server) SteerError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.steerErr
 }
 
 // configState is the configuration in force: its file's hash and when it
@@ -100,9 +116,15 @@ func (s *Server) Listen(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	// SO_REUSEPORT, so that a successor started with -takeover can share
+	// the address (package reuseport).
+	ln, err := reuseport.Listen(context.Background(), addr, s.opts.Takeover)
 	if err != nil {
-		return fmt.Errorf("admin: listen %s: %w", addr, err)
+		return fmt.Errorf("admin: %w", err)
+	}
+	s.steerErr = nil
+	if s.opts.Takeover {
+		s.steerErr = reuseport.SteerListener(ln)
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -159,7 +181,9 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // Status is the JSON document of /api/v1/status.
 type Status struct {
-	Version       string          `json:"version"`
+	Version string `json:"version"`
+	// PID tells processes sharing an address during a takeover apart.
+	PID           int             `json:"pid"`
 	Config        ConfigStatus    `json:"config"`
 	UptimeSeconds float64         `json:"uptime_seconds"`
 	Draining      bool            `json:"draining"`
@@ -208,6 +232,7 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	st := s.e.Stats()
 	out := Status{
 		Version:       s.opts.Version,
+		PID:           os.Getpid(),
 		Config:        ConfigStatus{Path: s.opts.ConfigPath},
 		UptimeSeconds: time.Since(s.start).Seconds(),
 		Draining:      s.e.Draining(),

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/throngproxy/throng/config"
 	"github.com/throngproxy/throng/fwdauth"
+	"github.com/throngproxy/throng/reuseport"
 	"github.com/throngproxy/throng/tlsconf"
 	"github.com/throngproxy/throng/upstream"
 )
@@ -50,7 +50,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Takeover allows listening on addresses another process (an older
 	// throng during an upgrade) is still serving, sharing them through
-	// SO_REUSEPORT.
+	// SO_REUSEPORT, and steers their new connections to this process once
+	// its loops listen (takeover.go).
 	Takeover bool
 	// TrimMemory returns the garbage of a burst of session set-ups to the
 	// OS once the burst is over (debug.FreeOSMemory). It affects the whole
@@ -122,7 +123,10 @@ type Engine struct {
 	booted  chan struct{}
 	stopped chan struct{}
 	// loopsUp is closed once gnet runs every loop (loops.go).
-	loopsUp     chan struct{}
+	loopsUp chan struct{}
+	// listening is closed once every loop has bound its listeners and,
+	// with -takeover, they have been steered to (takeover.go).
+	listening   chan struct{}
 	loopsUpOnce sync.Once
 
 	clock atomic.Int64 // ticks since start; advanced by ticker
@@ -197,6 +201,7 @@ func New(o Options) (*Engine, error) {
 		booted:      make(chan struct{}),
 		stopped:     make(chan struct{}),
 		loopsUp:     make(chan struct{}),
+		listening:   make(chan struct{}),
 		tickStop:    make(chan struct{}),
 		tickDone:    make(chan struct{}),
 		flowWake:    make(chan struct{}, 1),
@@ -272,22 +277,14 @@ func descriptorBudget(workers int, warmFDs int64) (int64, uint64, error) {
 
 // checkFree fails when something already accepts connections on addr.
 func checkFree(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
+	used, err := reuseport.InUse(addr)
 	if err != nil {
-		return fmt.Errorf("engine: listen %q: %w", addr, err)
+		return fmt.Errorf("engine: listen: %w", err)
 	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
+	if used {
+		return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade)", addr, ErrAddressInUse)
 	}
-	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 300*time.Millisecond)
-	if err != nil {
-		return nil
-	}
-	_ = c.Close()
-	return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade)", addr, ErrAddressInUse)
+	return nil
 }
 
 // Run serves until Stop is called or the engine fails. It blocks.

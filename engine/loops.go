@@ -25,14 +25,20 @@ type loopProbe struct{}
 const loopProbeTimeout = 5 * time.Second
 
 // meetLoops makes a shard for every loop once gnet runs them: its first
-// OnTick comes after every loop is registered with the balancer (OnBoot
-// comes before).
+// OnTick comes after every loop is registered with the balancer and has
+// bound its listeners (OnBoot comes before). A takeover steers the
+// listeners first, so that nobody calls this process ready before new
+// connections come to it.
 func (e *Engine) meetLoops() {
 	select {
 	case <-e.loopsUp:
 	case <-e.stopped:
 		return
 	}
+	if e.takeover {
+		e.steerListeners()
+	}
+	close(e.listening)
 	if err := e.introduce(); err != nil {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "could not meet every event loop at start; warm pools fill from each loop's first client",
 			attrErr(err))

@@ -318,13 +318,14 @@ func Descriptors() int {
 // Draining reports whether a drain has begun (SIGTERM).
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
-// Listening reports whether the listeners are bound and serving: gnet has
-// booted and Run has not returned.
+// Listening reports whether the listeners are bound and serving: every
+// loop has bound its own (and, with -takeover, steered new connections
+// here) and Run has not returned.
 func (e *Engine) Listening() bool {
 	select {
 	case <-e.stopped:
 		return false
-	case <-e.booted:
+	case <-e.listening:
 		return e.gnet.Validate() == nil
 	default:
 		return false

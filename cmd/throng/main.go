@@ -118,13 +118,16 @@ func run(args []string) int {
 		log.Error("cannot start", "err", err.Error())
 		return 1
 	}
-	adm := admin.New(e, admin.Options{Version: version, ConfigPath: *cfgPath})
+	adm := admin.New(e, admin.Options{Version: version, ConfigPath: *cfgPath, Takeover: *takeover})
 	if data, err := os.ReadFile(*cfgPath); err == nil {
 		adm.ConfigLoaded(data)
 	}
 	if err := adm.Listen(cfg.Admin.Listen); err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return 1
+	}
+	if err := adm.SteerError(); err != nil {
+		log.Warn("takeover: admin requests are not steered to this process; /readyz may answer for the older one", "err", err.Error())
 	}
 	defer adm.Close()
 	// Signals are caught before the listeners open: a SIGUSR1 that came

@@ -1,0 +1,184 @@
+package main
+
+// The binary upgrade: a new throng started with -takeover and the same
+// configuration takes every new client from the moment its /readyz says
+// so, and the old one drains and exits, while clients keep making
+// handshakes the whole time: none may fail.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/throngproxy/throng/engine/enginetest"
+)
+
+// adminStatus asks admin for /readyz and /api/v1/status over fresh
+// connections (a kept-alive one would stay with the process that accepted
+// it) and returns readyz's status and the answering process's pid.
+func adminStatus(admin string) (ready int, pid int) {
+	c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + admin + "/readyz")
+	if err != nil {
+		return 0, 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	ready = resp.StatusCode
+	resp, err = c.Get("http://" + admin + "/api/v1/status")
+	if err != nil {
+		return ready, 0
+	}
+	defer resp.Body.Close()
+	var st struct {
+		PID int `json:"pid"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return ready, st.PID
+}
+
+// handshakeLoops runs n clients, each making one session after the other
+// (upgrade, one echo, close) until stop is closed, and counts them.
+type handshakeLoops struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	wg         sync.WaitGroup
+}
+
+func runHandshakeLoops(addr string, n int, stop <-chan struct{}) *handshakeLoops {
+	h := &handshakeLoops{}
+	for i := range n {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			// Bounded by count too: a loop never outlives the test.
+			for j := 0; j < 100000; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := oneSession(addr, fmt.Sprintf("client %d session %d", i, j)); err != nil {
+					h.failed.Add(1)
+					h.mu.Lock()
+					if len(h.errs) < 10 {
+						h.errs = append(h.errs, err.Error())
+					}
+					h.mu.Unlock()
+					continue
+				}
+				h.ok.Add(1)
+			}
+		}()
+	}
+	return h
+}
+
+// oneSession is one client's visit: a handshake that must be answered 101
+// and one message echoed. A Close 1001 after the 101 is a drain, not a
+// failed handshake: the client would reconnect, and does.
+func oneSession(addr, msg string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, br, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+"/")
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var conn net.Conn = c
+	if br != nil {
+		conn = &bufConn{Conn: c, r: br}
+	}
+	if err := wsutil.WriteClientMessage(conn, ws.OpText, []byte(msg)); err != nil {
+		return nil // written after a drain's Close: the handshake succeeded
+	}
+	got, _, err := wsutil.ReadServerData(conn)
+	var ce wsutil.ClosedError
+	switch {
+	case err == nil && string(got) != msg:
+		return fmt.Errorf("echo: got %q, want %q", got, msg)
+	case err != nil && !(errors.As(err, &ce) && ce.Code == ws.StatusGoingAway):
+		return fmt.Errorf("echo: %w", err)
+	}
+	return nil
+}
+
+// TestTakeoverRestart: the old throng serves, clients loop on handshakes,
+// a new throng starts with -takeover and the same configuration file, and
+// once its /readyz answers 200 the old one gets SIGTERM and exits 0. No
+// handshake fails, before, during or after.
+func TestTakeoverRestart(t *testing.T) {
+	host := newHost()
+	backend, listen := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
+	admin := net.JoinHostPort(host, "19901")
+	startBackend(t, backend)
+	cfg := withTimeouts(basicConfig(listen, []string{backend}, fmt.Sprintf("[admin]\nlisten = %q\n", admin)), `drain = "10s"`)
+	old := startThrong(t, listen, cfg)
+	enginetest.WaitForWithin(t, 10*time.Second, "the old throng's /readyz", func() bool {
+		r, _ := adminStatus(admin)
+		return r == http.StatusOK
+	})
+
+	stop := make(chan struct{})
+	loops := runHandshakeLoops(listen, 4, stop)
+	stopLoops := sync.OnceFunc(func() { close(stop); loops.wg.Wait() })
+	t.Cleanup(stopLoops)
+	enginetest.WaitFor(t, "sessions through the old throng", func() bool { return loops.ok.Load() >= 50 })
+
+	successor := launch(t, nil, throngBin, "-takeover", "-config", old.cfg)
+	t.Cleanup(func() {
+		successor.stop(t)
+		if t.Failed() {
+			t.Logf("new throng output:\n%s", tail(successor.Output()))
+		}
+	})
+	newPID := successor.cmd.Process.Pid
+	enginetest.WaitForWithin(t, 10*time.Second, "the new throng's /readyz", func() bool {
+		select {
+		case <-successor.done:
+			t.Fatalf("the new throng exited: %v\n%s", successor.err, successor.Output())
+		default:
+		}
+		r, pid := adminStatus(admin)
+		return r == http.StatusOK && pid == newPID
+	})
+	before := loops.ok.Load()
+
+	_ = old.cmd.Process.Signal(syscall.SIGTERM)
+	if code := waitExit(t, old.proc, 15*time.Second); code != 0 {
+		t.Errorf("the old throng exited %d, want 0", code)
+	}
+	// Past the old one's exit, for as many sessions again.
+	target := loops.ok.Load() + 200
+	enginetest.WaitFor(t, "sessions through the new throng alone", func() bool { return loops.ok.Load() >= target })
+	stopLoops()
+
+	t.Logf("%d sessions, %d of them after the new throng was ready; %d failed", loops.ok.Load(), loops.ok.Load()-before, loops.failed.Load())
+	if n := loops.failed.Load(); n != 0 {
+		t.Errorf("%d handshakes failed during the restart, want 0; first errors:\n%s", n, strings.Join(loops.errs, "\n"))
+	}
+	for _, w := range []string{"takeover: new connections steered to this process", `"sockets":2`} {
+		if !strings.Contains(successor.Output(), w) {
+			t.Errorf("the new throng's log lacks %q:\n%s", w, tail(successor.Output()))
+		}
+	}
+	if r, pid := adminStatus(admin); r != http.StatusOK || pid != newPID {
+		t.Errorf("after the restart /readyz %d from pid %d, want 200 from %s", r, pid, strconv.Itoa(newPID))
+	}
+}
