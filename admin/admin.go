@@ -161,6 +161,16 @@ func (s *Server) Handler() http.Handler {
 // backend that could take a session; 503 otherwise, and while draining.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if why := s.unready(); len(why) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(strings.Join(why, "\n") + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// unready says why /readyz answers 503; empty when ready.
+func (s *Server) unready() []string {
 	var why []string
 	switch {
 	case s.e.Draining():
@@ -171,19 +181,17 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	for _, r := range s.e.UnreadyRoutes() {
 		why = append(why, "route "+r+": no backend available")
 	}
-	if len(why) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(strings.Join(why, "\n") + "\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
+	return why
 }
 
 // Status is the JSON document of /api/v1/status.
 type Status struct {
 	Version string `json:"version"`
-	// PID tells processes sharing an address during a takeover apart.
+	// PID and Ready tell, in one answer, which process answered and
+	// whether its /readyz would say 200: during a takeover two processes
+	// share the address.
 	PID           int             `json:"pid"`
+	Ready         bool            `json:"ready"`
 	Config        ConfigStatus    `json:"config"`
 	UptimeSeconds float64         `json:"uptime_seconds"`
 	Draining      bool            `json:"draining"`
@@ -233,6 +241,7 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	out := Status{
 		Version:       s.opts.Version,
 		PID:           os.Getpid(),
+		Ready:         len(s.unready()) == 0,
 		Config:        ConfigStatus{Path: s.opts.ConfigPath},
 		UptimeSeconds: time.Since(s.start).Seconds(),
 		Draining:      s.e.Draining(),
