@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,7 +119,8 @@ func oneSession(addr, msg string) error {
 // TestTakeoverRestart: the old throng serves, clients loop on handshakes,
 // a new throng starts with -takeover and the same configuration file, and
 // once its /readyz answers 200 the old one gets SIGTERM and exits 0; then
-// once more. No handshake fails, before, during or after.
+// once more. No handshake fails, before, during or after, for Go clients
+// nor for Node's ws.
 func TestTakeoverRestart(t *testing.T) {
 	host := newHost()
 	backend, listen := net.JoinHostPort(host, "19001"), net.JoinHostPort(host, "18080")
@@ -131,6 +133,10 @@ func TestTakeoverRestart(t *testing.T) {
 		return r
 	})
 
+	// Node's ws clients loop beside the Go ones, as an independent check.
+	node := requireNode(t)
+	nodeClients := launch(t, nil, node, filepath.Join(nodeDir, "restart.js"), "ws://"+listen+"/", "4", "8")
+	t.Cleanup(func() { nodeClients.stop(t) })
 	stop := make(chan struct{})
 	loops := runHandshakeLoops(listen, 4, stop)
 	stopLoops := sync.OnceFunc(func() { close(stop); loops.wg.Wait() })
@@ -175,6 +181,15 @@ func TestTakeoverRestart(t *testing.T) {
 		cur = successor
 	}
 	stopLoops()
+	select {
+	case <-nodeClients.done:
+		t.Fatalf("node's clients stopped before the restarts were over (raise restart.js's seconds):\n%s", nodeClients.Output())
+	default:
+	}
+	if code := waitExit(t, nodeClients, 40*time.Second); code != 0 {
+		t.Errorf("node restart.js exited %d:\n%s", code, tail(nodeClients.Output()))
+	}
+	t.Logf("node restart.js: %s", strings.TrimSpace(nodeClients.Output()))
 
 	if n := loops.failed.Load(); n != 0 {
 		t.Errorf("%d handshakes failed during the restarts, want 0; first errors:\n%s", n, strings.Join(loops.errs, "\n"))
