@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,19 +24,9 @@ type group struct {
 
 func listenGroup(t *testing.T, addr string, n int) *group {
 	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		return errors.Join(err, serr)
-	}}
-	// Go listens with MPTCP by default, and a sockarray takes only TCP
-	// and UDP sockets, as gnet creates them.
-	lc.SetMultipathTCP(false)
 	g := &group{}
 	for range n {
-		ln, err := lc.Listen(context.Background(), "tcp", addr)
+		ln, err := Listen(context.Background(), addr, true)
 		if err != nil {
 			t.Fatal(err)
 		}
