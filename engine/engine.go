@@ -224,7 +224,7 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	if !o.Takeover {
-		for _, a := range append(append([]string(nil), e.listen...), e.listenTLS...) {
+		for _, a := range e.addresses() {
 			if err := checkFree(a); err != nil {
 				return nil, err
 			}
@@ -308,7 +308,7 @@ func (e *Engine) Run() error {
 	}()
 
 	var addrs []string
-	for _, a := range append(append([]string(nil), e.listen...), e.listenTLS...) {
+	for _, a := range e.addresses() {
 		addrs = append(addrs, "tcp://"+a)
 	}
 	if e.tlsServer != nil {
@@ -590,3 +590,8 @@ func (e *Engine) ticker() {
 
 // Config returns the configuration new sessions use.
 func (e *Engine) Config() *config.Config { return e.snap.Load().cfg }
+
+// addresses returns every listening address, plain and TLS.
+func (e *Engine) addresses() []string {
+	return append(append([]string(nil), e.listen...), e.listenTLS...)
+}

@@ -24,7 +24,7 @@ import (
 // still works, but the older process keeps getting new connections (which
 // it refuses with 503 while draining) until it exits.
 func (e *Engine) steerListeners() {
-	for _, a := range append(append([]string(nil), e.listen...), e.listenTLS...) {
+	for _, a := range e.addresses() {
 		n, err := steerAddress(a)
 		if err != nil {
 			e.log.LogAttrs(context.Background(), slog.LevelWarn,
