@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -66,7 +67,10 @@ func stats(t testing.TB, th *throng) string {
 	before := strings.Count(th.Output(), `"msg":"stats"`)
 	_ = th.cmd.Process.Signal(syscall.SIGUSR1)
 	var line string
-	enginetest.WaitFor(t, "a stats line", func() bool {
+	// The line forces a GC and visits every loop: on a CI machine whose two
+	// cores also run other packages' tests and a proxy relaying hundreds of
+	// MiB, it once took more than WaitFor's 5 s (TestStalledMinority).
+	enginetest.WaitForWithin(t, 30*time.Second, "a stats line", func() bool {
 		out := th.Output()
 		if strings.Count(out, `"msg":"stats"`) <= before {
 			return false
