@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -108,14 +109,20 @@ func (s *session) connect(b *upstream.Backend) {
 // dial hands the session's backend to a dial worker.
 func (s *session) dial() {
 	s.dialAbandoned.Store(false)
-	j := dialJob{s: s, loop: s.sh.loop, addr: s.backend.Addr, dialer: s.snap.dialer, tls: s.backend.TLS}
+	j := dialJob{s: s, loop: s.sh.loop, addr: s.backend.Addr, ap: s.backend.AddrPort, dialer: s.snap.dialer,
+		tls: s.backend.TLS, keepAlive: s.snap.keepAlive}
 	if u := s.backend.Upstream; u != nil && u.SendProxy != codec.ProxyOff {
 		j.proxy = s.appendProxyHeader(nil, u.SendProxy)
 	}
-	if !s.sh.e.dialer.submit(j) {
+	switch err := s.sh.e.dialer.start(j); {
+	case errors.Is(err, errDialQueueFull):
 		// Every worker is busy and the queue is full: overloaded.
 		s.reject(503)
 		return
+	case err != nil:
+		// Reported like a worker's failure, after this event: the retry
+		// it leads to must not run inside the attempt.
+		_ = s.sh.loop.Execute(s.sh.e.dialer.ctx, &dialResult{s: s, err: err})
 	}
 	s.flags |= flagDialing
 	s.sh.stats.dials.Add(1)

@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/tlslayer"
 )
@@ -21,7 +23,8 @@ type dialJob struct {
 	warm   *warmSet // the pool to fill when s is nil
 	loop   gnet.EventLoop
 	addr   string
-	dialer *net.Dialer // from the session's snapshot: reloads reach new dials
+	ap     netip.AddrPort // addr as an IP address and port; invalid for a host name
+	dialer *net.Dialer    // from the session's snapshot: reloads reach new dials
 	// tls, for a backend with tls = true, is the handshake the worker
 	// makes before handing the socket over: the loop only ever sees a
 	// backend socket whose handshake is done (warm ones included).
@@ -29,18 +32,32 @@ type dialJob struct {
 	// proxy is the PROXY protocol header the worker writes first, before
 	// any TLS (send_proxy_protocol); nil for none.
 	proxy []byte
+	// keepAlive is the configuration's TCP keepalive idle time, for a
+	// socket made outside dialer.
+	keepAlive time.Duration
+	// connecting says fd is a socket whose connect the loop started at
+	// start and the kernel had not finished (connectOnLoop): the worker
+	// waits for it instead of dialling.
+	connecting bool
+	fd         int
+	start      time.Time
 }
 
 // dialer is the bounded pool of goroutines that connect to backends off the
-// loops. gnet's Register would dial without any deadline (docs/gnet.md §1),
-// so workers dial with net.Dialer and hand the socket to the session's loop
-// with EventLoop.Enroll.
+// loops: backends named by host name, with TLS or a PROXY header, warm-pool
+// fills, and connects the loop started that the kernel had not finished
+// (connect.go). gnet's Register would dial without any deadline
+// (docs/gnet.md §1), so workers dial with net.Dialer and hand the socket to
+// the session's loop with EventLoop.Enroll.
 type dialer struct {
 	jobs     chan dialJob
 	connects *histogram // the engine's, for connect durations
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// onLoop lets start connect on the loop (connect.go); false only in
+	// tests that take the jobs from the queue themselves.
+	onLoop bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // dialQueue is how many connect requests may wait for a worker. Past it new
@@ -51,6 +68,7 @@ func newDialer(workers int, connects *histogram) *dialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dialer{
 		connects: connects,
+		onLoop:   true,
 		jobs:     make(chan dialJob, dialQueue),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -89,6 +107,20 @@ func newNetDialer(connectTimeout, keepAlive time.Duration) *net.Dialer {
 	return d
 }
 
+// start begins a session's connect: on the loop for a plain TCP backend
+// named by its address (connect.go), else on a worker. errDialQueueFull
+// means no worker can take it; another error, that the connect failed at
+// once.
+func (d *dialer) start(j dialJob) error {
+	if d.onLoop && j.ap.IsValid() && j.tls == nil && len(j.proxy) == 0 {
+		return d.connectOnLoop(j)
+	}
+	if !d.submit(j) {
+		return errDialQueueFull
+	}
+	return nil
+}
+
 // submit queues a job without blocking; false when the queue is full.
 func (d *dialer) submit(j dialJob) bool {
 	select {
@@ -115,6 +147,13 @@ func (d *dialer) dial(j dialJob) {
 	if j.s != nil && j.s.dialAbandoned.Load() {
 		// The session gave up waiting (timeout, client gone): nobody
 		// wants this socket, and nobody waits for a report.
+		if j.connecting {
+			_ = unix.Close(j.fd)
+		}
+		return
+	}
+	if j.connecting {
+		d.finishConnect(j)
 		return
 	}
 	// The socket's gnet context tells OnOpen whose it is.

@@ -6,6 +6,7 @@ package upstream
 import (
 	"crypto/tls"
 	"errors"
+	"net/netip"
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
@@ -42,9 +43,13 @@ var (
 // max_fails, fail_window and eject_time; a Backend made otherwise is always
 // available. A Backend must not be copied.
 type Backend struct {
-	Addr   string
-	Weight int
-	Index  int
+	Addr string
+	// AddrPort is Addr when it names an IP address and port; invalid for
+	// a host name. The engine connects to such a backend from the loop
+	// without a resolver; a host name is dialled off the loop.
+	AddrPort netip.AddrPort
+	Weight   int
+	Index    int
 	// Upstream is the upstream b belongs to; nil for a Backend made
 	// outside NewTable.
 	Upstream *Upstream

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -117,6 +118,9 @@ func NewTable(c *config.Config, stickyKey []byte) (*Table, error) {
 		}
 		for j, cb := range cu.Backends {
 			u.Backends[j] = &Backend{Addr: cb.Addr, Weight: cb.Weight, Index: j, Upstream: u}
+			if ap, err := netip.ParseAddrPort(cb.Addr); err == nil && ap.Addr().Zone() == "" {
+				u.Backends[j].AddrPort = ap
+			}
 			if cb.TLS {
 				if u.Backends[j].TLS, err = tlsconf.Upstream(&cu.Backends[j]); err != nil {
 					return nil, fmt.Errorf("upstream %q backend %s: %w", cu.Name, cb.Addr, err)

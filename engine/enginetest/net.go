@@ -3,6 +3,8 @@ package enginetest
 import (
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,16 +54,45 @@ func Host() string {
 // test is skipped on a kernel that completes such connects anyway.
 func Blackhole(t testing.TB, host string) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	return Backlog(t, host, "19007").Addr
+}
+
+// Backlogged is a listener whose accept queue is full (Backlog).
+type Backlogged struct {
+	// Addr is where it listens.
+	Addr    string
+	fd      int
+	fillers []net.Conn // the connections that filled the queue
+}
+
+// Backlog listens on host:port with a backlog of one and fills the queue,
+// so that the kernel drops the SYNs of further connects: they stay in
+// progress, retransmitting. Listener later makes room. The test is skipped
+// on a kernel that completes such connects anyway.
+func Backlog(t testing.TB, host, port string) *Backlogged {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Close(fd) })
+	b := &Backlogged{Addr: net.JoinHostPort(host, port), fd: fd}
+	t.Cleanup(func() {
+		if b.fd >= 0 {
+			syscall.Close(b.fd)
+		}
+		for _, c := range b.fillers {
+			c.Close()
+		}
+	})
 	// A previous run's connections may linger in TIME_WAIT on this port.
 	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
 		t.Fatal(err)
 	}
-	sa := &syscall.SockaddrInet4{Port: 19007}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := &syscall.SockaddrInet4{Port: p}
 	copy(sa.Addr[:], net.ParseIP(host).To4())
 	if err := syscall.Bind(fd, sa); err != nil {
 		t.Fatal(err)
@@ -69,18 +100,40 @@ func Blackhole(t testing.TB, host string) string {
 	if err := syscall.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}
-	addr := net.JoinHostPort(host, "19007")
 	// Fill the accept queue; these connects complete (or hang) in the kernel.
 	for range 4 {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		c, err := net.DialTimeout("tcp", b.Addr, 300*time.Millisecond)
 		if err != nil {
 			break // the queue is full: SYNs are being dropped
 		}
-		t.Cleanup(func() { c.Close() })
+		b.fillers = append(b.fillers, c)
 	}
-	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
+	if c, err := net.DialTimeout("tcp", b.Addr, 300*time.Millisecond); err == nil {
 		c.Close()
 		t.Skip("the kernel still completes connects to a full listener here")
 	}
-	return addr
+	return b
+}
+
+// Listener accepts and closes the connections that filled the queue and
+// returns the listener, which the caller then owns: the connects that
+// were left in progress get through on their next SYN (about a second
+// later) and wait in its queue.
+func (b *Backlogged) Listener(t testing.TB) net.Listener {
+	t.Helper()
+	for range b.fillers {
+		nfd, _, err := syscall.Accept(b.fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Close(nfd)
+	}
+	f := os.NewFile(uintptr(b.fd), "backlogged")
+	b.fd = -1
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
