@@ -20,7 +20,16 @@ func (e *Engine) accept(c gnet.Conn) gnet.Action {
 	sh := e.shardFor(c.EventLoop())
 	sh.stats.accepted.Add(1)
 	snap := e.snap.Load()
-	setKeepAlive(c.Fd(), snap.keepAlive)
+	switch {
+	case e.keepAliveChanged.Load():
+		// The listeners may carry an older keepalive, even one where
+		// this configuration has none (sockopt.go).
+		resetKeepAlive(c.Fd(), snap.keepAlive)
+	case sh.keepAliveInherited && sh.listenerKeepAlive == snap.keepAlive:
+		_ = setUserTimeout(c.Fd(), snap.keepAlive) // the rest is inherited
+	default:
+		setKeepAlive(c.Fd(), snap.keepAlive)
+	}
 
 	overTLS := len(e.listenTLS) > 0 && e.listeners.isTLS(c.LocalAddr())
 	if e.draining.Load() || !e.admit() {

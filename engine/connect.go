@@ -38,10 +38,6 @@ func (d *dialer) connectOnLoop(j dialJob) error {
 	if err != nil {
 		return dialError(j.addr, "socket", err)
 	}
-	if err := setUserTimeout(fd, j.keepAlive); err != nil {
-		_ = unix.Close(fd)
-		return dialError(j.addr, "setsockopt", err)
-	}
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
 		_ = unix.Close(fd)
 		return dialError(j.addr, "connect", err)
@@ -73,7 +69,7 @@ func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr) {
 // connectDone reports whether the non-blocking connect on fd has
 // finished: connected, failed (the error), or neither.
 func connectDone(fd int) (bool, error) {
-	if _, err := unix.Getpeername(fd); err == nil {
+	if _, err := syscall.Getpeername(fd); err == nil { // unix.Getpeername adds a getsockopt(SO_PROTOCOL)
 		return true, nil
 	}
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
@@ -95,6 +91,14 @@ func dialError(addr, call string, err error) error {
 // every case (Enroll takes a duplicate). Called on the loop or by a
 // worker. gnet enrols only a *net.TCPConn, which net.FileConn makes.
 func (d *dialer) enrollFD(j dialJob, fd int) error {
+	// os.NewFile would register a non-blocking descriptor with Go's
+	// poller, and the Close below take it out again: made blocking, it
+	// skips both. net.FileConn makes its duplicate, and so the socket,
+	// non-blocking again.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_RDWR); err != nil {
+		_ = unix.Close(fd)
+		return fmt.Errorf("engine: backend socket: %w", err)
+	}
 	f := os.NewFile(uintptr(fd), "backend")
 	nc, err := net.FileConn(f) // a descriptor of its own
 	_ = f.Close()

@@ -122,6 +122,11 @@ type Engine struct {
 	gnet    gnet.Engine
 	booted  chan struct{}
 	stopped chan struct{}
+	// keepAliveChanged is set, before the new snapshot is stored, by the
+	// first reload that changes server.tcp_keepalive: from then on every
+	// accepted socket gets its keepalive set itself, as the listeners'
+	// values speak for the old configuration (sockopt.go).
+	keepAliveChanged atomic.Bool
 	// loopsUp is closed once gnet runs every loop (loops.go).
 	loopsUp chan struct{}
 	// listening is closed once every loop has bound its listeners and,
@@ -429,6 +434,9 @@ func (e *Engine) Reload(c *config.Config) error {
 		// The new table's checks start from the old one's verdicts, so a
 		// reload neither resurrects a dead backend nor forgets a live one.
 		snap.table.StartHealthChecks(e.log, prev.table)
+	}
+	if snap.keepAlive != prev.keepAlive {
+		e.keepAliveChanged.Store(true)
 	}
 	e.snap.Store(snap)
 	// A bus only the new configuration uses is opened here, off the loops.

@@ -89,9 +89,12 @@ func (e *Engine) introduce() error {
 }
 
 // meet runs in OnOpen for a loop probe: the loop's shard now exists, and
-// with it the loop's warm pools.
+// with it the loop's warm pools; its accepted sockets inherit keepalive
+// from then on.
 func (e *Engine) meet(c gnet.Conn) gnet.Action {
-	e.shardFor(c.EventLoop()).syncWarm()
+	sh := e.shardFor(c.EventLoop())
+	sh.syncWarm()
+	sh.inheritKeepAlive()
 	return gnet.Close
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -49,6 +50,11 @@ type shard struct {
 
 	tick   tickRunnable
 	nextID uint64 // sessions made here
+	// listenerKeepAlive is the keepalive idle time this loop set on the
+	// listening sockets, which accepted sockets inherit; valid when
+	// keepAliveInherited (sockopt.go).
+	listenerKeepAlive  time.Duration
+	keepAliveInherited bool
 	// index is the shard's place among the engine's (below 256, the most
 	// loops gnet runs): the low byte of its session ids, which makes them
 	// unique across loops.

@@ -44,11 +44,7 @@ func (e *Engine) steerListeners() {
 // steerAddress steers addr's reuseport group to this process's listening
 // sockets on it and returns how many there are.
 func steerAddress(addr string) (int, error) {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return 0, fmt.Errorf("engine: listen %q: %w", addr, err)
-	}
-	fds, err := reuseport.Listeners(ta)
+	fds, err := listenerSockets(addr)
 	if err != nil {
 		return 0, err
 	}
@@ -58,4 +54,14 @@ func steerAddress(addr string) (int, error) {
 		}
 	}()
 	return len(fds), reuseport.Steer(fds)
+}
+
+// listenerSockets returns duplicates of this process's listening sockets
+// on addr; the caller closes them.
+func listenerSockets(addr string) ([]int, error) {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("engine: listen %q: %w", addr, err)
+	}
+	return reuseport.Listeners(ta)
 }
