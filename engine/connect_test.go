@@ -3,11 +3,14 @@ package engine
 import (
 	"context"
 	"net"
+	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/throngproxy/throng/engine/enginetest"
 )
@@ -73,5 +76,23 @@ func TestEngineConnectFinishedLate(t *testing.T) {
 	}
 	if st := e.Stats(); st.DialFailed != 0 || st.Retries != 0 {
 		t.Fatalf("the connect was retried or failed: %+v", st)
+	}
+}
+
+func TestSockaddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		family int
+		want   unix.Sockaddr
+	}{
+		{"127.0.0.1:9001", unix.AF_INET, &unix.SockaddrInet4{Port: 9001, Addr: [4]byte{127, 0, 0, 1}}},
+		{"[::ffff:10.0.0.5]:443", unix.AF_INET, &unix.SockaddrInet4{Port: 443, Addr: [4]byte{10, 0, 0, 5}}},
+		{"[::1]:80", unix.AF_INET6, &unix.SockaddrInet6{Port: 80, Addr: [16]byte{15: 1}}},
+		{"[2001:db8::7]:8080", unix.AF_INET6, &unix.SockaddrInet6{Port: 8080, Addr: [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 7}}},
+	} {
+		family, sa := sockaddr(netip.MustParseAddrPort(tc.addr))
+		if family != tc.family || !reflect.DeepEqual(sa, tc.want) {
+			t.Errorf("sockaddr(%s) = %d, %+v; want %d, %+v", tc.addr, family, sa, tc.family, tc.want)
+		}
 	}
 }

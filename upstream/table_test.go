@@ -163,6 +163,30 @@ func TestNewTable(t *testing.T) {
 	}
 }
 
+// TestBackendAddrPort: a backend named by an IP address and port carries
+// it parsed (the engine connects to it from the loop); a host name, or an
+// address with a zone, does not.
+func TestBackendAddrPort(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"127.0.0.1:9001", "127.0.0.1:9001"},
+		{"[::1]:443", "[::1]:443"},
+		{"backend.internal:80", ""},
+		{"localhost:9001", ""},
+		{"[fe80::1%eth0]:80", ""},
+	} {
+		c := testConfig(config.Route{Host: "*", PathPrefix: "/"})
+		c.Upstreams[0].Backends[0].Addr = tc.addr
+		b := mustTable(t, c).Upstreams[0].Backends[0]
+		got := ""
+		if b.AddrPort.IsValid() {
+			got = b.AddrPort.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: AddrPort %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
+
 func TestNewTableErrors(t *testing.T) {
 	tests := []struct {
 		name string
