@@ -35,6 +35,10 @@ type Options struct {
 	// -takeover) and takes its new requests, as the engine does with the
 	// listeners: /readyz then answers for the new process.
 	Takeover bool
+	// Share shares the admin address with other throng processes (throng
+	// -share) without taking their requests: each request reaches one of
+	// them.
+	Share bool
 }
 
 // Server is the admin listener. Its zero value is not usable: call New.
@@ -116,9 +120,10 @@ func (s *Server) Listen(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	// SO_REUSEPORT, so that a successor started with -takeover can share
-	// the address (package reuseport).
-	ln, err := reuseport.Listen(context.Background(), addr, s.opts.Takeover)
+	// SO_REUSEPORT, so that a successor started with -takeover, or a
+	// process started with -share, can share the address (package
+	// reuseport).
+	ln, err := reuseport.Listen(context.Background(), addr, s.opts.Takeover || s.opts.Share)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}

@@ -53,6 +53,11 @@ type Options struct {
 	// SO_REUSEPORT, and steers their new connections to this process once
 	// its loops listen (takeover.go).
 	Takeover bool
+	// Share allows listening on addresses other throng processes serve,
+	// sharing them through SO_REUSEPORT without steering: the kernel
+	// spreads new connections over every process (several processes on
+	// one port, past one process's descriptor limit). Takeover implies it.
+	Share bool
 	// TrimMemory returns the garbage of a burst of session set-ups to the
 	// OS once the burst is over (debug.FreeOSMemory). It affects the whole
 	// process, so only the program that owns it should turn it on.
@@ -228,7 +233,7 @@ func New(o Options) (*Engine, error) {
 			e.tlsMax = defaultMaxHandshakes
 		}
 	}
-	if !o.Takeover {
+	if !o.Takeover && !o.Share {
 		for _, a := range e.addresses() {
 			if err := checkFree(a); err != nil {
 				return nil, err
@@ -287,7 +292,7 @@ func checkFree(addr string) error {
 		return fmt.Errorf("engine: listen: %w", err)
 	}
 	if used {
-		return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade)", addr, ErrAddressInUse)
+		return fmt.Errorf("listen %s: %w (start with -takeover to share it during an upgrade, or -share to run beside it)", addr, ErrAddressInUse)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@
 #   5. fanout, 1 publisher -> SUBS subscribers at RATE msg/s (under /fanout/)
 #   6. idle, N sessions held silent for HOLD
 #   7. scale (throng only): SCALE_K throng processes sharing one port with
-#      SO_REUSEPORT (the second and later started with -takeover) hold
+#      SO_REUSEPORT (the second and later started with -share) hold
 #      SCALE_N idle sessions from throng-bench idle -procs SCALE_K; sessions
 #      and memory per process
 # Prints a markdown report and writes it to bench/results/latest.md
@@ -190,7 +190,7 @@ wait_listening() {
 }
 
 # scale_run starts SCALE_K throng processes sharing SCALE_ADDR (SO_REUSEPORT;
-# the second and later with -takeover), holds SCALE_N idle sessions through
+# the second and later with -share), holds SCALE_N idle sessions through
 # them with throng-bench idle -procs SCALE_K, sampling each throng, into
 # $TMP/scale.json; then stops them.
 scale_run() {
@@ -213,10 +213,10 @@ name = "echo"
 backends = [{ addr = "$BACKEND" }]
 TOML
 	for i in $(seq "$SCALE_K"); do
-		local takeover=()
-		[ "$i" -gt 1 ] && takeover=(-takeover)
-		log "starting throng $i of $SCALE_K on $SCALE_ADDR (loops 1, CPU $PROXY_CPU${takeover[*]:+, -takeover})"
-		taskset -c "$PROXY_CPU" bin/throng -config "$TMP/scale.toml" "${takeover[@]}" 2>"$TMP/scale-throng-$i.log" &
+		local share=()
+		[ "$i" -gt 1 ] && share=(-share)
+		log "starting throng $i of $SCALE_K on $SCALE_ADDR (loops 1, CPU $PROXY_CPU${share[*]:+, -share})"
+		taskset -c "$PROXY_CPU" bin/throng -config "$TMP/scale.toml" "${share[@]}" 2>"$TMP/scale-throng-$i.log" &
 		pids+=($!)
 		PIDS+=($!)
 		wait_listening "$!" "$SCALE_ADDR"

@@ -2,7 +2,11 @@
 //
 //	throng -config throng.toml        run
 //	throng -config F -takeover        run beside an older throng on the same
-//	                                  addresses (SO_REUSEPORT), for upgrades
+//	                                  addresses (SO_REUSEPORT) and take their
+//	                                  new connections, for upgrades
+//	throng -config F -share           run beside other throng processes on the
+//	                                  same addresses, the kernel spreading new
+//	                                  connections over all of them
 //	throng -check-config -config F    validate F and exit 0 or 1
 //	throng -version                   print the version
 //
@@ -55,7 +59,8 @@ func run(args []string) int {
 	cfgPath := fs.String("config", "throng.toml", "configuration file (TOML)")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	takeover := fs.Bool("takeover", false, "share listen addresses still served by another process (binary upgrade)")
+	takeover := fs.Bool("takeover", false, "share listen addresses still served by another process and take their new connections (binary upgrade)")
+	share := fs.Bool("share", false, "share listen addresses with other throng processes; the kernel spreads new connections over all of them")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -113,12 +118,12 @@ func run(args []string) int {
 	// The Redis client's own lines join the log, in its format.
 	bus.SetLibraryLogger(log)
 
-	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, TrimMemory: true})
+	e, err := engine.New(engine.Options{Config: cfg, ConfigPath: *cfgPath, Logger: log, Takeover: *takeover, Share: *share, TrimMemory: true})
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return 1
 	}
-	adm := admin.New(e, admin.Options{Version: version, ConfigPath: *cfgPath, Takeover: *takeover})
+	adm := admin.New(e, admin.Options{Version: version, ConfigPath: *cfgPath, Takeover: *takeover, Share: *share})
 	if data, err := os.ReadFile(*cfgPath); err == nil {
 		adm.ConfigLoaded(data)
 	}

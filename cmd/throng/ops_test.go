@@ -304,6 +304,48 @@ func TestAddressInUse(t *testing.T) {
 	})
 }
 
+// TestShare: a throng started with -share runs beside another on the same
+// address, and the kernel spreads new connections over both: neither takes
+// them all, as -takeover would (several processes past one process's
+// descriptor limit, BENCHMARKS.md "Scale").
+func TestShare(t *testing.T) {
+	host := newHost()
+	backend := net.JoinHostPort(host, "19001")
+	startBackend(t, backend)
+	addr := net.JoinHostPort(host, "18080")
+	cfg := basicConfig(addr, []string{backend}, "")
+	first := startThrong(t, addr, cfg)
+	path := writeConfig(t, cfg)
+	p := launch(t, nil, throngBin, "-share", "-config", path)
+	second := &throng{proc: p, addr: addr, cfg: path}
+	t.Cleanup(func() { p.stop(t) })
+	// It catches SIGUSR1 once gnet starts; connections then land on
+	// either process.
+	enginetest.WaitForWithin(t, 10*time.Second, "the second throng to start", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("throng -share exited: %v\n%s", p.err, p.Output())
+		default:
+		}
+		return strings.Contains(p.Output(), "Launching gnet")
+	})
+	enginetest.WaitForWithin(t, 10*time.Second, "the second throng to accept", func() bool {
+		return upgrades(addr) && statOf(t, stats(t, second), "accepted") > 0
+	})
+	a0, b0 := statOf(t, stats(t, first), "accepted"), statOf(t, stats(t, second), "accepted")
+	const n = 200
+	for i := range n {
+		c := dialWS(t, addr, "/")
+		echo(t, c, ws.OpText, []byte("shared "+strconv.Itoa(i)))
+		c.Close()
+	}
+	a, b := statOf(t, stats(t, first), "accepted")-a0, statOf(t, stats(t, second), "accepted")-b0
+	t.Logf("of %d connections, the first process accepted %d and the second %d", n, a, b)
+	if a+b != n || a < n/10 || b < n/10 {
+		t.Fatalf("accepted %d and %d of %d connections: not spread over both processes", a, b, n)
+	}
+}
+
 // upgrades reports whether an upgrade request to addr gets a 101.
 func upgrades(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
