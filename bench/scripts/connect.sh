@@ -26,23 +26,19 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
-command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+log() { echo "connect: $*" >&2; }
+# shellcheck source=bench/scripts/lib.sh
+. bench/scripts/lib.sh
+command -v jq >/dev/null || install jq
+command -v nginx >/dev/null || install nginx-light
 make -s build
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+scratch
+work=$WORK
 
 BACKEND=127.0.0.1:9501
 THRONG=127.0.0.1:9510
 NGINX=127.0.0.1:9511
-taskset -c 1 bin/throng-bench serve -listen "$BACKEND" -loops 1 >/dev/null 2>&1 &
-pids+=($!)
+start_echo "$BACKEND"
 cat >"$work/throng.toml" <<TOML
 [server]
 listen = ["$THRONG"]
@@ -57,20 +53,17 @@ backends = [{ addr = "$BACKEND" }]
 TOML
 env "${PROCS[@]}" taskset -c 0 bin/throng -config "$work/throng.toml" >/dev/null 2>"$work/throng.log" &
 T=$!
-pids+=("$T")
+PIDS+=("$T")
 user=""
 [ "$(id -u)" -eq 0 ] && user="user root;"
 sed -e "s|@USER@|$user|" -e "s|@TMP@|$work|g" -e "s|@LISTEN@|$NGINX|" -e "s|@LISTEN_SSL@||" -e "s|@SSL@||" \
 	-e "s|@BACKEND@|$BACKEND|" -e "s|@FANOUT@|$BACKEND|" bench/scripts/peers/nginx.conf >"$work/nginx.conf"
 taskset -c 0 nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" &
-pids+=($!)
-N=""
-for _ in $(seq 50); do
-	N=$(pgrep -P "${pids[-1]}" | head -n1 || true)
-	[ -n "$N" ] && (exec 3<>"/dev/tcp/${THRONG%:*}/${THRONG#*:}") 2>/dev/null && break
-	sleep 0.1
-done
-[ -n "$N" ] || { echo "connect.sh: no nginx worker" >&2; exit 1; }
+PIDS+=($!)
+wait_port "$THRONG"
+wait_port "$NGINX"
+N=$(pgrep -P "${PIDS[-1]}" | head -n1 || true)
+[ -n "$N" ] || { log "no nginx worker"; exit 1; }
 
 # switches PID: the context switches of every thread of PID so far.
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }

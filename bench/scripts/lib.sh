@@ -24,3 +24,26 @@ wait_port() {
 	log "$1 is not accepting after 10 s"
 	return 1
 }
+
+# scratch makes WORK, a temporary directory, and PIDS, the processes the
+# script starts; both go when the script exits, however it ends.
+scratch() {
+	WORK=$(mktemp -d)
+	PIDS=()
+	trap scratch_cleanup EXIT
+}
+
+scratch_cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+
+# start_echo ADDR starts the throng-bench echo backend (one loop) on ADDR,
+# on CPU 1, and waits until it accepts.
+start_echo() {
+	taskset -c 1 bin/throng-bench serve -listen "$1" -loops 1 >/dev/null 2>&1 &
+	PIDS+=($!)
+	wait_port "$1"
+}

@@ -27,20 +27,16 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
+log() { echo "warm: $*" >&2; }
+# shellcheck source=bench/scripts/lib.sh
+. bench/scripts/lib.sh
+command -v jq >/dev/null || install jq
 make -s build
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+scratch
+work=$WORK
 
 BACKEND=127.0.0.1:9401
-taskset -c 1 bin/throng-bench serve -listen "$BACKEND" -loops 1 >/dev/null 2>&1 &
-pids+=($!)
+start_echo "$BACKEND"
 
 # start_throng WARM PORT: starts throng with that pool size; prints its PID.
 start_throng() {
@@ -61,19 +57,10 @@ start_throng() {
 	echo $!
 }
 P0=$(start_throng 0 9410)
-pids+=("$P0")
+PIDS+=("$P0")
 PW=$(start_throng "$WARM" 9411)
-pids+=("$PW")
-# wait_port PORT: waits up to 5 s for 127.0.0.1:PORT to accept; exits if not.
-wait_port() {
-	for _ in $(seq 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "warm.sh: 127.0.0.1:$1 is not accepting after 5 s" >&2
-	exit 1
-}
-for port in 9401 9410 9411; do wait_port "$port"; done
+PIDS+=("$PW")
+for port in 9410 9411; do wait_port "127.0.0.1:$port"; done
 
 # run LABEL PID PORT ARGS...: one handshake run, its JSON kept as LABEL-n.json.
 run() {
