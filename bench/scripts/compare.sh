@@ -4,7 +4,8 @@
 # echo and fanout backends (CPU 1), driven by throng-bench (also on CPU 1).
 # Every scenario runs against all three proxies before the next one starts;
 # which proxy goes first rotates from one scenario to the next:
-#   1. echo, C sessions, 64 B, window 1
+#   1. echo, C sessions, 64 B, window 1; then the same load from a second,
+#      independent client (bench/scripts/node/echo.js, Node's ws package)
 #   2. echo, C sessions, 4 KiB, window 1
 #   3. echo, BIG_C sessions, 4 KiB, window 16
 #   4. handshake, HC workers
@@ -118,6 +119,11 @@ command -v jq >/dev/null || { log "jq is required"; exit 1; }
 
 log "building"
 make -s build >&2
+if [ "$TLS" -eq 0 ] && [ "$SCALE_ONLY" -eq 0 ] && [ ! -d cmd/throng/testdata/node/node_modules/ws ]; then
+	# The second client's rows (echo64node) need Node and its ws package.
+	command -v node >/dev/null || { log "node is required (the second, independent client)"; exit 1; }
+	make -s node-deps >&2
+fi
 
 # shellcheck source=bench/scripts/lib.sh
 . bench/scripts/lib.sh
@@ -459,6 +465,35 @@ bench() {
 }
 declare -A ORDER CMD
 
+# node_bench NAME PROXY URL SESSIONS SIZE runs bench/scripts/node/echo.js
+# (window 1, for D after a second of warm-up) pinned to the load CPU
+# against PROXY, JSON into $TMP/NAME-PROXY.json, like bench.
+node_bench() {
+	local name=$1 proxy=$2 url=$3 sessions=$4 size=$5 rc=0
+	log "run $name against $proxy: node bench/scripts/node/echo.js $url $sessions $size $(seconds "$D")"
+	CMD[$name]="taskset -c $LOAD_CPU node bench/scripts/node/echo.js ${url//${ADDR[$proxy]}/PROXY} $sessions $size $(seconds "$D") PROXY_PID $(getconf CLK_TCK)"
+	NODE_PATH=$PWD/cmd/throng/testdata/node/node_modules taskset -c "$LOAD_CPU" \
+		node bench/scripts/node/echo.js "$url" "$sessions" "$size" "$(seconds "$D")" "${PID[$proxy]}" "$(getconf CLK_TCK)" \
+		>"$TMP/$name-$proxy.json" 2>"$TMP/$name-$proxy.err" || rc=$?
+	cat "$TMP/$name-$proxy.err" >>"$TMP/bench.log"
+	if [ "$rc" -ne 0 ]; then
+		log "$name against $proxy failed (exit $rc): $(tail -n3 "$TMP/$name-$proxy.err")"
+		exit 1
+	fi
+	[ -s "$TMP/$name-$proxy.json" ] || echo null >"$TMP/$name-$proxy.json"
+	ORDER[$name]+="${ORDER[$name]:+, }$proxy"
+}
+
+# seconds DURATION prints a duration such as 10s or 2m in seconds.
+seconds() {
+	case "$1" in
+	*ms) echo "0.${1%ms}" ;;
+	*s) echo "${1%s}" ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
 # Each scenario against every proxy in turn, before the next one; the first
 # proxy rotates from one scenario to the next so that none always goes first.
 # order K prints the proxies in the order of scenario K (from 0).
@@ -771,6 +806,9 @@ for p in $(order 0); do
 	bench echo64 "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 64 -window 1 -d "$D" -source "$SOURCES"
 done
 for p in $(order 1); do
+	node_bench echo64node "$p" "ws://${ADDR[$p]}/" "$C" 64
+done
+for p in $(order 1); do
 	bench echo4k "$p" echo -url "ws://${ADDR[$p]}/" -c "$C" -size 4096 -window 1 -d "$D" -source "$SOURCES"
 done
 for p in $(order 2); do
@@ -789,6 +827,10 @@ scale_run
 DETAILS=$TMP/details.md
 {
 	echo_section echo64 "echo: $C sessions, 64 B, window 1, $D (after 1 s warm-up)"
+	echo_section echo64node "echo, Node ws client: $C sessions, 64 B, window 1, $D (after 1 s warm-up)"
+	echo "The same load from bench/scripts/node/echo.js ($(j echo64node throng .client)), not throng-bench:"
+	echo "\`${CMD[echo64node]}\`."
+	echo
 	echo_section echo4k "echo: $C sessions, 4 KiB, window 1, $D (after 1 s warm-up)"
 	echo_section echo4kw "echo: $BIG_C sessions, 4 KiB, window $WINDOW, $D (after 1 s warm-up)"
 
@@ -845,8 +887,9 @@ OUT=$TMP/latest.md
 	report_head "throng vs nginx vs HAProxy" echo64
 	echo "- pinning: each proxy one loop/worker/thread on CPU $PROXY_CPU; backends and load generator on CPU $LOAD_CPU;"
 	echo "  the scenarios run one after another, each against all three proxies, the first rotating:"
-	echo "  echo64 ${ORDER[echo64]}; echo4k ${ORDER[echo4k]}; echo4kw ${ORDER[echo4kw]};"
+	echo "  echo64 ${ORDER[echo64]}; echo64node ${ORDER[echo64node]}; echo4k ${ORDER[echo4k]}; echo4kw ${ORDER[echo4kw]};"
 	echo "  handshake ${ORDER[handshake]}; fanout ${ORDER[fanout]}; idle ${ORDER[idle]}; then scale, throng only"
+	echo "- load generator: throng-bench for every scenario but echo64node, which is bench/scripts/node/echo.js (Node's ws)"
 	echo "- proxy CPU is utime+stime of the proxy process (nginx: its worker) over the measured time"
 	echo "- ratios are throng/peer: above 1 is better for rates, below 1 for latency, memory, CPU seconds and failures"
 	echo
@@ -855,6 +898,8 @@ OUT=$TMP/latest.md
 	header
 	SECTION=summary
 	row echo64 .msgs_per_sec "echo $C × 64 B, window 1: msgs/s" -
+	row echo64 '.targets[0].msgs_per_cpu_second' "echo $C × 64 B, window 1: msgs per proxy CPU-second" -
+	row echo64node '.targets[0].msgs_per_cpu_second' "echo $C × 64 B, window 1, Node ws client: msgs per proxy CPU-second" -
 	row echo4k .msgs_per_sec "echo $C × 4 KiB, window 1: msgs/s" -
 	row echo4kw .msgs_per_sec "echo $BIG_C × 4 KiB, window $WINDOW: msgs/s" -
 	row handshake .handshakes_per_sec "handshake, $HC workers: handshakes/s" -
