@@ -50,7 +50,7 @@ func (d *dialer) connectOnLoop(j dialJob) error {
 		d.connects.observe(time.Since(start))
 		return d.enrollFD(j, fd)
 	}
-	j.fd, j.start = fd, start
+	j.connecting, j.fd, j.start = true, fd, start
 	if !d.submit(j) {
 		_ = unix.Close(fd)
 		return errDialQueueFull

@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +41,8 @@ func TestEngineConnectFinishedLate(t *testing.T) {
 	enginetest.WaitFor(t, "the dial to start", func() bool { return e.Stats().Dials == 1 })
 	ln := backlog.Listener(t)
 	defer ln.Close()
-	served := make(chan error, 1)
+	served, release := make(chan error, 1), make(chan struct{})
+	defer close(release)
 	go func() {
 		b, err := ln.Accept()
 		if err != nil {
@@ -56,6 +60,7 @@ func TestEngineConnectFinishedLate(t *testing.T) {
 			err = wsutil.WriteServerMessage(b, op, msg)
 		}
 		served <- err
+		<-release // the session stays up until the test has counted sockets
 	}()
 	d := <-client
 	if d.err != nil {
@@ -77,6 +82,32 @@ func TestEngineConnectFinishedLate(t *testing.T) {
 	if st := e.Stats(); st.DialFailed != 0 || st.Retries != 0 {
 		t.Fatalf("the connect was retried or failed: %+v", st)
 	}
+	// The worker finished the loop's connect rather than making another.
+	if n := connectsTo(t, backlog.Addr); n != 1 {
+		t.Fatalf("%d sockets connected or connecting to the backend, want 1", n)
+	}
+}
+
+// connectsTo counts the TCP sockets on this host established or in
+// SYN_SENT toward addr (an IPv4 host:port), from /proc/net/tcp.
+func connectsTo(t *testing.T, addr string) int {
+	t.Helper()
+	ap := netip.MustParseAddrPort(addr)
+	ip := ap.Addr().As4()
+	// The kernel prints the address as a native-endian 32-bit word.
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ap.Port())
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[2] == want && (f[3] == "01" || f[3] == "02") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestSockaddr(t *testing.T) {
