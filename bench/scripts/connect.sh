@@ -39,18 +39,7 @@ BACKEND=127.0.0.1:9501
 THRONG=127.0.0.1:9510
 NGINX=127.0.0.1:9511
 start_echo "$BACKEND"
-cat >"$work/throng.toml" <<TOML
-[server]
-listen = ["$THRONG"]
-loops = 1
-[log]
-access = false
-[[route]]
-upstream = "b"
-[[upstream]]
-name = "b"
-backends = [{ addr = "$BACKEND" }]
-TOML
+throng_toml "$THRONG" "$BACKEND" >"$work/throng.toml"
 env "${PROCS[@]}" taskset -c 0 bin/throng -config "$work/throng.toml" >/dev/null 2>"$work/throng.log" &
 T=$!
 PIDS+=("$T")

@@ -47,3 +47,15 @@ start_echo() {
 	PIDS+=($!)
 	wait_port "$1"
 }
+
+# throng_toml LISTEN BACKEND [LINE...] prints a throng configuration: one
+# loop on LISTEN, no access log, every request to the one backend BACKEND;
+# each LINE goes into the upstream's table.
+throng_toml() {
+	local listen=$1 backend=$2 line
+	shift 2
+	printf '[server]\nlisten = ["%s"]\nloops = 1\n[log]\naccess = false\n' "$listen"
+	printf '[[route]]\nupstream = "b"\n[[upstream]]\nname = "b"\n'
+	for line in "$@"; do echo "$line"; done
+	printf 'backends = [{ addr = "%s" }]\n' "$backend"
+}

@@ -40,19 +40,7 @@ start_echo "$BACKEND"
 
 # start_throng WARM PORT: starts throng with that pool size; prints its PID.
 start_throng() {
-	cat >"$work/throng-$1.toml" <<-TOML
-		[server]
-		listen = ["127.0.0.1:$2"]
-		loops = 1
-		[log]
-		access = false
-		[[route]]
-		upstream = "b"
-		[[upstream]]
-		name = "b"
-		warm = $1
-		backends = [{ addr = "$BACKEND" }]
-	TOML
+	throng_toml "127.0.0.1:$2" "$BACKEND" "warm = $1" >"$work/throng-$1.toml"
 	taskset -c 0 bin/throng -config "$work/throng-$1.toml" >/dev/null 2>"$work/throng-$1.log" &
 	echo $!
 }
